@@ -1,0 +1,1 @@
+"""Checkpointing schedules for adjoint computations (pure Python)."""

@@ -1,0 +1,166 @@
+"""Storage platforms: K levels of checkpoint storage and the costs of forward and backward steps.
+
+The cost model is that of Herrmann & Pallez (2020), "H-Revolve: a framework for adjoint computation on
+synchronous hierarchical platforms", ACM TOMS 46(2), section 2: level ``k`` (``k = 0`` the fastest, usually RAM)
+holds at most ``c_k`` checkpoints, writing one costs ``w_k`` and reading one costs ``r_k``; a forward step costs
+``uf`` and a backward step ``ub``.  Costs are in any one time unit (seconds when calibrated, or multiples of ``uf``).
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["Level", "Platform", "PlatformError", "INF"]
+
+INF = math.inf
+
+
+class PlatformError(ValueError):
+    """A platform description is invalid; the message names the field, the value and what is allowed."""
+
+
+def _check_cost(name: str, value) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise PlatformError(f"{name} = {value!r}: a cost must be a finite number >= 0") from None
+    if not math.isfinite(x) or x < 0:
+        raise PlatformError(f"{name} = {value!r}: a cost must be a finite number >= 0")
+    return x
+
+
+def _check_capacity(name: str, value):
+    if isinstance(value, str) and value.strip().lower() in ("inf", "infinity", "unbounded"):
+        return INF
+    if isinstance(value, float) and value == INF:
+        return INF
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
+        raise PlatformError(f"{name} = {value!r}: a capacity must be an integer >= 0 or 'inf'")
+    if value < 0:
+        raise PlatformError(f"{name} = {value!r}: a capacity must be an integer >= 0 or 'inf'")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One storage level: ``capacity`` slots (``c_k``, an int or ``math.inf``), ``write_cost`` (``w_k``),
+    ``read_cost`` (``r_k``)."""
+
+    capacity: int | float
+    write_cost: float = 0.0
+    read_cost: float = 0.0
+    name: str = ""
+
+    def __post_init__(self):
+        label = self.name or "level"
+        object.__setattr__(self, "capacity", _check_capacity(f"{label}.capacity", self.capacity))
+        object.__setattr__(self, "write_cost", _check_cost(f"{label}.write_cost", self.write_cost))
+        object.__setattr__(self, "read_cost", _check_cost(f"{label}.read_cost", self.read_cost))
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A hierarchy of storage levels, fastest first, with forward cost ``uf`` and backward cost ``ub`` per step."""
+
+    levels: tuple[Level, ...]
+    uf: float = 1.0
+    ub: float = 1.0
+    name: str = ""
+
+    def __post_init__(self):
+        levels = tuple(self.levels)
+        if len(levels) == 0:
+            raise PlatformError("levels = []: a platform needs at least one storage level")
+        named = []
+        for k, lev in enumerate(levels):
+            if not isinstance(lev, Level):
+                raise PlatformError(f"levels[{k}] = {lev!r}: expected a checkpointing.Level")
+            named.append(lev if lev.name else Level(lev.capacity, lev.write_cost, lev.read_cost, name=f"level{k}"))
+        if sum(lev.capacity for lev in named) < 1:
+            raise PlatformError("capacities = [" + ", ".join(str(l.capacity) for l in named) + "]: "
+                                "the platform has no room for x_0; at least one level needs capacity >= 1")
+        object.__setattr__(self, "levels", tuple(named))
+        object.__setattr__(self, "uf", _check_cost("uf", self.uf))
+        object.__setattr__(self, "ub", _check_cost("ub", self.ub))
+
+    # convenient views --------------------------------------------------------------------------
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def capacities(self) -> list:
+        return [lev.capacity for lev in self.levels]
+
+    @property
+    def write_costs(self) -> list[float]:
+        return [lev.write_cost for lev in self.levels]
+
+    @property
+    def read_costs(self) -> list[float]:
+        return [lev.read_cost for lev in self.levels]
+
+    def with_costs(self, uf: float | None = None, ub: float | None = None) -> "Platform":
+        return Platform(self.levels, self.uf if uf is None else uf, self.ub if ub is None else ub, self.name)
+
+    def sublevels(self, count: int) -> "Platform":
+        """The platform made of the ``count`` fastest levels (used by the heuristics)."""
+        return Platform(self.levels[:count], self.uf, self.ub, self.name)
+
+    # constructors -----------------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: str, uf: float = 1.0, ub: float = 1.0) -> "Platform":
+        """Parse ``"c:w:r,c:w:r,..."`` (fastest level first; ``c`` may be ``inf``), e.g. ``"4:0:0,inf:2:2"``."""
+        levels = []
+        for k, part in enumerate(p for p in spec.split(",")):
+            fields = part.strip().split(":")
+            if len(fields) != 3:
+                raise PlatformError(f"levels[{k}] = {part.strip()!r}: expected 'capacity:write:read', e.g. '4:0:0' or 'inf:2:2'")
+            c, w, r = fields
+            try:
+                cap = c if c.strip().lower() == "inf" else float(c)
+            except ValueError:
+                raise PlatformError(f"levels[{k}].capacity = {c!r}: a capacity must be an integer >= 0 or 'inf'") from None
+            levels.append(Level(cap, w, r, name=f"level{k}"))
+        return cls(tuple(levels), uf, ub)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "platform") -> "Platform":
+        allowed = {"name", "uf", "ub", "levels", "description", "source"}
+        unknown = set(data) - allowed
+        if unknown:
+            raise PlatformError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if "levels" not in data:
+            raise PlatformError(f"{source}: missing [[levels]] tables")
+        levels = []
+        for k, lev in enumerate(data["levels"]):
+            lallowed = {"name", "capacity", "write", "read", "description"}
+            unknown = set(lev) - lallowed
+            if unknown:
+                raise PlatformError(f"{source}: levels[{k}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(lallowed)}")
+            if "capacity" not in lev:
+                raise PlatformError(f"{source}: levels[{k}].capacity is missing (an integer >= 0 or 'inf')")
+            levels.append(Level(lev["capacity"], lev.get("write", 0.0), lev.get("read", 0.0),
+                                name=lev.get("name", f"level{k}")))
+        return cls(tuple(levels), data.get("uf", 1.0), data.get("ub", 1.0), data.get("name", ""))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "Platform":
+        """Read a platform from a TOML file (see ``data/platforms/*.toml``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise PlatformError(f"platform file {str(path)!r} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise PlatformError(f"platform file {str(path)!r} is not valid TOML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    def describe(self) -> str:
+        rows = [f"uf = {self.uf:g}, ub = {self.ub:g}"]
+        for k, lev in enumerate(self.levels):
+            rows.append(f"  level {k} ({lev.name}): capacity {lev.capacity}, write {lev.write_cost:g}, read {lev.read_cost:g}")
+        return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""Experiments: scripts that regenerate the figures and tables."""

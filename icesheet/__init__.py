@@ -1,0 +1,1 @@
+"""Ice-flow model on Firedrake (metres, years, MPa)."""
