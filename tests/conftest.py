@@ -1,0 +1,37 @@
+"""Shared test helpers.
+
+``run_mpi`` runs a Python module under ``mpiexec -n 2`` in a subprocess and returns the JSON object that rank 0
+printed on its last stdout line: the MPI tests compare that with the serial result computed in-process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def run_mpi(module: str, *args: str, ranks: int = 2, timeout: float = 600) -> dict:
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.fail("mpiexec not found: Debian's openmpi-bin is needed (scripts/install.sh installs it)")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    proc = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, "-m", module, *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        pytest.fail(f"mpiexec -n {ranks} python -m {module} {' '.join(args)} failed ({proc.returncode}):\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        pytest.fail(f"no JSON line in the output of {module}:\n{proc.stdout[-3000:]}")
+    return json.loads(lines[-1])
+
+
+@pytest.fixture
+def mpi_run():
+    """The ``run_mpi`` function, as a fixture."""
+    return run_mpi
