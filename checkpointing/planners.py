@@ -1,0 +1,77 @@
+"""The registry of schedule planners: ``plan(name, steps, platform, **opts)`` returns a list of actions.
+
+Every planner takes the chain length ``steps`` (``l``) and a :class:`~checkpointing.platform.Platform` and returns
+a schedule that :func:`checkpointing.simulator.simulate` accepts.  Optimal planners: ``"revolve"`` (one level,
+Griewank & Walther 2000), ``"disk-revolve"`` (two levels, Aupy et al. 2016), ``"hrevolve"`` (any ``K`` levels,
+Herrmann & Pallez 2020), ``"nonuniform"`` (per-step costs).  Baselines and the heuristics of Herrmann & Pallez
+(2020, section 6) are listed in :data:`PLANNERS` too.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .actions import Advance, Backward, Discard, Read, Write
+from .emit import ScheduleDoesNotFit, recompute_all_actions
+from .platform import Platform
+from .revolve import revolve_schedule
+
+__all__ = ["PLANNERS", "plan", "ScheduleDoesNotFit", "store_all", "recompute_all", "revolve"]
+
+
+def store_all(steps: int, platform: Platform) -> list:
+    """Store ``x_0 .. x_{l-1}`` during one forward sweep, filling the fastest levels first, then reverse with
+    one read each: ``l uf + (l+1) ub + sum(w + r)`` of the levels used."""
+    if steps == 0:
+        return [Backward(0)]
+    places = []
+    for k, cap in enumerate(platform.capacities):
+        places.extend([k] * int(min(cap, steps - len(places))))
+    if len(places) < steps:
+        raise ScheduleDoesNotFit(f"store-all: the platform holds {len(places)} checkpoints (capacities "
+                                 f"{platform.capacities}) but a chain of l = {steps} steps needs {steps}")
+    out = []
+    for i, k in enumerate(places):
+        out += [Write(i, k), Advance(i, i + 1)]
+    out.append(Backward(steps))
+    for i in range(steps - 1, -1, -1):
+        out += [Read(i, places[i]), Backward(i), Discard(i, places[i])]
+    return out
+
+
+def recompute_all(steps: int, platform: Platform) -> list:
+    """Store only ``x_0``, on the level with room that minimises ``w_k + l r_k``, and recompute every state
+    from it: ``l(l+1)/2 uf + (l+1) ub + w_k + l r_k``."""
+    if steps == 0:
+        return [Backward(0)]
+    usable = [k for k, cap in enumerate(platform.capacities) if cap >= 1]
+    k = min(usable, key=lambda k: platform.write_costs[k] + steps * platform.read_costs[k])
+    return [Write(0, k)] + recompute_all_actions(0, steps, k) + [Discard(0, k)]
+
+
+def revolve(steps: int, platform: Platform) -> list:
+    """Revolve on the fastest level only, with its ``c_0`` slots (Griewank & Walther 2000)."""
+    return revolve_schedule(steps, platform.capacities[0] if math.isfinite(platform.capacities[0]) else steps, 0)
+
+
+PLANNERS = {
+    "store-all": store_all,
+    "recompute-all": recompute_all,
+    "revolve": revolve,
+}
+
+
+def _check_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps = {steps!r}: the chain length l must be an integer >= 0")
+    return int(steps)
+
+
+def plan(name: str, steps: int, platform: Platform, **opts) -> list:
+    """Plan a schedule with the planner ``name`` (a key of :data:`PLANNERS`)."""
+    if name not in PLANNERS:
+        raise ValueError(f"planner = {name!r}: unknown; choose one of {sorted(PLANNERS)}")
+    if not isinstance(platform, Platform):
+        raise ValueError(f"platform = {platform!r}: expected a checkpointing.Platform")
+    return PLANNERS[name](_check_steps(steps), platform, **opts)
