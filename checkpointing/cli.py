@@ -1,0 +1,315 @@
+"""Command line of the checkpointing package: ``checkpointing`` or ``python -m checkpointing``.
+
+    checkpointing plan --steps L (--platform FILE|NAME | --levels "c:w:r,...") --algorithm NAME [--uf X] [--ub Y]
+                       [--json] [--actions] [--forward-costs ...] [--backward-costs ...] [--option KEY=VALUE]
+    checkpointing compare --steps L (--platform ... | --levels ...) [--uf X] [--ub Y] [--json]
+    checkpointing platforms [--json]
+
+``plan`` plans a schedule and reports what the simulator measures on it; ``compare`` runs every algorithm and
+divides each makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  Makespans are in the DP
+convention (references.md section 3); ``makespan_peer_convention`` adds ``(l + 1) uf`` to compare with
+checkpoint_schedules' ``Sequence.makespan``.  Bad arguments exit with status 2 and one line on stderr naming the
+field, the value and what is allowed; a schedule that does not fit the platform exits with status 3.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+from .platform import Platform, PlatformError
+
+__all__ = ["main", "PLATFORM_DIR"]
+
+log = logging.getLogger("checkpointing.cli")
+
+#: the platform files shipped with the repository (``data/platforms/NAME.toml``)
+PLATFORM_DIR = Path(__file__).resolve().parents[1] / "data" / "platforms"
+
+EXIT_USAGE = 2
+EXIT_DOES_NOT_FIT = 3
+
+
+class UsageError(Exception):
+    """A command-line argument is invalid; the message names the field, the value and what is allowed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors turned into one-line :class:`UsageError` messages (no usage dump)."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+# ------------------------------------------------------------------------------------------------ arguments
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"--steps = {text!r}: expected an integer l >= 0 (the number of forward steps)") from None
+    if value < 0:
+        raise UsageError(f"--steps = {text!r}: expected an integer l >= 0 (the number of forward steps)")
+    return value
+
+
+def _cost(flag: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise UsageError(f"{flag} = {text!r}: expected a finite number >= 0")
+    return value
+
+
+def _step_costs(flag: str, text: str | None) -> list[float] | None:
+    """Per-step costs: comma/space separated numbers, or ``@FILE`` holding them."""
+    if text is None:
+        return None
+    source = text
+    if text.startswith("@"):
+        path = Path(text[1:])
+        if not path.is_file():
+            raise UsageError(f"{flag} = {text!r}: file {str(path)!r} does not exist")
+        source = path.read_text()
+    try:
+        return [float(x) for x in source.replace(",", " ").split()]
+    except ValueError:
+        raise UsageError(f"{flag} = {text!r}: expected numbers separated by commas or spaces, or @FILE") from None
+
+
+def _option_value(text: str):
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _options(items: list[str]) -> dict:
+    opts = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--option = {item!r}: expected KEY=VALUE, e.g. period=10")
+        opts[key.replace("-", "_")] = _option_value(value)
+    return opts
+
+
+def resolve_platform_file(text: str) -> Path:
+    """``text`` as a path, or the name of a file in :data:`PLATFORM_DIR` (with or without ``.toml``)."""
+    path = Path(text)
+    if path.is_file():
+        return path
+    shipped = PLATFORM_DIR / (text if text.endswith(".toml") else text + ".toml")
+    if shipped.is_file():
+        return shipped
+    names = ", ".join(p.stem for p in sorted(PLATFORM_DIR.glob("*.toml")))
+    raise UsageError(f"--platform = {text!r}: no such file, nor a shipped platform (one of: {names})")
+
+
+def load_platform(args) -> Platform:
+    """The platform of ``--platform`` or ``--levels``, with ``--uf``/``--ub`` overriding its step costs."""
+    uf, ub = _cost("--uf", args.uf), _cost("--ub", args.ub)
+    if (args.platform is None) == (args.levels is None):
+        raise UsageError("--platform / --levels: give exactly one of them (a platform file, or 'c:w:r,...')")
+    try:
+        if args.platform is not None:
+            platform = Platform.from_toml(resolve_platform_file(args.platform))
+        else:
+            platform = Platform.from_spec(args.levels, 1.0, 1.0)
+            platform = Platform(platform.levels, 1.0, 1.0, name=f"levels {args.levels}")
+    except PlatformError as exc:
+        flag = "--platform" if args.platform is not None else "--levels"
+        raise UsageError(f"{flag}: {exc}") from None
+    return platform.with_costs(uf=uf, ub=ub)
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def _capacity(value):
+    return "inf" if value == math.inf else value
+
+
+def platform_dict(platform: Platform) -> dict:
+    return {"name": platform.name, "uf": platform.uf, "ub": platform.ub,
+            "levels": [{"name": lev.name, "capacity": _capacity(lev.capacity), "write": lev.write_cost,
+                        "read": lev.read_cost} for lev in platform.levels]}
+
+
+def run_plan(name: str, steps: int, platform: Platform, *, forward_costs=None, backward_costs=None,
+             options=None) -> tuple[list, object]:
+    """Plan with algorithm ``name`` and simulate the result: ``(actions, Report)``."""
+    from .planners import plan
+    from .simulator import simulate
+
+    opts = dict(options or {})
+    if forward_costs is not None:
+        opts["forward_costs"] = forward_costs
+    if backward_costs is not None:
+        opts["backward_costs"] = backward_costs
+    start = time.perf_counter()
+    try:
+        actions = plan(name, steps, platform, **opts)
+    except TypeError as exc:  # an option the planner does not take
+        raise UsageError(f"--option / per-step costs for {name!r}: {exc}") from None
+    log.info("planned %s for l = %d in %.3f s: %d actions", name, steps, time.perf_counter() - start, len(actions))
+    report = simulate(actions, platform, steps, forward_costs=forward_costs, backward_costs=backward_costs)
+    return actions, report
+
+
+def _check_algorithm(name: str) -> None:
+    from .planners import PLANNERS
+
+    if name not in PLANNERS:
+        raise UsageError(f"--algorithm = {name!r}: unknown; one of {', '.join(sorted(PLANNERS))}")
+
+
+def cmd_plan(args, out) -> int:
+    steps = _steps(args.steps)
+    platform = load_platform(args)
+    _check_algorithm(args.algorithm)
+    forward_costs = _step_costs("--forward-costs", args.forward_costs)
+    backward_costs = _step_costs("--backward-costs", args.backward_costs)
+    actions, report = run_plan(args.algorithm, steps, platform, forward_costs=forward_costs,
+                               backward_costs=backward_costs, options=_options(args.option))
+    result = {"algorithm": args.algorithm, "steps": steps, "platform": platform.name,
+              "uf": platform.uf, "ub": platform.ub, "levels": platform_dict(platform)["levels"],
+              **report.to_dict()}
+    if forward_costs is None:
+        result["makespan_peer_convention"] = report.makespan + (steps + 1) * platform.uf
+    if args.actions:
+        result["actions"] = [str(a) for a in actions]
+    if args.json:
+        print(json.dumps(result), file=out)
+        return 0
+    print(_describe(platform), file=out)
+    print(f"algorithm {args.algorithm}, l = {steps} forward steps", file=out)
+    print(f"makespan {report.makespan:g}" + (f" (checkpoint_schedules convention: "
+          f"{result['makespan_peer_convention']:g})" if "makespan_peer_convention" in result else ""), file=out)
+    print(f"forward steps {report.forward_steps}, backward steps {report.backward_steps}", file=out)
+    print(f"{'level':<12}{'reads':>8}{'writes':>8}{'peak':>8}", file=out)
+    for lev, r, w, p in zip(platform.levels, report.reads, report.writes, report.peak):
+        print(f"{lev.name:<12}{r:>8}{w:>8}{p:>8}", file=out)
+    if args.actions:
+        print("actions:", file=out)
+        for a in actions:
+            print(f"  {a}", file=out)
+    return 0
+
+
+def cmd_compare(args, out) -> int:
+    from .emit import ScheduleDoesNotFit
+    from .planners import PLANNERS, optimal_makespan
+
+    steps = _steps(args.steps)
+    platform = load_platform(args)
+    optimum = optimal_makespan(steps, platform)
+    rows = []
+    for name in sorted(PLANNERS):
+        try:
+            _, report = run_plan(name, steps, platform)
+        except (ScheduleDoesNotFit, ValueError) as exc:
+            rows.append({"algorithm": name, "makespan": None, "ratio": None, "note": str(exc)})
+            continue
+        rows.append({"algorithm": name, "makespan": report.makespan, "ratio": report.makespan / optimum,
+                     "forward_steps": report.forward_steps, "note": ""})
+    if args.json:
+        print(json.dumps({"steps": steps, "platform": platform.name, "optimal_makespan": optimum,
+                          "algorithms": rows}), file=out)
+        return 0
+    print(_describe(platform), file=out)
+    print(f"l = {steps} forward steps; optimal makespan (H-Revolve DP) {optimum:g}", file=out)
+    print(f"{'algorithm':<24}{'makespan':>12}{'/ optimum':>11}", file=out)
+    for row in sorted(rows, key=lambda r: (r["makespan"] is None, r["makespan"] or 0.0)):
+        if row["makespan"] is None:
+            print(f"{row['algorithm']:<24}{'-':>12}{'-':>11}   {row['note']}", file=out)
+        else:
+            print(f"{row['algorithm']:<24}{row['makespan']:>12g}{row['ratio']:>11.4f}", file=out)
+    return 0
+
+
+def cmd_platforms(args, out) -> int:
+    rows = []
+    for path in sorted(PLATFORM_DIR.glob("*.toml")):
+        try:
+            platform = Platform.from_toml(path)
+        except PlatformError as exc:
+            raise UsageError(f"platform file {str(path)!r}: {exc}") from None
+        rows.append({"file": str(path), **platform_dict(platform)})
+    if args.json:
+        print(json.dumps(rows), file=out)
+        return 0
+    for row in rows:
+        levels = ", ".join(f"{lev['name']} {lev['capacity']}:{lev['write']:g}:{lev['read']:g}" for lev in row["levels"])
+        print(f"{Path(row['file']).stem:<18} uf {row['uf']:g}, ub {row['ub']:g}; {levels}", file=out)
+    return 0
+
+
+def _describe(platform: Platform) -> str:
+    return f"platform {platform.name or '(unnamed)'}: " + platform.describe()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="checkpointing", description="Plan, cost and compare checkpointing schedules "
+                     "(Revolve, Disk-Revolve, H-Revolve and heuristics) on multi-level storage platforms.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def chain_arguments(p):
+        p.add_argument("--steps", required=True, help="l, the number of forward steps of the chain")
+        p.add_argument("--platform", help="platform TOML file, or the name of one in data/platforms")
+        p.add_argument("--levels", help="levels 'c:w:r,c:w:r,...' fastest first; c may be 'inf'")
+        p.add_argument("--uf", help="cost of a forward step (overrides the platform; default 1 with --levels)")
+        p.add_argument("--ub", help="cost of a backward step (overrides the platform; default 1 with --levels)")
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    p = sub.add_parser("plan", help="plan one schedule and report its simulated cost")
+    chain_arguments(p)
+    p.add_argument("--algorithm", required=True, help="planner name (see 'compare' for the list)")
+    p.add_argument("--actions", action="store_true", help="also print the action list")
+    p.add_argument("--forward-costs", help="per-step costs uf_0..uf_{l-1}: '1,2,...' or @FILE")
+    p.add_argument("--backward-costs", help="per-step costs ub_0..ub_l: '1,2,...' or @FILE")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra planner option, e.g. period=10 (repeatable)")
+    p.set_defaults(run=cmd_plan)
+
+    p = sub.add_parser("compare", help="all algorithms side by side, with the ratio to the optimum")
+    chain_arguments(p)
+    p.set_defaults(run=cmd_compare)
+
+    p = sub.add_parser("platforms", help="list the platform files in data/platforms")
+    p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    p.set_defaults(run=cmd_platforms)
+    return parser
+
+
+def main(argv=None, out=None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 bad arguments, 3 schedule does not fit)."""
+    from .emit import ScheduleDoesNotFit
+    from .simulator import InvalidScheduleError
+
+    out = sys.stdout if out is None else out
+    try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                            format="%(levelname)s %(name)s: %(message)s")
+        return args.run(args, out)
+    except UsageError as exc:
+        print(f"checkpointing: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ScheduleDoesNotFit as exc:
+        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_DOES_NOT_FIT
+    except InvalidScheduleError as exc:
+        print(f"checkpointing: internal error: the planner produced an invalid schedule: {exc}", file=sys.stderr)
+        return 1
+    except (PlatformError, ValueError) as exc:
+        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_USAGE
