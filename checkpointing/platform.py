@@ -8,6 +8,7 @@ holds at most ``c_k`` checkpoints, writing one costs ``w_k`` and reading one cos
 from __future__ import annotations
 
 import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ def _check_capacity(name: str, value):
         return INF
     if isinstance(value, float) and value == INF:
         return INF
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = int(value)  # numpy integers too
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, float) and not value.is_integer()):
         raise PlatformError(f"{name} = {value!r}: a capacity must be an integer >= 0 or 'inf'")
     if value < 0:
@@ -135,8 +138,12 @@ class Platform:
             raise PlatformError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
         if "levels" not in data:
             raise PlatformError(f"{source}: missing [[levels]] tables")
+        if not isinstance(data["levels"], list):
+            raise PlatformError(f"{source}: levels = {data['levels']!r}: expected a list of [[levels]] tables")
         levels = []
         for k, lev in enumerate(data["levels"]):
+            if not isinstance(lev, dict):
+                raise PlatformError(f"{source}: levels[{k}] = {lev!r}: expected a table with capacity, write, read")
             lallowed = {"name", "capacity", "write", "read", "description"}
             unknown = set(lev) - lallowed
             if unknown:

@@ -1,0 +1,122 @@
+"""Platforms: parsing the 'c:w:r' spec and TOML files, the shipped data/platforms, and every rejected input."""
+import math
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from checkpointing.platform import INF, Level, Platform, PlatformError
+
+PLATFORM_DIR = Path(__file__).resolve().parents[2] / "data" / "platforms"
+SHIPPED = sorted(PLATFORM_DIR.glob("*.toml"))
+
+
+def test_spec_parses_levels_fastest_first():
+    p = Platform.from_spec("4:0:0, inf:2:3.5", uf=1.5, ub=2)
+    assert p.capacities == [4, INF] and p.write_costs == [0.0, 2.0] and p.read_costs == [0.0, 3.5]
+    assert (p.uf, p.ub, p.n_levels) == (1.5, 2.0, 2)
+    assert [lev.name for lev in p.levels] == ["level0", "level1"]
+    assert isinstance(p.capacities[0], int)
+
+
+@pytest.mark.parametrize("spec, field", [
+    ("4:0", "levels[0]"), ("4:0:0,", "levels[1]"), ("x:0:0", "levels[0].capacity"), ("2.5:0:0", "capacity"),
+    ("-1:0:0", "capacity"), ("4:-1:0", "write_cost"), ("4:0:nan", "read_cost"), ("4:0:inf", "read_cost"),
+    ("0:0:0", "capacities"), ("", "levels[0]"),
+])
+def test_bad_spec_names_the_field(spec, field):
+    with pytest.raises(PlatformError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        Platform.from_spec(spec)
+
+
+@pytest.mark.parametrize("uf, ub, field", [(-1, 1, "uf"), (1, math.inf, "ub"), ("fast", 1, "uf")])
+def test_bad_step_costs(uf, ub, field):
+    with pytest.raises(PlatformError, match=field):
+        Platform.from_spec("2:0:0", uf, ub)
+
+
+@pytest.mark.parametrize("capacity, expected", [("inf", INF), ("Unbounded", INF), (math.inf, INF), (3.0, 3),
+                                                (np.int64(3), 3), (0, 0)])
+def test_level_capacity_forms(capacity, expected):
+    assert Level(capacity).capacity == expected
+
+
+@pytest.mark.parametrize("capacity", [True, -2, 1.5, "lots", None, -math.inf])
+def test_level_capacity_rejected(capacity):
+    with pytest.raises(PlatformError, match="capacity"):
+        Level(capacity)
+
+
+def test_platform_needs_levels_of_the_right_type():
+    with pytest.raises(PlatformError, match="at least one"):
+        Platform(())
+    with pytest.raises(PlatformError, match=r"levels\[0\]"):
+        Platform(((4, 0, 0),))
+
+
+def test_with_costs_and_sublevels():
+    p = Platform.from_spec("2:0:0,5:1:1,inf:4:4", 1, 3)
+    q = p.with_costs(ub=7)
+    assert (q.uf, q.ub, q.levels) == (1.0, 7.0, p.levels)
+    assert p.with_costs() == p
+    assert p.sublevels(2).capacities == [2, 5] and p.sublevels(2).ub == 3.0
+
+
+def test_shipped_platforms_exist():
+    assert len(SHIPPED) >= 2
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_platform_is_documented_and_ordered(path):
+    """Each shipped file loads, says what it models and where its costs come from, and lists its levels fastest
+    first (write and read costs never decrease with the level)."""
+    raw = tomllib.loads(path.read_text())
+    assert raw["name"] == path.stem
+    assert len(raw["description"]) > 20 and len(raw["source"]) > 20
+    p = Platform.from_toml(path)
+    assert p.name == path.stem and p.n_levels == len(raw["levels"])
+    assert len({lev.name for lev in p.levels}) == p.n_levels
+    assert p.write_costs == sorted(p.write_costs) and p.read_costs == sorted(p.read_costs)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    return path
+
+
+LEVEL = '\n[[levels]]\ncapacity = 2\nwrite = 0.0\nread = 0.0\n'
+
+
+def test_toml_round_values(tmp_path):
+    p = Platform.from_toml(write(tmp_path, 'name = "t"\nuf = 2.0\nub = 3\n' + LEVEL +
+                                 '[[levels]]\nname = "disk"\ncapacity = "inf"\nwrite = 1\nread = 0.5\n'))
+    assert (p.name, p.uf, p.ub, p.capacities, p.read_costs) == ("t", 2.0, 3.0, [2, INF], [0.0, 0.5])
+    assert p.levels[1].name == "disk" and p.levels[0].name == "level0"
+
+
+@pytest.mark.parametrize("text, match", [
+    ("uf = 1\n", "missing"),
+    ("levels = 3\n", "levels = 3"),
+    ("levels = [3]\n", r"levels\[0\] = 3"),
+    ("speed = 1\n" + LEVEL, "unknown key"),
+    ("[[levels]]\nwrite = 1\n", r"levels\[0\].capacity is missing"),
+    ("[[levels]]\ncapacity = 1\ncolour = 'red'\n", "unknown key"),
+    ("[[levels]]\ncapacity = 1\nwrite = -2\n", "write_cost"),
+    ("uf = -1\n" + LEVEL, "uf"),
+    ("this is not toml", "not valid TOML"),
+])
+def test_bad_toml(tmp_path, text, match):
+    with pytest.raises(PlatformError, match=match):
+        Platform.from_toml(write(tmp_path, text))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(PlatformError, match="nowhere.toml"):
+        Platform.from_toml(tmp_path / "nowhere.toml")
+
+
+def test_describe_lists_every_level():
+    text = Platform.from_spec("2:0:0,inf:2:2", 1, 5).describe()
+    assert "uf = 1, ub = 5" in text and "capacity inf" in text and text.count("level ") == 2
