@@ -31,6 +31,7 @@ log = logging.getLogger("checkpointing.cli")
 PLATFORM_DIR = Path(__file__).resolve().parents[1] / "data" / "platforms"
 
 EXIT_USAGE = 2
+MAX_STEPS = 10**6
 EXIT_DOES_NOT_FIT = 3
 
 
@@ -51,8 +52,9 @@ def _steps(text: str) -> int:
         value = int(text)
     except ValueError:
         raise UsageError(f"--steps = {text!r}: expected an integer l >= 0 (the number of forward steps)") from None
-    if value < 0:
-        raise UsageError(f"--steps = {text!r}: expected an integer l >= 0 (the number of forward steps)")
+    if not 0 <= value <= MAX_STEPS:
+        raise UsageError(f"--steps = {text!r}: expected an integer 0 <= l <= {MAX_STEPS} (the number of forward "
+                         f"steps; planning builds the whole action list)")
     return value
 
 
@@ -215,7 +217,7 @@ def cmd_compare(args, out) -> int:
     for name in sorted(PLANNERS):
         try:
             _, report = run_plan(name, steps, platform)
-        except (ScheduleDoesNotFit, ValueError) as exc:
+        except (ScheduleDoesNotFit, UsageError, ValueError) as exc:  # the algorithm does not apply here
             rows.append({"algorithm": name, "makespan": None, "ratio": None, "note": str(exc)})
             continue
         rows.append({"algorithm": name, "makespan": report.makespan, "ratio": report.makespan / optimum,
