@@ -1,0 +1,348 @@
+"""Execute a checkpointing schedule on pyadjoint: the gradient of ``J = sum_i j_i(x_i)`` with bounded memory.
+
+API
+---
+::
+
+    from checkpointing.adjoint import CheckpointManager, TimeLoop, RamTier, DiskTier, tiers_for_platform
+    from checkpointing.planners import plan
+
+    loop = TimeLoop(model, timesteps=[dt] * l, controls=(model.friction,), functional=j)   # see protocol.py
+    tiers = tiers_for_platform(platform, directories=["/scratch/ckpt"])  # or [RamTier(4), DiskTier(path), ...]
+    manager = CheckpointManager(loop, tiers)
+    result = manager.run(plan("hrevolve", l, platform))    # any schedule of checkpointing.actions
+    result.value                    # J (float, the same on every rank)
+    result.gradient                 # tuple of firedrake.Cofunction: dJ/dp for each control p (derivatives, no Riesz map)
+    result.initial_state_gradient   # tuple of firedrake.Cofunction: xbar_0 = dJ/dx_0, one per state Function
+    result.counters                 # Counters: forward/backward steps, reads/writes/peak per tier, wall time, RSS
+    result.predicted                # checkpointing.simulator.Report for the same schedule (counts must match)
+    manager.evaluate()              # J only: one untaped forward sweep
+
+``run`` reads ``x_0`` from ``model.state`` when called and puts it back there when it returns (or fails), so
+it can be called again after changing the controls.  Errors: :class:`StepFailedError` (a model step raised; says
+which step and which phase), :class:`~checkpointing.adjoint.tiers.StorageError` and its subclasses
+(``ChecksumError``, ``CapacityError``, ``StorageUnavailableError``), ``InvalidScheduleError`` (from the simulator,
+before anything runs).
+
+How a schedule is executed
+--------------------------
+The working state of the schedule (checkpointing/actions.py) *is* the model's state Functions.
+
+``Advance(a, b)``
+    ``model.step(dt_i)`` for ``i = a .. b-1`` under ``pyadjoint.stop_annotating()``: nothing is taped.
+``Write(i, k)`` / ``Read(i, k)`` / ``Discard(i, k)``
+    copy the owned degrees of freedom of the state Functions to / from / off tier ``k``.
+``Backward(i)``
+    ``Fbar_i``: on a *fresh* pyadjoint ``Tape``, the state Functions (holding ``x_i``) and the controls get fresh
+    block variables, ``j_i(x_i)`` and (for ``i < l``) step ``F_i`` are taped, and the tape's adjoint is evaluated
+    with the seeds ``adj_value = xbar_{i+1}`` on the state's output block variables and ``1`` on ``j_i``:
+
+        xbar_i = (dF_i/dx_i)^T xbar_{i+1} + dj_i/dx_i,      gbar += (dF_i/dp)^T xbar_{i+1} + dj_i/dp,
+
+    with ``xbar_l = dj_l/dx_l`` (Griewank & Walther 2008, ch. 12).  ``xbar`` and ``gbar`` are kept as numpy arrays
+    of the cofunctions' owned values, never as tape objects; then the tape is dropped, the block variables renewed
+    and ``gc.collect()`` run, so the only state-sized memory that grows with the schedule is its checkpoints.
+    (Firedrake's heap holds ~2e5 Python objects, and a full collection scanning them costs ~0.2 s; ``run``
+    therefore calls ``gc.freeze()`` once at its start, so that each collection scans only the objects created
+    during the run, and ``gc.unfreeze()`` at its end.)
+
+Why not pyadjoint's own ``CheckpointManager`` (``tape.enable_checkpointing`` with a checkpoint_schedules
+schedule): it keeps the whole tape (every block, form and block variable of every step) and only drops the
+*values* its schedule does not need, so memory still grows with ``l`` (pyadjoint#169).  Measured on this machine
+(/work/shared/memory-facts.md): with ``Revolve(l, 4)`` it grew 1.0 MB per step (~1.8 states) and used more memory
+than store-all at ``l = 40``, whereas re-taping one step on a fresh tape with objects built once and reference
+cycles collected grew by the stored states only.  It also knows only two storage types (RAM, disk), not ``K``
+levels.
+"""
+from __future__ import annotations
+
+import gc
+import resource
+import time
+from dataclasses import dataclass, field
+from functools import singledispatchmethod
+
+import firedrake as fd
+import numpy as np
+from firedrake.adjoint import (AdjFloat, Control, Tape, annotate_tape, continue_annotation, pause_annotation,
+                       set_working_tape, stop_annotating)
+from pyadjoint.drivers import marked_controls
+
+from ..actions import Advance, Backward, Discard, Read, Write
+from ..platform import Level, Platform
+from ..simulator import Report, simulate
+from .protocol import TimeLoop
+from .tiers import DiskTier, RamTier, StateLayout, Tier
+
+__all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError", "tiers_for_platform"]
+
+
+class StepFailedError(RuntimeError):
+    """A model step (e.g. its Picard or Newton solver) failed; the message names the step and the phase."""
+
+
+@dataclass
+class Counters:
+    """What the manager executed: the same quantities as :class:`checkpointing.simulator.Report` (per tier:
+    ``reads``, ``writes``, ``peak`` occupancy) plus wall time (seconds) per action kind and the peak RSS (MB) of
+    this process so far (``getrusage``)."""
+
+    forward_steps: int = 0
+    backward_steps: int = 0
+    reads: list = field(default_factory=list)
+    writes: list = field(default_factory=list)
+    peak: list = field(default_factory=list)
+    wall_time: dict = field(default_factory=lambda: dict.fromkeys(("advance", "write", "read", "discard",
+                                                                     "backward"), 0.0))
+    peak_rss_mb: float = 0.0
+
+    def mismatches(self, report: Report) -> list[str]:
+        """The counts that differ from the simulator's prediction, as ``"name: executed != predicted"``."""
+        return [f"{name}: {getattr(self, name)} != {getattr(report, name)}"
+                for name in ("forward_steps", "backward_steps", "reads", "writes", "peak")
+                if getattr(self, name) != list(getattr(report, name)) and getattr(self, name) != getattr(report, name)]
+
+    def to_dict(self) -> dict:
+        return {"forward_steps": self.forward_steps, "backward_steps": self.backward_steps, "reads": self.reads,
+                "writes": self.writes, "peak": self.peak, "wall_time": dict(self.wall_time),
+                "peak_rss_mb": self.peak_rss_mb}
+
+
+@dataclass
+class AdjointResult:
+    """``value`` = J, ``gradient`` = dJ/dp per control, ``initial_state_gradient`` = xbar_0 per state Function."""
+
+    value: float
+    gradient: tuple
+    initial_state_gradient: tuple
+    counters: Counters
+    predicted: Report
+
+
+def tiers_for_platform(platform: Platform, directories=()) -> list[Tier]:
+    """One tier per level of ``platform``: level 0 in RAM, level ``k >= 1`` a :class:`DiskTier` in
+    ``directories[k-1]``, each with the level's capacity and name."""
+    directories = list(directories)
+    if len(directories) != platform.n_levels - 1:
+        raise ValueError(f"directories = {directories!r}: platform {platform.name or ''!r} has "
+                         f"{platform.n_levels} levels, so {platform.n_levels - 1} directories are needed "
+                         "(level 0 is RAM)")
+    levels = platform.levels
+    return [RamTier(levels[0].capacity, levels[0].name)] + [
+        DiskTier(d, level.capacity, level.name) for d, level in zip(directories, levels[1:])]
+
+
+def _owned_views(functions) -> list[np.ndarray]:
+    """Read-only views of this rank's owned values of ``functions`` (Functions or Cofunctions, mixed or not),
+    one array per sub-function, in order."""
+    return [sub.dat.data_ro for f in functions for sub in f.subfunctions]
+
+
+def _assign_owned(functions, arrays) -> None:
+    """The inverse of :func:`_owned_views`: copy ``arrays`` into the owned values of ``functions``."""
+    subs = [sub for f in functions for sub in f.subfunctions]
+    if len(subs) != len(arrays):
+        raise ValueError(f"{len(arrays)} arrays for {len(subs)} sub-functions")
+    for sub, values in zip(subs, arrays):
+        sub.dat.data_wo[...] = values
+
+
+def _cofunction(function, arrays):
+    """A Cofunction in the dual of ``function``'s space holding ``arrays`` (its owned values)."""
+    result = fd.Cofunction(function.function_space().dual())
+    _assign_owned([result], arrays)
+    return result
+
+
+class CheckpointManager:
+    """Runs schedules of :mod:`checkpointing.actions` for the chain ``loop`` with ``tiers[k]`` serving level
+    ``k`` (see the module docstring)."""
+
+    def __init__(self, loop: TimeLoop, tiers):
+        if not isinstance(loop, TimeLoop):
+            raise TypeError(f"loop = {loop!r}: expected a checkpointing.adjoint.TimeLoop")
+        tiers = list(tiers)
+        if not tiers or not all(isinstance(t, Tier) for t in tiers):
+            raise TypeError(f"tiers = {tiers!r}: expected a non-empty list of Tier (RamTier, DiskTier)")
+        self.loop = loop
+        self.tiers = tiers
+        self.comm = loop.state[0].function_space().mesh().comm
+
+    @property
+    def platform(self) -> Platform:
+        """The tiers' capacities as a platform with unit step costs and free I/O (what schedules are checked on)."""
+        return Platform(tuple(Level(t.capacity, name=t.name) for t in self.tiers), uf=1.0, ub=1.0)
+
+    # public entry points ------------------------------------------------------------------------------------
+    def evaluate(self) -> float:
+        """``J = sum_i j_i(x_i)`` by one untaped forward sweep from the current state (which is restored)."""
+        state, initial = self.loop.state, [np.array(a) for a in _owned_views(self.loop.state)]
+        value = 0.0
+        try:
+            with stop_annotating():
+                for i in range(self.loop.steps + 1):
+                    term = self.loop.functional(i, state)
+                    value += 0.0 if term is None else float(term)
+                    if i < self.loop.steps:
+                        self._step(i, "forward evaluation of J")
+        finally:
+            _assign_owned(state, initial)
+        return value
+
+    def run(self, schedule) -> AdjointResult:
+        """Execute ``schedule`` (validated first by the simulator) and return J, its gradients and the counters."""
+        schedule = list(schedule)
+        predicted = simulate(schedule, self.platform, self.loop.steps)
+        return _Execution(self, schedule, predicted).run()
+
+    # shared by both ---------------------------------------------------------------------------------------
+    def _step(self, index: int, phase: str) -> None:
+        dt = self.loop.timesteps[index]
+        try:
+            self.loop.model.step(dt)
+        except Exception as exc:
+            raise StepFailedError(f"forward step F_{index} (x_{index} -> x_{index + 1}, dt = {dt:g}) failed during "
+                                  f"{phase}: {type(exc).__name__}: {exc}") from exc
+
+
+class _Execution:
+    """One run of one schedule: the counters, ``J`` so far, ``xbar`` and the accumulated ``gbar``.
+
+    ``xbar`` is kept per state Function and ``gbar`` per control, each as a list of numpy arrays (one per
+    sub-function, this rank's owned values)."""
+
+    def __init__(self, manager: CheckpointManager, schedule: list, predicted: Report):
+        self.manager, self.loop, self.tiers = manager, manager.loop, manager.tiers
+        self.schedule, self.predicted = schedule, predicted
+        self.counters = Counters()
+        self.position = 0
+        self.furthest = 0  # the largest i with x_i computed so far: steps below it are recomputations
+        self.value = 0.0
+        self.adjoint_state = None  # xbar_{i+1} between backward steps, then xbar_0
+        self.gradient = [[np.zeros_like(a) for a in _owned_views([p])] for p in self.loop.controls]
+
+    def run(self) -> AdjointResult:
+        state = self.loop.state
+        initial = [np.array(a) for a in _owned_views(state)]
+        layout = StateLayout.of(initial)
+        opened = []
+        gc.collect()
+        gc.freeze()  # the per-step collections then scan only objects created during this run
+        try:
+            for tier, slots in zip(self.tiers, self.predicted.peak):
+                tier.open(layout, slots, self.manager.comm)
+                opened.append(tier)
+            for self.position, action in enumerate(self.schedule):
+                start = time.perf_counter()
+                self.execute(action)
+                self.counters.wall_time[type(action).__name__.lower()] += time.perf_counter() - start
+            self.counters.reads = [t.reads for t in self.tiers]
+            self.counters.writes = [t.writes for t in self.tiers]
+            self.counters.peak = [t.peak for t in self.tiers]
+        finally:
+            for tier in opened:
+                tier.close()
+            _assign_owned(state, initial)
+            _renew_block_variables(state + self.loop.controls)
+            gc.unfreeze()
+            gc.collect()
+        self.counters.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        return AdjointResult(
+            value=self.value,
+            gradient=tuple(_cofunction(p, g) for p, g in zip(self.loop.controls, self.gradient)),
+            initial_state_gradient=tuple(_cofunction(f, a) for f, a in zip(state, self.adjoint_state)),
+            counters=self.counters, predicted=self.predicted)
+
+    # one handler per action ----------------------------------------------------------------------------------
+    @singledispatchmethod
+    def execute(self, action):
+        raise TypeError(f"schedule[{self.position}] = {action!r}: not an action of checkpointing.actions")
+
+    @execute.register
+    def _(self, action: Advance):
+        with stop_annotating():
+            for i in range(action.start, action.end):
+                phase = ("the first forward sweep" if i >= self.furthest
+                         else f"recomputation (schedule[{self.position}]: {action})")
+                self.manager._step(i, phase)
+                self.furthest = max(self.furthest, i + 1)
+        self.counters.forward_steps += action.end - action.start
+
+    @execute.register
+    def _(self, action: Write):
+        self.tiers[action.level].write(action.index, _owned_views(self.loop.state))
+
+    @execute.register
+    def _(self, action: Read):
+        _assign_owned(self.loop.state, self.tiers[action.level].read(action.index))
+
+    @execute.register
+    def _(self, action: Discard):
+        self.tiers[action.level].discard(action.index)
+
+    @execute.register
+    def _(self, action: Backward):
+        self.adjoint_state = self.backward_step(action.index)
+        self.counters.backward_steps += 1
+
+    # the adjoint of one step --------------------------------------------------------------------------------
+    def backward_step(self, index: int) -> list:
+        """``Fbar_index`` on a fresh tape: returns ``xbar_index`` and adds to ``gbar`` (see the module docstring)."""
+        state, controls = self.loop.state, self.loop.controls
+        taped_step = index < self.loop.steps
+        _renew_block_variables(state + controls)
+        tape = Tape()
+        with set_working_tape(tape), _annotating():
+            inputs = [Control(f) for f in state]
+            parameters = [Control(p) for p in controls]
+            term = self.loop.functional(index, state)
+            if taped_step:
+                self.manager._step(index, f"re-taping for backward step {index} (schedule[{self.position}])")
+        if taped_step:
+            for f, seed in zip(state, self.adjoint_state):
+                f.block_variable.adj_value = _cofunction(f, seed)
+        if term is not None:
+            self.value += float(term)
+            if isinstance(term, AdjFloat):
+                term.block_variable.adj_value = 1.0
+        independents = inputs + parameters
+        with stop_annotating(), tape.marked_control_dependents(independents), marked_controls(independents):
+            tape.evaluate_adj(markings=True)
+        adjoint = [[np.array(a) for a in _owned_views([_adjoint_of(c, f)])] for c, f in zip(inputs, state)]
+        for total, c, p in zip(self.gradient, parameters, controls):
+            for acc, a in zip(total, _owned_views([_adjoint_of(c, p)])):
+                acc += a
+        del tape, inputs, parameters, independents, term
+        _renew_block_variables(state + controls)
+        gc.collect()
+        return adjoint
+
+
+def _renew_block_variables(functions) -> None:
+    """Drop each Function's block variable (pyadjoint holds it by weak reference): the next access creates a fresh
+    one, an independent input of the next tape with no value saved from an earlier one."""
+    for f in functions:
+        f.clear_block_variable()
+
+
+def _adjoint_of(control, function):
+    """The adjoint value of ``control`` after an adjoint sweep, as a Cofunction in the dual of ``function``'s space
+    (zero when nothing on the tape depended on it)."""
+    value = control.block_variable.adj_value
+    if value is None:
+        return fd.Cofunction(function.function_space().dual())
+    if isinstance(value, fd.Cofunction):
+        return value
+    return fd.assemble(value)
+
+
+class _annotating:
+    """Context in which pyadjoint annotates, whatever the caller's annotation state (restored on exit)."""
+
+    def __enter__(self):
+        self._was_annotating = annotate_tape()
+        continue_annotation()
+
+    def __exit__(self, *exc):
+        if not self._was_annotating:
+            pause_annotation()
