@@ -14,10 +14,12 @@ import numpy as np
 
 from .actions import Advance, Backward, Discard, Read, Write
 from .emit import ScheduleDoesNotFit, recompute_all_actions
-from .platform import Platform
+from .hrevolve import hrevolve_schedule, optimal_makespan
+from .platform import INF, Level, Platform
 from .revolve import revolve_schedule
 
-__all__ = ["PLANNERS", "plan", "ScheduleDoesNotFit", "store_all", "recompute_all", "revolve"]
+__all__ = ["PLANNERS", "plan", "optimal_makespan", "ScheduleDoesNotFit", "store_all", "recompute_all", "revolve",
+           "hrevolve", "disk_revolve"]
 
 
 def store_all(steps: int, platform: Platform) -> list:
@@ -55,10 +57,41 @@ def revolve(steps: int, platform: Platform) -> list:
     return revolve_schedule(steps, platform.capacities[0] if math.isfinite(platform.capacities[0]) else steps, 0)
 
 
+def hrevolve(steps: int, platform: Platform) -> list:
+    """H-Revolve on all levels (Herrmann & Pallez 2020): see :mod:`checkpointing.hrevolve`."""
+    return hrevolve_schedule(steps, platform)
+
+
+def disk_revolve(steps: int, platform: Platform) -> list:
+    """Disk-Revolve (Aupy, Herrmann, Hovland & Robert 2016) on the two fastest levels, level 1 taken as an
+    unbounded disk.  Optimal on a two-level platform whose level 1 holds every checkpoint the schedule writes;
+    raises :class:`ScheduleDoesNotFit` if the schedule needs more level-1 slots than ``c_1``."""
+    if platform.n_levels < 2:
+        raise ScheduleDoesNotFit(f"disk-revolve: needs two levels, the platform has {platform.n_levels}")
+    ram, disk = platform.levels[:2]
+    two = Platform((ram, Level(INF, disk.write_cost, disk.read_cost, disk.name)), platform.uf, platform.ub)
+    schedule = hrevolve_schedule(steps, two)
+    _check_level_fits("disk-revolve", schedule, 1, disk.capacity, steps)
+    return schedule
+
+
+def _check_level_fits(name, schedule, level, capacity, steps):
+    held = peak = 0
+    for action in schedule:
+        if getattr(action, "level", None) == level:
+            held += 1 if type(action) is Write else -1 if type(action) is Discard else 0
+            peak = max(peak, held)
+    if peak > capacity:
+        raise ScheduleDoesNotFit(f"{name}: the schedule for l = {steps} holds {peak} checkpoints on level {level} "
+                                 f"but its capacity is {capacity}")
+
+
 PLANNERS = {
     "store-all": store_all,
     "recompute-all": recompute_all,
     "revolve": revolve,
+    "disk-revolve": disk_revolve,
+    "hrevolve": hrevolve,
 }
 
 

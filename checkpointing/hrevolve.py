@@ -1,0 +1,178 @@
+"""H-Revolve: optimal schedules on ``K`` storage levels by dynamic programming.
+
+Herrmann & Pallez, "H-Revolve: a framework for adjoint computation on synchronous hierarchical platforms",
+ACM TOMS 46(2), 2020, section 3; the two-level case with an unbounded disk is Disk-Revolve (Aupy, Herrmann,
+Hovland & Robert, "Optimal multistage algorithm for adjoint computation", SIAM J. Sci. Comput. 38(3), 2016).
+
+For level ``k`` with ``c_k`` slots, write cost ``w_k`` and read cost ``r_k``, and a sub-chain of length ``n``
+(the paper's ``l``) starting at the working state ``x_0``:
+
+* ``Optbar_k(n, m)``: least cost when ``x_0`` is stored on level ``k``, ``m`` slots of level ``k`` are ours
+  (``x_0``'s included), every faster level is empty, and ``x_0`` is still the working state;
+* ``Opt_k(n, m)``: the same before ``x_0`` has been stored anywhere.
+
+    Optbar_k(0, m) = ub
+    Optbar_k(n, m) = min( (n+1) ub + n(n+1)/2 uf + n r_k,                        recompute all from x_0
+                          Opt_{k-1}(n, c_{k-1}),                                 (k > 0) copy x_0 down
+                          min_{1 <= j < n} j uf + Opt_k(n-j, m-1) + r_k + Optbar_k(j-1, m) )
+    Opt_k(n, m)    = min( Opt_{k-1}(n, c_{k-1}), w_k + Optbar_k(n, m) ),   Opt_k(n, 0) = Opt_{k-1}(n, c_{k-1}),
+    Opt_{-1} = +inf.
+
+The split ``j`` advances to ``x_j``, reverses ``x_j .. x_n`` with ``x_j`` stored on level ``k`` (or lower), reads
+``x_0`` back and reverses ``x_0 .. x_{j-1}``.  The optimum is ``Opt_{K-1}(l, c_{K-1})`` for ``l >= 1`` and
+``ub`` for ``l = 0`` (nothing to store).  With one level, ``w = r = 0``, ``uf = 1`` and ``ub = 0`` it counts
+Revolve's forward steps.  The recompute-all term is the paper's ``Optbar_0(l, 1)`` formula, allowed on every level
+(it is the only option on a level whose faster levels have no slots).
+
+Exactness shortcuts (the tables are the same as the plain recursion's):
+
+* ``Optbar_k(n, m) = Optbar_k(n, n)`` for ``m > n``: a sub-chain of length ``n`` never holds more than ``n``
+  checkpoints on one level.  So a level with ``c_k >= l`` is *unbounded*: its tables have one ``m`` entry and the
+  recursion is one-dimensional (``Opt_k(n - j, m - 1)`` is the same entry), and a bounded level keeps
+  ``M_k = c_k < l`` entries.
+* the inner minimum over ``j`` is one numpy reduction per row ``n``, for all ``m`` at once.
+
+Cost: time ``O(l^2 (M_0 + ... + M_{K-1}))`` with ``M_k = min(c_k, l)`` for bounded levels and ``M_k = 1`` for
+unbounded ones; memory ``O(l (M_0 + ... + M_{K-1}))``: two float64 tables and one int32 table of argmin choices
+per level, i.e. 20 bytes per entry.  Reconstruction walks the argmin tables with an explicit stack in time linear
+in the number of actions, so ``l = 10000`` works without touching the recursion limit.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .actions import Advance, Backward, Discard, Read, Write
+from .emit import ScheduleDoesNotFit, expand, recompute_all_actions
+from .platform import Platform
+
+__all__ = ["HRevolveTables", "hrevolve_tables", "hrevolve_schedule", "optimal_makespan"]
+
+RECOMPUTE_ALL = 0  # choice codes in the argmin table; a code j >= 1 is the split j
+COPY_DOWN = -1
+
+
+@dataclass
+class _LevelTable:
+    unbounded: bool
+    top: int                # the m index of Opt_k(., c_k)
+    opt: np.ndarray         # [m, n] Opt_k
+    optbar: np.ndarray      # [m, n] Optbar_k (inf where undefined)
+    choice: np.ndarray      # [m, n] argmin of Optbar_k
+
+    def right_slots(self, m: int) -> int:
+        """The row of ``Opt_k(., m - 1)`` (the same row on an unbounded level)."""
+        return m if self.unbounded else m - 1
+
+
+class HRevolveTables:
+    """The H-Revolve tables ``Opt_k``, ``Optbar_k`` for all lengths ``n <= l`` on one platform."""
+
+    def __init__(self, steps: int, platform: Platform):
+        self.steps = steps
+        self.platform = platform
+        self.levels: list[_LevelTable] = []
+        down = np.full(steps + 1, np.inf)
+        for k, lev in enumerate(platform.levels):
+            table = _fill_level(steps, down, lev.capacity, lev.write_cost, lev.read_cost, platform.uf, platform.ub)
+            self.levels.append(table)
+            down = table.opt[table.top]
+
+    def value(self, n: int | None = None) -> float:
+        """The optimal makespan of a chain of length ``n`` (default ``l``) on the whole platform."""
+        n = self.steps if n is None else n
+        if n == 0:
+            return self.platform.ub
+        return float(self.levels[-1].opt[self.levels[-1].top, n])
+
+    def schedule(self, n: int | None = None) -> list:
+        """An optimal schedule for a chain of length ``n`` (default ``l``), rebuilt from the argmin tables."""
+        n = self.steps if n is None else n
+        if n == 0:
+            return [Backward(0)]
+        if not math.isfinite(self.value(n)):
+            raise ScheduleDoesNotFit(f"hrevolve: no valid schedule for l = {n} with capacities "
+                                     f"{self.platform.capacities}")
+        platform, levels = self.platform, self.levels
+
+        def rule(node):
+            kind, a, n, k, m = node
+            t = levels[k]
+            if kind == "opt":
+                if m >= 1 and platform.write_costs[k] + t.optbar[m, n] <= _down(levels, k, n):
+                    return [Write(a, k), ("optbar", a, n, k, m), Discard(a, k)]
+                return [("opt", a, n, k - 1, levels[k - 1].top)]
+            if n == 0:
+                return [Backward(a)]
+            c = int(t.choice[m, n])
+            if c == RECOMPUTE_ALL:
+                return recompute_all_actions(a, n, k)
+            if c == COPY_DOWN:
+                return [("opt", a, n, k - 1, levels[k - 1].top)]
+            return [Advance(a, a + c), ("opt", a + c, n - c, k, t.right_slots(m)), Read(a, k),
+                    ("optbar", a, c - 1, k, m)]
+
+        top = len(levels) - 1
+        return expand(("opt", 0, n, top, levels[top].top), rule)
+
+
+def _down(levels, k, n) -> float:
+    return float(levels[k - 1].opt[levels[k - 1].top, n]) if k > 0 else math.inf
+
+
+def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
+    """Fill ``Opt_k`` and ``Optbar_k`` for ``n = 0..l``; ``down[n] = Opt_{k-1}(n, c_{k-1})``.
+
+    Tables are indexed ``[m, n]`` so that the minimum over ``j`` runs along contiguous memory."""
+    unbounded = capacity >= l
+    n_m = 2 if unbounded else int(capacity) + 1      # unbounded: m = 1 stands for "m = infinity"
+    opt = np.full((n_m, l + 1), np.inf)
+    optbar = np.full((n_m, l + 1), np.inf)
+    choice = np.zeros((n_m, l + 1), dtype=np.int32)
+    opt[0] = down
+    table = _LevelTable(unbounded, n_m - 1, opt, optbar, choice)
+    if n_m == 1:
+        return table
+    # rows 1..n_m-1 hold m = 1..M; the right part of a split uses row m-1 (bounded) or m (unbounded)
+    right = slice(1, 2) if unbounded else slice(0, n_m - 1)
+    optbar[1:, 0] = ub
+    opt[1:, 0] = min(down[0], w + ub)
+    advance = np.arange(1, l + 1) * uf + r            # j uf + r_k for j = 1..l
+    buffer = np.empty((n_m - 1, l))
+    for n in range(1, l + 1):
+        best = np.full(n_m - 1, (n + 1) * ub + n * (n + 1) / 2 * uf + n * r)
+        pick = np.full(n_m - 1, RECOMPUTE_ALL, dtype=np.int32)
+        if down[n] < best[0]:
+            best[:] = down[n]
+            pick[:] = COPY_DOWN
+        if n >= 2:
+            # j = 1..n-1: right part Opt_k(n-j, .) + left part Optbar_k(j-1, m) + j uf + r_k
+            cand = buffer[:, :n - 1]
+            np.add(opt[right, n - 1:0:-1], optbar[1:, 0:n - 1], out=cand)
+            cand += advance[:n - 1]
+            j = cand.argmin(axis=1)
+            val = cand[np.arange(n_m - 1), j]
+            better = val < best
+            best = np.where(better, val, best)
+            pick = np.where(better, j + 1, pick)
+        optbar[1:, n] = best
+        choice[1:, n] = pick
+        opt[1:, n] = np.minimum(down[n], w + best)
+    return table
+
+
+def hrevolve_tables(steps: int, platform: Platform) -> HRevolveTables:
+    """Build the H-Revolve tables for chains of length ``0..steps`` on ``platform``."""
+    return HRevolveTables(steps, platform)
+
+
+def optimal_makespan(steps: int, platform: Platform) -> float:
+    """The optimal makespan ``Opt_{K-1}(l, c_{K-1})`` (``ub`` for ``l = 0``) of Herrmann & Pallez (2020)."""
+    return HRevolveTables(steps, platform).value()
+
+
+def hrevolve_schedule(steps: int, platform: Platform) -> list:
+    """An optimal schedule on ``platform`` (H-Revolve; Disk-Revolve on two levels with an unbounded disk)."""
+    return HRevolveTables(steps, platform).schedule()
