@@ -35,3 +35,7 @@ def run_mpi(module: str, *args: str, ranks: int = 2, timeout: float = 600) -> di
 def mpi_run():
     """The ``run_mpi`` function, as a fixture."""
     return run_mpi
+
+
+# Firedrake hands sys.argv to PETSc; pytest's own flags would then be reported as unused PETSc options at exit.
+os.environ.setdefault("PETSC_OPTIONS", "-options_left no")
