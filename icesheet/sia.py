@@ -35,6 +35,7 @@ from pyadjoint import stop_annotating
 
 from icesheet import constants
 from icesheet.model import StepInfo
+from icesheet.physics import thickness_above_flotation
 
 #: Newton with bounds (reduced-space active set), direct LU solves (MUMPS, so 1 and 2 ranks agree to round-off).
 SOLVER_PARAMETERS = {
@@ -128,6 +129,15 @@ class SIAModel:
             problem, solver_parameters=dict(SOLVER_PARAMETERS, **(solver_parameters or {})),
             options_prefix="sia_")
         self._solver.snes.setConvergenceHistory(reset=True)
+        self.time = 0.0
+        self.surface = fd.Function(space, name="surface")
+        self.grounded = fd.Function(space, name="grounded").assign(1.0)
+        self.velocity_space = fd.VectorFunctionSpace(space.mesh(), "DG", 0)
+        self.velocity = fd.Function(self.velocity_space, name="velocity")
+        self._velocity_expression = sia_velocity(self.thickness, self.bed + self.thickness, self.coefficient,
+                                                 self.glen_exponent)
+        self._volume_form = self.thickness * dx
+        self._vaf_form = thickness_above_flotation(self.thickness, self.bed, rho_ice=density) * dx
         self._mass_defect = (self.thickness - self.thickness_previous - self._timestep * self.accumulation) * dx
         self._bounds = (fd.Function(space).assign(0.0), fd.Function(space).assign(_NO_UPPER_BOUND))
 
@@ -138,6 +148,10 @@ class SIAModel:
     @property
     def mesh(self):
         return self.thickness.function_space().mesh()
+
+    @property
+    def thickness_space(self):
+        return self.thickness.function_space()
 
     def step(self, dt: float) -> StepInfo:
         """Advance the thickness by one backward-Euler step of dt years (in place).
@@ -152,6 +166,7 @@ class SIAModel:
         self._timestep.assign(float(dt))
         self.thickness_previous.assign(self.thickness)
         self._solver.solve(bounds=self._bounds)
+        self.time += float(dt)
         snes = self._solver.snes
         residuals = [float(r) for r in snes.getConvergenceHistory()[0]]
         with stop_annotating():
@@ -161,18 +176,41 @@ class SIAModel:
                         final_residual=residuals[-1] if residuals else float("nan"),
                         clamped_volume=float(mass_defect), wall_time=time.perf_counter() - start)
 
-    def run(self, steps: int, dt: float) -> list[StepInfo]:
-        """Take ``steps`` steps of dt years; returns their StepInfos."""
-        if not (isinstance(steps, int) and steps >= 0):
+    def run(self, steps: int, dt: float, progress: bool = False, on_step=None) -> list[dict]:
+        """``steps`` steps of dt years. Returns one record per step and one for the initial state (step 0), with
+        the keys of IceModel.run's records (step, time, volume, vaf, picard_iterations, newton_iterations,
+        final_residual, clamped_volume, wall_time); ``on_step(model, record)`` is called for each.
+        ``progress`` is accepted for IceModel compatibility (no progress bar)."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps: must be a non-negative integer, got {steps!r}")
-        return [self.step(dt) for _ in range(steps)]
+        records = []
+        for k in range(steps + 1):
+            info = self.step(dt) if k > 0 else None
+            records.append({"step": k, "time": self.time, "volume": self.volume(),
+                            "vaf": self.volume_above_flotation(),
+                            "picard_iterations": 0, "newton_iterations": info.newton_iterations if info else 0,
+                            "final_residual": info.final_residual if info else float("nan"),
+                            "clamped_volume": info.clamped_volume if info else 0.0,
+                            "wall_time": info.wall_time if info else 0.0})
+            if on_step is not None:
+                on_step(self, records[-1])
+        return records
 
     def volume(self) -> float:
         """Ice volume int H dx over the mesh (m^3)."""
-        return float(fd.assemble(self.thickness * dx))
+        with stop_annotating():
+            return float(fd.assemble(self._volume_form))
 
-    def velocity(self) -> fd.Function:
-        """Depth-averaged velocity (:func:`sia_velocity`) interpolated cellwise (vector DG0), m/yr."""
-        space = fd.VectorFunctionSpace(self.mesh, "DG", 0)
-        expression = sia_velocity(self.thickness, self.bed + self.thickness, self.coefficient, self.glen_exponent)
-        return fd.Function(space, name="velocity").interpolate(expression)
+    def volume_above_flotation(self) -> float:
+        """Volume above flotation (references.md section 5) with this model's ice density, m^3."""
+        with stop_annotating():
+            return float(fd.assemble(self._vaf_form))
+
+    def output_fields(self) -> dict:
+        """Thickness, surface b + H, depth-averaged velocity (:func:`sia_velocity`, cellwise: vector DG0) and the
+        grounded mask (1 everywhere: the SIA sheet is grounded), for plots and VTK (icesheet.output)."""
+        with stop_annotating():
+            self.surface.interpolate(self.bed + self.thickness)
+            self.velocity.interpolate(self._velocity_expression)
+        return {"thickness": self.thickness, "surface": self.surface, "velocity": self.velocity,
+                "grounded": self.grounded}

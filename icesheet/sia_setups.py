@@ -20,7 +20,8 @@ def halfar_dome_exact(parameters: dict) -> HalfarDome:
 
 
 def halfar_dome(parameters: dict, **model_options) -> SIAModel:
-    """Quarter of a Halfar dome on [0, length]^2 (centre at the origin), starting from the exact thickness at t0."""
+    """Quarter of a Halfar dome on [0, length]^2 (centre at the origin), starting from the exact thickness at
+    t0 (``model.time`` = t0, years)."""
     mesh_p = parameters["mesh"]
     exact = halfar_dome_exact(parameters)
     cells = max(1, math.ceil(mesh_p["length"] / mesh_p["cell_size"] - 1e-9))
@@ -29,5 +30,7 @@ def halfar_dome(parameters: dict, **model_options) -> SIAModel:
     space = firedrake.FunctionSpace(mesh, "CG", 1)
     thickness = firedrake.Function(space).interpolate(exact.thickness(exact.characteristic_time,
                                                                       firedrake.sqrt(x**2 + y**2)))
-    return SIAModel(thickness, bed=0.0, accumulation=0.0, rate_factor=exact.rate_factor, density=exact.density,
-                    **model_options)
+    model = SIAModel(thickness, bed=0.0, accumulation=0.0, rate_factor=exact.rate_factor, density=exact.density,
+                     **model_options)
+    model.time = exact.characteristic_time
+    return model

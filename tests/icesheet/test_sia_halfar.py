@@ -57,7 +57,7 @@ def test_sia_velocity_is_self_similar():
     for cells in (24, 48):
         model, exact = halfar_model(cells)
         x, y = SpatialCoordinate(model.mesh)
-        velocity = model.velocity()
+        velocity = model.output_fields()["velocity"]
         similarity = as_vector((x, y)) / (18 * exact.characteristic_time)
         inside = conditional(sqrt(x**2 + y**2) < 0.6 * exact.dome_radius, 1.0, 0.0)
         difference = velocity - similarity
@@ -73,14 +73,14 @@ def halfar_run(cells: int, duration: float, steps: int):
     total volume added by the bound relative to the volume)."""
     model, exact = halfar_model(cells, **{"time.dt": duration / steps, "time.steps": steps})
     start_volume = model.volume()
-    infos = model.run(steps, duration / steps)
+    records = model.run(steps, duration / steps)
     x, y = SpatialCoordinate(model.mesh)
     exact_end = exact.thickness(exact.characteristic_time + duration, sqrt(x**2 + y**2))
     error = assemble(abs(model.thickness - exact_end) * dx) / assemble(exact_end * dx)
     quarter_volume = exact.volume / 4
     return (error, abs(model.volume() - quarter_volume) / quarter_volume,
             abs(model.volume() - start_volume) / quarter_volume,
-            sum(info.clamped_volume for info in infos) / quarter_volume)
+            sum(record["clamped_volume"] for record in records) / quarter_volume)
 
 
 def test_halfar_dome_converges():
