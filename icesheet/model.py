@@ -1,0 +1,293 @@
+r"""The shallow-stream ice-flow model: fields, one time step, the time loop and diagnostics.
+
+One step of length :math:`\delta t` (years), as in the seed talk's algorithm:
+
+1. velocity :math:`u^n` from the SSA momentum balance at thickness :math:`h^n` (icesheet.velocity_solver: Picard
+   iterations from the previous velocity, optional Newton finish);
+2. thickness :math:`h^{n+1}` from :math:`(h^{n+1} - h^n)/\delta t + \nabla\cdot(h^{n+1}u^n) = a` (backward Euler,
+   icesheet.thickness_solver), clamped at zero.
+
+The time-loop state (contract_model.md) is ``state = (thickness, velocity)``: the velocity is the next Picard
+initial guess, so restoring both repeats a step bit for bit.  ``step`` reads and overwrites these two Functions in
+place.  Control fields appear directly in the forms: ``friction`` (Weertman C, MPa m^-1/3 yr^1/3) or
+``log_friction`` (theta, C = exp(theta)), ``rate_factor`` (A, MPa^-3 yr^-1) or ``log_rate_factor``,
+``accumulation`` (a, m/yr), and the initial thickness.  All Functions, forms and solvers are built in the
+constructor and reused.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import firedrake
+import numpy as np
+import ufl
+from pyadjoint import stop_annotating
+
+from icesheet import constants, physics
+from icesheet.errors import InvalidFieldError
+from icesheet.thickness_solver import ThicknessSolver
+from icesheet.velocity_solver import ADJOINT_MODES, PicardOptions, VelocitySolver
+
+__all__ = ["IceModel", "StepInfo", "Boundaries", "InvalidFieldError", "PARAMETERISATIONS"]
+
+logger = logging.getLogger(__name__)
+
+PARAMETERISATIONS = ("linear", "log")
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Boundary ids of the mesh: Dirichlet inflow, free-slip side walls (parallel to x), calving front."""
+
+    inflow: tuple[int, ...]
+    calving_front: tuple[int, ...] = ()
+    side_walls: tuple[int, ...] = ()
+
+
+@dataclass
+class StepInfo:
+    """What one ``IceModel.step`` did: Picard iterations with the relative change and relative residual after each
+    (``residual_history[0]`` is that of the initial guess), Newton iterations of the finish, the final relative
+    residual, the volume added by the thickness clamp (m^3) and the wall time (s)."""
+
+    dt: float
+    picard_iterations: int
+    picard_changes: list[float] = field(default_factory=list)
+    residual_history: list[float] = field(default_factory=list)
+    newton_iterations: int = 0
+    final_residual: float = float("nan")
+    clamped_volume: float = 0.0
+    wall_time: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class IceModel:
+    """Shallow-stream model on ``mesh`` with continuous Lagrange elements of ``degree`` for thickness and velocity.
+
+    Field arguments are UFL expressions or numbers, interpolated into Functions that the model owns:
+    ``thickness`` h (m, >= 0), ``bed`` b (m, sea level z = 0), ``friction`` C (>= 0; > 0 for the log
+    parameterisation), ``rate_factor`` A (> 0), ``accumulation`` a (m/yr), ``inflow_velocity`` (vector, m/yr, imposed
+    on ``boundaries.inflow``), ``inflow_thickness`` (m, the thickness of ice entering through inflow boundaries),
+    ``velocity`` (initial Picard guess, default zero).  ``water_density`` in model units (constants).
+    """
+
+    def __init__(self, mesh, *, thickness, bed, friction, rate_factor, accumulation, inflow_velocity,
+                 inflow_thickness, boundaries: Boundaries, velocity=None, degree: int = 1,
+                 water_density: float = constants.water_density, friction_parameterisation: str = "linear",
+                 rate_factor_parameterisation: str = "linear", adjoint_mode: str = "fixed-point",
+                 picard: PicardOptions = PicardOptions()):
+        for name, value, allowed in (("friction_parameterisation", friction_parameterisation, PARAMETERISATIONS),
+                                     ("rate_factor_parameterisation", rate_factor_parameterisation,
+                                      PARAMETERISATIONS),
+                                     ("adjoint_mode", adjoint_mode, ADJOINT_MODES)):
+            if value not in allowed:
+                raise ValueError(f"{name} = {value!r}: allowed values are {allowed}")
+        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
+            raise ValueError(f"degree = {degree!r}: must be an integer >= 1")
+        self.mesh = mesh
+        self.boundaries = boundaries
+        self.water_density = water_density
+        self.adjoint_mode = adjoint_mode
+        self.time = 0.0
+        Q = firedrake.FunctionSpace(mesh, "CG", degree)
+        V = firedrake.VectorFunctionSpace(mesh, "CG", degree)
+        self.thickness_space, self.velocity_space = Q, V
+
+        def field_in(space, name, value):
+            if not isinstance(value, ufl.core.expr.Expr):
+                value = firedrake.Constant(value)
+            return firedrake.Function(space, name=name).interpolate(value)
+
+        with stop_annotating():
+            self.thickness = field_in(Q, "thickness", thickness)
+            self.velocity = firedrake.Function(V, name="velocity")
+            if velocity is not None:
+                self.velocity.interpolate(velocity)
+            self.bed = field_in(Q, "bed", bed)
+            self.accumulation = field_in(Q, "accumulation", accumulation)
+            self.inflow_velocity = field_in(V, "inflow_velocity", inflow_velocity)
+            self.inflow_thickness = field_in(Q, "inflow_thickness", inflow_thickness)
+            friction_values = field_in(Q, "friction", friction)
+            rate_factor_values = field_in(Q, "rate_factor", rate_factor)
+        check_field("thickness", self.thickness, minimum=0.0)
+        check_field("velocity", self.velocity)
+        check_field("bed", self.bed)
+        check_field("accumulation", self.accumulation)
+        check_field("inflow_velocity", self.inflow_velocity)
+        check_field("inflow_thickness", self.inflow_thickness, minimum=0.0)
+        check_field("friction", friction_values, minimum=0.0, strict=friction_parameterisation == "log")
+        check_field("rate_factor", rate_factor_values, minimum=0.0, strict=True)
+
+        self.log_friction = self.log_rate_factor = None
+        if friction_parameterisation == "log":
+            with stop_annotating():
+                self.log_friction = field_in(Q, "log_friction", firedrake.ln(friction_values))
+            self.friction = firedrake.exp(self.log_friction)
+        else:
+            self.friction = friction_values
+        if rate_factor_parameterisation == "log":
+            with stop_annotating():
+                self.log_rate_factor = field_in(Q, "log_rate_factor", firedrake.ln(rate_factor_values))
+            self.rate_factor = firedrake.exp(self.log_rate_factor)
+        else:
+            self.rate_factor = rate_factor_values
+
+        self.velocity_solver = VelocitySolver(
+            self.velocity, self.thickness, self.bed, self.friction, self.rate_factor,
+            inflow_velocity=self.inflow_velocity, inflow_ids=boundaries.inflow,
+            side_wall_ids=boundaries.side_walls, calving_front_ids=boundaries.calving_front,
+            rho_water=water_density, options=picard, adjoint_mode=adjoint_mode)
+        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self.accumulation,
+                                                self.inflow_thickness)
+
+        self.surface = firedrake.Function(Q, name="surface")
+        self.grounded = firedrake.Function(Q, name="grounded")
+        self._surface_expr = physics.surface(self.thickness, self.bed, rho_water=water_density)
+        self._grounded_expr = physics.grounded_indicator(self.thickness, self.bed, rho_water=water_density)
+        self._volume_form = self.thickness * firedrake.dx
+        self._vaf_form = physics.thickness_above_flotation(self.thickness, self.bed,
+                                                           rho_water=water_density) * firedrake.dx
+
+    # -- the contract ----------------------------------------------------------------------------------------------
+    @property
+    def state(self) -> tuple:
+        """The time-loop state ``(thickness, velocity)``; ``step`` overwrites these Functions in place."""
+        return (self.thickness, self.velocity)
+
+    def controls(self) -> dict:
+        """The control Functions by name, as they appear in the forms."""
+        return {"friction" if self.log_friction is None else "log_friction":
+                self.friction if self.log_friction is None else self.log_friction,
+                "rate_factor" if self.log_rate_factor is None else "log_rate_factor":
+                self.rate_factor if self.log_rate_factor is None else self.log_rate_factor,
+                "accumulation": self.accumulation, "thickness": self.thickness}
+
+    def solve_velocity(self):
+        """The velocity for the current thickness (in place); returns the solver's VelocitySolveInfo."""
+        return self.velocity_solver.solve()
+
+    def step(self, dt: float) -> StepInfo:
+        """Advance by ``dt`` years: velocity solve at the current thickness, then the thickness update."""
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt = {dt!r}: the time step must be a finite number of years > 0")
+        start = time.perf_counter()
+        velocity_info = self.velocity_solver.solve()
+        clamped = self.thickness_solver.solve(float(dt))
+        self.time += float(dt)
+        return StepInfo(dt=float(dt), picard_iterations=velocity_info.picard_iterations,
+                        picard_changes=velocity_info.changes, residual_history=velocity_info.residuals,
+                        newton_iterations=velocity_info.newton_iterations,
+                        final_residual=velocity_info.final_residual, clamped_volume=clamped,
+                        wall_time=time.perf_counter() - start)
+
+    # -- diagnostics -----------------------------------------------------------------------------------------------
+    def volume(self) -> float:
+        r"""Ice volume :math:`\int_\Omega h\,dx`, m^3."""
+        with stop_annotating():
+            return float(firedrake.assemble(self._volume_form))
+
+    def volume_above_flotation(self) -> float:
+        """Volume above flotation (references.md section 5), m^3."""
+        with stop_annotating():
+            return float(firedrake.assemble(self._vaf_form))
+
+    def output_fields(self) -> dict:
+        """Thickness, surface elevation, velocity and grounded mask (1 grounded, 0 afloat), for plots and VTK."""
+        with stop_annotating():
+            self.surface.interpolate(self._surface_expr)
+            self.grounded.interpolate(self._grounded_expr)
+        return {"thickness": self.thickness, "surface": self.surface, "velocity": self.velocity,
+                "grounded": self.grounded}
+
+    def run(self, n_steps: int, dt: float, progress: bool = True, on_step=None) -> list[dict]:
+        """``n_steps`` steps of ``dt`` years.  Returns one record per step (and one for the initial state, step 0):
+        step, time, volume, vaf, picard_iterations, newton_iterations, final_residual, wall_time.
+        ``on_step(model, record)`` is called after each step (and for step 0)."""
+        from tqdm.auto import tqdm
+
+        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+            raise ValueError(f"n_steps = {n_steps!r}: must be an integer >= 0")
+        records = [self._record(0, None)]
+        if on_step is not None:
+            on_step(self, records[-1])
+        show = progress and self.mesh.comm.rank == 0
+        with tqdm(total=n_steps, disable=not show, desc="time steps", unit="step") as bar:
+            for k in range(1, n_steps + 1):
+                info = self.step(dt)
+                records.append(self._record(k, info))
+                logger.info("step %d t=%.4g yr: volume %.6e m^3, VAF %.6e m^3, %d Picard + %d Newton iterations, "
+                            "%.2f s", k, self.time, records[-1]["volume"], records[-1]["vaf"],
+                            info.picard_iterations, info.newton_iterations, info.wall_time)
+                bar.set_postfix(picard=info.picard_iterations, vaf=f"{records[-1]['vaf']:.4e}")
+                bar.update()
+                if on_step is not None:
+                    on_step(self, records[-1])
+        return records
+
+    def _record(self, step: int, info: StepInfo | None) -> dict:
+        return {"step": step, "time": self.time, "volume": self.volume(), "vaf": self.volume_above_flotation(),
+                "picard_iterations": info.picard_iterations if info else 0,
+                "newton_iterations": info.newton_iterations if info else 0,
+                "final_residual": info.final_residual if info else float("nan"),
+                "clamped_volume": info.clamped_volume if info else 0.0,
+                "wall_time": info.wall_time if info else 0.0}
+
+    # -- state copies ----------------------------------------------------------------------------------------------
+    def state_arrays(self) -> tuple[np.ndarray, ...]:
+        """Copies of this rank's values of the state Functions (for in-memory checkpoints)."""
+        return tuple(f.dat.data_ro.copy() for f in self.state)
+
+    def set_state_arrays(self, arrays) -> None:
+        """Write arrays from ``state_arrays`` back into the state Functions (not annotated)."""
+        for f, values in zip(self.state, arrays, strict=True):
+            with stop_annotating():
+                f.dat.data_wo[...] = values
+
+    def save_state(self, path) -> None:
+        """Write the mesh and the state Functions to a firedrake.CheckpointFile (HDF5)."""
+        with firedrake.CheckpointFile(str(path), "w", comm=self.mesh.comm) as out:
+            out.save_mesh(self.mesh)
+            for f in self.state:
+                out.save_function(f)
+
+    def load_state(self, path) -> None:
+        """Read thickness and velocity saved by ``save_state`` (on this mesh or another covering the domain) into
+        the state, interpolating onto this model's mesh; checks that the thickness is finite and >= 0."""
+        with firedrake.CheckpointFile(str(path), "r", comm=self.mesh.comm) as src:
+            mesh = src.load_mesh()
+            loaded = [src.load_function(mesh, f.name()) for f in self.state]
+        with stop_annotating():
+            for f, g in zip(self.state, loaded):
+                f.interpolate(g)
+        check_field("thickness", self.thickness, minimum=0.0, source=str(path))
+        check_field("velocity", self.velocity, source=str(path))
+
+
+def check_field(name: str, function, minimum: float | None = None, strict: bool = False, source: str = "") -> None:
+    """Raise InvalidFieldError naming ``name`` if ``function`` has NaN/inf values or values below ``minimum``
+    (``<= minimum`` when ``strict``)."""
+    comm = function.function_space().mesh().comm
+    values = function.dat.data_ro
+    where = f" (from {source})" if source else ""
+    bad = int(comm.allreduce(int(np.count_nonzero(~np.isfinite(values)))))
+    if bad:
+        raise InvalidFieldError(f"{name}{where}: {bad} values are NaN or infinite; it must be finite everywhere")
+    if minimum is None or values.size == 0 and comm.size == 1:
+        return
+    local_min = float(values.min()) if values.size else math.inf
+    lowest = comm.allreduce(local_min, op=_mpi_min())
+    if lowest < minimum or (strict and lowest <= minimum):
+        relation = ">" if strict else ">="
+        raise InvalidFieldError(f"{name}{where}: minimum value {lowest:g}; it must be {relation} {minimum:g} "
+                                "everywhere")
+
+
+def _mpi_min():
+    from mpi4py import MPI
+
+    return MPI.MIN

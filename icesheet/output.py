@@ -1,0 +1,120 @@
+"""Output of a model run: VTK time series, per-step CSV, PNG plots and a summary JSON.
+
+Files in the output directory:
+
+- ``fields.pvd`` (+ ``fields/*.vtu``): thickness, surface, velocity and grounded mask over time (firedrake VTKFile);
+- ``steps.csv``: per step: step, time (yr), volume and VAF (m^3), Picard and Newton iterations, final relative
+  residual, clamped volume (m^3), wall time (s);
+- ``final_state.png`` (map of the final thickness with the grounding line, and speed; serial runs only, since
+  firedrake.pyplot plots a mesh held on one process), ``volume.png`` (volume and VAF over time),
+  ``picard.png`` (Picard iterations per step);
+- ``summary.json``: scenario, parameters, final diagnostics, totals, ranks and sizes.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import firedrake
+
+__all__ = ["RunWriter", "CSV_COLUMNS"]
+
+CSV_COLUMNS = ("step", "time", "volume", "vaf", "picard_iterations", "newton_iterations", "final_residual",
+               "clamped_volume", "wall_time")
+
+
+class RunWriter:
+    """Collects a run's output; ``on_step`` is given to IceModel.run, ``finish`` writes the rest."""
+
+    def __init__(self, out: Path, vtk_every: int = 1):
+        self.out = Path(out)
+        self.vtk_every = vtk_every
+        self._vtk = None
+        self._start = time.perf_counter()
+
+    def on_step(self, model, record: dict) -> None:
+        if self._vtk is None:
+            if model.mesh.comm.rank == 0:
+                self.out.mkdir(parents=True, exist_ok=True)
+            model.mesh.comm.barrier()
+            self._vtk = firedrake.output.VTKFile(str(self.out / "fields.pvd"), comm=model.mesh.comm)
+        if record["step"] % self.vtk_every == 0:
+            self._vtk.write(*model.output_fields().values(), time=record["time"])
+
+    def finish(self, model, records: list[dict], scenario: str, parameters: dict) -> dict:
+        """Write CSV, plots and summary (rank 0); returns the summary."""
+        comm = model.mesh.comm
+        summary = {
+            "scenario": scenario, "parameters": parameters, "ranks": comm.size,
+            "cells": model.mesh.num_cells() if comm.size == 1 else None,
+            "velocity_dofs": model.velocity_space.dim(), "thickness_dofs": model.thickness_space.dim(),
+            "steps": len(records) - 1, "final_time": records[-1]["time"],
+            "initial_volume": records[0]["volume"], "final_volume": records[-1]["volume"],
+            "initial_vaf": records[0]["vaf"], "final_vaf": records[-1]["vaf"],
+            "total_picard_iterations": sum(r["picard_iterations"] for r in records),
+            "total_newton_iterations": sum(r["newton_iterations"] for r in records),
+            "wall_time": time.perf_counter() - self._start,
+        }
+        fields = model.output_fields() if comm.size == 1 else None
+        if comm.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with open(self.out / "steps.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(records)
+            with open(self.out / "summary.json", "w") as f:
+                json.dump(summary, f, indent=2)
+            _plot_series(records, self.out)
+            if fields is not None:
+                _plot_map(fields, self.out / "final_state.png", records[-1]["time"])
+        return summary
+
+
+def _plot_series(records: list[dict], out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    t = [r["time"] for r in records]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(t, [r["volume"] for r in records], "o-", label="volume")
+    ax.plot(t, [r["vaf"] for r in records], "s-", label="volume above flotation")
+    ax.set_xlabel("time (yr)")
+    ax.set_ylabel("m$^3$")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "volume.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    steps = [r["step"] for r in records[1:]]
+    ax.bar(steps, [r["picard_iterations"] for r in records[1:]], label="Picard")
+    ax.bar(steps, [r["newton_iterations"] for r in records[1:]], bottom=[r["picard_iterations"] for r in records[1:]],
+           label="Newton finish")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("iterations")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "picard.png", dpi=120)
+    plt.close(fig)
+
+
+def _plot_map(fields: dict, path: Path, final_time: float) -> None:
+    import matplotlib.pyplot as plt
+    from firedrake.pyplot import tricontour, tripcolor
+
+    speed = firedrake.Function(fields["thickness"].function_space(), name="speed")
+    speed.interpolate(firedrake.sqrt(firedrake.inner(fields["velocity"], fields["velocity"])))
+    fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for ax, f, label in ((axes[0], fields["thickness"], "thickness (m)"), (axes[1], speed, "speed (m/yr)")):
+        colours = tripcolor(f, axes=ax)
+        fig.colorbar(colours, ax=ax, label=label)
+        ax.set_aspect("auto")
+        grounded = fields["grounded"].dat.data_ro
+        if grounded.min() < 0.5 < grounded.max():
+            tricontour(fields["grounded"], levels=[0.5], axes=ax, colors="w")
+    axes[0].set_title(f"final state, t = {final_time:g} yr (white: grounding line)")
+    axes[1].set_xlabel("x (m)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,116 @@
+"""Registry of scenarios and their parameters (pure Python: no Firedrake import here).
+
+A scenario is a name, a parameter file ``data/scenarios/<name>.toml`` holding every parameter with its default, and
+a builder ``"module:function"`` that turns the validated parameters into a model (imported only when a model is
+built).  A user config file (TOML, same sections) overrides defaults; its keys must exist in the scenario's file.
+To add a scenario: write its TOML file and builder and add one line to ``SCENARIOS``.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+import tomllib
+from pathlib import Path
+
+from icesheet.errors import ScenarioError
+
+__all__ = ["SCENARIOS", "DEFAULT_SCENARIO", "SCENARIO_DIR", "ScenarioError", "scenario_parameters",
+           "build_model", "apply_override"]
+
+SCENARIOS: dict[str, str] = {
+    "ice_shelf_ramp": "icesheet.setups:ice_shelf_ramp",
+    "van_der_veen_shelf": "icesheet.setups:van_der_veen_shelf",
+    "marine_ice_stream": "icesheet.setups:marine_ice_stream",
+    "halfar_dome": "icesheet.sia_setups:halfar_dome",
+}
+DEFAULT_SCENARIO = "marine_ice_stream"
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+
+
+# Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
+_POSITIVE = {"dt", "length", "width", "cell_size", "rate_factor", "temperature", "tolerance", "residual_tolerance",
+             "newton_tolerance", "water_density", "rheology_si"}
+_NONNEGATIVE = {"friction"}
+_POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations"}
+_NONNEGATIVE_INT = {"steps"}
+_CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto", "on", "off"),
+            "friction_parameterisation": ("linear", "log"),
+            "rate_factor_parameterisation": ("linear", "log")}
+
+
+def _check_value(key: str, value, default) -> None:
+    name = key.rsplit(".", 1)[-1]
+    if isinstance(default, bool) or isinstance(default, str):
+        if type(value) is not type(default):
+            raise ScenarioError(f"{key} = {value!r}: must be a {type(default).__name__}")
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ScenarioError(f"{key} = {value!r}: allowed values are {_CHOICES[name]}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(f"{key} = {value!r}: must be a number")
+    if isinstance(default, int) and not isinstance(value, int):
+        raise ScenarioError(f"{key} = {value!r}: must be an integer")
+    if not math.isfinite(value):
+        raise ScenarioError(f"{key} = {value!r}: must be finite (not NaN or infinite)")
+    if (name in _POSITIVE or name in _POSITIVE_INT) and value <= 0:
+        raise ScenarioError(f"{key} = {value!r}: must be > 0")
+    if (name in _NONNEGATIVE or name in _NONNEGATIVE_INT or "thickness" in name) and value < 0:
+        raise ScenarioError(f"{key} = {value!r}: must be >= 0 (a thickness, count or coefficient)")
+
+
+def _read_toml(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise ScenarioError(f"{what} = {str(path)!r}: no such file")
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError(f"{what} = {str(path)!r}: not valid TOML ({err})") from None
+
+
+def apply_override(parameters: dict, key: str, value) -> None:
+    """Set ``parameters[section][name]`` for ``key = "section.name"`` after checking it (in place)."""
+    section, _, name = key.partition(".")
+    if section not in parameters or not isinstance(parameters[section], dict) or name not in parameters[section]:
+        allowed = sorted(f"{s}.{k}" for s, table in parameters.items() if isinstance(table, dict) for k in table)
+        raise ScenarioError(f"unknown config key {key!r}; allowed keys: {', '.join(allowed)}")
+    default = parameters[section][name]
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    _check_value(key, value, default)
+    parameters[section][name] = value
+
+
+def scenario_parameters(name: str, config_file: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """The scenario's default parameters, updated by ``config_file`` (TOML) and then by ``overrides``
+    (``{"section.key": value}``); every value checked.  Raises ScenarioError before any work is done."""
+    if name not in SCENARIOS:
+        raise ScenarioError(f"scenario = {name!r}: unknown; available scenarios: {', '.join(sorted(SCENARIOS))}")
+    defaults = _read_toml(SCENARIO_DIR / f"{name}.toml", f"scenario file for {name!r}")
+    parameters = copy.deepcopy(defaults)
+    for section, table in defaults.items():
+        for key, value in table.items():
+            _check_value(f"{section}.{key}", value, value)
+    if config_file is not None:
+        config = _read_toml(Path(config_file), "config")
+        for section, table in config.items():
+            if not isinstance(table, dict):
+                raise ScenarioError(f"config {str(config_file)!r}: {section!r} must be a [section] table; "
+                                    f"sections: {', '.join(sorted(defaults))}")
+            for key, value in table.items():
+                apply_override(parameters, f"{section}.{key}", value)
+    for key, value in (overrides or {}).items():
+        apply_override(parameters, key, value)
+    mesh_file = parameters.get("mesh", {}).get("file", "")
+    if mesh_file and not Path(mesh_file).is_file():
+        raise ScenarioError(f"mesh.file = {mesh_file!r}: no such file")
+    return parameters
+
+
+def build_model(name: str, parameters: dict, **model_options):
+    """Build the scenario's model from validated ``parameters`` (imports its builder, hence Firedrake)."""
+    if name not in SCENARIOS:
+        raise ScenarioError(f"scenario = {name!r}: unknown; available scenarios: {', '.join(sorted(SCENARIOS))}")
+    module, _, function = SCENARIOS[name].partition(":")
+    return getattr(importlib.import_module(module), function)(parameters, **model_options)

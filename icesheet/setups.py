@@ -1,0 +1,101 @@
+"""Builders of the registered scenarios (icesheet.scenarios): parameters (validated dicts) -> IceModel.
+
+Each builder takes the parameter tables of ``data/scenarios/<name>.toml`` and keyword overrides of IceModel's own
+options (``adjoint_mode``, ``friction_parameterisation``, ``picard`` ...), which win over the ``[solver]`` table.
+Meshes are structured triangle meshes of the rectangle [0, length] x [0, width] (or ``mesh.file``, a gmsh mesh with
+the same boundary ids): 1 inflow (x = 0), 2 calving front (x = length), 3 and 4 side walls (y = 0, y = width).
+"""
+from __future__ import annotations
+
+import math
+
+import firedrake
+from firedrake import as_vector, exp, max_value
+
+from icesheet import constants
+from icesheet.model import Boundaries, IceModel
+from icesheet.velocity_solver import PicardOptions
+
+__all__ = ["ice_shelf_ramp", "van_der_veen_shelf", "marine_ice_stream", "rectangle_mesh", "model_options",
+           "CHANNEL"]
+
+#: boundary ids of the rectangle meshes (firedrake.RectangleMesh numbering)
+CHANNEL = Boundaries(inflow=(1,), calving_front=(2,), side_walls=(3, 4))
+
+
+def rectangle_mesh(mesh_parameters: dict, cells_across: int | None = None):
+    """Structured triangle mesh of [0, length] x [0, width] with cells of about ``cell_size``, or ``file``."""
+    if mesh_parameters.get("file"):
+        return firedrake.Mesh(mesh_parameters["file"])
+    length, width, size = mesh_parameters["length"], mesh_parameters["width"], mesh_parameters["cell_size"]
+    nx = max(1, math.ceil(length / size - 1e-9))
+    ny = cells_across or max(1, math.ceil(width / size - 1e-9))
+    return firedrake.RectangleMesh(nx, ny, length, width)
+
+
+def model_options(solver: dict, **overrides) -> dict:
+    """IceModel keyword options from a ``[solver]`` table; ``overrides`` (IceModel keywords) take precedence."""
+    newton = {"auto": None, "on": True, "off": False}[solver["newton_finish"]]
+    options = {"adjoint_mode": solver["adjoint_mode"],
+               "friction_parameterisation": solver["friction_parameterisation"],
+               "rate_factor_parameterisation": solver["rate_factor_parameterisation"],
+               "picard": PicardOptions(tolerance=solver["tolerance"], residual_tolerance=solver["residual_tolerance"],
+                                       max_iterations=solver["max_iterations"], newton_finish=newton,
+                                       newton_tolerance=solver["newton_tolerance"],
+                                       newton_max_iterations=solver["newton_max_iterations"])}
+    options.update(overrides)
+    return options
+
+
+def ice_shelf_ramp(parameters: dict, **overrides) -> IceModel:
+    """Floating shelf with h = h0 - dh x / L (references.md section 6); friction zero (it floats everywhere)."""
+    mesh_p, ice = parameters["mesh"], parameters["ice"]
+    mesh = rectangle_mesh(mesh_p)
+    x, _ = firedrake.SpatialCoordinate(mesh)
+    h0, dh, u0 = ice["inflow_thickness"], ice["thickness_drop"], ice["inflow_speed"]
+    return IceModel(mesh, degree=mesh_p["degree"], thickness=h0 - dh * x / mesh_p["length"], bed=ice["bed"],
+                    friction=0.0, rate_factor=constants.rate_factor(ice["temperature"]),
+                    accumulation=ice["accumulation"], inflow_velocity=as_vector((u0, 0.0)),
+                    inflow_thickness=h0, velocity=as_vector((u0, 0.0)), boundaries=CHANNEL,
+                    **model_options(parameters["solver"], **overrides))
+
+
+def van_der_veen_shelf(parameters: dict, **overrides) -> IceModel:
+    """One-cell-wide floating strip, sea water of ``water_density`` kg/m^3, A = B^-3 converted to MPa^-3 yr^-1."""
+    mesh_p, ice = parameters["mesh"], parameters["ice"]
+    mesh = rectangle_mesh(mesh_p, cells_across=1)
+    x, _ = firedrake.SpatialCoordinate(mesh)
+    h0, u0, h1 = ice["inflow_thickness"], ice["inflow_speed"], ice["initial_front_thickness"]
+    rate_factor = ice["rheology_si"] ** -3 * 1.0e18 * constants.year  # Pa^-3 s^-1 -> MPa^-3 yr^-1
+    return IceModel(mesh, degree=mesh_p["degree"], thickness=h0 + (h1 - h0) * x / mesh_p["length"],
+                    bed=ice["bed"], friction=0.0, rate_factor=rate_factor, accumulation=ice["accumulation"],
+                    inflow_velocity=as_vector((u0, 0.0)), inflow_thickness=h0, velocity=as_vector((u0, 0.0)),
+                    boundaries=CHANNEL, water_density=constants.density_in_model_units(ice["water_density"]),
+                    **model_options(parameters["solver"], **overrides))
+
+
+def mismip_plus_bed(x, y, width):
+    """MISMIP+ bed (Asay-Davis et al. 2016, GMD 9, eqs. 1-4), m: a trough along x deepening to an overdeepening
+    near x = 300 km, bounded by side walls 500 m high, floored at -720 m."""
+    xt = x / 300e3
+    along = -150.0 - 728.8 * xt**2 + 343.91 * xt**4 - 50.57 * xt**6
+    depth, wall_width, trough_half_width = 500.0, 4e3, 24e3
+    across = (depth / (1 + exp(-2 * (y - width / 2 - trough_half_width) / wall_width))
+              + depth / (1 + exp(2 * (y - width / 2 + trough_half_width) / wall_width)))
+    return max_value(along + across, -720.0)
+
+
+def marine_ice_stream(parameters: dict, **overrides) -> IceModel:
+    """MISMIP+-like marine ice stream: grounded on the sloping bed upstream, floating downstream."""
+    mesh_p, ice = parameters["mesh"], parameters["ice"]
+    mesh = rectangle_mesh(mesh_p)
+    x, y = firedrake.SpatialCoordinate(mesh)
+    length = mesh_p["length"]
+    h_in, h_front = ice["inflow_thickness"], ice["front_thickness"]
+    u_in, u_front = ice["inflow_speed"], ice["front_speed_guess"]
+    return IceModel(mesh, degree=mesh_p["degree"], thickness=h_in + (h_front - h_in) * x / length,
+                    bed=mismip_plus_bed(x, y, mesh_p["width"]), friction=ice["friction"],
+                    rate_factor=ice["rate_factor"], accumulation=ice["accumulation"],
+                    inflow_velocity=as_vector((u_in, 0.0)), inflow_thickness=h_in,
+                    velocity=as_vector((u_in + (u_front - u_in) * x / length, 0.0)), boundaries=CHANNEL,
+                    **model_options(parameters["solver"], **overrides))
