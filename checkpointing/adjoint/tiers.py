@@ -74,6 +74,14 @@ def agree(comm, error: Exception | None) -> None:
             raise kind(f"{message} (raised on rank {rank})")
 
 
+def _bytes(count: int) -> str:
+    """``count`` bytes for a message: ``"392 B"``, ``"12.5 kB"``, ``"3.41 GB"``."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count} B"
+
+
 @dataclass(frozen=True)
 class StateLayout:
     """Shapes and dtypes of this rank's owned data of the state Functions, in state order."""
@@ -245,9 +253,8 @@ class DiskTier(Tier):
             raise StorageUnavailableError(f"{where} is not writable: {exc}") from None
         free = shutil.disk_usage(self.run_directory).free
         if free < needed:
-            raise StorageUnavailableError(
-                f"{where} has {free / 1e6:.3f} MB free; the schedule needs {needed / 1e6:.3f} MB "
-                f"({slots} checkpoints of {state_bytes / 1e6:.3f} MB)")
+            raise StorageUnavailableError(f"{where} has {_bytes(free)} free; the schedule needs {_bytes(needed)} "
+                                          f"there ({slots} checkpoints of {_bytes(state_bytes)})")
 
     def _stored(self):
         return self._digests
