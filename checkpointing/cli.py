@@ -222,6 +222,8 @@ def cmd_compare(args, out) -> int:
             continue
         rows.append({"algorithm": name, "makespan": report.makespan, "ratio": report.makespan / optimum,
                      "forward_steps": report.forward_steps, "note": ""})
+    if args.peer:
+        rows += _peer_rows(steps, platform, optimum)
     if args.json:
         print(json.dumps({"steps": steps, "platform": platform.name, "optimal_makespan": optimum,
                           "algorithms": rows}), file=out)
@@ -235,6 +237,33 @@ def cmd_compare(args, out) -> int:
         else:
             print(f"{row['algorithm']:<24}{row['makespan']:>12g}{row['ratio']:>11.4f}", file=out)
     return 0
+
+
+def _peer_rows(steps: int, platform: Platform, optimum: float) -> list[dict]:
+    """checkpoint_schedules' planners on the same platform, imported and costed by our simulator."""
+    import contextlib
+    import io
+
+    from .interop import TranslationError, from_peer, peer_schedules
+    from .simulator import InvalidScheduleError, simulate
+
+    try:
+        makers = peer_schedules(steps, platform)
+    except TranslationError as exc:
+        raise UsageError(f"--peer: {exc}") from None
+    rows = []
+    for name, make in makers.items():
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the peer prints its periods
+                actions = from_peer(make())
+            report = simulate(actions, platform, steps)
+        except (InvalidScheduleError, TranslationError, RuntimeError, ValueError, AssertionError) as exc:
+            rows.append({"algorithm": name, "makespan": None, "ratio": None,
+                         "note": f"{type(exc).__name__}: {exc}"})
+            continue
+        rows.append({"algorithm": name, "makespan": report.makespan, "ratio": report.makespan / optimum,
+                     "forward_steps": report.forward_steps, "note": ""})
+    return rows
 
 
 def cmd_platforms(args, out) -> int:
@@ -284,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="all algorithms side by side, with the ratio to the optimum")
     chain_arguments(p)
+    p.add_argument("--peer", action="store_true",
+                   help="also cost checkpoint_schedules' planners (one or two levels) with our simulator")
     p.set_defaults(run=cmd_compare)
 
     p = sub.add_parser("platforms", help="list the platform files in data/platforms")

@@ -32,14 +32,15 @@ from __future__ import annotations
 import logging
 import sys
 
-from checkpoint_schedules import (CheckpointSchedule, Copy, EndForward, EndReverse, Forward, Move, Reverse,
+from checkpoint_schedules import (CheckpointSchedule, Copy, DiskRevolve, EndForward, EndReverse, Forward, HRevolve,
+                                  Move, MultistageCheckpointSchedule, PeriodicDiskRevolve, Reverse, Revolve,
                                   StorageType)
 
 from .actions import Advance, Backward, Discard, Read, Write
 from .platform import INF, Level, Platform
 from .simulator import simulate
 
-__all__ = ["TranslationError", "ExportedSchedule", "to_peer_actions", "from_peer", "PEER_LEVELS"]
+__all__ = ["TranslationError", "ExportedSchedule", "to_peer_actions", "from_peer", "peer_schedules", "PEER_LEVELS"]
 
 log = logging.getLogger(__name__)
 
@@ -310,3 +311,24 @@ def from_peer(peer: CheckpointSchedule, steps: int | None = None, *,
             raise TranslationError(f"action {pos} ({action!r}) is not a checkpoint_schedules action")
     log.debug("imported %s: %d peer actions -> %d actions", type(peer).__name__, len(actions), len(imp.out))
     return imp.out
+
+
+def peer_schedules(steps: int, platform: Platform) -> dict:
+    """The peer's offline planners configured for ``platform`` (one or two levels, level 0 free as the peer
+    assumes): ``{name: zero-argument constructor}``.  Unbounded capacities are passed as ``l + 1``.  Disk-Revolve and
+    Periodic-Disk-Revolve assume an unbounded disk and are listed only when level 1 is."""
+    if platform.n_levels > 2:
+        raise TranslationError(f"levels = {platform.n_levels}: checkpoint_schedules plans for RAM and DISK only")
+    max_n = steps + 1
+    ram = int(min(platform.capacities[0], max_n))
+    uf, ub = platform.uf, platform.ub
+    makers = {"peer:Revolve": lambda: Revolve(max_n, ram, uf=uf, ub=ub)}
+    if platform.n_levels == 2:
+        disk = int(min(platform.capacities[1], max_n))
+        wd, rd = platform.write_costs[1], platform.read_costs[1]
+        makers["peer:HRevolve"] = lambda: HRevolve(max_n, ram, disk, uf=uf, ub=ub, wd=wd, rd=rd)
+        makers["peer:Multistage"] = lambda: MultistageCheckpointSchedule(max_n, ram, disk)
+        if disk == max_n:
+            makers["peer:DiskRevolve"] = lambda: DiskRevolve(max_n, ram, uf=uf, ub=ub, wd=wd, rd=rd)
+            makers["peer:PeriodicDiskRevolve"] = lambda: PeriodicDiskRevolve(max_n, ram, uf=uf, ub=ub, wd=wd, rd=rd)
+    return makers

@@ -83,6 +83,17 @@ def test_compare_ratios_are_at_least_one():
         assert row["makespan"] is None or row["ratio"] >= 1 - 1e-12
 
 
+def test_compare_with_peer_on_the_known_case():
+    """The peer's HRevolve on (2 RAM, 20 disk), uf = 1, ub = 5, l = 60 reports 586 in its convention, i.e.
+    586 - 61 = 525 in ours (references.md); our optimum is 478."""
+    status, text = run(["compare", "--steps", "60", "--platform", "ram2-disk20", "--peer", "--json"])
+    assert status == 0
+    rows = {row["algorithm"]: row for row in json.loads(text)["algorithms"]}
+    assert rows["peer:HRevolve"]["makespan"] == pytest.approx(586 - 61)
+    assert rows["hrevolve"]["makespan"] == pytest.approx(478)
+    assert rows["peer:Revolve"]["makespan"] == pytest.approx(rows["revolve"]["makespan"])
+
+
 def test_platforms_lists_the_shipped_files():
     status, text = run(["platforms", "--json"])
     rows = json.loads(text)
@@ -105,6 +116,7 @@ BAD = [
     (["plan", "--steps", "5", "--levels", "2:0:0", "--algorithm", "store-all"], "store-all", 3),
     (["plan", "--steps", "5", "--levels", "2:0:0", "--algorithm", "revolve", "--option", "nope"], "--option", 2),
     (["frobnicate"], "frobnicate", 2),
+    (["compare", "--steps", "5", "--platform", "ram-ssd-pfs", "--peer"], "--peer", 2),
 ]
 
 
