@@ -14,15 +14,25 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import time
 from pathlib import Path
 
 import firedrake
 
-__all__ = ["RunWriter", "CSV_COLUMNS"]
+__all__ = ["RunWriter", "CSV_COLUMNS", "vtk_available"]
+
+logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("step", "time", "volume", "vaf", "picard_iterations", "newton_iterations", "final_residual",
                "clamped_volume", "wall_time")
+
+
+def vtk_available() -> bool:
+    """firedrake.output.VTKFile needs the ``vtk`` package (Firedrake does not install it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("vtkmodules") is not None
 
 
 class RunWriter:
@@ -32,9 +42,14 @@ class RunWriter:
         self.out = Path(out)
         self.vtk_every = vtk_every
         self._vtk = None
+        self.write_vtk = vtk_available()
+        if not self.write_vtk:
+            logger.warning("the vtk package is not installed: no VTK output (pip install vtk)")
         self._start = time.perf_counter()
 
     def on_step(self, model, record: dict) -> None:
+        if not self.write_vtk:
+            return
         if self._vtk is None:
             if model.mesh.comm.rank == 0:
                 self.out.mkdir(parents=True, exist_ok=True)
@@ -55,7 +70,7 @@ class RunWriter:
             "initial_vaf": records[0]["vaf"], "final_vaf": records[-1]["vaf"],
             "total_picard_iterations": sum(r["picard_iterations"] for r in records),
             "total_newton_iterations": sum(r["newton_iterations"] for r in records),
-            "wall_time": time.perf_counter() - self._start,
+            "wall_time": time.perf_counter() - self._start, "vtk": self.write_vtk,
         }
         fields = model.output_fields() if comm.size == 1 else None
         if comm.rank == 0:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 
 import firedrake
-from firedrake import as_vector, exp, max_value
+from firedrake import as_vector, conditional, lt, max_value, min_value
 
 from icesheet import constants
+from icesheet.errors import ScenarioError
 from icesheet.model import Boundaries, IceModel
 from icesheet.velocity_solver import PicardOptions
 
@@ -74,28 +75,39 @@ def van_der_veen_shelf(parameters: dict, **overrides) -> IceModel:
                     **model_options(parameters["solver"], **overrides))
 
 
-def mismip_plus_bed(x, y, width):
+def mismip_plus_bed(x, y, width, exp=firedrake.exp, maximum=max_value):
     """MISMIP+ bed (Asay-Davis et al. 2016, GMD 9, eqs. 1-4), m: a trough along x deepening to an overdeepening
-    near x = 300 km, bounded by side walls 500 m high, floored at -720 m."""
+    near x = 300 km, bounded by side walls 500 m high, floored at -720 m.  ``exp`` and ``maximum`` are UFL's by
+    default; pass ``math.exp`` and ``max`` to evaluate it at a point."""
     xt = x / 300e3
     along = -150.0 - 728.8 * xt**2 + 343.91 * xt**4 - 50.57 * xt**6
     depth, wall_width, trough_half_width = 500.0, 4e3, 24e3
     across = (depth / (1 + exp(-2 * (y - width / 2 - trough_half_width) / wall_width))
               + depth / (1 + exp(2 * (y - width / 2 + trough_half_width) / wall_width)))
-    return max_value(along + across, -720.0)
+    return maximum(along + across, -720.0)
 
 
 def marine_ice_stream(parameters: dict, **overrides) -> IceModel:
-    """MISMIP+-like marine ice stream: grounded on the sloping bed upstream, floating downstream."""
+    """MISMIP+-like marine ice stream.  Initial geometry: on the trough's centreline the ice is grounded for
+    x < grounding_line with a surface falling linearly from ``inflow_surface`` to the flotation surface there, and
+    floats beyond it with a thickness falling linearly to ``front_thickness``; across the trough the surface is
+    flat, so h = min(s - b, s / (1 - rho_i / rho_w)) (grounded where the bed is high enough, afloat elsewhere)."""
     mesh_p, ice = parameters["mesh"], parameters["ice"]
     mesh = rectangle_mesh(mesh_p)
     x, y = firedrake.SpatialCoordinate(mesh)
-    length = mesh_p["length"]
-    h_in, h_front = ice["inflow_thickness"], ice["front_thickness"]
+    length, width, x_g = mesh_p["length"], mesh_p["width"], ice["grounding_line"]
+    if not 0 < x_g < length:
+        raise ScenarioError(f"ice.grounding_line = {x_g!r}: must lie inside the domain, 0 < x < {length:g}")
+    buoyancy = 1 - constants.ice_density / constants.water_density
+    h_g = -mismip_plus_bed(x_g, width / 2, width, math.exp, max) * constants.water_density / constants.ice_density
+    s_g = buoyancy * h_g
+    shelf_surface = buoyancy * (h_g + (ice["front_thickness"] - h_g) * (x - x_g) / (length - x_g))
+    surface = conditional(lt(x, x_g), s_g + (ice["inflow_surface"] - s_g) * (1 - x / x_g), shelf_surface)
+    bed = mismip_plus_bed(x, y, width)
+    thickness = min_value(surface - bed, surface / buoyancy)
     u_in, u_front = ice["inflow_speed"], ice["front_speed_guess"]
-    return IceModel(mesh, degree=mesh_p["degree"], thickness=h_in + (h_front - h_in) * x / length,
-                    bed=mismip_plus_bed(x, y, mesh_p["width"]), friction=ice["friction"],
+    return IceModel(mesh, degree=mesh_p["degree"], thickness=thickness, bed=bed, friction=ice["friction"],
                     rate_factor=ice["rate_factor"], accumulation=ice["accumulation"],
-                    inflow_velocity=as_vector((u_in, 0.0)), inflow_thickness=h_in,
+                    inflow_velocity=as_vector((u_in, 0.0)), inflow_thickness=thickness,
                     velocity=as_vector((u_in + (u_front - u_in) * x / length, 0.0)), boundaries=CHANNEL,
                     **model_options(parameters["solver"], **overrides))
