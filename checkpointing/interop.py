@@ -225,7 +225,8 @@ class _Importer:
         if self.taped is not None:
             self.flush_tape(a, continue_forward=True)
         if self.working != a.n0:
-            raise TranslationError(f"{a!r}: the forward is at x{self.working}, not x{a.n0}")
+            where = "has no working state" if self.working is None else f"is at x{self.working}"
+            raise TranslationError(f"{a!r}: the forward {where}, not at x{a.n0}")
         if a.write_ics and a.write_adj_deps:
             raise TranslationError(f"{a!r}: writing restart data and taped data at once is not supported")
         if a.write_ics:
