@@ -1,0 +1,161 @@
+"""Forward cost per time step against mesh size, for the shallow-stream model (scenario ``marine_ice_stream``) and
+the shallow-ice model (scenario ``halfar_dome``), on 1 and 2 MPI ranks.
+
+For each scenario and cell size the worker builds the model, takes ``--warmup`` steps (kernel compilation, first
+Picard solve from the scenario's rough initial guess) and then times ``--steps`` steps. Per step it reports the
+wall time, the Picard and Newton iterations, and the split of the time given by PETSc's log events (the slowest rank,
+MPI max): ``assembly`` = ParLoopExecute (every Firedrake kernel loop: residuals, Jacobians, interpolations, norms),
+``linear`` = KSPSolve + PCSetUp (LU factorisations and triangular solves; MUMPS), ``other`` = the rest (Python,
+UFL/form-cache look-ups, vector operations, the reduced-space bookkeeping of the SIA variational inequality).
+
+Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick]
+The driver runs one worker per rank count under ``mpiexec -n R`` (a subprocess; each worker prints one JSON line per
+case; a case whose solve fails is reported with its error and the others still run), prints a table and writes
+benchmarks/results/bench_forward.{csv,json}.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+#: scenario -> target cell sizes (m); the shallow-stream domain is 640 km x 80 km, the SIA one 900 km x 900 km.
+CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0, 4000.0), "halfar_dome": (50000.0, 25000.0, 12500.0)}
+QUICK_CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0), "halfar_dome": (50000.0, 25000.0)}
+ASSEMBLY_EVENTS = ("ParLoopExecute",)
+LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
+COLUMNS = ("scenario", "ranks", "cell_size", "dofs", "steps", "wall_per_step", "picard_per_step",
+           "newton_per_step", "assembly_per_step", "linear_per_step", "other_per_step", "assembly_fraction",
+           "linear_fraction")
+
+
+def _event_times(names, comm) -> float:
+    """Sum of the PETSc log times of ``names`` on this rank, MPI max over ranks."""
+    from firedrake.petsc import PETSc
+
+    local = sum(PETSc.Log.Event(name).getPerfInfo()["time"] for name in names)
+    return comm.allreduce(local, op=_mpi_max())
+
+
+def _mpi_max():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+def measure(scenario: str, cell_size: float, steps: int, warmup: int) -> dict:
+    """Time ``steps`` steps of the scenario's model at ``cell_size`` after ``warmup`` steps; one result row."""
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    parameters = scenario_parameters(scenario, overrides={"mesh.cell_size": cell_size})
+    dt = parameters["time"]["dt"]
+    model = build_model(scenario, parameters)
+    comm = model.mesh.comm
+    dofs = model.thickness_space.dim() + (model.velocity_space.dim() if scenario != "halfar_dome" else 0)
+    for _ in range(warmup):
+        model.step(dt)
+    assembly0, linear0 = _event_times(ASSEMBLY_EVENTS, comm), _event_times(LINEAR_EVENTS, comm)
+    comm.barrier()
+    start = time.perf_counter()
+    infos = [model.step(dt) for _ in range(steps)]
+    wall = comm.allreduce(time.perf_counter() - start, op=_mpi_max())
+    assembly = _event_times(ASSEMBLY_EVENTS, comm) - assembly0
+    linear = _event_times(LINEAR_EVENTS, comm) - linear0
+    return {"scenario": scenario, "ranks": comm.size, "cell_size": cell_size, "dofs": dofs, "steps": steps,
+            "wall_per_step": wall / steps,
+            "picard_per_step": sum(i.picard_iterations for i in infos) / steps,
+            "newton_per_step": sum(i.newton_iterations for i in infos) / steps,
+            "assembly_per_step": assembly / steps, "linear_per_step": linear / steps,
+            "other_per_step": (wall - assembly - linear) / steps,
+            "assembly_fraction": assembly / wall, "linear_fraction": linear / wall}
+
+
+def worker(args) -> None:
+    from firedrake.petsc import PETSc
+
+    PETSc.Log.begin()
+    sizes = QUICK_CELL_SIZES if args.quick else CELL_SIZES
+    for scenario in args.scenarios:
+        for cell_size in sizes[scenario]:
+            try:
+                row = measure(scenario, cell_size, args.steps, args.warmup)
+            except Exception as error:  # a case that fails (e.g. a diverged solve) is reported, not fatal
+                row = {"scenario": scenario, "ranks": PETSc.COMM_WORLD.size, "cell_size": cell_size,
+                       "error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+            if PETSc.COMM_WORLD.rank == 0:
+                print(json.dumps(row), flush=True)
+
+
+def run_workers(args) -> list[dict]:
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        sys.exit("bench_forward: mpiexec not found (Debian's openmpi-bin; scripts/install.sh installs it)")
+    rows = []
+    for ranks in args.ranks:
+        command = [mpiexec, "-n", str(ranks), sys.executable, str(Path(__file__).resolve()), "--worker",
+                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--scenarios", *args.scenarios]
+        if args.quick:
+            command.append("--quick")
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+        if proc.returncode != 0:
+            sys.exit(f"bench_forward: worker on {ranks} rank(s) failed ({proc.returncode}):\n"
+                     f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        rows += [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    header = (f"{'scenario':<18} {'ranks':>5} {'cell (m)':>9} {'dofs':>7} {'s/step':>8} {'picard':>7} {'newton':>7} "
+              f"{'assembly':>9} {'linear':>8} {'other':>8} {'asm %':>6} {'lin %':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} failed: {r['error']}")
+            continue
+        print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} {r['dofs']:>7} {r['wall_per_step']:>8.3f} "
+              f"{r['picard_per_step']:>7.1f} {r['newton_per_step']:>7.1f} {r['assembly_per_step']:>9.3f} "
+              f"{r['linear_per_step']:>8.3f} {r['other_per_step']:>8.3f} {100 * r['assembly_fraction']:>6.1f} "
+              f"{100 * r['linear_fraction']:>6.1f}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2], help="MPI rank counts (default 1 2)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per case (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before (default 1)")
+    parser.add_argument("--scenarios", nargs="+", default=list(CELL_SIZES), choices=list(CELL_SIZES))
+    parser.add_argument("--quick", action="store_true", help="the two coarsest sizes only")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    for name in ("steps", "warmup"):
+        if getattr(args, name) < (1 if name == "steps" else 0):
+            parser.error(f"--{name} = {getattr(args, name)}: must be >= {1 if name == 'steps' else 0}")
+    if any(r < 1 for r in args.ranks):
+        parser.error(f"--ranks = {args.ranks}: every rank count must be >= 1")
+    if args.worker:
+        worker(args)
+        return
+    rows = run_workers(args)
+    print_table(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "bench_forward.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS + ("error",))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(RESULTS / "bench_forward.json", "w") as f:
+        json.dump({"columns": COLUMNS, "rows": rows, "steps": args.steps, "warmup": args.warmup}, f, indent=2)
+    print(f"written {RESULTS / 'bench_forward.csv'} and {RESULTS / 'bench_forward.json'}")
+
+
+if __name__ == "__main__":
+    main()
