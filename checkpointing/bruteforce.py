@@ -1,6 +1,6 @@
 """Exhaustive search over all valid schedules of a small chain: the reference the planners are tested against.
 
-Dijkstra's shortest path over the states of the simulator's machine -- (working state, next backward step, set of
+A* shortest path (Dijkstra guided by an admissible lower bound, reopening states) over the states of the simulator's machine -- (working state, next backward step, set of
 stored ``(index, level)`` pairs) -- with one edge per action: one forward step, a write, a read, the next backward
 step.  Edge weights are the action costs of :mod:`checkpointing.simulator`; a multi-step ``Advance`` is a path of
 one-step edges of the same total cost.  Reductions that keep the search exact: discards are free and only matter
@@ -34,13 +34,29 @@ def exhaustive_search(steps: int, platform: Platform, *, forward_costs=None, bac
     wcost, rcost = platform.write_costs, platform.read_costs
     K = platform.n_levels
 
+    # A* lower bound on the cost still to pay: the backward steps nb..0, one read before each of Fbar_{nb-1..0},
+    # and the forward steps from the nearest usable state up to x_nb.
+    backward_left = [sum(ub[:i + 1]) for i in range(l + 1)]
+    prefix = [0.0]
+    for cost in uf:
+        prefix.append(prefix[-1] + cost)
+    usable_reads = [rc for rc, c in zip(rcost, caps) if c >= 1]
+    cheapest_read = min(usable_reads) if usable_reads else 0.0
+
+    def still_to_pay(working, nb, stored):
+        if nb < 0:
+            return 0.0
+        reach = [prefix[nb] - prefix[working]] if working is not None else []
+        reach += [rcost[k] + prefix[nb] - prefix[i] for i, k in stored]
+        return backward_left[nb] + nb * cheapest_read + min(reach, default=0.0)
+
     start = (0, l, frozenset())
     dist = {start: 0.0}
     parent = {start: None}
     tie = itertools.count()
-    heap = [(0.0, next(tie), start)]
+    heap = [(still_to_pay(*start), next(tie), 0.0, start)]
     while heap:
-        d, _, state = heapq.heappop(heap)
+        _, _, d, state = heapq.heappop(heap)
         if d > dist[state]:
             continue
         working, nb, stored = state
@@ -74,7 +90,7 @@ def exhaustive_search(steps: int, platform: Platform, *, forward_costs=None, bac
             if nd < dist.get(nxt, float("inf")):
                 dist[nxt] = nd
                 parent[nxt] = (state, actions)
-                heapq.heappush(heap, (nd, next(tie), nxt))
+                heapq.heappush(heap, (nd + still_to_pay(*nxt), next(tie), nd, nxt))
     raise RuntimeError(f"exhaustive_search: no valid schedule for l = {l} on capacities {platform.capacities}")
 
 

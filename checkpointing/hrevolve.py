@@ -39,6 +39,7 @@ in the number of actions, so ``l = 10000`` works without touching the recursion 
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -48,7 +49,7 @@ from .actions import Advance, Backward, Discard, Read, Write
 from .emit import ScheduleDoesNotFit, expand, recompute_all_actions
 from .platform import Platform
 
-__all__ = ["HRevolveTables", "hrevolve_tables", "hrevolve_schedule", "optimal_makespan"]
+__all__ = ["HRevolveTables", "hrevolve_tables", "hrevolve_schedule", "optimal_makespan", "is_hierarchical"]
 
 RECOMPUTE_ALL = 0  # choice codes in the argmin table; a code j >= 1 is the split j
 COPY_DOWN = -1
@@ -68,14 +69,17 @@ class _LevelTable:
 
 
 class HRevolveTables:
-    """The H-Revolve tables ``Opt_k``, ``Optbar_k`` for all lengths ``n <= l`` on one platform."""
+    """The H-Revolve tables ``Opt_k``, ``Optbar_k`` for all lengths ``n <= l`` on one platform, with its levels
+    taken in ``order`` (a permutation of the level indices, fastest first; default: as given)."""
 
-    def __init__(self, steps: int, platform: Platform):
+    def __init__(self, steps: int, platform: Platform, order: tuple[int, ...] | None = None):
         self.steps = steps
         self.platform = platform
+        self.order = tuple(range(platform.n_levels)) if order is None else tuple(order)
         self.levels: list[_LevelTable] = []
         down = np.full(steps + 1, np.inf)
-        for k, lev in enumerate(platform.levels):
+        for index in self.order:
+            lev = platform.levels[index]
             table = _fill_level(steps, down, lev.capacity, lev.write_cost, lev.read_cost, platform.uf, platform.ub)
             self.levels.append(table)
             down = table.opt[table.top]
@@ -95,23 +99,24 @@ class HRevolveTables:
         if not math.isfinite(self.value(n)):
             raise ScheduleDoesNotFit(f"hrevolve: no valid schedule for l = {n} with capacities "
                                      f"{self.platform.capacities}")
-        platform, levels = self.platform, self.levels
+        levels, order = self.levels, self.order
+        write_costs = [self.platform.write_costs[i] for i in order]
 
         def rule(node):
             kind, a, n, k, m = node
-            t = levels[k]
+            t, level = levels[k], order[k]
             if kind == "opt":
-                if m >= 1 and platform.write_costs[k] + t.optbar[m, n] <= _down(levels, k, n):
-                    return [Write(a, k), ("optbar", a, n, k, m), Discard(a, k)]
+                if m >= 1 and write_costs[k] + t.optbar[m, n] <= _down(levels, k, n):
+                    return [Write(a, level), ("optbar", a, n, k, m), Discard(a, level)]
                 return [("opt", a, n, k - 1, levels[k - 1].top)]
             if n == 0:
                 return [Backward(a)]
             c = int(t.choice[m, n])
             if c == RECOMPUTE_ALL:
-                return recompute_all_actions(a, n, k)
+                return recompute_all_actions(a, n, level)
             if c == COPY_DOWN:
                 return [("opt", a, n, k - 1, levels[k - 1].top)]
-            return [Advance(a, a + c), ("opt", a + c, n - c, k, t.right_slots(m)), Read(a, k),
+            return [Advance(a, a + c), ("opt", a + c, n - c, k, t.right_slots(m)), Read(a, level),
                     ("optbar", a, c - 1, k, m)]
 
         top = len(levels) - 1
@@ -163,16 +168,37 @@ def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
     return table
 
 
+def is_hierarchical(platform: Platform) -> bool:
+    """True when write and read costs do not decrease from level 0 upwards (Herrmann & Pallez's assumption:
+    the larger the storage, the slower the access)."""
+    w, r = platform.write_costs, platform.read_costs
+    return all(w[k] <= w[k + 1] and r[k] <= r[k + 1] for k in range(platform.n_levels - 1))
+
+
 def hrevolve_tables(steps: int, platform: Platform) -> HRevolveTables:
-    """Build the H-Revolve tables for chains of length ``0..steps`` on ``platform``."""
-    return HRevolveTables(steps, platform)
+    """The H-Revolve tables for chains of length ``0..steps``.
+
+    On a hierarchical platform (:func:`is_hierarchical`) the levels are taken in the given order, and the DP is
+    optimal (Herrmann & Pallez 2020).  Otherwise the DP is not: its schedules keep faster levels for later
+    checkpoints, and exhaustive search finds cheaper schedules that keep ``x_0`` on a level with expensive reads
+    and later checkpoints on a "slower" level with cheap reads (e.g. ``l = 6``, ``uf = 1``, ``ub = 0``,
+    levels ``1:0.5:1`` and ``1:1:0`` (``c:w:r``): DP 16, optimum 15.5).  There we take the best of the DP over all
+    ``K!`` orders of the levels, which matched exhaustive search on every small instance we tried (tests) but is
+    not proven optimal; it multiplies the cost by ``K!``, and ``value(n)`` for ``n < steps`` then uses the order
+    that is best for ``steps``.
+    """
+    if is_hierarchical(platform):
+        return HRevolveTables(steps, platform)
+    tables = [HRevolveTables(steps, platform, order) for order in itertools.permutations(range(platform.n_levels))]
+    return min(tables, key=lambda t: t.value())
 
 
 def optimal_makespan(steps: int, platform: Platform) -> float:
-    """The optimal makespan ``Opt_{K-1}(l, c_{K-1})`` (``ub`` for ``l = 0``) of Herrmann & Pallez (2020)."""
-    return HRevolveTables(steps, platform).value()
+    """The optimal makespan ``Opt_{K-1}(l, c_{K-1})`` (``ub`` for ``l = 0``) of Herrmann & Pallez (2020); see
+    :func:`hrevolve_tables` for platforms whose costs do not grow with the level."""
+    return hrevolve_tables(steps, platform).value()
 
 
 def hrevolve_schedule(steps: int, platform: Platform) -> list:
     """An optimal schedule on ``platform`` (H-Revolve; Disk-Revolve on two levels with an unbounded disk)."""
-    return HRevolveTables(steps, platform).schedule()
+    return hrevolve_tables(steps, platform).schedule()

@@ -6,7 +6,7 @@ from functools import lru_cache
 import pytest
 
 from checkpointing.bruteforce import exhaustive_search
-from checkpointing.hrevolve import hrevolve_tables, optimal_makespan
+from checkpointing.hrevolve import HRevolveTables, hrevolve_tables, optimal_makespan
 from checkpointing.planners import plan
 from checkpointing.platform import INF, Level, Platform
 from checkpointing.revolve import extra_forward_steps
@@ -54,7 +54,7 @@ def test_tables_equal_plain_recursion():
     for _ in range(60):
         platform = random_platform(rng)
         l = rng.randint(0, 25)
-        tables = hrevolve_tables(l, platform)
+        tables = HRevolveTables(l, platform)  # the levels in the given order, as in the recursion
         for n in range(l + 1):
             assert tables.value(n) == pytest.approx(plain_reference(n, platform), rel=1e-12), (n, platform)
 
