@@ -91,12 +91,19 @@ class HRevolveTables:
             return self.platform.ub
         return float(self.levels[-1].opt[self.levels[-1].top, n])
 
-    def schedule(self, n: int | None = None) -> list:
-        """An optimal schedule for a chain of length ``n`` (default ``l``), rebuilt from the argmin tables."""
+    def stored_value(self, n: int | None = None) -> float:
+        """``Optbar_{K-1}(n, c_{K-1})``: the optimum when ``x_0`` is already stored on the last level of the DP's
+        order (one of its slots) and is the working state."""
         n = self.steps if n is None else n
-        if n == 0:
-            return [Backward(0)]
-        if not math.isfinite(self.value(n)):
+        return float(self.levels[-1].optbar[self.levels[-1].top, n])
+
+    def schedule(self, n: int | None = None, *, start: int = 0, stored: bool = False) -> list:
+        """An optimal schedule for the chain ``x_start .. x_{start+n}`` (default ``n = l``), rebuilt from the
+        argmin tables; with ``stored=True``, for the case of :meth:`stored_value` (no write of ``x_start``)."""
+        n = self.steps if n is None else n
+        if n == 0 and not stored:
+            return [Backward(start)]
+        if not math.isfinite(self.stored_value(n) if stored else self.value(n)):
             raise ScheduleDoesNotFit(f"hrevolve: no valid schedule for l = {n} with capacities "
                                      f"{self.platform.capacities}")
         levels, order = self.levels, self.order
@@ -120,7 +127,7 @@ class HRevolveTables:
                     ("optbar", a, c - 1, k, m)]
 
         top = len(levels) - 1
-        return expand(("opt", 0, n, top, levels[top].top), rule)
+        return expand(("optbar" if stored else "opt", start, n, top, levels[top].top), rule)
 
 
 def _down(levels, k, n) -> float:

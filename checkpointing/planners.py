@@ -14,6 +14,7 @@ import numpy as np
 
 from .actions import Advance, Backward, Discard, Read, Write
 from .emit import ScheduleDoesNotFit, recompute_all_actions
+from .heuristics import one_d_revolve, periodic_disk_revolve
 from .hrevolve import hrevolve_schedule, optimal_makespan
 from .platform import INF, Level, Platform
 from .revolve import revolve_schedule
@@ -92,6 +93,8 @@ PLANNERS = {
     "revolve": revolve,
     "disk-revolve": disk_revolve,
     "hrevolve": hrevolve,
+    "periodic-disk-revolve": periodic_disk_revolve,
+    "1d-revolve": one_d_revolve,
 }
 
 
