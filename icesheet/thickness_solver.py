@@ -40,6 +40,9 @@ class ThicknessSolver:
         """One step of length ``dt`` years; returns the volume (m^3) added by the clamp h = max(h, 0)."""
         self.timestep.assign(dt)
         self.thickness_old.assign(self.thickness)
+        # The linear solve computes a correction to the value it starts from: start from the state, so that a
+        # repeated step gives the same bits.
+        self.thickness_new.assign(self.thickness)
         self._solver.solve()
         self.thickness.interpolate(self._clamp)
         with stop_annotating():

@@ -109,7 +109,8 @@ class VelocitySolver:
         self.residual_scale = firedrake.Constant(1.0)
         degree_u = V.ufl_element().degree()
         degree_h = thickness.function_space().ufl_element().degree()
-        quadrature = {"quadrature_degree": 3 * (degree_u - 1) + 2 * degree_h}
+        self.quadrature_degree = 3 * (degree_u - 1) + 2 * degree_h  # as icepack: exact for the polynomial parts
+        quadrature = {"quadrature_degree": self.quadrature_degree}
         dx = firedrake.dx(metadata=quadrature)
         ds = firedrake.ds(tuple(calving_front_ids), metadata=quadrature)
 

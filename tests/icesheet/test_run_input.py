@@ -1,8 +1,11 @@
 """``icesheet run`` rejects bad input with a one-line error naming the field, before Firedrake is imported.
 
-Pure Python: this module must never import Firedrake (the last test checks that none of these runs did).
+Pure Python: this module must never import Firedrake (the last test checks, in a fresh process, that the checks
+do not).
 """
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +19,7 @@ def run_cli(capsys, *argv):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["--scenario", "greenland"], "scenario = 'greenland': unknown; available scenarios: ice_shelf_ramp"),
+    (["--scenario", "greenland"], "scenario = 'greenland': unknown; available scenarios:"),
     (["--dt", "0"], "time.dt = 0.0: must be > 0"),
     (["--dt", "-2.5"], "time.dt = -2.5: must be > 0"),
     (["--dt", "nan"], "time.dt = nan: must be finite"),
@@ -36,7 +39,7 @@ def test_bad_command_line_values_are_named(capsys, argv, expected):
     ("[time]\ndt_years = 3.0\n", "unknown config key 'time.dt_years'; allowed keys:"),
     ("[physics]\ndt = 3.0\n", "unknown config key 'physics.dt'"),
     ("dt = 3.0\n", "'dt' must be a [section] table"),
-    ("[ice]\ninflow_thickness = -10.0\n", "ice.inflow_thickness = -10.0: must be >= 0"),
+    ("[ice]\nfront_thickness = -10.0\n", "ice.front_thickness = -10.0: must be >= 0"),
     ("[ice]\nfront_thickness = nan\n", "ice.front_thickness = nan: must be finite"),
     ("[ice]\nfriction = \"high\"\n", "ice.friction = 'high': must be a number"),
     ("[time]\nsteps = 2.5\n", "time.steps = 2.5: must be an integer"),
@@ -66,4 +69,8 @@ def test_every_registered_scenario_has_a_valid_parameter_file(name):
 
 
 def test_input_checks_do_not_import_firedrake():
-    assert "firedrake" not in sys.modules
+    code = ("import sys; from icesheet.cli import main; assert main(['run', '--dt', '0']) == 2; "
+            "assert 'firedrake' not in sys.modules, 'firedrake imported'")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
