@@ -153,7 +153,10 @@ def main(argv=None) -> None:
         writer.writeheader()
         writer.writerows(rows)
     with open(RESULTS / "bench_forward.json", "w") as f:
-        json.dump({"columns": COLUMNS, "rows": rows, "steps": args.steps, "warmup": args.warmup}, f, indent=2)
+        json.dump({"columns": COLUMNS, "rows": rows, "steps": args.steps, "warmup": args.warmup,
+                   "cpus": os.cpu_count(), "load_average_after": os.getloadavg()}, f, indent=2)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (timings on 2 ranks are only "
+          "meaningful when the machine is otherwise idle)")
     print(f"written {RESULTS / 'bench_forward.csv'} and {RESULTS / 'bench_forward.json'}")
 
 

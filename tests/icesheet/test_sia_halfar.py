@@ -21,7 +21,7 @@ from firedrake import SpatialCoordinate, as_vector, assemble, conditional, dx, i
 
 from icesheet import scenarios  # noqa: E402
 from icesheet.sia import SIAModel  # noqa: E402
-from icesheet.sia_exact import HalfarDome  # noqa: E402
+from icesheet.sia_exact import HalfarDome, SteadyDome  # noqa: E402
 from icesheet.sia_setups import halfar_dome, halfar_dome_exact  # noqa: E402
 
 def test_halfar_parameters_in_model_units():
@@ -108,5 +108,96 @@ def test_bad_input_is_rejected_naming_the_field():
     vector_space = firedrake.VectorFunctionSpace(model.mesh, "CG", 1)
     with pytest.raises(ValueError, match="thickness"):
         SIAModel(firedrake.Function(vector_space), bed=0.0, accumulation=0.0, rate_factor=1.0)
+    with pytest.raises(ValueError, match="thickness"):
+        SIAModel(firedrake.Function(model.thickness_space).assign(-1.0), bed=0.0, accumulation=0.0, rate_factor=1.0)
+    with pytest.raises(ValueError, match="rate_factor"):
+        SIAModel(model.thickness, bed=0.0, accumulation=0.0, rate_factor=0.0)
+    with pytest.raises(ValueError, match="dt"):
+        model.step(float("nan"))
     with pytest.raises(ValueError, match="density"):
         SIAModel(model.thickness, bed=0.0, accumulation=0.0, rate_factor=1.0, density=-1.0)
+
+
+@pytest.mark.mpi
+def test_halfar_dome_same_on_two_ranks(mpi_run):
+    """Volumes and final norms of 3 steps agree on 1 and 2 ranks (MUMPS LU: up to round-off)."""
+    from icesheet.parallel_check import fingerprint
+
+    arguments = ("--scenario", "halfar_dome", "--steps", "3", "--cell-size", "50000")
+    parallel = mpi_run("icesheet.parallel_check", *arguments)
+    serial = fingerprint("halfar_dome", steps=3, cell_size=50000.0)
+    assert parallel["ranks"] == 2 and serial["ranks"] == 1
+    assert parallel["volume"] == pytest.approx(serial["volume"], rel=1e-10)
+    assert parallel["thickness_norm"] == pytest.approx(serial["thickness_norm"], rel=1e-9)
+    assert parallel["velocity_norm"] == pytest.approx(serial["velocity_norm"], rel=1e-8)
+
+
+def steady_dome_error(cells: int, steps: int = 20, dt: float = 1000.0) -> tuple[float, float]:
+    """Test A on the quarter domain [0, 900 km]^2: from the exact profile, backward Euler to steady state under
+    a = M0 inside the margin L and a = -1000 m/yr beyond (the ablation holds the margin at L, as the paper's
+    fixed margin does). Returns the relative L1 error and the relative volume change of the last step."""
+    dome = SteadyDome()
+    mesh = firedrake.SquareMesh(cells, cells, 900e3)
+    x, y = SpatialCoordinate(mesh)
+    r = sqrt(x**2 + y**2)
+    thickness = firedrake.Function(firedrake.FunctionSpace(mesh, "CG", 1)).interpolate(dome.thickness(r))
+    accumulation = conditional(r < dome.margin_radius, dome.accumulation, -1000.0)
+    model = SIAModel(thickness, bed=0.0, accumulation=accumulation, rate_factor=dome.rate_factor,
+                     density=dome.density)
+    records = model.run(steps, dt)
+    exact = dome.thickness(r)
+    error = assemble(abs(model.thickness - exact) * dx) / assemble(exact * dx)
+    return error, abs(records[-1]["volume"] - records[-2]["volume"]) / records[-1]["volume"]
+
+
+def test_steady_dome_converges():
+    """Bueler et al. (2005) Test A. Measured relative L1 errors 0.230, 0.113, 0.055 (0.029 at 96 cells) for 12, 24,
+    48 cells per side: first order, the cells straddling the margin (where the nodal accumulation switches to
+    ablation) dominating. After 20 steps of 1000 yr the volume changes by < 2e-7 per step (steady)."""
+    results = np.array([steady_dome_error(cells) for cells in (12, 24, 48)])
+    errors, last_changes = results.T
+    assert np.all(last_changes < 1e-6)
+    assert np.all(np.log2(errors[:-1] / errors[1:]) > 0.85)
+    assert errors[-1] < 0.06
+
+
+def test_taped_steps_pass_taylor_tests():
+    """J = int H^2 dx after 3 taped Halfar steps: the Taylor remainder |J(m + eps h) - J(m) - eps dJ.h| falls like
+    eps^2 (references.md section 7) for the rate factor and the initial thickness as controls (measured 2.000)."""
+    from firedrake.adjoint import (Control, ReducedFunctional, Tape, continue_annotation, pause_annotation,
+                                   set_working_tape, taylor_test)
+
+    with set_working_tape(Tape()):
+        model, _ = halfar_model(12)
+        continue_annotation()
+        try:
+            controls = {"rate_factor": Control(model.rate_factor), "thickness": Control(model.thickness)}
+            values = {"rate_factor": model.rate_factor.copy(deepcopy=True),
+                      "thickness": model.thickness.copy(deepcopy=True)}
+            model.run(3, 50.0)
+            functional = assemble(model.thickness**2 * dx)
+        finally:
+            pause_annotation()
+        rng = np.random.default_rng(3)
+        for name, scale in (("rate_factor", 1.0), ("thickness", 10.0)):
+            direction = firedrake.Function(values[name].function_space())
+            direction.dat.data[:] = scale * rng.uniform(0.0, 1.0, direction.dat.data.shape)
+            if name == "thickness":  # perturb the ice only: the bound stays inactive
+                direction.dat.data[values[name].dat.data_ro <= 0] = 0.0
+            rate = taylor_test(ReducedFunctional(functional, controls[name]), values[name], direction)
+            assert rate > 1.95, name
+
+
+def test_taping_a_step_with_an_active_bound_is_refused():
+    """Ablation on bare ground makes the bound active: the step cannot be taped and says why."""
+    from firedrake.adjoint import Tape, continue_annotation, pause_annotation, set_working_tape
+
+    model, _ = halfar_model(6)
+    model.accumulation.assign(-1.0)
+    with set_working_tape(Tape()):
+        continue_annotation()
+        try:
+            with pytest.raises(RuntimeError, match="bound"):
+                model.step(50.0)
+        finally:
+            pause_annotation()
