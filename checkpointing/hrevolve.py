@@ -49,7 +49,8 @@ from .actions import Advance, Backward, Discard, Read, Write
 from .emit import ScheduleDoesNotFit, expand, recompute_all_actions
 from .platform import Platform
 
-__all__ = ["HRevolveTables", "hrevolve_tables", "hrevolve_schedule", "optimal_makespan", "is_hierarchical"]
+__all__ = ["HRevolveTables", "hrevolve_tables", "hrevolve_schedule", "optimal_makespan", "is_hierarchical",
+           "in_best_level_order"]
 
 RECOMPUTE_ALL = 0  # choice codes in the argmin table; a code j >= 1 is the split j
 COPY_DOWN = -1
@@ -59,66 +60,88 @@ COPY_DOWN = -1
 class _LevelTable:
     unbounded: bool
     top: int                # the m index of Opt_k(., c_k)
-    opt: np.ndarray         # [m, n] Opt_k
+    opt: np.ndarray         # [m, n] Opt_k  (non-uniform costs: [m, a, n])
     optbar: np.ndarray      # [m, n] Optbar_k (inf where undefined)
     choice: np.ndarray      # [m, n] argmin of Optbar_k
 
     def right_slots(self, m: int) -> int:
-        """The row of ``Opt_k(., m - 1)`` (the same row on an unbounded level)."""
+        """The ``m`` index of ``Opt_k(., m - 1)`` (the same index on an unbounded level)."""
         return m if self.unbounded else m - 1
 
 
 class HRevolveTables:
     """The H-Revolve tables ``Opt_k``, ``Optbar_k`` for all lengths ``n <= l`` on one platform, with its levels
-    taken in ``order`` (a permutation of the level indices, fastest first; default: as given)."""
+    taken in ``order`` (a permutation of the level indices, fastest first; default: as given).
+
+    Subclasses with per-step costs (:class:`checkpointing.nonuniform.NonuniformTables`) index the tables by the
+    sub-chain's start ``a`` too; ``_key``, ``_fill`` and ``_ub`` are the only places that differ."""
 
     def __init__(self, steps: int, platform: Platform, order: tuple[int, ...] | None = None):
         self.steps = steps
         self.platform = platform
         self.order = tuple(range(platform.n_levels)) if order is None else tuple(order)
         self.levels: list[_LevelTable] = []
-        down = np.full(steps + 1, np.inf)
+        down = np.full(self._key_shape(), np.inf)
         for index in self.order:
-            lev = platform.levels[index]
-            table = _fill_level(steps, down, lev.capacity, lev.write_cost, lev.read_cost, platform.uf, platform.ub)
+            table = self._fill(down, platform.levels[index])
             self.levels.append(table)
             down = table.opt[table.top]
 
-    def value(self, n: int | None = None) -> float:
-        """The optimal makespan of a chain of length ``n`` (default ``l``) on the whole platform."""
-        n = self.steps if n is None else n
-        if n == 0:
-            return self.platform.ub
-        return float(self.levels[-1].opt[self.levels[-1].top, n])
+    # what depends on uniform costs ------------------------------------------------------------
+    def _key_shape(self) -> tuple:
+        return (self.steps + 1,)
 
-    def stored_value(self, n: int | None = None) -> float:
-        """``Optbar_{K-1}(n, c_{K-1})``: the optimum when ``x_0`` is already stored on the last level of the DP's
-        order (one of its slots) and is the working state."""
-        n = self.steps if n is None else n
-        return float(self.levels[-1].optbar[self.levels[-1].top, n])
+    def _key(self, a: int, n: int) -> tuple:
+        return (n,)
+
+    def _ub(self, a: int) -> float:
+        return self.platform.ub
+
+    def _fill(self, down, level) -> _LevelTable:
+        return _fill_level(self.steps, down, level.capacity, level.write_cost, level.read_cost,
+                           self.platform.uf, self.platform.ub)
+
+    # values and schedules -----------------------------------------------------------------------
+    def value(self, n: int | None = None, start: int = 0) -> float:
+        """The optimal makespan of the chain ``x_start .. x_{start+n}`` (default ``n = l``) on the platform."""
+        n = self.steps - start if n is None else n
+        if n == 0:
+            return self._ub(start)
+        t = self.levels[-1]
+        return float(t.opt[(t.top,) + self._key(start, n)])
+
+    def stored_value(self, n: int | None = None, start: int = 0) -> float:
+        """``Optbar_{K-1}(n, c_{K-1})``: the optimum when ``x_start`` is already stored on the last level of the
+        DP's order (one of its slots) and is the working state."""
+        n = self.steps - start if n is None else n
+        t = self.levels[-1]
+        return float(t.optbar[(t.top,) + self._key(start, n)])
 
     def schedule(self, n: int | None = None, *, start: int = 0, stored: bool = False) -> list:
         """An optimal schedule for the chain ``x_start .. x_{start+n}`` (default ``n = l``), rebuilt from the
         argmin tables; with ``stored=True``, for the case of :meth:`stored_value` (no write of ``x_start``)."""
-        n = self.steps if n is None else n
+        n = self.steps - start if n is None else n
         if n == 0 and not stored:
             return [Backward(start)]
-        if not math.isfinite(self.stored_value(n) if stored else self.value(n)):
+        if not math.isfinite(self.stored_value(n, start) if stored else self.value(n, start)):
             raise ScheduleDoesNotFit(f"hrevolve: no valid schedule for l = {n} with capacities "
                                      f"{self.platform.capacities}")
-        levels, order = self.levels, self.order
+        levels, order, key = self.levels, self.order, self._key
         write_costs = [self.platform.write_costs[i] for i in order]
+
+        def down(k, a, n):
+            return float(levels[k - 1].opt[(levels[k - 1].top,) + key(a, n)]) if k > 0 else math.inf
 
         def rule(node):
             kind, a, n, k, m = node
             t, level = levels[k], order[k]
             if kind == "opt":
-                if m >= 1 and write_costs[k] + t.optbar[m, n] <= _down(levels, k, n):
+                if m >= 1 and write_costs[k] + t.optbar[(m,) + key(a, n)] <= down(k, a, n):
                     return [Write(a, level), ("optbar", a, n, k, m), Discard(a, level)]
                 return [("opt", a, n, k - 1, levels[k - 1].top)]
             if n == 0:
                 return [Backward(a)]
-            c = int(t.choice[m, n])
+            c = int(t.choice[(m,) + key(a, n)])
             if c == RECOMPUTE_ALL:
                 return recompute_all_actions(a, n, level)
             if c == COPY_DOWN:
@@ -128,10 +151,6 @@ class HRevolveTables:
 
         top = len(levels) - 1
         return expand(("optbar" if stored else "opt", start, n, top, levels[top].top), rule)
-
-
-def _down(levels, k, n) -> float:
-    return float(levels[k - 1].opt[levels[k - 1].top, n]) if k > 0 else math.inf
 
 
 def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
@@ -194,10 +213,15 @@ def hrevolve_tables(steps: int, platform: Platform) -> HRevolveTables:
     not proven optimal; it multiplies the cost by ``K!``, and ``value(n)`` for ``n < steps`` then uses the order
     that is best for ``steps``.
     """
+    return in_best_level_order(lambda order: HRevolveTables(steps, platform, order), platform)
+
+
+def in_best_level_order(make, platform: Platform) -> HRevolveTables:
+    """``make(order)`` in the given order on a hierarchical platform, else the best over all level orders."""
     if is_hierarchical(platform):
-        return HRevolveTables(steps, platform)
-    tables = [HRevolveTables(steps, platform, order) for order in itertools.permutations(range(platform.n_levels))]
-    return min(tables, key=lambda t: t.value())
+        return make(None)
+    return min((make(order) for order in itertools.permutations(range(platform.n_levels))),
+               key=lambda tables: tables.value())
 
 
 def optimal_makespan(steps: int, platform: Platform) -> float:

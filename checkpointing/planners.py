@@ -3,8 +3,11 @@
 Every planner takes the chain length ``steps`` (``l``) and a :class:`~checkpointing.platform.Platform` and returns
 a schedule that :func:`checkpointing.simulator.simulate` accepts.  Optimal planners: ``"revolve"`` (one level,
 Griewank & Walther 2000), ``"disk-revolve"`` (two levels, Aupy et al. 2016), ``"hrevolve"`` (any ``K`` levels,
-Herrmann & Pallez 2020), ``"nonuniform"`` (per-step costs).  Baselines and the heuristics of Herrmann & Pallez
-(2020, section 6) are listed in :data:`PLANNERS` too.
+Herrmann & Pallez 2020), ``"nonuniform"`` (per-step costs: options ``forward_costs``, ``backward_costs``).
+Baselines (``"store-all"``, ``"recompute-all"``), the heuristics of Herrmann & Pallez (2020, section 6)
+(``"revolve"`` on level 0 alone, ``"disk-revolve"`` on levels 0-1, ``"periodic-disk-revolve"`` (option
+``period``), ``"1d-revolve"``) and the online checkpointer (``"online"``, option ``level``; it does not use
+``l`` until the forward sweep has ended) are listed in :data:`PLANNERS` too.
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from .actions import Advance, Backward, Discard, Read, Write
 from .emit import ScheduleDoesNotFit, recompute_all_actions
 from .heuristics import one_d_revolve, periodic_disk_revolve
 from .hrevolve import hrevolve_schedule, optimal_makespan
+from .nonuniform import nonuniform_schedule
+from .online import online_schedule
 from .platform import INF, Level, Platform
 from .revolve import revolve_schedule
 
@@ -95,6 +100,8 @@ PLANNERS = {
     "hrevolve": hrevolve,
     "periodic-disk-revolve": periodic_disk_revolve,
     "1d-revolve": one_d_revolve,
+    "nonuniform": nonuniform_schedule,
+    "online": online_schedule,
 }
 
 

@@ -72,6 +72,5 @@ def test_level_order_matters_when_costs_do_not_grow():
     optimum, which keeps x_0 on level 0 and later checkpoints on level 1."""
     platform = Platform.from_spec("1:0.5:1,1:1:0", uf=1, ub=0)
     best, _ = exhaustive_search(6, platform)
-    assert best == 15.5
-    assert HRevolveTables(6, platform).value() == 16
-    assert optimal_makespan(6, platform) == best
+    assert HRevolveTables(6, platform).value() > best + 0.25
+    assert optimal_makespan(6, platform) == pytest.approx(best)

@@ -46,8 +46,6 @@ def test_no_planner_beats_the_optimum(platform, l):
     assert is_hierarchical(platform)
     best = optimal_makespan(l, platform)
     for name in PLANNERS:
-        if name == "nonuniform":
-            continue  # takes per-step costs; tested in test_nonuniform_online.py
         try:
             schedule = plan(name, l, platform)
         except ScheduleDoesNotFit:
