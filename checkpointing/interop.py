@@ -53,9 +53,15 @@ class TranslationError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------------ export
-def to_peer_actions(schedule, steps: int) -> list:
+def to_peer_actions(schedule, steps: int, *, explicit_deletes: bool = False) -> list:
     """Translate ``schedule`` (ours, for a chain of ``steps`` steps, at most two levels) into the list of
     checkpoint_schedules actions described in the module docstring, ending with ``EndReverse()``.
+
+    A ``Discard`` that cannot become a ``Move`` at the state's last read (the state is never read again after
+    being written, as in online checkpointing) is dropped by default: pyadjoint 2026.10 cannot execute a delete
+    while it records the forward model, and keeping the state longer changes only memory.  With
+    ``explicit_deletes=True`` it becomes the peer's delete, ``Move(i, S, StorageType.NONE)``, which is exact in
+    the peer's vocabulary (and round-trips) but is not executable by pyadjoint.
 
     The schedule is first validated by the simulator on two unbounded levels.  Raises :class:`TranslationError`
     for what the peer cannot express: more than two levels, a read before the forward sweep has reached ``x_l``
@@ -122,6 +128,8 @@ def to_peer_actions(schedule, steps: int) -> list:
             read_pos, at = last_copy.pop((action.index, action.level), (None, None))
             if read_pos in last_read_positions:
                 out[at] = Move(action.index, PEER_LEVELS[action.level], StorageType.WORK)
+            elif explicit_deletes:
+                out.append(Move(action.index, PEER_LEVELS[action.level], StorageType.NONE))
             else:
                 log.debug("action %d (%s) has no checkpoint_schedules counterpart; dropped", pos, action)
     out.append(EndReverse())
@@ -131,10 +139,10 @@ def to_peer_actions(schedule, steps: int) -> list:
 class ExportedSchedule(CheckpointSchedule):
     """One of our schedules as a ``checkpoint_schedules.CheckpointSchedule``, so that pyadjoint can run it with
     ``tape.enable_checkpointing(ExportedSchedule(schedule, steps))``.  ``steps`` is ``l``: the model has ``l + 1``
-    time steps (``max_n``).  Offline; one adjoint calculation."""
+    time steps (``max_n``).  Offline; one adjoint calculation.  ``explicit_deletes``: see :func:`to_peer_actions`."""
 
-    def __init__(self, schedule, steps: int):
-        actions = to_peer_actions(schedule, steps)
+    def __init__(self, schedule, steps: int, *, explicit_deletes: bool = False):
+        actions = to_peer_actions(schedule, steps, explicit_deletes=explicit_deletes)
         super().__init__(max_n=steps + 1)
         self._actions = tuple(actions)
         self._storages = {a.storage for a in actions if isinstance(a, Forward) and a.write_ics}

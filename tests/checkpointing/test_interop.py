@@ -85,6 +85,8 @@ def run_peer_actions(actions, max_n, x0, p):
                 adjoint *= step_derivative(tape[i], p)
                 if a.clear_adj_deps:
                     del tape[i]
+        elif isinstance(a, Move) and a.to_storage is StorageType.NONE:  # a delete
+            del stored[a.from_storage][a.n]
         elif isinstance(a, (Copy, Move)):
             assert a.to_storage is StorageType.WORK
             work = (a.n, stored[a.from_storage][a.n])
@@ -104,17 +106,22 @@ def exact_derivative(max_n, x0, p):
     return d
 
 
-@pytest.mark.parametrize("algorithm, levels", [("revolve", "3:0:0"), ("store-all", "4:0:0,inf:2:2"),
-                                               ("recompute-all", "1:0:0"), ("revolve", "1:0:0")])
+@pytest.mark.parametrize("algorithm, levels", [
+    ("revolve", "3:0:0"), ("store-all", "4:0:0,inf:2:2"), ("recompute-all", "1:0:0"), ("revolve", "1:0:0"),
+    ("hrevolve", "2:0:0,4:1:1"), ("periodic-disk-revolve", "2:0:0,inf:2:2"), ("1d-revolve", "2:0:0,inf:1:1"),
+    ("online", "3:0:0"),
+])
 @pytest.mark.parametrize("steps", [0, 1, 7, 20])
-def test_exported_schedule_computes_the_exact_derivative(algorithm, levels, steps):
+@pytest.mark.parametrize("explicit_deletes", [False, True])
+def test_exported_schedule_computes_the_exact_derivative(algorithm, levels, steps, explicit_deletes):
     platform = Platform.from_spec(levels)
     ours = plan(algorithm, steps, platform)
     report = simulate(ours, platform, steps)
-    actions = list(ExportedSchedule(ours, steps))
+    actions = list(ExportedSchedule(ours, steps, explicit_deletes=explicit_deletes))
     grad, peak = run_peer_actions(actions, steps + 1, 0.3, 0.7)
     assert grad == pytest.approx(exact_derivative(steps + 1, 0.3, 0.7), rel=1e-13)
-    assert peak <= sum(report.peak)
+    if explicit_deletes:  # with dropped deletes a state may be held longer than our schedule holds it
+        assert peak <= sum(report.peak)
 
 
 def test_exported_schedule_is_a_checkpoint_schedule():

@@ -128,7 +128,8 @@ def test_other_peer_schedules_pass_our_simulator(make, spec):
 
 ROUND_TRIP_PLATFORMS = ["3:0:0", "2:0:0,inf:2:2", "2:0:0,5:1:3", "1:0:0,30:2:2"]
 #: platforms on which a planner cannot fit a chain of 23 steps (too few slots in all, or on the disk level)
-DOES_NOT_APPLY = {"store-all": {"3:0:0", "2:0:0,5:1:3"}, "disk-revolve": {"3:0:0", "2:0:0,5:1:3"}}
+DOES_NOT_APPLY = {"store-all": {"3:0:0", "2:0:0,5:1:3"}, "disk-revolve": {"3:0:0", "2:0:0,5:1:3"},
+                  "1d-revolve": {"3:0:0"}, "periodic-disk-revolve": {"3:0:0"}}
 
 
 @pytest.mark.parametrize("spec", ROUND_TRIP_PLATFORMS)
@@ -141,7 +142,6 @@ def test_round_trip_through_the_peer_costs_the_same(algorithm, spec):
             plan(algorithm, steps, platform)
         return
     ours = plan(algorithm, steps, platform)
-    back = from_peer(ExportedSchedule(ours, steps))
+    back = from_peer(ExportedSchedule(ours, steps, explicit_deletes=True))
     original, again = simulate(ours, platform, steps), simulate(back, platform, steps)
-    assert again.makespan == pytest.approx(original.makespan)
-    assert again.forward_steps == original.forward_steps and again.reads == original.reads
+    assert again == original
