@@ -57,6 +57,20 @@ def test_plan_human_readable():
     assert text.rstrip().splitlines()[-len(actions):] == [f"  {a}" for a in actions]
 
 
+def test_per_step_costs(tmp_path):
+    fwd, bwd = [1.0, 2.0, 0.5, 4.0, 1.0, 3.0], [1.0, 1.0, 2.0, 1.0, 5.0, 1.0, 2.0]
+    (tmp_path / "bwd.txt").write_text("\n".join(map(str, bwd)))
+    status, text = run(["plan", "--steps", "6", "--levels", "2:0:0,inf:1:1", "--algorithm", "nonuniform",
+                        "--forward-costs", ",".join(map(str, fwd)), "--backward-costs", f"@{tmp_path / 'bwd.txt'}",
+                        "--json"])
+    assert status == 0
+    result = json.loads(text)
+    platform = Platform.from_spec("2:0:0,inf:1:1")
+    actions = plan("nonuniform", 6, platform, forward_costs=fwd, backward_costs=bwd)
+    assert result["makespan"] == simulate(actions, platform, 6, forward_costs=fwd, backward_costs=bwd).makespan
+    assert "makespan_peer_convention" not in result
+
+
 def test_uf_default_and_override():
     _, text = run(["plan", "--steps", "6", "--levels", "2:0:0", "--algorithm", "revolve", "--json"])
     _, text2 = run(["plan", "--steps", "6", "--levels", "2:0:0", "--algorithm", "revolve", "--json", "--uf", "3"])
@@ -117,6 +131,10 @@ BAD = [
     (["plan", "--steps", "5", "--levels", "2:0:0", "--algorithm", "revolve", "--option", "nope"], "--option", 2),
     (["frobnicate"], "frobnicate", 2),
     (["compare", "--steps", "5", "--platform", "ram-ssd-pfs", "--peer"], "--peer", 2),
+    (["plan", "--steps", "4", "--levels", "2:0:0", "--algorithm", "nonuniform", "--forward-costs", "1,2,x"],
+     "--forward-costs", 2),
+    (["plan", "--steps", "4", "--levels", "2:0:0", "--algorithm", "nonuniform", "--forward-costs", "1,2,3"],
+     "forward_costs", 2),
 ]
 
 
