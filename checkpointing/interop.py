@@ -204,6 +204,7 @@ class _Importer:
         self.out: list = []
         self.working: int | None = 0
         self.taped: int | None = None  # x_taped is the working state and its step is on the tape
+        self.tape_level = work_level   # where the taped state goes if it has to be kept
         self.stored: dict[tuple[int, int], str] = {}
 
     def level(self, storage, action) -> int:
