@@ -30,7 +30,6 @@ keeping ``x_i`` on the level of ``S`` (``WORK`` counts as level ``work_level``),
 from __future__ import annotations
 
 import logging
-import sys
 
 from checkpoint_schedules import (CheckpointSchedule, Copy, DiskRevolve, EndForward, EndReverse, Forward, HRevolve,
                                   Move, MultistageCheckpointSchedule, PeriodicDiskRevolve, Reverse, Revolve,
