@@ -7,19 +7,13 @@ The model: 20 implicit steps of a nonlinear heat equation on an 8 x 8 mesh,
 """
 import numpy as np
 import pytest
-from checkpoint_schedules import StorageType
-from firedrake import (Constant, Function, FunctionSpace, NonlinearVariationalProblem, NonlinearVariationalSolver,
-                       SpatialCoordinate, TestFunction, UnitSquareMesh, assemble, dx, grad, inner, pi, sin)
-from firedrake.adjoint import (Control, ReducedFunctional, checkpointable_mesh, continue_annotation,
-                               enable_disk_checkpointing, get_working_tape, pause_annotation,
-                               pause_disk_checkpointing)
 
 from checkpointing.interop import ExportedSchedule
 from checkpointing.planners import plan
 from checkpointing.platform import Platform
 from checkpointing.simulator import simulate
 
-pytestmark = pytest.mark.firedrake
+pytestmark = pytest.mark.firedrake  # Firedrake is imported inside the tests, so the module collects without it
 
 MODEL_STEPS = 20           # pyadjoint time steps (checkpoint_schedules' max_n)
 CHAIN = MODEL_STEPS - 1    # our chain length l
@@ -27,6 +21,8 @@ CHAIN = MODEL_STEPS - 1    # our chain length l
 
 @pytest.fixture(autouse=True)
 def annotation():
+    from firedrake.adjoint import continue_annotation, get_working_tape, pause_annotation
+
     continue_annotation()
     yield
     get_working_tape().clear_tape()
@@ -35,6 +31,13 @@ def annotation():
 
 def run(schedule):
     """Tape the model (with ``schedule`` if given); return J, dJ/d(ic), J re-evaluated, dJ again."""
+    from checkpoint_schedules import StorageType
+    from firedrake import (Constant, Function, FunctionSpace, NonlinearVariationalProblem,
+                           NonlinearVariationalSolver, SpatialCoordinate, TestFunction, UnitSquareMesh, assemble, dx,
+                           grad, inner, pi, sin)
+    from firedrake.adjoint import (Control, ReducedFunctional, checkpointable_mesh, enable_disk_checkpointing,
+                                   get_working_tape)
+
     tape = get_working_tape()
     tape.clear_tape()
     mesh = UnitSquareMesh(8, 8, name="mesh")
@@ -65,6 +68,8 @@ def run(schedule):
 
 @pytest.fixture(scope="module")
 def reference():
+    from firedrake.adjoint import continue_annotation, get_working_tape
+
     continue_annotation()
     result = run(None)
     get_working_tape().clear_tape()
@@ -74,6 +79,8 @@ def reference():
 @pytest.mark.parametrize("algorithm, levels", [("revolve", "3:0:0"), ("store-all", "inf:0:0"),
                                                ("hrevolve", "1:0:0,2:0.5:0.5")])
 def test_exported_schedule_gives_the_store_all_gradient(reference, algorithm, levels):
+    from firedrake.adjoint import pause_disk_checkpointing
+
     platform = Platform.from_spec(levels)
     ours = plan(algorithm, CHAIN, platform)
     simulate(ours, platform, CHAIN)
