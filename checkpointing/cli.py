@@ -2,11 +2,12 @@
 
     checkpointing plan --steps L (--platform FILE|NAME | --levels "c:w:r,...") --algorithm NAME [--uf X] [--ub Y]
                        [--json] [--actions] [--forward-costs ...] [--backward-costs ...] [--option KEY=VALUE]
-    checkpointing compare --steps L (--platform ... | --levels ...) [--uf X] [--ub Y] [--json]
+    checkpointing compare --steps L (--platform ... | --levels ...) [--uf X] [--ub Y] [--json] [--peer]
     checkpointing platforms [--json]
 
-``plan`` plans a schedule and reports what the simulator measures on it; ``compare`` runs every algorithm and
-divides each makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  Makespans are in the DP
+``plan`` plans a schedule and reports what the simulator measures on it; ``compare`` runs every algorithm (with
+``--peer`` also checkpoint_schedules' planners, translated by :mod:`checkpointing.interop`) and divides each
+makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  Makespans are in the DP
 convention (references.md section 3); ``makespan_peer_convention`` adds ``(l + 1) uf`` to compare with
 checkpoint_schedules' ``Sequence.makespan``.  Bad arguments exit with status 2 and one line on stderr naming the
 field, the value and what is allowed; a schedule that does not fit the platform exits with status 3.
@@ -31,8 +32,8 @@ log = logging.getLogger("checkpointing.cli")
 PLATFORM_DIR = Path(__file__).resolve().parents[1] / "data" / "platforms"
 
 EXIT_USAGE = 2
-MAX_STEPS = 10**6
 EXIT_DOES_NOT_FIT = 3
+MAX_STEPS = 10**6  # the planners build the whole action list
 
 
 class UsageError(Exception):
