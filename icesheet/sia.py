@@ -68,18 +68,16 @@ def flux_coefficient(rate_factor, density: float, gravity: float, glen_exponent:
     return 2 * rate_factor * (density * gravity) ** glen_exponent / (glen_exponent + 2)
 
 
-def sia_flux(thickness, surface, coefficient, glen_exponent: float):
-    """SIA ice flux q = -Gamma H^(n+2) |grad s|^(n-1) grad s (m^2/yr)."""
-    n = glen_exponent
-    slope_squared = inner(grad(surface), grad(surface))
-    return -coefficient * _power(thickness, n + 2) * _power(slope_squared, (n - 1) / 2) * grad(surface)
-
-
 def sia_velocity(thickness, surface, coefficient, glen_exponent: float):
     """Depth-averaged SIA velocity u = -Gamma H^(n+1) |grad s|^(n-1) grad s (m/yr)."""
     n = glen_exponent
     slope_squared = inner(grad(surface), grad(surface))
     return -coefficient * _power(thickness, n + 1) * _power(slope_squared, (n - 1) / 2) * grad(surface)
+
+
+def sia_flux(thickness, surface, coefficient, glen_exponent: float):
+    """SIA ice flux q = H u = -Gamma H^(n+2) |grad s|^(n-1) grad s (m^2/yr)."""
+    return thickness * sia_velocity(thickness, surface, coefficient, glen_exponent)
 
 
 def sia_mass_balance(thickness, thickness_previous, bed, accumulation, coefficient, glen_exponent: float, timestep,

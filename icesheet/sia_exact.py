@@ -71,10 +71,6 @@ class HalfarDome:
         shape = 1.0 - (tau ** (-1.0 / 18.0) * r / self.dome_radius) ** (4.0 / 3.0)
         return self.dome_thickness * tau ** (-1.0 / 9.0) * _maximum(shape, 0.0) ** (3.0 / 7.0)
 
-    def radial_velocity(self, t: float, r):
-        """Depth-averaged radial velocity r / (18 t) in m/yr, valid inside the margin."""
-        return r / (18.0 * t)
-
     @property
     def volume(self) -> float:
         """Total volume in m^3 (independent of t)."""
