@@ -10,7 +10,7 @@ import itertools
 import pytest
 from checkpoint_schedules import (DiskRevolve, HRevolve, MixedCheckpointSchedule, MultistageCheckpointSchedule,
                                   PeriodicDiskRevolve, Revolve, StorageType)
-from checkpoint_schedules.hrevolve_sequences import disk_revolve, hrevolve, revolve
+from checkpoint_schedules.hrevolve_sequences import disk_revolve, hrevolve, periodic_disk_revolve, revolve
 
 from checkpointing.interop import ExportedSchedule, from_peer
 from checkpointing.planners import PLANNERS, ScheduleDoesNotFit, optimal_makespan, plan
@@ -72,6 +72,22 @@ def test_disk_revolve_against_peer(steps, ram, uf, ub, wd, rd):
     if uf == ub:
         assert in_peer_convention(ours, steps, platform) == pytest.approx(peer)
     assert in_peer_convention(ours, steps, platform) <= peer + 1e-9
+
+
+@pytest.mark.parametrize("steps, ram", list(itertools.product([5, 20, 50], [1, 2, 4])))
+@pytest.mark.parametrize("uf, ub, io", [(1, 1, 2), (1, 3, 5), (2, 1, 1)])
+def test_periodic_disk_revolve_never_worse_than_peer(steps, ram, uf, ub, io, capsys):
+    """Same heuristic (Aupy & Herrmann 2017); we search every period, the peer a bounded range.  Equal write and
+    read costs, because the peer's PeriodicDiskRevolve passes them swapped and 1D-Revolve reads a disk checkpoint
+    more than once."""
+    platform = Platform.from_spec(f"{ram}:0:0,inf:{io}:{io}", uf, ub)
+    peer = periodic_disk_revolve(steps, ram, io, io, uf, ub).makespan
+    ours = simulate(plan("periodic-disk-revolve", steps, platform), platform, steps).makespan
+    assert optimal_makespan(steps, platform) - 1e-9 <= ours
+    assert in_peer_convention(ours, steps, platform) <= peer + 1e-9
+    theirs = simulate(from_peer(PeriodicDiskRevolve(steps + 1, ram, uf=uf, ub=ub, wd=io, rd=io)), platform, steps)
+    assert in_peer_convention(theirs.makespan, steps, platform) == pytest.approx(peer)
+    capsys.readouterr()  # the peer prints its period
 
 
 def test_known_case_strictly_better_than_peer():
