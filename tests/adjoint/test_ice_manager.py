@@ -1,0 +1,90 @@
+"""The manager on the ice model: marine ice stream (MISMIP+ bed, coarse mesh), 5 steps of 10 years.
+
+J = 1e-16 int |u_2|^2 dx (the velocity of the state x_2, so the adjoint must carry velocity across steps)
+  + 1e-12 x volume above flotation at the end.  Controls: friction C, accumulation a, initial thickness.
+Oracles: the store-all gradient (Revolve must reproduce it to round-off) and a Taylor test.
+"""
+import math
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.firedrake
+
+STEPS = 5
+DT = 10.0
+
+
+@pytest.fixture(scope="module")
+def ice():
+    import firedrake as fd
+    from checkpointing.adjoint.ice import ice_time_loop
+    from icesheet import physics
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream",
+                                                                 overrides={"mesh.cell_size": 40000.0}))
+    thickness, velocity = model.state
+    speed_form = fd.inner(velocity, velocity) * fd.dx
+    above_flotation = physics.thickness_above_flotation(thickness, model.bed, rho_water=model.water_density) * fd.dx
+
+    def functional(index, state):
+        if index == 2:
+            return 1e-16 * fd.assemble(speed_form)
+        if index == STEPS:
+            return 1e-12 * fd.assemble(above_flotation)
+        return None
+
+    return model, ice_time_loop(model, [DT] * STEPS, functional, controls=("friction", "accumulation"))
+
+
+def run(loop, planner, spec):
+    from checkpointing.adjoint import CheckpointManager, RamTier
+    from checkpointing.planners import plan
+    from checkpointing.platform import Platform
+
+    platform = Platform.from_spec(spec)
+    return CheckpointManager(loop, [RamTier(platform.capacities[0])]).run(plan(planner, STEPS, platform))
+
+
+def test_revolve_gives_the_store_all_gradient_which_passes_a_taylor_test(ice):
+    import firedrake as fd
+    from checkpointing.adjoint import CheckpointManager, RamTier
+
+    model, loop = ice
+    store_all = run(loop, "store-all", "inf:0:0")
+    revolve = run(loop, "revolve", "2:0:0")
+    assert revolve.counters.forward_steps > STEPS  # it did recompute
+    assert revolve.value == pytest.approx(store_all.value, rel=1e-12)
+    pairs = zip(store_all.initial_state_gradient + store_all.gradient, revolve.initial_state_gradient + revolve.gradient)
+    for a, b in pairs:
+        scale = max(np.linalg.norm(a.dat.data_ro), 1e-300)
+        assert np.linalg.norm(a.dat.data_ro - b.dat.data_ro) / scale < 1e-10
+
+    # Taylor test in a joint direction of (initial thickness, friction, accumulation).  The thickness perturbation is
+    # a bump far upstream of the grounding line: J is not differentiable where grounded/afloat switches or the
+    # h >= 0 clamp acts, and a perturbation reaching the grounding line (x = 450 km) within 50 years would cross them.
+    x, y = fd.SpatialCoordinate(model.mesh)
+    Q = model.thickness.function_space()
+    controls = (model.thickness, model.friction, model.accumulation)
+    directions = [fd.Function(Q).interpolate(e) for e in
+                  (20.0 * fd.exp(-((x - 1e5) / 5e4) ** 2), 2e-3 * fd.cos(y / 2e4), 0.1 * fd.cos(x / 2e5))]
+    derivatives = (store_all.initial_state_gradient[0],) + store_all.gradient
+    slope = sum(g.dat.inner(h.dat) for g, h in zip(derivatives, directions))
+    assert abs(slope) > 0
+    manager = CheckpointManager(loop, [RamTier()])
+    base = [c.copy(deepcopy=True) for c in controls]
+    velocity = model.velocity.copy(deepcopy=True)
+    remainders = []
+    try:
+        for eps in [0.5 / 2 ** k for k in range(3)]:
+            for c, b, h in zip(controls, base, directions):
+                c.assign(b + eps * h)
+            model.velocity.assign(velocity)
+            remainders.append(abs(manager.evaluate() - store_all.value - eps * slope))
+    finally:
+        for c, b in zip(controls, base):
+            c.assign(b)
+        model.velocity.assign(velocity)
+    orders = [math.log2(r0 / r1) for r0, r1 in zip(remainders, remainders[1:])]
+    assert min(orders) > 1.95, (remainders, orders)
