@@ -97,10 +97,11 @@ class Counters:
     peak_rss_mb: float = 0.0
 
     def mismatches(self, report: Report) -> list[str]:
-        """The counts that differ from the simulator's prediction, as ``"name: executed != predicted"``."""
+        """The counts that differ from the simulator's prediction, as ``"name: executed != predicted"``
+        (empty when the run did exactly what the schedule's cost model counts)."""
         return [f"{name}: {getattr(self, name)} != {getattr(report, name)}"
                 for name in ("forward_steps", "backward_steps", "reads", "writes", "peak")
-                if getattr(self, name) != list(getattr(report, name)) and getattr(self, name) != getattr(report, name)]
+                if getattr(self, name) != getattr(report, name)]
 
     def to_dict(self) -> dict:
         return {"forward_steps": self.forward_steps, "backward_steps": self.backward_steps, "reads": self.reads,

@@ -144,3 +144,28 @@ def test_solver_failure_names_the_step_and_the_phase(toy_model, tmp_path, fail_a
     assert "ConvergenceError" in str(info.value)
     assert isinstance(info.value.__cause__, fd.ConvergenceError)
     assert files_under(tmp_path / "disk") == []
+
+
+def test_bad_time_loops_are_rejected_naming_the_field(toy_model):
+    from checkpointing.adjoint import TimeLoop
+    from checkpointing.adjoint.toymodel import misfit_functional
+
+    functional = misfit_functional(toy_model, 2)
+    with pytest.raises(ValueError, match=r"timesteps\[1\] = -0.1"):
+        TimeLoop(toy_model, [0.1, -0.1], (toy_model.source,), functional)
+    with pytest.raises(ValueError, match="is a state Function"):
+        TimeLoop(toy_model, [0.1, 0.1], (toy_model.u,), functional)
+    with pytest.raises(TypeError, match=r"controls\[0\]"):
+        TimeLoop(toy_model, [0.1, 0.1], (2.0,), functional)
+
+
+def test_tiers_for_platform_needs_one_directory_per_disk_level(tmp_path):
+    from checkpointing.adjoint import DiskTier, RamTier, tiers_for_platform
+    from checkpointing.platform import Platform
+
+    platform = Platform.from_spec("2:0:0,inf:1:1,inf:3:3")
+    with pytest.raises(ValueError, match="2 directories are needed"):
+        tiers_for_platform(platform, [tmp_path])
+    tiers = tiers_for_platform(platform, [tmp_path / "ssd", tmp_path / "pfs"])
+    assert [type(t) for t in tiers] == [RamTier, DiskTier, DiskTier]
+    assert [t.capacity for t in tiers] == [2, float("inf"), float("inf")]

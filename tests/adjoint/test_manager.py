@@ -135,6 +135,7 @@ def test_every_schedule_gives_the_store_all_gradient_at_the_predicted_counts(toy
     counted = result.counters
     assert (counted.forward_steps, counted.backward_steps) == (predicted.forward_steps, predicted.backward_steps)
     assert (counted.reads, counted.writes, counted.peak) == (predicted.reads, predicted.writes, predicted.peak)
+    assert counted.mismatches(predicted) == []
     assert counted.backward_steps == STEPS + 1
     assert not any(tmp_path.rglob("*.bin")), "checkpoint files left behind"
 
