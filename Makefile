@@ -32,7 +32,7 @@ test: install
 	$(ENV) python -m pytest $(PYTEST_ARGS)
 
 test-python: install
-	$(ENV) python -m pytest -m "not firedrake" $(PYTEST_ARGS)
+	$(ENV) python -m pytest -m "not firedrake" tests/checkpointing tests/experiments tests/test_install_script.py $(PYTEST_ARGS)
 
 test-firedrake: install
 	$(ENV) python -m pytest -m firedrake $(PYTEST_ARGS)

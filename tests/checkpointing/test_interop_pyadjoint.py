@@ -29,7 +29,7 @@ def annotation():
     pause_annotation()
 
 
-def run(schedule):
+def run(schedule, checkpoint_dir=None):
     """Tape the model (with ``schedule`` if given); return J, dJ/d(ic), J re-evaluated, dJ again."""
     from checkpoint_schedules import StorageType
     from firedrake import (Constant, Function, FunctionSpace, NonlinearVariationalProblem,
@@ -43,7 +43,7 @@ def run(schedule):
     mesh = UnitSquareMesh(8, 8, name="mesh")
     if schedule is not None:
         if schedule.uses_storage_type(StorageType.DISK):  # pyadjoint's disk tier needs these
-            enable_disk_checkpointing()
+            enable_disk_checkpointing(dirname=str(checkpoint_dir))  # not the cwd: nothing left behind
             mesh = checkpointable_mesh(mesh)
         tape.enable_checkpointing(schedule)
     V = FunctionSpace(mesh, "CG", 1)
@@ -78,14 +78,14 @@ def reference():
 
 @pytest.mark.parametrize("algorithm, levels", [("revolve", "3:0:0"), ("store-all", "inf:0:0"),
                                                ("hrevolve", "1:0:0,2:0.5:0.5")])
-def test_exported_schedule_gives_the_store_all_gradient(reference, algorithm, levels):
+def test_exported_schedule_gives_the_store_all_gradient(reference, algorithm, levels, tmp_path):
     from firedrake.adjoint import pause_disk_checkpointing
 
     platform = Platform.from_spec(levels)
     ours = plan(algorithm, CHAIN, platform)
     simulate(ours, platform, CHAIN)
     try:
-        J, grad1, J_again, grad2 = run(ExportedSchedule(ours, CHAIN))
+        J, grad1, J_again, grad2 = run(ExportedSchedule(ours, CHAIN), tmp_path)
     finally:
         pause_disk_checkpointing()
     J0, grad0 = reference[0], reference[1]
