@@ -6,7 +6,8 @@ import sys
 CODE = """
 import importlib, pkgutil, sys
 import checkpointing
-names = [m.name for m in pkgutil.walk_packages(checkpointing.__path__, "checkpointing.")
+# iter_modules, not walk_packages: walking would import the subpackage checkpointing.adjoint itself
+names = [m.name for m in pkgutil.iter_modules(checkpointing.__path__, "checkpointing.")
          if not m.name.startswith("checkpointing.adjoint") and m.name != "checkpointing.__main__"]
 for name in names:
     importlib.import_module(name)
