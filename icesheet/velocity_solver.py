@@ -18,7 +18,9 @@ classical AD tool would.  ``"fixed-point"`` runs the Picard loop with annotation
 :math:`F(u) = 0`: its adjoint is a single linear solve with :math:`(\partial F/\partial u)^T` at the converged
 velocity (Christianson 1994, Optim. Methods Softw. 3), so tape memory and adjoint cost do not depend on the number
 of Picard iterations.  The Newton residual is divided by the scalar :math:`\|\tau_d\|` (a Constant refreshed before
-each solve), which changes neither its root nor the adjoint, so the Newton tolerance is a relative one.
+each solve), which changes neither its root nor the adjoint, so the Newton tolerance is a relative one.  The Picard
+result enters the tape as the Newton initial guess (one taped assignment), so that replays of the tape with other
+control values start Newton close to the root; no derivative flows through an initial guess.
 
 The linear and the Newton solver, their forms and the iterate Function are built once and reused; only values
 are assigned in (memory-facts.md).
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 import firedrake
 import numpy as np
 from pyadjoint import stop_annotating
+from pyadjoint.tape import annotate_tape
 
 from icesheet import physics
 
@@ -192,7 +195,15 @@ class VelocitySolver:
                     f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
                     f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
         if self.newton_finish:
-            self._newton_solver.solve()
+            if self.adjoint_mode == "fixed-point":
+                # Tape the Picard result as the Newton initial guess (an assignment from a copy), so that a replay
+                # of the tape with other controls starts Newton from it rather than from the step's first guess.
+                with stop_annotating():
+                    self.iterate.assign(self.velocity)
+                self.velocity.assign(self.iterate)
+            # The taped adjoint of this solve is linear: solve it directly, not with the Newton options above.
+            taping = {"adj_kwargs": {"solver_parameters": DIRECT_SOLVER}} if annotate_tape() else {}
+            self._newton_solver.solve(**taping)
             info.newton_iterations = self._newton_solver.snes.getIterationNumber()
         info.final_residual = self.relative_residual()
         return info
