@@ -1,1 +1,19 @@
-"""Checkpointing schedules for adjoint computations (pure Python)."""
+"""Checkpointing schedules for adjoint computations (pure Python; never imports Firedrake).
+
+Planning (:mod:`~checkpointing.planners`: Revolve, Disk-Revolve, H-Revolve, heuristics, per-step costs, online)
+produces lists of actions (:mod:`~checkpointing.actions`) for a storage platform (:mod:`~checkpointing.platform`);
+the simulator (:mod:`~checkpointing.simulator`) validates a schedule and measures its makespan.
+"""
+from .actions import Action, Advance, Backward, Discard, Read, Schedule, Write
+from .hrevolve import HRevolveTables, hrevolve_tables
+from .nonuniform import nonuniform_makespan
+from .online import OnlineCheckpointing
+from .planners import PLANNERS, ScheduleDoesNotFit, optimal_makespan, plan
+from .platform import INF, Level, Platform, PlatformError
+from .revolve import beta, revolve_forward_steps
+from .simulator import InvalidScheduleError, Report, simulate
+
+__all__ = ["Action", "Advance", "Backward", "Discard", "Read", "Schedule", "Write", "HRevolveTables",
+           "hrevolve_tables", "nonuniform_makespan", "OnlineCheckpointing", "PLANNERS", "ScheduleDoesNotFit",
+           "optimal_makespan", "plan", "INF", "Level", "Platform", "PlatformError", "beta", "revolve_forward_steps",
+           "InvalidScheduleError", "Report", "simulate"]
