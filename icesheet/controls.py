@@ -1,0 +1,145 @@
+r"""Controls of the ice model and the gradient :math:`dJ/dp` through the checkpoint manager.
+
+Controls (names of the ``icesheet gradient`` command; notes/contract_model.md):
+
+``friction``
+    the Weertman coefficient :math:`C` (``model.friction``), or :math:`\theta = \log C` (``model.log_friction``)
+    when the model is built with ``friction_parameterisation="log"``;
+``accumulation``
+    the surface mass balance :math:`a` (m/yr);
+``thickness``
+    the initial thickness :math:`h_0` (m): part of the initial state :math:`x_0`, its gradient is the manager's
+    :math:`\bar x_0` (``initial_state_gradient[0]``);
+``rheology``
+    :math:`\log A` (``model.log_rate_factor``) when the model is built with
+    ``rate_factor_parameterisation="log"``, else the rate factor :math:`A` (MPa^-3 yr^-1).
+
+The manager returns the derivative :math:`dJ/dp` as a Cofunction (a linear form: its entries are
+:math:`\partial J/\partial p_j` for the nodal values :math:`p_j`, so they scale with the cell area).  For plotting and
+optimisation it is mapped to its Riesz representative :math:`g` in the control's space, the function with
+:math:`(g, \phi)_X = dJ/dp\,[\phi]` for all :math:`\phi`:
+
+- ``"L2"`` (default): :math:`M g = dJ/dp` with the mass matrix :math:`M_{jk} = \int\phi_j\phi_k\,dx` (one
+  linear solve); :math:`g` is the pointwise sensitivity density, independent of the mesh;
+- ``"H1"``: :math:`(M + K) g = dJ/dp` with the stiffness matrix :math:`K`, a smoother gradient (steepest descent in
+  :math:`H^1`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import firedrake as fd
+from firedrake.adjoint import annotate_tape
+
+from checkpointing.adjoint import AdjointResult, CheckpointManager, TimeLoop, tiers_for_platform
+from checkpointing.adjoint.ice import ice_time_loop
+from checkpointing.planners import plan
+from checkpointing.platform import Level, Platform
+
+__all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "control_function", "parameter_names", "riesz_representative",
+           "time_loop", "compute_gradient", "ObservedModel"]
+
+CONTROLS = ("friction", "accumulation", "thickness", "rheology")
+RIESZ_MAPS = ("L2", "H1")
+
+
+def parameter_names(model) -> dict:
+    """``{control: name in model.controls()}`` for the parameter controls (not ``thickness``)."""
+    names = set(model.controls())
+    return {"friction": "log_friction" if "log_friction" in names else "friction",
+            "accumulation": "accumulation",
+            "rheology": "log_rate_factor" if "log_rate_factor" in names else "rate_factor"}
+
+
+def _check_control(control: str) -> None:
+    if control not in CONTROLS:
+        raise ValueError(f"control = {control!r}: unknown; choose one of {', '.join(CONTROLS)}")
+
+
+def control_function(model, control: str) -> fd.Function:
+    """The Function the gradient of ``control`` is taken with respect to (see the module docstring)."""
+    _check_control(control)
+    if control == "thickness":
+        return model.thickness
+    return model.controls()[parameter_names(model)[control]]
+
+
+def riesz_representative(derivative: fd.Cofunction, riesz_map: str = "L2") -> fd.Function:
+    """The Riesz representative of ``derivative`` (a Cofunction) for the inner product ``riesz_map``."""
+    if riesz_map not in RIESZ_MAPS:
+        raise ValueError(f"riesz_map = {riesz_map!r}: choose one of {', '.join(RIESZ_MAPS)}")
+    return derivative.riesz_representation(riesz_map, solver_options={"ksp_type": "preonly", "pc_type": "lu"})
+
+
+class ObservedModel:
+    """The model as the manager sees it (``state``, ``step``), calling ``on_step(info, taped)`` after each step
+    (``taped``: pyadjoint was annotating, i.e. the step was re-run inside a backward step)."""
+
+    def __init__(self, model, on_step):
+        self.model, self.on_step = model, on_step
+
+    @property
+    def state(self) -> tuple:
+        return self.model.state
+
+    def step(self, dt: float):
+        taped = annotate_tape()
+        info = self.model.step(dt)
+        self.on_step(info, taped)
+        return info
+
+
+def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None) -> TimeLoop:
+    """The manager's chain for ``model``: every parameter control in ``controls`` is a control of the loop (the
+    initial thickness always is, through ``x_0``); ``on_step`` as in :class:`ObservedModel`."""
+    for control in controls:
+        _check_control(control)
+    names = parameter_names(model)
+    loop = ice_time_loop(model, list(timesteps), functional,
+                         controls=tuple(names[c] for c in controls if c != "thickness"))
+    if on_step is None:
+        return loop
+    return TimeLoop(ObservedModel(model, on_step), loop.timesteps, loop.controls, loop.functional)
+
+
+@dataclass
+class Gradient:
+    """One gradient computation: ``value`` = J, per control name the ``derivative`` (Cofunction) and its
+    ``riesz`` representative (Function), the manager's ``result`` and the wall time of ``manager.run`` (s)."""
+
+    value: float
+    derivative: dict
+    riesz: dict
+    result: AdjointResult
+    wall_time: float
+
+
+def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: str = "store-all",
+                     platform: Platform | None = None, directories=(), tiers=None, riesz_map: str = "L2",
+                     on_step=None, schedule_options=None) -> Gradient:
+    """J and dJ/dp for every control in ``controls`` from one run of the checkpoint manager.
+
+    ``schedule`` is a planner name of :data:`checkpointing.planners.PLANNERS` (or a list of actions), planned on
+    ``platform`` (default: one RAM level holding every state); disk levels are served from ``directories`` (one per
+    level >= 1) unless ``tiers`` are given."""
+    steps = len(list(timesteps))
+    platform = platform or Platform((Level(steps, name="ram"),), name="ram")
+    loop = time_loop(model, functional, timesteps, controls, on_step)
+    if isinstance(schedule, str):
+        schedule = plan(schedule, steps, platform, **(schedule_options or {}))
+    manager = CheckpointManager(loop, tiers if tiers is not None else tiers_for_platform(platform, directories))
+    start = time.perf_counter()
+    result = manager.run(schedule)
+    wall_time = time.perf_counter() - start
+    derivatives = dict(zip((c for c in controls if c != "thickness"), result.gradient))
+    if "thickness" in controls:
+        derivatives["thickness"] = result.initial_state_gradient[0]
+    derivatives = {c: derivatives[c] for c in controls}
+    riesz = {c: riesz_representative(d, riesz_map) for c, d in derivatives.items()}
+    for c, g in riesz.items():
+        g.rename(f"dJ/d{parameter_names(model).get(c, c)}")
+    if not math.isfinite(result.value):
+        raise FloatingPointError(f"J = {result.value}: the functional is not finite")
+    return Gradient(result.value, derivatives, riesz, result, wall_time)
