@@ -35,6 +35,11 @@ def toy():
     return model, loop
 
 
+@pytest.fixture(scope="module")
+def store_all(toy, tmp_path_factory):
+    return run_schedule(toy[1], "store-all", "inf:0:0", tmp_path_factory.mktemp("store-all"))[2]
+
+
 def run_schedule(loop, name, spec, tmp_path):
     from checkpointing.adjoint import CheckpointManager, tiers_for_platform
     from checkpointing.planners import plan
@@ -82,25 +87,24 @@ def relative_error(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
-def test_store_all_matches_pyadjoint_whole_tape(toy, tmp_path):
+def test_store_all_matches_pyadjoint_whole_tape(toy, store_all):
     model, loop = toy
     value, reference = taped_reference(model, loop)
-    _, _, result = run_schedule(loop, "store-all", "inf:0:0", tmp_path)
+    result = store_all
     assert result.value == pytest.approx(value, rel=1e-12)
     for ours, theirs in zip(manager_derivatives(result), reference, strict=True):
         assert relative_error(ours, theirs) < 1e-10
 
 
-def test_taylor_remainder_is_second_order(toy, tmp_path):
+def test_taylor_remainder_is_second_order(toy):
     """|J(m + eps h) - J(m) - eps dJ(m).h| = O(eps^2) for a joint direction h in (x_0, source, diffusivity)."""
     import firedrake as fd
     from checkpointing.adjoint import CheckpointManager, RamTier
-
-    model, loop = toy
-    manager = CheckpointManager(loop, [RamTier(3)])
     from checkpointing.planners import plan
     from checkpointing.platform import Platform
 
+    model, loop = toy
+    manager = CheckpointManager(loop, [RamTier(3)])
     result = manager.run(plan("revolve", STEPS, Platform.from_spec("3:0:0")))
     assert manager.evaluate() == pytest.approx(result.value, rel=1e-12)
     x, y = fd.SpatialCoordinate(model.mesh)
@@ -122,11 +126,11 @@ def test_taylor_remainder_is_second_order(toy, tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_every_schedule_gives_the_store_all_gradient_at_the_predicted_counts(toy, tmp_path, name):
+def test_every_schedule_gives_the_store_all_gradient_at_the_predicted_counts(toy, store_all, tmp_path, name):
     from checkpointing.simulator import simulate
 
     model, loop = toy
-    _, _, reference = run_schedule(loop, "store-all", "inf:0:0", tmp_path)
+    reference = store_all
     schedule, platform, result = run_schedule(loop, name, SCHEDULES[name], tmp_path)
     assert result.value == pytest.approx(reference.value, rel=1e-12)
     for ours, theirs in zip(manager_derivatives(result), manager_derivatives(reference), strict=True):
