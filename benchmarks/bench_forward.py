@@ -128,6 +128,24 @@ def print_table(rows: list[dict]) -> None:
               f"{100 * r['linear_fraction']:>6.1f}")
 
 
+def scaling_exponents(rows: list[dict]) -> list[dict]:
+    """Least-squares slopes of log(seconds per step) against log(dofs), per scenario and rank count."""
+    import numpy as np
+
+    groups = {}
+    for r in rows:
+        if "error" not in r:
+            groups.setdefault((r["scenario"], r["ranks"]), []).append(r)
+    exponents = []
+    for (scenario, ranks), group in groups.items():
+        if len(group) > 1:
+            log_dofs = np.log([r["dofs"] for r in group])
+            exponents.append({"scenario": scenario, "ranks": ranks, **{
+                part: float(np.polyfit(log_dofs, np.log([max(r[f"{part}_per_step"], 1e-9) for r in group]), 1)[0])
+                for part in ("wall", "assembly", "linear")}})
+    return exponents
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2], help="MPI rank counts (default 1 2)")
@@ -147,13 +165,17 @@ def main(argv=None) -> None:
         return
     rows = run_workers(args)
     print_table(rows)
+    exponents = scaling_exponents(rows)
+    for e in exponents:
+        print(f"{e['scenario']}, {e['ranks']} rank(s): seconds per step ~ dofs^{e['wall']:.2f} "
+              f"(assembly ~ dofs^{e['assembly']:.2f}, linear ~ dofs^{e['linear']:.2f})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "bench_forward.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS + ("error",))
         writer.writeheader()
         writer.writerows(rows)
     with open(RESULTS / "bench_forward.json", "w") as f:
-        json.dump({"columns": COLUMNS, "rows": rows, "steps": args.steps, "warmup": args.warmup,
+        json.dump({"columns": COLUMNS, "rows": rows, "scaling_exponents": exponents, "steps": args.steps, "warmup": args.warmup,
                    "cpus": os.cpu_count(), "load_average_after": os.getloadavg()}, f, indent=2)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (timings on 2 ranks are only "
           "meaningful when the machine is otherwise idle)")
