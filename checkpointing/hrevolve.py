@@ -170,8 +170,11 @@ def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
     right = slice(1, 2) if unbounded else slice(0, n_m - 1)
     optbar[1:, 0] = ub
     opt[1:, 0] = min(down[0], w + ub)
-    advance = np.arange(1, l + 1) * uf + r            # j uf + r_k for j = 1..l
+    # left[m, j-1] = Optbar_k(j-1, m) + j uf + r_k, appended as soon as row j-1 is final
+    left = np.full((n_m - 1, l), np.inf)
+    left[:, :1] = ub + uf + r
     buffer = np.empty((n_m - 1, l))
+    rows = np.arange(n_m - 1)
     for n in range(1, l + 1):
         best = np.full(n_m - 1, (n + 1) * ub + n * (n + 1) / 2 * uf + n * r)
         pick = np.full(n_m - 1, RECOMPUTE_ALL, dtype=np.int32)
@@ -179,18 +182,19 @@ def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
             best[:] = down[n]
             pick[:] = COPY_DOWN
         if n >= 2:
-            # j = 1..n-1: right part Opt_k(n-j, .) + left part Optbar_k(j-1, m) + j uf + r_k
+            # j = 1..n-1: right part Opt_k(n-j, .) + [left part Optbar_k(j-1, m) + j uf + r_k]
             cand = buffer[:, :n - 1]
-            np.add(opt[right, n - 1:0:-1], optbar[1:, 0:n - 1], out=cand)
-            cand += advance[:n - 1]
+            np.add(opt[right, n - 1:0:-1], left[:, :n - 1], out=cand)
             j = cand.argmin(axis=1)
-            val = cand[np.arange(n_m - 1), j]
+            val = cand[rows, j]
             better = val < best
             best = np.where(better, val, best)
             pick = np.where(better, j + 1, pick)
         optbar[1:, n] = best
         choice[1:, n] = pick
         opt[1:, n] = np.minimum(down[n], w + best)
+        if n < l:
+            left[:, n] = best + (n + 1) * uf + r
     return table
 
 
