@@ -15,7 +15,19 @@ from icesheet.errors import InputError
 
 COMMAND_MODULES = [
     "icesheet.commands.run",
+    "icesheet.commands.gradient",
 ]
+
+
+def import_firedrake() -> None:
+    """Import Firedrake with PETSc seeing none of this program's command-line arguments (Firedrake hands sys.argv to
+    PETSc, which would warn at exit about options it did not use)."""
+    arguments = sys.argv[1:]
+    del sys.argv[1:]
+    try:
+        import firedrake  # noqa: F401
+    finally:
+        sys.argv.extend(arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cell-size", type=float, default=40e3)
     args = parser.parse_args()
+    from icesheet.cli import import_firedrake
+
+    import_firedrake()
     result = fingerprint(args.scenario, args.steps, args.cell_size)
     from mpi4py import MPI
 

@@ -52,6 +52,9 @@ def prepare(args) -> dict:
 
 def main(args) -> int:
     parameters = prepare(args)
+    from icesheet.cli import import_firedrake
+
+    import_firedrake()
     from icesheet.output import RunWriter
 
     model = build_model(args.scenario, parameters)
