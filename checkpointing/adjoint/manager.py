@@ -8,14 +8,16 @@ API
     from checkpointing.planners import plan
 
     loop = TimeLoop(model, timesteps=[dt] * l, controls=(model.friction,), functional=j)   # see protocol.py
+    # for icesheet.IceModel: loop = ice_time_loop(model, [dt] * l, j, controls=("friction", "accumulation"))
+    #   (checkpointing.adjoint.ice; j(i, state) -> AdjFloat or None, assembling forms built once, outside j)
     tiers = tiers_for_platform(platform, directories=["/scratch/ckpt"])  # or [RamTier(4), DiskTier(path), ...]
     manager = CheckpointManager(loop, tiers)
-    result = manager.run(plan("hrevolve", l, platform))    # any schedule of checkpointing.actions
+    result = manager.run(plan("hrevolve", l, platform), platform)  # any schedule of checkpointing.actions
     result.value                    # J (float, the same on every rank)
     result.gradient                 # tuple of firedrake.Cofunction: dJ/dp for each control p (derivatives, no Riesz map)
     result.initial_state_gradient   # tuple of firedrake.Cofunction: xbar_0 = dJ/dx_0, one per state Function
     result.counters                 # Counters: forward/backward steps, reads/writes/peak per tier, wall time, RSS
-    result.predicted                # checkpointing.simulator.Report for the same schedule (counts must match)
+    result.predicted                # simulator Report on `platform` (counts must match; makespan in its units)
     manager.evaluate()              # J only: one untaped forward sweep
 
 ``run`` reads ``x_0`` from ``model.state`` when called and puts it back there when it returns (or fails), so
@@ -190,10 +192,20 @@ class CheckpointManager:
             _assign_owned(state, initial)
         return value
 
-    def run(self, schedule) -> AdjointResult:
-        """Execute ``schedule`` (validated first by the simulator) and return J, its gradients and the counters."""
+    def run(self, schedule, platform: Platform | None = None) -> AdjointResult:
+        """Execute ``schedule`` (validated first by the simulator) and return J, its gradients and the counters.
+
+        ``platform``: optionally the costed platform the schedule was planned for; ``result.predicted`` is then the
+        simulator's report on it (makespan in its units) instead of on :attr:`platform` (unit costs).  It must
+        have one level per tier and no level larger than its tier."""
         schedule = list(schedule)
-        predicted = simulate(schedule, self.platform, self.loop.steps)
+        if platform is None:
+            platform = self.platform
+        elif platform.n_levels != len(self.tiers) or any(
+                level.capacity > tier.capacity for level, tier in zip(platform.levels, self.tiers)):
+            raise ValueError(f"platform capacities {platform.capacities} do not fit the tiers' capacities "
+                             f"{[t.capacity for t in self.tiers]} (one level per tier, none larger than its tier)")
+        predicted = simulate(schedule, platform, self.loop.steps)
         return _Execution(self, schedule, predicted).run()
 
     # shared by both ---------------------------------------------------------------------------------------

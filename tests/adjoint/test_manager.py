@@ -51,7 +51,7 @@ def run_schedule(loop, name, spec, tmp_path):
     if name == "nonuniform":  # a chain whose steps cost differently (e.g. Picard iteration counts)
         opts = {"forward_costs": [1.0 + (i % 3) for i in range(STEPS)], "backward_costs": [2.0] * (STEPS + 1)}
     schedule = plan(name, STEPS, platform, **opts)
-    result = CheckpointManager(loop, tiers_for_platform(platform, directories)).run(schedule)
+    result = CheckpointManager(loop, tiers_for_platform(platform, directories)).run(schedule, platform)
     return schedule, platform, result
 
 
@@ -140,6 +140,7 @@ def test_every_schedule_gives_the_store_all_gradient_at_the_predicted_counts(toy
     assert (counted.forward_steps, counted.backward_steps) == (predicted.forward_steps, predicted.backward_steps)
     assert (counted.reads, counted.writes, counted.peak) == (predicted.reads, predicted.writes, predicted.peak)
     assert counted.mismatches(predicted) == []
+    assert result.predicted.makespan == predicted.makespan
     assert counted.backward_steps == STEPS + 1
     assert not any(tmp_path.rglob("*.bin")), "checkpoint files left behind"
 

@@ -1,0 +1,180 @@
+r"""Calibrate the cost model of a platform on the actual model and machine, and predict makespans with it.
+
+The cost model (Herrmann & Pallez 2020, ACM TOMS 46(2), section 2; references.md sections 1 and 3): a forward step
+:math:`F_i` costs :math:`u_{f,i}`, a backward step :math:`\bar F_i` costs :math:`u_{b,i}` (it re-runs :math:`F_i` on a
+tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` costs :math:`w_k` and reading one
+:math:`r_k`; the makespan of a schedule is the sum of the costs of its actions (:func:`checkpointing.simulator.simulate`).
+
+:func:`calibrate` measures these costs in seconds:
+
+- :math:`u_{f,i}` and :math:`u_{b,i}`: from one store-all run of the manager on the loop (so it computes one
+  gradient).  Each forward step of the first sweep is timed around ``model.step``; the backward steps are timed
+  between successive calls of ``functional(i, state)``, which the manager makes at the start of each
+  :math:`\bar F_i` (the interval from the call for :math:`i` to the call for :math:`i-1` is :math:`\bar F_i` plus the
+  RAM read and discard around it).  :math:`\bar F_0` ends inside the manager, so
+  :math:`u_{b,0}` = the manager's total backward, read and discard time minus the intervals.  Per-step costs matter:
+  the number of Picard iterations, hence the cost, differs between steps (and a recomputed step repeats its
+  iterations exactly).
+  A one-step store-all run first compiles the kernels of the forward and adjoint forms, so that compilation
+  (seconds, once per process) is not counted as a step cost.
+- :math:`w_k`, :math:`r_k`: the median over ``repeats`` writes and reads of the state on tier ``k`` itself.
+
+Every number is the maximum over MPI ranks, so that all ranks build the same platform and plan the same schedule.
+The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep costs the
+same in total) for planners such as H-Revolve; :meth:`Calibration.predict` uses the per-step costs.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from mpi4py import MPI
+
+from ..planners import plan
+from ..platform import Level, Platform
+from ..simulator import Report, simulate
+from .manager import CheckpointManager
+from .protocol import TimeLoop
+from .tiers import RamTier, StateLayout
+
+__all__ = ["Calibration", "calibrate", "measure_tier_costs", "ObservedModel"]
+
+
+@dataclass
+class Calibration:
+    """Measured costs (seconds): ``forward_costs[i]`` = :math:`u_{f,i}` (``i < l``), ``backward_costs[i]`` =
+    :math:`u_{b,i}` (``i <= l``), and per tier ``write_costs``/``read_costs`` with the tiers' ``capacities`` and
+    ``names``; ``gradient_wall_time`` is the wall time of the store-all run that measured the step costs."""
+
+    forward_costs: tuple
+    backward_costs: tuple
+    write_costs: tuple
+    read_costs: tuple
+    capacities: tuple
+    names: tuple
+    gradient_wall_time: float = 0.0
+    taped_forward_costs: tuple = field(default=())
+
+    @property
+    def steps(self) -> int:
+        return len(self.forward_costs)
+
+    @property
+    def uf(self) -> float:
+        return float(np.mean(self.forward_costs))
+
+    @property
+    def ub(self) -> float:
+        return float(np.mean(self.backward_costs))
+
+    def platform(self, name: str = "calibrated") -> Platform:
+        """The platform with the tiers' capacities, the measured ``w_k``, ``r_k`` and mean ``uf``, ``ub``."""
+        levels = tuple(Level(c, w, r, n) for c, w, r, n in
+                       zip(self.capacities, self.write_costs, self.read_costs, self.names))
+        return Platform(levels, uf=self.uf, ub=self.ub, name=name)
+
+    def optimal_schedule(self) -> list:
+        """The H-Revolve schedule (optimal makespan, Herrmann & Pallez 2020) on the calibrated platform."""
+        return plan("hrevolve", self.steps, self.platform())
+
+    def predict(self, schedule, per_step: bool = True) -> Report:
+        """The simulator's report for ``schedule`` with the calibrated costs (per step unless ``per_step=False``)."""
+        costs = {"forward_costs": self.forward_costs, "backward_costs": self.backward_costs} if per_step else {}
+        return simulate(list(schedule), self.platform(), self.steps, **costs)
+
+    def to_dict(self) -> dict:
+        return {"uf": self.uf, "ub": self.ub, "forward_costs": list(self.forward_costs),
+                "backward_costs": list(self.backward_costs), "taped_forward_costs": list(self.taped_forward_costs),
+                "levels": [{"name": n, "capacity": c if c != float("inf") else "inf", "write": w, "read": r}
+                           for n, c, w, r in zip(self.names, self.capacities, self.write_costs, self.read_costs)],
+                "gradient_wall_time": self.gradient_wall_time}
+
+
+def _max_over_ranks(comm, values):
+    return [comm.allreduce(float(v), op=MPI.MAX) for v in values]
+
+
+def measure_tier_costs(tier, arrays, comm, repeats: int = 5) -> tuple[float, float]:
+    """``(w, r)``: the median wall time (s, maximum over ranks) of writing ``arrays`` (this rank's owned state
+    values) to ``tier`` and reading them back, over ``repeats`` trials.  A tier with capacity 0 costs nothing."""
+    if tier.capacity < 1:
+        return 0.0, 0.0
+    writes, reads = [], []
+    tier.open(StateLayout.of(arrays), 1, comm)
+    try:
+        for _ in range(repeats):
+            comm.barrier()
+            start = time.perf_counter()
+            tier.write(0, arrays)
+            middle = time.perf_counter()
+            tier.read(0)
+            end = time.perf_counter()
+            tier.discard(0)
+            writes.append(middle - start)
+            reads.append(end - middle)
+    finally:
+        tier.close()
+    return tuple(_max_over_ranks(comm, (statistics.median(writes), statistics.median(reads))))
+
+
+class ObservedModel:
+    """A model as the manager sees it (``state``, ``step``) that calls ``on_step(info, taped, seconds)`` after each
+    step: ``info`` is what ``model.step`` returned, ``taped`` whether pyadjoint was annotating (the step was re-run
+    inside a backward step), ``seconds`` its wall time.  For timings and progress bars."""
+
+    def __init__(self, model, on_step):
+        self.model, self.on_step = model, on_step
+
+    @property
+    def state(self) -> tuple:
+        return self.model.state
+
+    def step(self, dt):
+        from firedrake.adjoint import annotate_tape
+
+        taped = annotate_tape()
+        start = time.perf_counter()
+        info = self.model.step(dt)
+        self.on_step(info, taped, time.perf_counter() - start)
+        return info
+
+
+def calibrate(loop: TimeLoop, tiers, repeats: int = 5) -> Calibration:
+    """Measure :math:`u_{f,i}`, :math:`u_{b,i}` on ``loop`` (one store-all gradient run in RAM, from the model's
+    current state, which is restored) and :math:`w_k`, :math:`r_k` on each of ``tiers`` (see the module docstring)."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats = {repeats!r}: must be an integer >= 1")
+    tiers = list(tiers)
+    comm = loop.state[0].function_space().mesh().comm
+    arrays = [np.array(sub.dat.data_ro) for f in loop.state for sub in f.subfunctions]
+    tier_costs = [measure_tier_costs(t, arrays, comm, repeats) for t in tiers]
+
+    times = []  # (seconds, taped) per step, in call order
+    timed = ObservedModel(loop.model, lambda info, taped, seconds: times.append((seconds, taped)))
+    stamps = {}
+
+    def functional(index, state):
+        stamps[index] = time.perf_counter()
+        return loop.functional(index, state)
+
+    steps = loop.steps
+    warm_up = TimeLoop(loop.model, loop.timesteps[:1], loop.controls,
+                       lambda index, state: loop.functional(steps, state) if index == 1 else None)
+    CheckpointManager(warm_up, [RamTier(1)]).run(plan("store-all", 1, Platform((Level(1),))))
+    manager = CheckpointManager(TimeLoop(timed, loop.timesteps, loop.controls, functional), [RamTier(steps)])
+    start = time.perf_counter()
+    result = manager.run(plan("store-all", steps, Platform((Level(steps),))))
+    wall_time = time.perf_counter() - start
+    forward = [t for t, taped in times if not taped]
+    taped_forward = [t for t, taped in times if taped][::-1]  # re-taped in the order F_{l-1} .. F_0
+    backward = [0.0] + [stamps[i - 1] - stamps[i] for i in range(1, steps + 1)]
+    spent = result.counters.wall_time
+    backward[0] = spent["backward"] + spent["read"] + spent["discard"] - (stamps[0] - stamps[steps])
+    return Calibration(forward_costs=tuple(_max_over_ranks(comm, forward)),
+                       backward_costs=tuple(_max_over_ranks(comm, backward)),
+                       write_costs=tuple(w for w, _ in tier_costs), read_costs=tuple(r for _, r in tier_costs),
+                       capacities=tuple(t.capacity for t in tiers), names=tuple(t.name for t in tiers),
+                       gradient_wall_time=comm.allreduce(wall_time, op=MPI.MAX),
+                       taped_forward_costs=tuple(_max_over_ranks(comm, taped_forward)))
