@@ -23,6 +23,9 @@ optimisation it is mapped to its Riesz representative :math:`g` in the control's
   linear solve); :math:`g` is the pointwise sensitivity density, independent of the mesh;
 - ``"H1"``: :math:`(M + K) g = dJ/dp` with the stiffness matrix :math:`K`, a smoother gradient (steepest descent in
   :math:`H^1`).
+
+Firedrake (with the checkpoint manager) is imported when a gradient is computed, so that the names can be checked
+before (``icesheet gradient``).
 """
 from __future__ import annotations
 
@@ -30,16 +33,11 @@ import math
 import time
 from dataclasses import dataclass
 
-import firedrake as fd
-from firedrake.adjoint import annotate_tape
-
-from checkpointing.adjoint import AdjointResult, CheckpointManager, TimeLoop, tiers_for_platform
-from checkpointing.adjoint.ice import ice_time_loop
 from checkpointing.planners import plan
 from checkpointing.platform import Level, Platform
 
 __all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "control_function", "parameter_names", "riesz_representative",
-           "time_loop", "compute_gradient", "ObservedModel"]
+           "time_loop", "compute_gradient"]
 
 CONTROLS = ("friction", "accumulation", "thickness", "rheology")
 RIESZ_MAPS = ("L2", "H1")
@@ -58,7 +56,7 @@ def _check_control(control: str) -> None:
         raise ValueError(f"control = {control!r}: unknown; choose one of {', '.join(CONTROLS)}")
 
 
-def control_function(model, control: str) -> fd.Function:
+def control_function(model, control: str):
     """The Function the gradient of ``control`` is taken with respect to (see the module docstring)."""
     _check_control(control)
     if control == "thickness":
@@ -66,34 +64,21 @@ def control_function(model, control: str) -> fd.Function:
     return model.controls()[parameter_names(model)[control]]
 
 
-def riesz_representative(derivative: fd.Cofunction, riesz_map: str = "L2") -> fd.Function:
+def riesz_representative(derivative, riesz_map: str = "L2"):
     """The Riesz representative of ``derivative`` (a Cofunction) for the inner product ``riesz_map``."""
     if riesz_map not in RIESZ_MAPS:
         raise ValueError(f"riesz_map = {riesz_map!r}: choose one of {', '.join(RIESZ_MAPS)}")
     return derivative.riesz_representation(riesz_map, solver_options={"ksp_type": "preonly", "pc_type": "lu"})
 
 
-class ObservedModel:
-    """The model as the manager sees it (``state``, ``step``), calling ``on_step(info, taped)`` after each step
-    (``taped``: pyadjoint was annotating, i.e. the step was re-run inside a backward step)."""
-
-    def __init__(self, model, on_step):
-        self.model, self.on_step = model, on_step
-
-    @property
-    def state(self) -> tuple:
-        return self.model.state
-
-    def step(self, dt: float):
-        taped = annotate_tape()
-        info = self.model.step(dt)
-        self.on_step(info, taped)
-        return info
-
-
-def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None) -> TimeLoop:
+def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None):
     """The manager's chain for ``model``: every parameter control in ``controls`` is a control of the loop (the
-    initial thickness always is, through ``x_0``); ``on_step`` as in :class:`ObservedModel`."""
+    initial thickness always is, through ``x_0``); ``on_step(info, taped, seconds)`` is called after every model step
+    (:class:`checkpointing.adjoint.calibration.ObservedModel`)."""
+    from checkpointing.adjoint import TimeLoop
+    from checkpointing.adjoint.calibration import ObservedModel
+    from checkpointing.adjoint.ice import ice_time_loop
+
     for control in controls:
         _check_control(control)
     names = parameter_names(model)
@@ -107,12 +92,13 @@ def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None) -> 
 @dataclass
 class Gradient:
     """One gradient computation: ``value`` = J, per control name the ``derivative`` (Cofunction) and its
-    ``riesz`` representative (Function), the manager's ``result`` and the wall time of ``manager.run`` (s)."""
+    ``riesz`` representative (Function named ``gradient_<control Function's name>``), the manager's ``result`` (AdjointResult) and the wall time of
+    ``manager.run`` (s)."""
 
     value: float
     derivative: dict
     riesz: dict
-    result: AdjointResult
+    result: object
     wall_time: float
 
 
@@ -124,6 +110,8 @@ def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: 
     ``schedule`` is a planner name of :data:`checkpointing.planners.PLANNERS` (or a list of actions), planned on
     ``platform`` (default: one RAM level holding every state); disk levels are served from ``directories`` (one per
     level >= 1) unless ``tiers`` are given."""
+    from checkpointing.adjoint import CheckpointManager, tiers_for_platform
+
     steps = len(list(timesteps))
     platform = platform or Platform((Level(steps, name="ram"),), name="ram")
     loop = time_loop(model, functional, timesteps, controls, on_step)
@@ -139,7 +127,7 @@ def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: 
     derivatives = {c: derivatives[c] for c in controls}
     riesz = {c: riesz_representative(d, riesz_map) for c, d in derivatives.items()}
     for c, g in riesz.items():
-        g.rename(f"dJ/d{parameter_names(model).get(c, c)}")
+        g.rename(f"gradient_{parameter_names(model).get(c, c)}")
     if not math.isfinite(result.value):
         raise FloatingPointError(f"J = {result.value}: the functional is not finite")
     return Gradient(result.value, derivatives, riesz, result, wall_time)

@@ -21,16 +21,11 @@ start at :math:`i = 1` because the velocity held in the state :math:`x_i = (h_i,
 :math:`i-1` (at :math:`h_{i-1}`); :math:`u_0` is only the first Picard guess (notes/contract_model.md).
 
 Forms are built once per functional and assembled at each call (memory-facts.md: new forms per step leak).
+Firedrake is imported when a functional is built, so that the names can be checked before (``icesheet gradient``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import firedrake as fd
-import firedrake.adjoint  # noqa: F401  (registers pyadjoint's overloads: assemble then returns an AdjFloat)
-from pyadjoint import stop_annotating
-
-from icesheet import physics
 
 __all__ = ["FUNCTIONALS", "WHEN", "DEFAULT_SIGMA", "Functional", "build_functional", "density",
            "initial_velocity_observations"]
@@ -43,6 +38,10 @@ DEFAULT_SIGMA = 10.0
 
 def density(model, name: str, observed_velocity=None, sigma: float = DEFAULT_SIGMA):
     """The UFL integrand of functional ``name`` on ``model``'s state Functions (see the module docstring)."""
+    import firedrake as fd
+
+    from icesheet import physics
+
     if name == "volume":
         return model.thickness
     if name == "vaf":
@@ -77,19 +76,27 @@ class Functional:
         return index == self.steps if self.when == "final" else 1 <= index <= self.steps
 
     def __call__(self, index: int, state):
-        return fd.assemble(self.form) if self.has_term(index) else None
+        """``j_index`` as an AdjFloat (taped when pyadjoint annotates), or None."""
+        from firedrake import assemble
+
+        return assemble(self.form) if self.has_term(index) else None
 
 
 def build_functional(model, name: str, steps: int, when: str = "final", observed_velocity=None,
                      sigma: float = DEFAULT_SIGMA) -> Functional:
     """The functional ``name`` (one of :data:`FUNCTIONALS`) of ``model`` over a run of ``steps`` steps."""
+    import firedrake as fd
+    import firedrake.adjoint  # noqa: F401  (registers pyadjoint's overloads: assemble then returns an AdjFloat)
+
     return Functional(name, density(model, name, observed_velocity, sigma) * fd.dx, steps, when)
 
 
-def initial_velocity_observations(model) -> fd.Function:
+def initial_velocity_observations(model):
     """Synthetic observations for the misfit: the velocity solved at the model's current (initial) thickness, as
     a new Function (not taped; the model's state is left as it was).  With them the misfit measures how far the
     velocity drifts from a survey at ``t = 0``."""
+    from pyadjoint import stop_annotating
+
     with stop_annotating():
         guess = model.velocity.copy(deepcopy=True)
         model.solve_velocity()
