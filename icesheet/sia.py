@@ -1,6 +1,6 @@
 """Shallow-ice approximation (SIA) for grounded ice sheets, implicit in time.
 
-Physics (Bueler et al. 2005, J. Glaciol. 51(173), section 2; Halfar 1981): on a bed b, with thickness H and surface
+Physics (Bueler et al. 2005, J. Glaciol. 51(173), 291-306, isothermal SIA; Halfar 1981): on a bed b, with thickness H and surface
 s = b + H, the SIA ice flux and depth-averaged velocity are
 
     q = -D grad s,   D = Gamma H^(n+2) |grad s|^(n-1),   u = q / H = -Gamma H^(n+1) |grad s|^(n-1) grad s,
@@ -153,6 +153,7 @@ class SIAModel:
         self._vaf_form = thickness_above_flotation(self.thickness, self.bed, rho_ice=density) * dx
         self._residual_scale = self.thickness_previous / self._timestep * dx
         self._mass_defect = (self.thickness - self.thickness_previous - self._timestep * self.accumulation) * dx
+        self._update_diagnostics()
         self._bounds = (fd.Function(space).assign(0.0), fd.Function(space).assign(_NO_UPPER_BOUND))
 
     @property
@@ -194,6 +195,7 @@ class SIAModel:
                     "can be taped")
             self._taped_solver.solve()
         self.time += float(dt)
+        self._update_diagnostics()
         snes = self._solver.snes
         residuals = [float(r) for r in snes.getConvergenceHistory()[0]]
         return StepInfo(dt=float(dt), picard_iterations=0, residual_history=residuals,
@@ -234,8 +236,12 @@ class SIAModel:
     def output_fields(self) -> dict:
         """Thickness, surface b + H, depth-averaged velocity (:func:`sia_velocity`, cellwise: vector DG0) and the
         grounded mask (1 everywhere: the SIA sheet is grounded), for plots and VTK (icesheet.output)."""
+        self._update_diagnostics()
+        return {"thickness": self.thickness, "surface": self.surface, "velocity": self.velocity,
+                "grounded": self.grounded}
+
+    def _update_diagnostics(self) -> None:
+        """Surface and velocity (diagnostic Functions, not state) for the current thickness; not taped."""
         with stop_annotating():
             self.surface.interpolate(self.bed + self.thickness)
             self.velocity.interpolate(self._velocity_expression)
-        return {"thickness": self.thickness, "surface": self.surface, "velocity": self.velocity,
-                "grounded": self.grounded}

@@ -33,6 +33,12 @@ def _maximum(value, bound: float):
     return ufl.max_value(value, bound)
 
 
+def _check_positive(parameters) -> None:
+    for name, value in vars(parameters).items():
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} = {value!r}: must be a finite number > 0")
+
+
 @dataclass(frozen=True)
 class HalfarDome:
     """Halfar's (1981) similarity solution without accumulation (Bueler et al. 2005, Test B), n = 3:
@@ -51,6 +57,9 @@ class HalfarDome:
     rate_factor: float = BUELER_RATE_FACTOR
     density: float = BUELER_DENSITY
     gravity: float = BUELER_GRAVITY
+
+    def __post_init__(self):
+        _check_positive(self)
 
     @property
     def flux_coefficient(self) -> float:
@@ -91,6 +100,9 @@ class SteadyDome:
     rate_factor: float = BUELER_RATE_FACTOR
     density: float = BUELER_DENSITY
     gravity: float = BUELER_GRAVITY
+
+    def __post_init__(self):
+        _check_positive(self)
 
     @property
     def flux_coefficient(self) -> float:

@@ -36,6 +36,13 @@ def test_halfar_parameters_in_model_units():
     assert dome.thickness(dome.characteristic_time, 0.0) == pytest.approx(3600.0)
 
 
+def test_exact_solution_parameters_are_checked():
+    with pytest.raises(ValueError, match="dome_thickness"):
+        HalfarDome(dome_thickness=0.0)
+    with pytest.raises(ValueError, match="accumulation"):
+        SteadyDome(accumulation=-0.3)
+
+
 def test_halfar_volume_is_the_integral_of_the_profile():
     dome = HalfarDome()
     for t in (dome.characteristic_time, 3 * dome.characteristic_time):
