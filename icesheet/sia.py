@@ -113,8 +113,10 @@ class SIAModel:
                  solver_parameters: dict | None = None):
         space = thickness.function_space()
         element = space.ufl_element()
-        if element.family() not in ("Lagrange", "Q") or element.degree() != 1 or space.value_shape != ():
-            raise ValueError(f"thickness: must be a scalar P1 Function, got a Function on {element}")
+        if (element.family() != "Lagrange" or element.degree() != 1 or space.value_shape != ()
+                or space.mesh().ufl_cell().cellname() != "triangle"):
+            raise ValueError(f"thickness: must be a scalar P1 Function on a triangle mesh, got a Function on "
+                             f"{element}")
         for name, value in (("density", density), ("gravity", gravity)):
             if not value > 0:
                 raise ValueError(f"{name}: must be positive, got {value}")
@@ -140,7 +142,7 @@ class SIAModel:
             options_prefix="sia_")
         self._solver.snes.setConvergenceHistory(reset=True)
         self._taped_solver = fd.NonlinearVariationalSolver(
-            problem, solver_parameters=dict(SOLVER_PARAMETERS, snes_type="newtonls", **(solver_parameters or {})),
+            problem, solver_parameters=dict(SOLVER_PARAMETERS, **{**(solver_parameters or {}), "snes_type": "newtonls"}),
             options_prefix="sia_taped_")
         self.time = 0.0
         self.surface = fd.Function(space, name="surface")
