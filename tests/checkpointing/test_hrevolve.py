@@ -145,8 +145,8 @@ def test_capacity_beyond_length_is_unbounded():
 def test_long_chain_plans_without_recursion_limit():
     platform = Platform((Level(4, 0, 0), Level(INF, 2, 2)), uf=1, ub=1)
     l = 10000
-    report = simulate(plan("hrevolve", l, platform), platform, l)
-    assert report.makespan == pytest.approx(optimal_makespan(l, platform))
+    tables = hrevolve_tables(l, platform)
+    assert simulate(tables.schedule(), platform, l).makespan == pytest.approx(tables.value())
 
 
 def test_zero_steps_and_no_memory():
