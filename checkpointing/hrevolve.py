@@ -24,6 +24,12 @@ The split ``j`` advances to ``x_j``, reverses ``x_j .. x_n`` with ``x_j`` stored
 Revolve's forward steps.  The recompute-all term is the paper's ``Optbar_0(l, 1)`` formula, allowed on every level
 (it is the only option on a level whose faster levels have no slots).
 
+Optimality: the DP builds hierarchical schedules (a sub-chain's first state sits on a level at least as slow as
+every checkpoint after it), which is optimal when write and read costs grow with the level (the paper's
+assumption; tests: exhaustive search over all valid schedules).  For other platforms see :func:`hrevolve_tables`.
+A disk checkpoint may be read several times (Disk-Revolve's 1D-Revolve segments), so with an unbounded disk the
+optimum depends on ``w_d`` and ``r_d`` separately, not only on ``w_d + r_d``.
+
 Exactness shortcuts (the tables are the same as the plain recursion's):
 
 * ``Optbar_k(n, m) = Optbar_k(n, n)`` for ``m > n``: a sub-chain of length ``n`` never holds more than ``n``
@@ -34,7 +40,8 @@ Exactness shortcuts (the tables are the same as the plain recursion's):
 
 Cost: time ``O(l^2 (M_0 + ... + M_{K-1}))`` with ``M_k = min(c_k, l)`` for bounded levels and ``M_k = 1`` for
 unbounded ones; memory ``O(l (M_0 + ... + M_{K-1}))``: two float64 tables and one int32 table of argmin choices
-per level, i.e. 20 bytes per entry.  Reconstruction walks the argmin tables with an explicit stack in time linear
+per level are kept (20 bytes per entry), and two float64 work arrays of the same size live while a level is
+filled.  Reconstruction walks the argmin tables with an explicit stack in time linear
 in the number of actions, so ``l = 10000`` works without touching the recursion limit.
 """
 from __future__ import annotations
