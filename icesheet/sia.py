@@ -114,7 +114,7 @@ class SIAModel:
         space = thickness.function_space()
         element = space.ufl_element()
         if (element.family() != "Lagrange" or element.degree() != 1 or space.value_shape != ()
-                or space.mesh().ufl_cell().cellname() != "triangle"):
+                or str(space.mesh().ufl_cell()) != "triangle"):
             raise ValueError(f"thickness: must be a scalar P1 Function on a triangle mesh, got a Function on "
                              f"{element}")
         for name, value in (("density", density), ("gravity", gravity)):
