@@ -16,13 +16,13 @@ from scipy import integrate
 pytestmark = pytest.mark.firedrake
 
 import firedrake  # noqa: E402
-
 from firedrake import SpatialCoordinate, as_vector, assemble, conditional, dx, inner, sqrt  # noqa: E402
 
 from icesheet import scenarios  # noqa: E402
 from icesheet.sia import SIAModel  # noqa: E402
 from icesheet.sia_exact import HalfarDome, SteadyDome  # noqa: E402
 from icesheet.sia_setups import halfar_dome, halfar_dome_exact  # noqa: E402
+
 
 def test_halfar_parameters_in_model_units():
     """A = 1e-16 Pa^-3 a^-1, rho = 910 kg/m^3, g = 9.81 m/s^2 give the paper's Gamma (SI per annum) and t0."""
@@ -52,6 +52,7 @@ def test_halfar_volume_is_the_integral_of_the_profile():
 
 
 def halfar_model(cells: int, **overrides):
+    """The halfar_dome scenario with ``cells`` cells per side, and its exact solution."""
     parameters = scenarios.scenario_parameters("halfar_dome", overrides={"mesh.cell_size": 900e3 / cells,
                                                                          **overrides})
     return halfar_dome(parameters), halfar_dome_exact(parameters)
