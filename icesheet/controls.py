@@ -109,7 +109,7 @@ def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: 
 
     ``schedule`` is a planner name of :data:`checkpointing.planners.PLANNERS` (or a list of actions), planned on
     ``platform`` (default: one RAM level holding every state); disk levels are served from ``directories`` (one per
-    level >= 1) unless ``tiers`` are given."""
+    level >= 1) unless ``tiers`` are given.  ``result.predicted`` is the simulator's report on ``platform``."""
     from checkpointing.adjoint import CheckpointManager, tiers_for_platform
 
     steps = len(list(timesteps))
@@ -119,7 +119,7 @@ def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: 
         schedule = plan(schedule, steps, platform, **(schedule_options or {}))
     manager = CheckpointManager(loop, tiers if tiers is not None else tiers_for_platform(platform, directories))
     start = time.perf_counter()
-    result = manager.run(schedule)
+    result = manager.run(schedule, platform)
     wall_time = time.perf_counter() - start
     derivatives = dict(zip((c for c in controls if c != "thickness"), result.gradient))
     if "thickness" in controls:

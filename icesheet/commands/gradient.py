@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,11 +180,9 @@ def main(args) -> int:
 
 def run(request: Request, progress: bool = True) -> dict:
     """Build the model, (calibrate,) compute the gradient and write the outputs; returns the summary."""
-    argv, sys.argv = sys.argv, sys.argv[:1]
-    try:  # PETSc reads sys.argv when Firedrake is first imported: it must not take this command's options
-        import firedrake  # noqa: F401
-    finally:
-        sys.argv = argv
+    from icesheet.cli import import_firedrake
+
+    import_firedrake()
     from tqdm.auto import tqdm
 
     from checkpointing.adjoint import tiers_for_platform
@@ -205,7 +202,7 @@ def run(request: Request, progress: bool = True) -> dict:
         calibration = calibrate(time_loop(model, functional, timesteps, (request.control,)), tiers)
         platform = calibration.platform()
     schedule = plan(request.schedule_name, request.steps, platform)
-    predicted = simulate(schedule, platform, request.steps)
+    predicted = simulate(schedule, platform, request.steps)  # before the run: the progress bar's length
 
     bar = tqdm(total=predicted.forward_steps + request.steps, desc="model steps", unit="step",
                disable=not progress or comm.rank != 0)
@@ -229,7 +226,8 @@ def run(request: Request, progress: bool = True) -> dict:
         "schedule": request.schedule_name, "riesz_map": request.riesz, "rank": comm.rank, "ranks": comm.size,
         "dofs": model.thickness.function_space().dim(), "value": gradient.value,
         "gradient_norm": _norm(gradient.riesz[request.control], request.riesz), "wall_time": gradient.wall_time,
-        "platform": _platform_dict(platform), "measured": counters.to_dict(), "predicted": predicted.to_dict(),
+        "platform": _platform_dict(platform), "measured": counters.to_dict(),
+        "predicted": gradient.result.predicted.to_dict(),
         "peak_rss_mb": comm.allreduce(counters.peak_rss_mb, op=_mpi_max()),
     }
     if calibration is not None:

@@ -1,0 +1,161 @@
+"""``icesheet gradient`` end to end on a small marine ice stream (40 km cells, 4 steps of 10 years).
+
+Oracles: the gradient through every schedule equals the store-all gradient to round-off (references.md section 7:
+a schedule only changes what is recomputed, not the arithmetic of a step); the counted forward and backward steps,
+reads, writes and peak occupancies equal the simulator's report for the same schedule and platform (an independent
+interpreter of the schedule); with --calibrate, the schedule run is H-Revolve on the calibrated platform and its
+cost equals the dynamic-programming optimum there (references.md section 3).  Bad input fails with one line naming
+the field before any model is built.
+"""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.firedrake
+
+STEPS = 4
+CONFIG = """
+[mesh]
+cell_size = 40000.0
+[solver]
+tolerance = 1e-2
+residual_tolerance = 1e-2
+"""
+PLATFORMS = Path(__file__).resolve().parents[2] / "data" / "platforms"
+COUNTS = ("forward_steps", "backward_steps", "reads", "writes", "peak")
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "small.toml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, config):
+    """Cache of CLI runs by (schedule, storage options): output directory and summary."""
+    cache = {}
+
+    def run(schedule, *storage, extra=()):
+        key = (schedule, storage, extra)
+        if key not in cache:
+            from icesheet.cli import main
+
+            out = tmp_path_factory.mktemp(schedule)
+            disk = [] if "disk" not in storage else ["--disk-dir", str(out / "checkpoints")]
+            ram = [a for a in storage if a != "disk"]
+            argv = ["gradient", "--config", str(config), "--functional", "vaf", "--when", "sum", "--control",
+                    "friction", "--steps", str(STEPS), "--schedule", schedule, *ram, *disk, *extra,
+                    "--out", str(out), "--no-progress"]
+            assert main(argv) == 0
+            cache[key] = (out, json.loads((out / "summary.json").read_text()))
+        return cache[key]
+
+    return run
+
+
+def gradient_values(out, name="gradient_log_friction"):
+    import firedrake as fd
+
+    with fd.CheckpointFile(str(out / "gradient.h5"), "r") as h5:
+        mesh = h5.load_mesh()
+        return np.array(h5.load_function(mesh, name).dat.data_ro)
+
+
+SCHEDULES = [("recompute-all", ("--ram-slots", "1")), ("revolve", ("--ram-slots", "2")),
+             ("disk-revolve", ("--ram-slots", "1", "disk")), ("hrevolve", ("--ram-slots", "1", "disk")),
+             ("periodic-disk-revolve", ("--ram-slots", "1", "disk"))]
+
+
+@pytest.mark.parametrize("schedule,storage", SCHEDULES, ids=[s for s, _ in SCHEDULES])
+def test_schedule_gives_the_store_all_gradient_with_the_predicted_counts(runs, schedule, storage):
+    from checkpointing.planners import plan
+    from checkpointing.platform import INF, Level, Platform
+    from checkpointing.simulator import simulate
+
+    reference_out, reference = runs("store-all")
+    out, summary = runs(schedule, *storage)
+    assert summary["value"] == pytest.approx(reference["value"], rel=1e-12)
+    expected = gradient_values(reference_out)
+    assert np.linalg.norm(gradient_values(out) - expected) <= 1e-10 * np.linalg.norm(expected)
+
+    ram = int(storage[1])
+    platform = Platform((Level(ram),) + ((Level(INF),) if "disk" in storage else ()))
+    report = simulate(plan(schedule, STEPS, platform), platform, STEPS)
+    for name in COUNTS:
+        assert summary["measured"][name] == getattr(report, name), name
+    if "disk" in storage:
+        assert summary["measured"]["writes"][1] > 0  # the disk level was used
+    else:
+        assert summary["measured"]["forward_steps"] > STEPS  # steps were recomputed
+    rows = {row["quantity"]: row for row in csv.DictReader(open(out / "summary.csv"))}
+    assert int(rows["forward_steps"]["measured"]) == int(rows["forward_steps"]["predicted"]) == report.forward_steps
+    assert (out / "gradient.png").stat().st_size > 0 and (out / "gradient.pvd").is_file()
+    assert not list((out / "checkpoints").glob("icesheet-checkpoints-*")) if "disk" in storage else True
+
+
+def test_calibrate_runs_the_optimal_schedule_of_the_calibrated_platform(runs):
+    from checkpointing.planners import optimal_makespan, plan
+    from checkpointing.platform import Platform
+    from checkpointing.simulator import simulate
+
+    out, summary = runs("hrevolve", "--ram-slots", "1", "disk", extra=("--calibrate",))
+    calibration = summary["calibration"]
+    assert len(calibration["forward_costs"]) == STEPS and len(calibration["backward_costs"]) == STEPS + 1
+    assert all(c > 0 for c in calibration["forward_costs"] + calibration["backward_costs"])
+    platform = Platform.from_dict({"uf": calibration["uf"], "ub": calibration["ub"],
+                                   "levels": calibration["levels"]})
+    schedule = plan("hrevolve", STEPS, platform)
+    report = simulate(schedule, platform, STEPS)
+    assert report.makespan == pytest.approx(optimal_makespan(STEPS, platform), rel=1e-12)
+    assert calibration["predicted_makespan_uniform_costs"] == pytest.approx(report.makespan, rel=1e-12)
+    for name in COUNTS:
+        assert summary["measured"][name] == getattr(report, name), name
+    per_step = simulate(schedule, platform, STEPS, forward_costs=calibration["forward_costs"],
+                        backward_costs=calibration["backward_costs"])
+    assert calibration["predicted_makespan"] == pytest.approx(per_step.makespan, rel=1e-12)
+    assert calibration["measured_makespan"] > 0
+
+
+BAD_INPUT = [
+    (["--functional", "area"], "functional = 'area'"),
+    (["--control", "bed"], "control = 'bed'"),
+    (["--schedule", "fastest"], "schedule = 'fastest'"),
+    (["--steps", "0"], "steps"),
+    (["--schedule", "store-all", "--ram-slots", "2"], "ram_slots = 2"),
+    (["--schedule", "revolve", "--ram-slots", "0"], "ram_slots"),
+    (["--schedule", "disk-revolve", "--ram-slots", "2"], "ram_slots = 2"),
+    (["--disk-dir", "{tmp}/a-file/sub"], "disk_dir"),
+    (["--platform", "{tmp}/missing.toml"], "platform = "),
+    (["--platform", str(PLATFORMS / "ram-disk.toml")], "disk_dir"),
+    (["--riesz", "H2"], "riesz = 'H2'"),
+    (["--when", "always"], "when = 'always'"),
+    (["--adjoint-mode", "reverse"], "adjoint_mode"),
+    (["--sigma", "0"], "sigma = 0"),
+]
+
+
+@pytest.mark.parametrize("arguments,field", BAD_INPUT, ids=[b[1] for b in BAD_INPUT])
+def test_bad_input_fails_with_one_line_before_any_model_is_built(arguments, field, tmp_path, capsys, monkeypatch):
+    import icesheet.commands.gradient as command
+    from icesheet.cli import main
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built despite bad input")
+
+    monkeypatch.setattr(command, "build_model", no_model)
+    (tmp_path / "a-file").write_text("not a directory")
+    given = dict(zip(["--functional", "--control", "--steps"], ["volume", "thickness", "3"]))
+    arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments]
+    for flag, value in zip(arguments[::2], arguments[1::2]):
+        given[flag] = value
+    argv = ["gradient", *[x for pair in given.items() for x in pair], "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0], err
+    assert err[0].startswith("icesheet gradient: error: ")
+    assert not (tmp_path / "out").exists()
