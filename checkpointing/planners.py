@@ -11,6 +11,7 @@ Baselines (``"store-all"``, ``"recompute-all"``), the heuristics of Herrmann & P
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -117,4 +118,8 @@ def plan(name: str, steps: int, platform: Platform, **opts) -> list:
         raise ValueError(f"planner = {name!r}: unknown; choose one of {sorted(PLANNERS)}")
     if not isinstance(platform, Platform):
         raise ValueError(f"platform = {platform!r}: expected a checkpointing.Platform")
+    allowed = list(inspect.signature(PLANNERS[name]).parameters)[2:]
+    unknown = sorted(set(opts) - set(allowed))
+    if unknown:
+        raise ValueError(f"options {unknown}: planner {name!r} takes {allowed or 'no options'}")
     return PLANNERS[name](_check_steps(steps), platform, **opts)

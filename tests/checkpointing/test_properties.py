@@ -80,6 +80,8 @@ def test_bad_inputs_are_named():
     platform = Platform.from_spec("2:0:0", uf=1, ub=1)
     with pytest.raises(ValueError, match="planner = 'nope'"):
         plan("nope", 5, platform)
+    with pytest.raises(ValueError, match="options \\['period'\\]: planner 'hrevolve' takes no options"):
+        plan("hrevolve", 5, platform, period=2)
     with pytest.raises(ValueError, match="steps = -1"):
         plan("hrevolve", -1, platform)
     with pytest.raises(ScheduleDoesNotFit, match="holds 2 checkpoints.*l = 5"):
