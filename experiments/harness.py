@@ -33,6 +33,8 @@ def setup_logging() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             datefmt="%H:%M:%S")
+    for chatty in ("loopy", "pyop2", "firedrake", "tsfc", "UFL"):  # kernel-compilation progress at INFO
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def write_csv(path: Path, rows: list[dict]) -> Path:
