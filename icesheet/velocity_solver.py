@@ -115,7 +115,6 @@ class VelocitySolver:
         self.quadrature_degree = 3 * (degree_u - 1) + 2 * degree_h  # as icepack: exact for the polynomial parts
         quadrature = {"quadrature_degree": self.quadrature_degree}
         dx = firedrake.dx(metadata=quadrature)
-        ds = firedrake.ds(tuple(calving_front_ids), metadata=quadrature)
 
         self.bcs = [firedrake.DirichletBC(V, inflow_velocity, tuple(inflow_ids))]
         if side_wall_ids:
@@ -131,8 +130,10 @@ class VelocitySolver:
             return (physics.membrane_term(u, test, thickness, mu)
                     + physics.friction_term(u, test, beta, grounded)) * dx
 
-        load = (-physics.driving_stress_term(test, thickness, bed, rho_water=rho_water) * dx
-                + physics.terminus_term(test, thickness, bed, rho_water=rho_water) * ds)
+        load = -physics.driving_stress_term(test, thickness, bed, rho_water=rho_water) * dx
+        if calving_front_ids:
+            front = firedrake.ds(tuple(calving_front_ids), metadata=quadrature)
+            load += physics.terminus_term(test, thickness, bed, rho_water=rho_water) * front
         self._load_form = load
         self._residual_form = operator(velocity, velocity) - load
         self._load_vector = firedrake.Cofunction(V.dual())
