@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = ("manager-store-all", "manager-revolve", "manager-hrevolve", "pyadjoint-store-all", "pyadjoint-revolve")
 COLUMNS = ("variant", "steps", "cells", "state_mb", "peak_rss_above_baseline_mb", "states_equivalent",
-           "forward_s", "gradient_s", "gradient_over_forward", "forward_steps", "directional_derivative",
-           "agrees_with_store_all")
+           "growth_states_per_step", "forward_s", "gradient_s", "gradient_over_forward", "forward_steps",
+           "directional_derivative", "agrees_with_store_all")
 DT = 0.05
 
 
@@ -133,6 +133,37 @@ def worker(variant: str, cells: int, steps: int, slots: int) -> dict:
             "directional_derivative": derivative}
 
 
+def write_and_print(rows: list[dict], cells: int, slots: int) -> None:
+    """Add the derived columns (agreement with store-all's dJ.h at the same l; RSS growth per step in states,
+    between this variant's smallest and largest l), write the CSV and JSON, print the table."""
+    for row in rows:
+        reference = next((r for r in rows if r["steps"] == row["steps"] and r["variant"] == "manager-store-all"), None)
+        row["agrees_with_store_all"] = (None if reference is None else
+                                        abs(row["directional_derivative"] - reference["directional_derivative"])
+                                        <= 1e-8 * abs(reference["directional_derivative"]))
+        same = sorted((r for r in rows if r["variant"] == row["variant"]), key=lambda r: r["steps"])
+        first, last = same[0], same[-1]
+        row["growth_states_per_step"] = (None if last["steps"] == first["steps"] else round(
+            (last["peak_rss_above_baseline_mb"] - first["peak_rss_above_baseline_mb"])
+            / (last["steps"] - first["steps"]) / row["state_mb"], 2))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "bench_manager.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (RESULTS / "bench_manager.json").write_text(json.dumps(
+        {"cells": cells, "slots": slots, "dt": DT, "rows": rows}, indent=1))
+    header = ("variant", "l", "peak RSS MB", "~states", "growth/step", "fwd s", "grad s", "grad/fwd", "fwd steps",
+              "agrees")
+    print("  ".join(f"{h:>19}" if i == 0 else f"{h:>11}" for i, h in enumerate(header)))
+    for r in rows:
+        values = (r["variant"], r["steps"], r["peak_rss_above_baseline_mb"], r["states_equivalent"],
+                  r["growth_states_per_step"], r["forward_s"], r["gradient_s"], r["gradient_over_forward"],
+                  r["forward_steps"], r["agrees_with_store_all"])
+        print("  ".join(f"{str(v):>19}" if i == 0 else f"{str(v):>11}" for i, v in enumerate(values)))
+    print(f"written: {RESULTS / 'bench_manager.csv'}, {RESULTS / 'bench_manager.json'}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=64)
@@ -140,11 +171,17 @@ def main(argv=None) -> int:
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--quick", action="store_true", help="--cells 16 --steps 10 20 (a smoke run)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="re-derive and print the table from benchmarks/results/bench_manager.json")
     parser.add_argument("--worker", nargs=4, metavar=("VARIANT", "CELLS", "STEPS", "SLOTS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         variant, cells, steps, slots = args.worker
         print(json.dumps(worker(variant, int(cells), int(steps), int(slots))), flush=True)
+        return 0
+    if args.table_only:
+        saved = json.loads((RESULTS / "bench_manager.json").read_text())
+        write_and_print(saved["rows"], saved["cells"], saved["slots"])
         return 0
     if args.quick:
         args.cells, args.steps = 16, [10, 20]
@@ -160,25 +197,7 @@ def main(argv=None) -> int:
                 continue
             rows.append(json.loads(lines[-1]))
             print(f"done: {variant} l={steps}", file=sys.stderr, flush=True)
-    for row in rows:
-        reference = next((r for r in rows if r["steps"] == row["steps"] and r["variant"] == "manager-store-all"), None)
-        row["agrees_with_store_all"] = (None if reference is None else
-                                        abs(row["directional_derivative"] - reference["directional_derivative"])
-                                        <= 1e-8 * abs(reference["directional_derivative"]))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "bench_manager.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    (RESULTS / "bench_manager.json").write_text(json.dumps(
-        {"cells": args.cells, "slots": args.slots, "dt": DT, "rows": rows}, indent=1))
-    header = ("variant", "l", "peak RSS MB", "~states", "fwd s", "grad s", "grad/fwd", "fwd steps", "agrees")
-    print("  ".join(f"{h:>19}" if i == 0 else f"{h:>11}" for i, h in enumerate(header)))
-    for r in rows:
-        values = (r["variant"], r["steps"], r["peak_rss_above_baseline_mb"], r["states_equivalent"], r["forward_s"],
-                  r["gradient_s"], r["gradient_over_forward"], r["forward_steps"], r["agrees_with_store_all"])
-        print("  ".join(f"{str(v):>19}" if i == 0 else f"{str(v):>11}" for i, v in enumerate(values)))
-    print(f"written: {RESULTS / 'bench_manager.csv'}, {RESULTS / 'bench_manager.json'}")
+    write_and_print(rows, args.cells, args.slots)
     return 0
 
 
