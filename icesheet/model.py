@@ -160,12 +160,15 @@ class IceModel:
         return (self.thickness, self.velocity)
 
     def controls(self) -> dict:
-        """The control Functions by name, as they appear in the forms."""
-        return {"friction" if self.log_friction is None else "log_friction":
-                self.friction if self.log_friction is None else self.log_friction,
-                "rate_factor" if self.log_rate_factor is None else "log_rate_factor":
-                self.rate_factor if self.log_rate_factor is None else self.log_rate_factor,
-                "accumulation": self.accumulation, "thickness": self.thickness}
+        """The control Functions by name: friction (or log_friction), rate_factor (or log_rate_factor),
+        accumulation, and thickness (the initial thickness is the state's thickness before the first step)."""
+        controls = {}
+        controls.update({"log_friction": self.log_friction} if self.log_friction is not None
+                        else {"friction": self.friction})
+        controls.update({"log_rate_factor": self.log_rate_factor} if self.log_rate_factor is not None
+                        else {"rate_factor": self.rate_factor})
+        controls.update(accumulation=self.accumulation, thickness=self.thickness)
+        return controls
 
     def solve_velocity(self):
         """The velocity for the current thickness (in place); returns the solver's VelocitySolveInfo."""
@@ -277,7 +280,7 @@ def check_field(name: str, function, minimum: float | None = None, strict: bool 
     bad = int(comm.allreduce(int(np.count_nonzero(~np.isfinite(values)))))
     if bad:
         raise InvalidFieldError(f"{name}{where}: {bad} values are NaN or infinite; it must be finite everywhere")
-    if minimum is None or values.size == 0 and comm.size == 1:
+    if minimum is None:
         return
     local_min = float(values.min()) if values.size else math.inf
     lowest = comm.allreduce(local_min, op=_mpi_min())
