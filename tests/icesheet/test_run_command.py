@@ -50,6 +50,40 @@ def test_run_csv_starts_from_the_exact_initial_volume(tmp_path):
     assert float(rows[0]["vaf"]) == 0.0  # all afloat
 
 
+def write_square_gmsh(path, side, cells):
+    """ASCII gmsh 2.2 mesh of [0, side]^2 in triangles, boundary ids 1 (x = 0), 2 (x = side), 3 (y = 0), 4 (y = side)."""
+    n = cells + 1
+    node = lambda i, j: 1 + i + n * j  # noqa: E731
+    nodes = [f"{node(i, j)} {side * i / cells} {side * j / cells} 0" for j in range(n) for i in range(n)]
+    edges = []
+    for k in range(cells):
+        edges += [(1, node(0, k), node(0, k + 1)), (2, node(cells, k), node(cells, k + 1)),
+                  (3, node(k, 0), node(k + 1, 0)), (4, node(k, cells), node(k + 1, cells))]
+    triangles = []
+    for j in range(cells):
+        for i in range(cells):
+            a, b, c, d = node(i, j), node(i + 1, j), node(i + 1, j + 1), node(i, j + 1)
+            triangles += [(a, b, c), (a, c, d)]
+    elements = [f"{len(edges) + len(triangles)}"]
+    elements += [f"{e + 1} 1 2 {tag} {tag} {p} {q}" for e, (tag, p, q) in enumerate(edges)]
+    elements += [f"{len(edges) + t + 1} 2 2 5 5 {p} {q} {r}" for t, (p, q, r) in enumerate(triangles)]
+    path.write_text("\n".join(["$MeshFormat", "2.2 0 8", "$EndMeshFormat", "$Nodes", str(len(nodes)), *nodes,
+                                "$EndNodes", "$Elements", *elements, "$EndElements", ""]))
+
+
+def test_run_on_a_gmsh_mesh_file(tmp_path):
+    from icesheet.cli import main
+
+    mesh = tmp_path / "square.msh"
+    write_square_gmsh(mesh, 20e3, 4)
+    out = tmp_path / "gmsh"
+    assert main(["run", "--scenario", "ice_shelf_ramp", "--mesh", str(mesh), "--steps", "1", "--no-progress",
+                 "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cells"] == 32
+    assert summary["initial_volume"] == pytest.approx((500.0 + 400.0) / 2 * 20e3 * 20e3, rel=1e-12)
+
+
 @pytest.mark.parametrize("bad_value", [-1.0, math.nan])
 def test_bad_thickness_in_an_initial_state_is_refused(tmp_path, capsys, bad_value):
     from icesheet.cli import main
