@@ -7,11 +7,16 @@
 Prints one JSON line (rank 0): ``J``, the global l2 norms of the gradient cofunctions, the directional derivatives
 ``dJ/dp . h`` for fixed smooth directions ``h`` (partition-independent, unlike raw dof vectors), the counters and
 the simulator's prediction.  Used by the MPI test and handy for a quick look.
+
+``--corrupt-rank R`` flips one byte of the first checkpoint file that rank ``R`` writes on the first disk level:
+the run must then stop on *every* rank with the same ``ChecksumError`` (the ranks agree on errors, so none is left
+waiting in a collective) and leave no file behind; the JSON line then reports the error instead of the gradient.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import firedrake as fd
 
@@ -19,19 +24,28 @@ from ..planners import plan
 from ..platform import Platform
 from .manager import CheckpointManager, tiers_for_platform
 from .protocol import TimeLoop
+from .tiers import DiskTier, StorageError
 from .toymodel import NonlinearDiffusion, misfit_functional
 
 __all__ = ["toy_gradient_summary", "main"]
 
 
 def toy_gradient_summary(cells: int, steps: int, planner: str, platform: Platform, directories=(),
-                         dt: float = 0.05) -> dict:
+                         dt: float = 0.05, corrupt_rank: int | None = None) -> dict:
     """Run the manager on the toy model with ``plan(planner, steps, platform)``; return partition-independent
     numbers (see the module docstring)."""
     model = NonlinearDiffusion(cells)
+    comm = model.mesh.comm
     loop = TimeLoop(model, [dt] * steps, (model.source, model.diffusivity), misfit_functional(model, steps))
-    manager = CheckpointManager(loop, tiers_for_platform(platform, directories))
-    result = manager.run(plan(planner, steps, platform))
+    tiers = tiers_for_platform(platform, directories)
+    if corrupt_rank is not None:
+        _corrupt_first_write(next(t for t in tiers if isinstance(t, DiskTier)), comm.rank == corrupt_rank)
+    manager = CheckpointManager(loop, tiers)
+    try:
+        result = manager.run(plan(planner, steps, platform), platform)
+    except StorageError as exc:
+        left = comm.allreduce(sum(len(files) for d in directories for _, _, files in os.walk(d)))
+        return {"ranks": comm.size, "error": type(exc).__name__, "message": str(exc), "files_left": left}
     x, y = fd.SpatialCoordinate(model.mesh)
     direction = fd.Function(model.u.function_space()).interpolate(fd.cos(2 * x) + y * y)
     derivatives = result.initial_state_gradient + result.gradient
@@ -45,6 +59,22 @@ def toy_gradient_summary(cells: int, steps: int, planner: str, platform: Platfor
     }
 
 
+def _corrupt_first_write(tier: DiskTier, here: bool) -> None:
+    """Make ``tier`` flip one byte of the first file it writes, on this rank only if ``here``."""
+    write, done = tier.write, []
+
+    def write_then_corrupt(index, arrays):
+        write(index, arrays)
+        if here and not done:
+            with open(tier.path_of(index), "r+b") as fh:
+                first = fh.read(1)
+                fh.seek(0)
+                fh.write(bytes([first[0] ^ 0x01]))
+            done.append(index)
+
+    tier.write = write_then_corrupt
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=8)
@@ -53,9 +83,11 @@ def main(argv=None) -> int:
     parser.add_argument("--platform", default="3:0:0", help="levels as 'c:w:r,...' (level 0 is RAM)")
     parser.add_argument("--directory", action="append", default=[],
                         help="directory of disk level k >= 1 (repeat once per disk level)")
+    parser.add_argument("--corrupt-rank", type=int, default=None,
+                        help="flip a byte of the first disk checkpoint this rank writes (fault demonstration)")
     args = parser.parse_args(argv)
     summary = toy_gradient_summary(args.cells, args.steps, args.planner, Platform.from_spec(args.platform),
-                                   args.directory)
+                                   args.directory, corrupt_rank=args.corrupt_rank)
     if fd.COMM_WORLD.rank == 0:
         print(json.dumps(summary), flush=True)
     return 0

@@ -26,3 +26,14 @@ def test_two_ranks_match_one_rank_through_hrevolve_on_disk(tmp_path, mpi_run):
         predicted = {k: v for k, v in c["predicted"].items() if k != "makespan"}
         assert c["counters"] == predicted
     assert not [p for d in serial_dirs + parallel_dirs for p in d.rglob("*")], "checkpoint files left behind"
+
+
+def test_a_checkpoint_corrupted_on_one_rank_stops_both_ranks_with_the_same_error(tmp_path, mpi_run):
+    directories = [tmp_path / "ssd", tmp_path / "pfs"]
+    report = mpi_run("checkpointing.adjoint.toy_gradient", "--cells", "8", "--steps", "10", "--planner", "hrevolve",
+                     "--platform", PLATFORM, "--directory", str(directories[0]), "--directory", str(directories[1]),
+                     "--corrupt-rank", "1")
+    # mpi_run returning at all means neither rank was left waiting; rank 0 reports rank 1's error
+    assert report["ranks"] == 2 and report["error"] == "ChecksumError", report
+    assert ".rank1.bin" in report["message"] and "(raised on rank 1)" in report["message"], report
+    assert report["files_left"] == 0
