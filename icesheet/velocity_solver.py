@@ -142,8 +142,8 @@ class VelocitySolver:
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
         self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=DIRECT_SOLVER)
 
-        newton_problem = firedrake.NonlinearVariationalProblem((1 / self.residual_scale) * self._residual_form, velocity,
-                                                               self.bcs)
+        scaled_residual = (1 / self.residual_scale) * self._residual_form
+        newton_problem = firedrake.NonlinearVariationalProblem(scaled_residual, velocity, self.bcs)
         newton_parameters = {"snes_type": "newtonls", "snes_linesearch_type": "bt",
                              "snes_atol": options.newton_tolerance, "snes_rtol": 1.0e-14, "snes_stol": 0.0,
                              "snes_max_it": options.newton_max_iterations, **DIRECT_SOLVER}
@@ -156,7 +156,8 @@ class VelocitySolver:
         return float(np.sqrt(comm.allreduce(float(np.sum(array * array)))))
 
     def load_norm(self) -> float:
-        r""":math:`\|\tau_d\|`: Euclidean norm of the assembled load (driving + front stress), Dirichlet rows removed."""
+        r""":math:`\|\tau_d\|`: Euclidean norm of the assembled load (driving + front stress), Dirichlet rows
+        removed."""
         with stop_annotating():
             firedrake.assemble(self._load_form, tensor=self._load_vector)
             return self._norm(np.where(self._bc_mask, 0.0, self._load_vector.dat.data_ro))

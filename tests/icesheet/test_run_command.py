@@ -51,7 +51,8 @@ def test_run_csv_starts_from_the_exact_initial_volume(tmp_path):
 
 
 def write_square_gmsh(path, side, cells):
-    """ASCII gmsh 2.2 mesh of [0, side]^2 in triangles, boundary ids 1 (x = 0), 2 (x = side), 3 (y = 0), 4 (y = side)."""
+    """ASCII gmsh 2.2 mesh of [0, side]^2 in triangles; boundary ids 1 (x = 0), 2 (x = side), 3 (y = 0),
+    4 (y = side)."""
     n = cells + 1
     node = lambda i, j: 1 + i + n * j  # noqa: E731
     nodes = [f"{node(i, j)} {side * i / cells} {side * j / cells} 0" for j in range(n) for i in range(n)]
