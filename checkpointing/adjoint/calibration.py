@@ -11,15 +11,17 @@ tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` 
   gradient).  Each forward step of the first sweep is timed around ``model.step``; the backward steps are timed
   between successive calls of ``functional(i, state)``, which the manager makes at the start of each
   :math:`\bar F_i` (the interval from the call for :math:`i` to the call for :math:`i-1` is :math:`\bar F_i` plus the
-  RAM read and discard around it).  :math:`\bar F_0` ends inside the manager, so
-  :math:`u_{b,0}` = the manager's total backward, read and discard time minus the intervals.  Per-step costs matter:
+  RAM read and discard around it).  :math:`\bar F_0` ends inside the manager, so :math:`u_{b,0}` = its taped
+  step plus the median over :math:`0 < i < l` of :math:`u_{b,i}` minus its taped step (the adjoint part, the same
+  for every step when the adjoint solves do not depend on the step; :math:`u_{b,l}` for ``l = 1``).  Per-step costs matter:
   the number of Picard iterations, hence the cost, differs between steps (and a recomputed step repeats its
   iterations exactly).
   A one-step store-all run first compiles the kernels of the forward and adjoint forms, so that compilation
   (seconds, once per process) is not counted as a step cost.
 - :math:`w_k`, :math:`r_k`: the median over ``repeats`` writes and reads of the state on tier ``k`` itself.
 
-Every number is the maximum over MPI ranks, so that all ranks build the same platform and plan the same schedule.
+Times are read from ``clock``: ``time.perf_counter`` (wall time, the default) or ``time.process_time`` (this
+process's CPU time, which other processes sharing the cores do not inflate).  Every number is the maximum over MPI ranks, so that all ranks build the same platform and plan the same schedule.
 The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep costs the
 same in total) for planners such as H-Revolve; :meth:`Calibration.predict` uses the per-step costs.
 """
@@ -46,7 +48,8 @@ __all__ = ["Calibration", "calibrate", "measure_tier_costs", "ObservedModel"]
 class Calibration:
     """Measured costs (seconds): ``forward_costs[i]`` = :math:`u_{f,i}` (``i < l``), ``backward_costs[i]`` =
     :math:`u_{b,i}` (``i <= l``), and per tier ``write_costs``/``read_costs`` with the tiers' ``capacities`` and
-    ``names``; ``gradient_wall_time`` is the wall time of the store-all run that measured the step costs."""
+    ``names``; ``run_time`` is the time of the store-all run that measured the step costs; ``clock`` names the
+    clock all times were read from."""
 
     forward_costs: tuple
     backward_costs: tuple
@@ -54,8 +57,9 @@ class Calibration:
     read_costs: tuple
     capacities: tuple
     names: tuple
-    gradient_wall_time: float = 0.0
+    run_time: float = 0.0
     taped_forward_costs: tuple = field(default=())
+    clock: str = "perf_counter"
 
     @property
     def steps(self) -> int:
@@ -89,14 +93,14 @@ class Calibration:
                 "backward_costs": list(self.backward_costs), "taped_forward_costs": list(self.taped_forward_costs),
                 "levels": [{"name": n, "capacity": c if c != float("inf") else "inf", "write": w, "read": r}
                            for n, c, w, r in zip(self.names, self.capacities, self.write_costs, self.read_costs)],
-                "gradient_wall_time": self.gradient_wall_time}
+                "run_time": self.run_time, "clock": self.clock}
 
 
 def _max_over_ranks(comm, values):
     return [comm.allreduce(float(v), op=MPI.MAX) for v in values]
 
 
-def measure_tier_costs(tier, arrays, comm, repeats: int = 5) -> tuple[float, float]:
+def measure_tier_costs(tier, arrays, comm, repeats: int = 5, clock=time.perf_counter) -> tuple[float, float]:
     """``(w, r)``: the median wall time (s, maximum over ranks) of writing ``arrays`` (this rank's owned state
     values) to ``tier`` and reading them back, over ``repeats`` trials.  A tier with capacity 0 costs nothing."""
     if tier.capacity < 1:
@@ -106,11 +110,11 @@ def measure_tier_costs(tier, arrays, comm, repeats: int = 5) -> tuple[float, flo
     try:
         for _ in range(repeats):
             comm.barrier()
-            start = time.perf_counter()
+            start = clock()
             tier.write(0, arrays)
-            middle = time.perf_counter()
+            middle = clock()
             tier.read(0)
-            end = time.perf_counter()
+            end = clock()
             tier.discard(0)
             writes.append(middle - start)
             reads.append(end - middle)
@@ -122,10 +126,10 @@ def measure_tier_costs(tier, arrays, comm, repeats: int = 5) -> tuple[float, flo
 class ObservedModel:
     """A model as the manager sees it (``state``, ``step``) that calls ``on_step(info, taped, seconds)`` after each
     step: ``info`` is what ``model.step`` returned, ``taped`` whether pyadjoint was annotating (the step was re-run
-    inside a backward step), ``seconds`` its wall time.  For timings and progress bars."""
+    inside a backward step), ``seconds`` its duration on ``clock``.  For timings and progress bars."""
 
-    def __init__(self, model, on_step):
-        self.model, self.on_step = model, on_step
+    def __init__(self, model, on_step, clock=time.perf_counter):
+        self.model, self.on_step, self.clock = model, on_step, clock
 
     @property
     def state(self) -> tuple:
@@ -135,13 +139,13 @@ class ObservedModel:
         from firedrake.adjoint import annotate_tape
 
         taped = annotate_tape()
-        start = time.perf_counter()
+        start = self.clock()
         info = self.model.step(dt)
-        self.on_step(info, taped, time.perf_counter() - start)
+        self.on_step(info, taped, self.clock() - start)
         return info
 
 
-def calibrate(loop: TimeLoop, tiers, repeats: int = 5) -> Calibration:
+def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) -> Calibration:
     """Measure :math:`u_{f,i}`, :math:`u_{b,i}` on ``loop`` (one store-all gradient run in RAM, from the model's
     current state, which is restored) and :math:`w_k`, :math:`r_k` on each of ``tiers`` (see the module docstring)."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -149,14 +153,14 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5) -> Calibration:
     tiers = list(tiers)
     comm = loop.state[0].function_space().mesh().comm
     arrays = [np.array(sub.dat.data_ro) for f in loop.state for sub in f.subfunctions]
-    tier_costs = [measure_tier_costs(t, arrays, comm, repeats) for t in tiers]
+    tier_costs = [measure_tier_costs(t, arrays, comm, repeats, clock) for t in tiers]
 
     times = []  # (seconds, taped) per step, in call order
-    timed = ObservedModel(loop.model, lambda info, taped, seconds: times.append((seconds, taped)))
+    timed = ObservedModel(loop.model, lambda info, taped, seconds: times.append((seconds, taped)), clock)
     stamps = {}
 
     def functional(index, state):
-        stamps[index] = time.perf_counter()
+        stamps[index] = clock()
         return loop.functional(index, state)
 
     steps = loop.steps
@@ -164,17 +168,17 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5) -> Calibration:
                        lambda index, state: loop.functional(steps, state) if index == 1 else None)
     CheckpointManager(warm_up, [RamTier(1)]).run(plan("store-all", 1, Platform((Level(1),))))
     manager = CheckpointManager(TimeLoop(timed, loop.timesteps, loop.controls, functional), [RamTier(steps)])
-    start = time.perf_counter()
-    result = manager.run(plan("store-all", steps, Platform((Level(steps),))))
-    wall_time = time.perf_counter() - start
+    start = clock()
+    manager.run(plan("store-all", steps, Platform((Level(steps),))))
+    elapsed = clock() - start
     forward = [t for t, taped in times if not taped]
     taped_forward = [t for t, taped in times if taped][::-1]  # re-taped in the order F_{l-1} .. F_0
     backward = [0.0] + [stamps[i - 1] - stamps[i] for i in range(1, steps + 1)]
-    spent = result.counters.wall_time
-    backward[0] = spent["backward"] + spent["read"] + spent["discard"] - (stamps[0] - stamps[steps])
+    adjoint_parts = [backward[i] - taped_forward[i] for i in range(1, steps)] or [backward[steps]]
+    backward[0] = taped_forward[0] + statistics.median(adjoint_parts)
     return Calibration(forward_costs=tuple(_max_over_ranks(comm, forward)),
                        backward_costs=tuple(_max_over_ranks(comm, backward)),
                        write_costs=tuple(w for w, _ in tier_costs), read_costs=tuple(r for _, r in tier_costs),
                        capacities=tuple(t.capacity for t in tiers), names=tuple(t.name for t in tiers),
-                       gradient_wall_time=comm.allreduce(wall_time, op=MPI.MAX),
+                       run_time=comm.allreduce(elapsed, op=MPI.MAX), clock=clock.__name__,
                        taped_forward_costs=tuple(_max_over_ranks(comm, taped_forward)))

@@ -1,0 +1,119 @@
+"""Measured against predicted makespan after calibration, for Revolve, Disk-Revolve and H-Revolve on the ice model.
+
+Model: the marine ice stream (MISMIP+ bed, ``--cell-size``), ``--steps`` steps of 10 years, J = volume above
+flotation at the end, control: log friction.  Storage: ``--slots`` RAM checkpoints and an unbounded disk directory
+(a temporary directory, or ``--disk-dir``).  Procedure:
+
+1. calibrate (checkpointing.adjoint.calibration) twice, on wall time and on this process's CPU time: per-step
+   forward and backward costs from one timed store-all gradient, write/read costs of each tier;
+2. for each schedule, plan it on the wall-time calibrated platform, predict its makespan with the simulator
+   (per-step costs, and the uniform mean costs the planners use), run it with the checkpoint manager and compare:
+   ``measured_actions_s`` is the wall time spent in the schedule's actions (the quantity the cost model
+   describes), ``measured_run_s`` the whole ``CheckpointManager.run`` (adds the garbage collections at its start
+   and end), ``cpu_*`` the same run's CPU time against the CPU-calibrated prediction.  On a machine shared with
+   other processes wall times stretch unevenly; CPU times do not.
+
+Goal: measured / predicted within 10% (memory-facts.md: the cost model held to a few percent for a toy model).
+Timings depend on the machine's load, which is recorded.
+
+Usage:  python benchmarks/bench_makespan.py [--cell-size 20000] [--steps 12] [--slots 3] [--disk-dir D] [--quick]
+Prints a table and writes benchmarks/results/bench_makespan.{csv,json}.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+DT = 10.0
+SCHEDULES = ("revolve", "disk-revolve", "hrevolve")
+COLUMNS = ("schedule", "steps", "ram_slots", "forward_steps", "backward_steps", "disk_writes", "disk_reads",
+           "predicted_s", "predicted_uniform_s", "measured_actions_s", "measured_run_s", "actions_over_predicted",
+           "run_over_predicted", "cpu_predicted_s", "cpu_measured_s", "cpu_over_predicted", "gradient_agreement")
+
+
+def measure(cell_size: float, steps: int, slots: int, disk_dir: str) -> tuple[dict, list[dict]]:
+    import numpy as np
+
+    from checkpointing.adjoint import CheckpointManager, DiskTier, RamTier
+    from checkpointing.adjoint.calibration import calibrate
+    from checkpointing.planners import plan
+    from icesheet.controls import time_loop
+    from icesheet.functionals import build_functional
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size})
+    model = build_model("marine_ice_stream", parameters, friction_parameterisation="log")
+    loop = time_loop(model, build_functional(model, "vaf", steps, "final"), [DT] * steps, ("friction",))
+    tiers = [RamTier(slots), DiskTier(disk_dir, name="disk")]
+    calibration = calibrate(loop, tiers)
+    cpu_calibration = calibrate(loop, tiers, clock=time.process_time)
+    platform = calibration.platform()
+    manager = CheckpointManager(loop, tiers)
+    rows, reference = [], None
+    for name in SCHEDULES:
+        schedule = plan(name, steps, platform)
+        predicted, uniform = calibration.predict(schedule), calibration.predict(schedule, per_step=False)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        result = manager.run(schedule, platform)
+        run_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
+        cpu_predicted = cpu_calibration.predict(schedule).makespan
+        actions = sum(result.counters.wall_time.values())
+        gradient = result.gradient[0].dat.data_ro.copy()
+        reference = gradient if reference is None else reference
+        rows.append({"schedule": name, "steps": steps, "ram_slots": slots,
+                     "forward_steps": result.counters.forward_steps, "backward_steps": result.counters.backward_steps,
+                     "disk_writes": result.counters.writes[1], "disk_reads": result.counters.reads[1],
+                     "predicted_s": predicted.makespan, "predicted_uniform_s": uniform.makespan,
+                     "measured_actions_s": actions, "measured_run_s": run_time,
+                     "actions_over_predicted": actions / predicted.makespan,
+                     "run_over_predicted": run_time / predicted.makespan, "cpu_predicted_s": cpu_predicted,
+                     "cpu_measured_s": cpu_time, "cpu_over_predicted": cpu_time / cpu_predicted,
+                     "gradient_agreement": float(np.linalg.norm(gradient - reference) / np.linalg.norm(reference))})
+    info = {"dofs": model.thickness.function_space().dim(), "calibration": calibration.to_dict(),
+            "cpu_calibration": cpu_calibration.to_dict()}
+    return info, rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cell-size", type=float, default=20000.0, help="mesh cell size, m (default 20000)")
+    parser.add_argument("--steps", type=int, default=12, help="time steps l (default 12)")
+    parser.add_argument("--slots", type=int, default=3, help="RAM checkpoints (default 3)")
+    parser.add_argument("--disk-dir", help="directory of the disk level (default: a temporary directory)")
+    parser.add_argument("--quick", action="store_true", help="40 km cells, 5 steps, 2 RAM slots")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cell_size, args.steps, args.slots = 40000.0, 5, 2
+    del sys.argv[1:]  # Firedrake hands sys.argv to PETSc
+    with tempfile.TemporaryDirectory(dir=args.disk_dir) as disk_dir:
+        info, rows = measure(args.cell_size, args.steps, args.slots, disk_dir)
+    print(" ".join(f"{c:>14.14}" for c in COLUMNS))
+    for row in rows:
+        print(" ".join(f"{row[c]:>14.4g}" if isinstance(row[c], float) else f"{row[c]:>14}" for c in COLUMNS))
+    calibration = info["calibration"]
+    print(f"calibrated: uf = {calibration['uf']:.4g} s, ub = {calibration['ub']:.4g} s, "
+          + ", ".join(f"{lev['name']}: w = {lev['write']:.3g} s, r = {lev['read']:.3g} s"
+                      for lev in calibration["levels"]))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "bench_makespan.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (RESULTS / "bench_makespan.json").write_text(json.dumps(
+        {"cell_size": args.cell_size, "steps": args.steps, "slots": args.slots, "dt": DT,
+         "load_average": os.getloadavg(), **info, "rows": rows}, indent=2) + "\n")
+    print(f"written: {RESULTS / 'bench_makespan.csv'}, {RESULTS / 'bench_makespan.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
