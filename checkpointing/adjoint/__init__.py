@@ -11,6 +11,6 @@ from .manager import AdjointResult, CheckpointManager, Counters, StepFailedError
 from .protocol import SteppedModel, TimeLoop
 from .tiers import (CapacityError, ChecksumError, DiskTier, RamTier, StorageError, StorageUnavailableError, Tier)
 
-__all__ = ["ice_time_loop", "CheckpointManager", "AdjointResult", "Counters", "StepFailedError", "tiers_for_platform", "TimeLoop",
-           "SteppedModel", "Tier", "RamTier", "DiskTier", "StorageError", "ChecksumError", "CapacityError",
+__all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError", "tiers_for_platform", "TimeLoop",
+           "SteppedModel", "ice_time_loop", "Tier", "RamTier", "DiskTier", "StorageError", "ChecksumError", "CapacityError",
            "StorageUnavailableError"]
