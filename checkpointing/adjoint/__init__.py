@@ -12,5 +12,5 @@ from .protocol import SteppedModel, TimeLoop
 from .tiers import (CapacityError, ChecksumError, DiskTier, RamTier, StorageError, StorageUnavailableError, Tier)
 
 __all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError", "tiers_for_platform", "TimeLoop",
-           "SteppedModel", "ice_time_loop", "Tier", "RamTier", "DiskTier", "StorageError", "ChecksumError", "CapacityError",
-           "StorageUnavailableError"]
+           "SteppedModel", "ice_time_loop", "Tier", "RamTier", "DiskTier", "StorageError", "ChecksumError",
+           "CapacityError", "StorageUnavailableError"]

@@ -14,7 +14,7 @@ API
     manager = CheckpointManager(loop, tiers)
     result = manager.run(plan("hrevolve", l, platform), platform)  # any schedule of checkpointing.actions
     result.value                    # J (float, the same on every rank)
-    result.gradient                 # tuple of firedrake.Cofunction: dJ/dp for each control p (derivatives, no Riesz map)
+    result.gradient                 # tuple of firedrake.Cofunction: dJ/dp per control p (a derivative, no Riesz map)
     result.initial_state_gradient   # tuple of firedrake.Cofunction: xbar_0 = dJ/dx_0, one per state Function
     result.counters                 # Counters: forward/backward steps, reads/writes/peak per tier, wall time, RSS
     result.predicted                # simulator Report on `platform` (counts must match; makespan in its units)

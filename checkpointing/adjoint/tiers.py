@@ -121,7 +121,8 @@ class Tier:
     ``writes``, ``reads`` and ``peak`` count what happened since ``open``."""
 
     def __init__(self, capacity, name: str):
-        if not (capacity == math.inf or (isinstance(capacity, int) and not isinstance(capacity, bool) and capacity >= 0)):
+        counted = isinstance(capacity, int) and not isinstance(capacity, bool) and capacity >= 0
+        if not (capacity == math.inf or counted):
             raise ValueError(f"capacity = {capacity!r}: a tier capacity must be an integer >= 0 or math.inf")
         self.capacity = capacity
         self.name = name

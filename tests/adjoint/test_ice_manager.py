@@ -56,8 +56,8 @@ def test_revolve_gives_the_store_all_gradient_which_passes_a_taylor_test(ice):
     revolve = run(loop, "revolve", "2:0:0")
     assert revolve.counters.forward_steps > STEPS  # it did recompute
     assert revolve.value == pytest.approx(store_all.value, rel=1e-12)
-    pairs = zip(store_all.initial_state_gradient + store_all.gradient, revolve.initial_state_gradient + revolve.gradient)
-    for a, b in pairs:
+    for a, b in zip(store_all.initial_state_gradient + store_all.gradient,
+                    revolve.initial_state_gradient + revolve.gradient):
         scale = max(np.linalg.norm(a.dat.data_ro), 1e-300)
         assert np.linalg.norm(a.dat.data_ro - b.dat.data_ro) / scale < 1e-10
 
