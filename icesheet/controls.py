@@ -92,8 +92,8 @@ def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None):
 @dataclass
 class Gradient:
     """One gradient computation: ``value`` = J, per control name the ``derivative`` (Cofunction) and its
-    ``riesz`` representative (Function named ``gradient_<control Function's name>``), the manager's ``result`` (AdjointResult) and the wall time of
-    ``manager.run`` (s)."""
+    ``riesz`` representative (Function named ``gradient_<control Function's name>``), the manager's ``result``
+    (AdjointResult) and the wall time of ``manager.run`` (s)."""
 
     value: float
     derivative: dict

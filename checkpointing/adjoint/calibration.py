@@ -3,7 +3,8 @@ r"""Calibrate the cost model of a platform on the actual model and machine, and 
 The cost model (Herrmann & Pallez 2020, ACM TOMS 46(2), section 2; references.md sections 1 and 3): a forward step
 :math:`F_i` costs :math:`u_{f,i}`, a backward step :math:`\bar F_i` costs :math:`u_{b,i}` (it re-runs :math:`F_i` on a
 tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` costs :math:`w_k` and reading one
-:math:`r_k`; the makespan of a schedule is the sum of the costs of its actions (:func:`checkpointing.simulator.simulate`).
+:math:`r_k`; the makespan of a schedule is the sum of the costs of its actions
+(:func:`checkpointing.simulator.simulate`).
 
 :func:`calibrate` measures these costs in seconds:
 
@@ -13,16 +14,15 @@ tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` 
   :math:`\bar F_i` (the interval from the call for :math:`i` to the call for :math:`i-1` is :math:`\bar F_i` plus the
   RAM read and discard around it).  :math:`\bar F_0` ends inside the manager, so :math:`u_{b,0}` = its taped
   step plus the median over :math:`0 < i < l` of :math:`u_{b,i}` minus its taped step (the adjoint part, the same
-  for every step when the adjoint solves do not depend on the step; :math:`u_{b,l}` for ``l = 1``).  Per-step costs matter:
-  the number of Picard iterations, hence the cost, differs between steps (and a recomputed step repeats its
-  iterations exactly).
-  A one-step store-all run first compiles the kernels of the forward and adjoint forms, so that compilation
+  for every step when the adjoint solves do not depend on the step; :math:`u_{b,l}` for ``l = 1``).  Per-step
+  costs matter: the number of Picard iterations, hence the cost, differs between steps (and a recomputed step
+  repeats its iterations exactly).  A one-step store-all run first compiles the kernels of the forward and adjoint forms, so that compilation
   (seconds, once per process) is not counted as a step cost.
 - :math:`w_k`, :math:`r_k`: the median over ``repeats`` writes and reads of the state on tier ``k`` itself.
 
 Times are read from ``clock``: ``time.perf_counter`` (wall time, the default) or ``time.process_time`` (this
-process's CPU time, which other processes sharing the cores do not inflate).  Every number is the maximum over MPI ranks, so that all ranks build the same platform and plan the same schedule.
-The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep costs the
+process's CPU time, which other processes sharing the cores do not inflate).  Every number is the maximum over MPI
+ranks, so that all ranks build the same platform and plan the same schedule.  The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep costs the
 same in total) for planners such as H-Revolve; :meth:`Calibration.predict` uses the per-step costs.
 """
 from __future__ import annotations

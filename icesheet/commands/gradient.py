@@ -129,6 +129,11 @@ def storage_platform(args, steps: int) -> Platform:
         raise InputError(f"ram_slots = {args.ram_slots!r}: {err}") from None
 
 
+def _shallow_stream_scenarios() -> list[str]:
+    return [name for name in sorted(SCENARIOS)
+            if "friction_parameterisation" in scenario_parameters(name).get("solver", {})]
+
+
 def prepare(args) -> Request:
     """Check every input (pure Python, before Firedrake is imported); raises InputError naming the field."""
     _choice("functional", args.functional, FUNCTIONALS)
@@ -139,6 +144,9 @@ def prepare(args) -> Request:
     _choice("schedule", schedule_name, sorted(PLANNERS))
     if not (args.sigma > 0):
         raise InputError(f"sigma = {args.sigma!r}: the observation error must be > 0 (m/yr)")
+    if "friction_parameterisation" not in scenario_parameters(args.scenario).get("solver", {}):
+        raise InputError(f"scenario = {args.scenario!r}: not a shallow-stream scenario with friction and rheology "
+                         f"controls; choose one of {', '.join(_shallow_stream_scenarios())}")
     overrides = {"solver.friction_parameterisation": args.friction_parameterisation}
     if args.control == "rheology":
         overrides["solver.rate_factor_parameterisation"] = "log"

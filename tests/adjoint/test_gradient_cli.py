@@ -136,6 +136,8 @@ BAD_INPUT = [
     (["--when", "always"], "when = 'always'"),
     (["--adjoint-mode", "reverse"], "adjoint_mode"),
     (["--sigma", "0"], "sigma = 0"),
+    (["--scenario", "halfar_dome"], "scenario = 'halfar_dome'"),
+    (["--scenario", "greenland"], "scenario = 'greenland'"),
 ]
 
 
