@@ -39,7 +39,7 @@ from .hrevolve import COPY_DOWN, RECOMPUTE_ALL, HRevolveTables, _LevelTable, in_
 from .platform import Platform
 from .simulator import check_step_costs
 
-__all__ = ["NonuniformTables", "nonuniform_tables", "nonuniform_schedule", "nonuniform_makespan"]
+__all__ = ["NonuniformTables", "nonuniform_tables", "nonuniform_schedule", "nonuniform_makespan", "table_bytes"]
 
 
 class NonuniformTables(HRevolveTables):
@@ -104,8 +104,24 @@ def _fill_intervals(l, down, capacity, w, r, P, ub) -> _LevelTable:
     return table
 
 
+MAX_TABLE_BYTES = 2**31
+
+
+def table_bytes(steps: int, platform: Platform) -> int:
+    """Memory of the interval tables: 20 bytes per entry ``(m, a, n)`` on every level (two float64, one int32)."""
+    entries = sum(2 if c >= steps else int(c) + 1 for c in platform.capacities)
+    return 20 * entries * (steps + 1) ** 2
+
+
 def nonuniform_tables(steps: int, platform: Platform, forward_costs=None, backward_costs=None) -> NonuniformTables:
-    """The interval tables for per-step costs (default: the platform's ``uf``/``ub`` for every step)."""
+    """The interval tables for per-step costs (default: the platform's ``uf``/``ub`` for every step).
+
+    Raises ``ValueError`` before allocating if they would need more than ``MAX_TABLE_BYTES``."""
+    need = table_bytes(steps, platform)
+    if need > MAX_TABLE_BYTES:
+        raise ValueError(f"steps = {steps} with capacities {platform.capacities}: the non-uniform DP would need "
+                         f"{need / 2**30:.1f} GiB of tables (limit {MAX_TABLE_BYTES / 2**30:.0f} GiB); it grows "
+                         "like l^2 * sum_k min(c_k + 1, 2 if unbounded)")
     fwd = np.full(steps, platform.uf) if forward_costs is None else check_step_costs(
         "forward_costs", forward_costs, steps)
     bwd = np.full(steps + 1, platform.ub) if backward_costs is None else check_step_costs(

@@ -74,6 +74,11 @@ def test_expensive_steps_are_not_recomputed():
     assert report.makespan < simulate(plan("hrevolve", l, platform), platform, l, forward_costs=fwd).makespan
 
 
+def test_nonuniform_refuses_huge_tables_before_allocating():
+    with pytest.raises(ValueError, match="steps = 5000 .* GiB"):
+        nonuniform_schedule(5000, Platform.from_spec("10:0:0,100:1:1,inf:5:5"))
+
+
 def test_nonuniform_bad_costs():
     platform = Platform.from_spec("2:0:0")
     with pytest.raises(ValueError, match="forward_costs"):
