@@ -36,10 +36,13 @@ Exactness shortcuts (the tables are the same as the plain recursion's):
   checkpoints on one level.  So a level with ``c_k >= l`` is *unbounded*: its tables have one ``m`` entry and the
   recursion is one-dimensional (``Opt_k(n - j, m - 1)`` is the same entry), and a bounded level keeps
   ``M_k = c_k < l`` entries.
-* the inner minimum over ``j`` is one numpy reduction per row ``n``, for all ``m`` at once.
+* a bounded level is filled after its (cheap, one-dimensional) unbounded twin: for ``m`` at least the number of
+  level-``k`` slots ``p(n)`` the twin's optimal schedule holds at once, that schedule fits and nothing with ``m``
+  slots is cheaper, so ``Optbar_k(n, m)`` is copied; only the rows ``m < p(n)`` are minimised over ``j``;
+* the inner minimum over ``j`` is one numpy reduction per row ``n``, for all those ``m`` at once.
 
-Cost: time ``O(l^2 (M_0 + ... + M_{K-1}))`` with ``M_k = min(c_k, l)`` for bounded levels and ``M_k = 1`` for
-unbounded ones; memory ``O(l (M_0 + ... + M_{K-1}))``: two float64 tables and one int32 table of argmin choices
+Cost: time ``O(l^2 (M_0 + ... + M_{K-1}))`` with ``M_k = min(c_k, p_k, l)`` for bounded levels (``p_k`` the largest
+peak of the twin; ``c_k`` when the level is saturated) and ``M_k = 1`` for unbounded ones; memory ``O(l (M_0 + ... + M_{K-1}))``: two float64 tables and one int32 table of argmin choices
 per level are kept (20 bytes per entry), and two float64 work arrays of the same size live while a level is
 filled.  Reconstruction walks the argmin tables with an explicit stack in time linear
 in the number of actions, so ``l = 10000`` works without touching the recursion limit.
@@ -163,7 +166,10 @@ class HRevolveTables:
 def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
     """Fill ``Opt_k`` and ``Optbar_k`` for ``n = 0..l``; ``down[n] = Opt_{k-1}(n, c_{k-1})``.
 
-    Tables are indexed ``[m, n]`` so that the minimum over ``j`` runs along contiguous memory."""
+    Tables are indexed ``[m, n]`` so that the minimum over ``j`` runs along contiguous memory.  A bounded level
+    is filled after its unbounded twin: where ``m`` is at least the peak ``p(n)`` of level-``k`` slots used by
+    the unbounded optimal schedule (``m >= p(n)``), that schedule fits and no schedule with ``m`` slots is
+    cheaper, so the entry is copied; only the rows ``m < p(n)`` are minimised over ``j``."""
     unbounded = capacity >= l
     n_m = 2 if unbounded else int(capacity) + 1      # unbounded: m = 1 stands for "m = infinity"
     opt = np.full((n_m, l + 1), np.inf)
@@ -173,6 +179,11 @@ def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
     table = _LevelTable(unbounded, n_m - 1, opt, optbar, choice)
     if n_m == 1:
         return table
+    if unbounded:
+        peak = np.full(l + 1, 2**30)                  # never copy: this is the reference
+    else:
+        twin = _fill_level(l, down, math.inf, w, r, uf, ub)
+        peak = _peak_slots(twin, down, w)
     # rows 1..n_m-1 hold m = 1..M; the right part of a split uses row m-1 (bounded) or m (unbounded)
     right = slice(1, 2) if unbounded else slice(0, n_m - 1)
     optbar[1:, 0] = ub
@@ -181,28 +192,48 @@ def _fill_level(l, down, capacity, w, r, uf, ub) -> _LevelTable:
     left = np.full((n_m - 1, l), np.inf)
     left[:, :1] = ub + uf + r
     buffer = np.empty((n_m - 1, l))
-    rows = np.arange(n_m - 1)
     for n in range(1, l + 1):
-        best = np.full(n_m - 1, (n + 1) * ub + n * (n + 1) / 2 * uf + n * r)
-        pick = np.full(n_m - 1, RECOMPUTE_ALL, dtype=np.int32)
-        if down[n] < best[0]:
-            best[:] = down[n]
-            pick[:] = COPY_DOWN
-        if n >= 2:
+        computed = int(min(n_m - 1, peak[n] - 1))     # rows m = 1..computed need the minimum over j
+        best = np.empty(n_m - 1)
+        pick = np.empty(n_m - 1, dtype=np.int32)
+        if computed < n_m - 1:
+            best[computed:] = twin.optbar[1, n]
+            pick[computed:] = twin.choice[1, n]
+        best[:computed] = (n + 1) * ub + n * (n + 1) / 2 * uf + n * r
+        pick[:computed] = RECOMPUTE_ALL
+        if computed and down[n] < best[0]:
+            best[:computed] = down[n]
+            pick[:computed] = COPY_DOWN
+        if computed and n >= 2:
             # j = 1..n-1: right part Opt_k(n-j, .) + [left part Optbar_k(j-1, m) + j uf + r_k]
-            cand = buffer[:, :n - 1]
-            np.add(opt[right, n - 1:0:-1], left[:, :n - 1], out=cand)
+            cand = buffer[:computed, :n - 1]
+            r0 = right.start
+            np.add(opt[r0:r0 + computed, n - 1:0:-1], left[:computed, :n - 1], out=cand)
             j = cand.argmin(axis=1)
-            val = cand[rows, j]
-            better = val < best
-            best = np.where(better, val, best)
-            pick = np.where(better, j + 1, pick)
+            val = cand[np.arange(computed), j]
+            better = val < best[:computed]
+            best[:computed] = np.where(better, val, best[:computed])
+            pick[:computed] = np.where(better, j + 1, pick[:computed])
         optbar[1:, n] = best
         choice[1:, n] = pick
         opt[1:, n] = np.minimum(down[n], w + best)
         if n < l:
             left[:, n] = best + (n + 1) * uf + r
     return table
+
+
+def _peak_slots(twin: _LevelTable, down, w) -> np.ndarray:
+    """``p(n)``: slots of level ``k`` (``x_0``'s included) that the unbounded optimal schedule of ``Optbar_k(n)``
+    holds at once, read off its argmin choices (the same decisions as :meth:`HRevolveTables.schedule`)."""
+    l = twin.optbar.shape[1] - 1
+    stored = np.ones(l + 1, dtype=np.int64)           # peak of Optbar_k(n): x_0 holds one slot
+    written = np.zeros(l + 1, dtype=np.int64)         # peak of Opt_k(n): 0 if x_0 goes to a faster level
+    for n in range(l + 1):
+        c = int(twin.choice[1, n])
+        if n >= 1 and c >= 1:
+            stored[n] = max(1 + written[n - c], stored[c - 1])
+        written[n] = stored[n] if w + twin.optbar[1, n] <= down[n] else 0
+    return stored
 
 
 def is_hierarchical(platform: Platform) -> bool:
