@@ -18,6 +18,7 @@ that cannot hold the schedule, an unwritable --disk-dir or a missing platform fi
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("output/gradient"),
                         help="output directory (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line (rank 0)")
     parser.set_defaults(handler=main)
 
 
@@ -183,6 +185,8 @@ def main(args) -> int:
             line += (f", makespan predicted {summary['calibration']['predicted_makespan']:.2f} s, measured "
                      f"{summary['calibration']['measured_makespan']:.2f} s")
         print(line + f"; output in {request.out}")
+        if args.json:
+            print(json.dumps(summary, default=str))
     return 0
 
 
@@ -288,7 +292,6 @@ def summary_rows(summary: dict) -> list[tuple]:
 def write_outputs(request: Request, model, gradient, summary: dict) -> None:
     """gradient.pvd, gradient.png (serial), gradient.h5, summary.json, summary.csv in ``request.out``."""
     import csv
-    import json
 
     import firedrake as fd
 

@@ -35,6 +35,15 @@ def config(tmp_path_factory):
     return path
 
 
+def cli_arguments(config, schedule, storage, out):
+    """``icesheet gradient`` arguments: d(sum of VAF)/d(log friction) with ``schedule`` on ``storage`` (RAM
+    options, and "disk" for a disk level in ``out/checkpoints``)."""
+    disk = [] if "disk" not in storage else ["--disk-dir", str(out / "checkpoints")]
+    return ["gradient", "--config", str(config), "--functional", "vaf", "--when", "sum", "--control", "friction",
+            "--steps", str(STEPS), "--schedule", schedule, *[a for a in storage if a != "disk"], *disk,
+            "--out", str(out), "--no-progress"]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, config):
     """Cache of CLI runs by (schedule, storage options): output directory and summary."""
@@ -46,12 +55,7 @@ def runs(tmp_path_factory, config):
             from icesheet.cli import main
 
             out = tmp_path_factory.mktemp(schedule)
-            disk = [] if "disk" not in storage else ["--disk-dir", str(out / "checkpoints")]
-            ram = [a for a in storage if a != "disk"]
-            argv = ["gradient", "--config", str(config), "--functional", "vaf", "--when", "sum", "--control",
-                    "friction", "--steps", str(STEPS), "--schedule", schedule, *ram, *disk, *extra,
-                    "--out", str(out), "--no-progress"]
-            assert main(argv) == 0
+            assert main(cli_arguments(config, schedule, storage, out) + list(extra)) == 0
             cache[key] = (out, json.loads((out / "summary.json").read_text()))
         return cache[key]
 
@@ -119,6 +123,30 @@ def test_calibrate_runs_the_optimal_schedule_of_the_calibrated_platform(runs):
                         backward_costs=calibration["backward_costs"])
     assert calibration["predicted_makespan"] == pytest.approx(per_step.makespan, rel=1e-12)
     assert calibration["measured_makespan"] > 0
+
+
+@pytest.mark.mpi
+def test_two_ranks_give_the_serial_gradient(runs, config, tmp_path, mpi_run):
+    """The same command on 2 MPI ranks (disk checkpoints written per rank): the same J, counts and gradient."""
+    import firedrake as fd
+
+    storage = ("--ram-slots", "1", "disk")
+    serial_out, serial = runs("hrevolve", *storage)
+    parallel = mpi_run("icesheet", *cli_arguments(config, "hrevolve", storage, tmp_path), "--json")
+    assert parallel["ranks"] == 2
+    assert parallel["value"] == pytest.approx(serial["value"], rel=1e-10)
+    for name in COUNTS:
+        assert parallel["measured"][name] == serial["measured"][name], name
+
+    def moments(out):
+        """L2 norm and first moments of the saved gradient (independent of how the mesh was distributed)."""
+        with fd.CheckpointFile(str(out / "gradient.h5"), "r") as h5:
+            mesh = h5.load_mesh()
+            g = h5.load_function(mesh, "gradient_log_friction")
+        x, y = fd.SpatialCoordinate(mesh)
+        return [fd.norm(g)] + [fd.assemble(g * w * fd.dx) for w in (1.0, x / 1e5, y / 1e4)]
+
+    assert moments(tmp_path) == pytest.approx(moments(serial_out), rel=1e-10)
 
 
 BAD_INPUT = [

@@ -20,14 +20,14 @@ EPSILONS = (0.5, 0.25, 0.125)
 FAST_SOLVER = {"mesh.cell_size": 40000.0, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2}
 
 
-@pytest.fixture(scope="module")
-def problem():
+def make_problem(friction_parameterisation):
+    """The model, its three functionals and a perturbation direction per control."""
     import firedrake as fd
     from icesheet.functionals import FUNCTIONALS, build_functional, initial_velocity_observations
     from icesheet.scenarios import build_model, scenario_parameters
 
     model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides=FAST_SOLVER),
-                        friction_parameterisation="log", rate_factor_parameterisation="log")
+                        friction_parameterisation=friction_parameterisation, rate_factor_parameterisation="log")
     observed = initial_velocity_observations(model)
     observed.assign(0.8 * observed)  # a misfit that is first-order sensitive already at x_1
     when = {"volume": "sum", "vaf": "final", "misfit": "sum"}
@@ -36,12 +36,19 @@ def problem():
     x, y = fd.SpatialCoordinate(model.mesh)
     Q = model.thickness.function_space()
     # Thickness: a bump far upstream of the grounding line (x = 450 km), so that within 30 years it crosses neither
-    # the grounding line (the grounded indicator is a jump) nor the h >= 0 clamp.
-    directions = {"thickness": 20.0 * fd.exp(-((x - 1e5) / 5e4) ** 2), "friction": 0.1 * fd.cos(y / 2e4),
+    # the grounding line (the grounded indicator is a jump) nor the h >= 0 clamp.  Friction: relative changes of
+    # 10% for theta = log C, of 10% of C = 0.01 for the linear parameterisation.
+    friction = fd.cos(y / 2e4) * (0.1 if friction_parameterisation == "log" else 1e-3)
+    directions = {"thickness": 20.0 * fd.exp(-((x - 1e5) / 5e4) ** 2), "friction": friction,
                   "accumulation": 0.1 * fd.cos(x / 2e5), "rheology": 0.1 * fd.sin(x / 1e5)}
     directions = {c: fd.Function(Q).interpolate(e) for c, e in directions.items()}
     return {"model": model, "functionals": functionals, "directions": directions, "gradients": {},
             "sweeps": {}}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return make_problem("log")
 
 
 def gradient(problem, name):
@@ -93,6 +100,13 @@ def test_taylor_remainder_is_second_order(problem, functional, control):
     remainders = [abs(sweep(problem, control, eps)[functional] - base - eps * slope) for eps in EPSILONS]
     orders = [math.log2(r0 / r1) for r0, r1 in zip(remainders, remainders[1:])]
     assert min(orders) >= 1.95, (remainders, orders, slope)
+
+
+def test_taylor_remainder_with_linear_friction():
+    """The same oracle for the Weertman coefficient C itself (friction_parameterisation = "linear")."""
+    linear = make_problem("linear")
+    assert "friction" in linear["model"].controls()
+    test_taylor_remainder_is_second_order(linear, "vaf", "friction")
 
 
 def test_riesz_representative_is_the_l2_dual_of_the_derivative(problem):
