@@ -1,4 +1,5 @@
-"""Measured against predicted makespan after calibration, for Revolve, Disk-Revolve and H-Revolve on the ice model.
+"""Measured against predicted makespan after calibration: Revolve, Disk-Revolve, H-Revolve (uniform mean costs) and
+the nonuniform planner (per-step costs) on the ice model.
 
 Model: the marine ice stream (MISMIP+ bed, ``--cell-size``), ``--steps`` steps of 10 years, J = volume above
 flotation at the end, control: log friction.  Storage: ``--slots`` RAM checkpoints and an unbounded disk directory
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 DT = 10.0
-SCHEDULES = ("revolve", "disk-revolve", "hrevolve")
+SCHEDULES = ("revolve", "disk-revolve", "hrevolve", "nonuniform")
 COLUMNS = ("schedule", "steps", "ram_slots", "forward_steps", "backward_steps", "disk_writes", "disk_reads",
            "predicted_s", "predicted_uniform_s", "measured_actions_s", "measured_run_s", "actions_over_predicted",
            "run_over_predicted", "cpu_predicted_s", "cpu_measured_s", "cpu_over_predicted", "gradient_agreement")
@@ -45,7 +46,6 @@ def measure(cell_size: float, steps: int, slots: int, disk_dir: str) -> tuple[di
 
     from checkpointing.adjoint import CheckpointManager, DiskTier, RamTier
     from checkpointing.adjoint.calibration import calibrate
-    from checkpointing.planners import plan
     from icesheet.controls import time_loop
     from icesheet.functionals import build_functional
     from icesheet.scenarios import build_model, scenario_parameters
@@ -60,7 +60,7 @@ def measure(cell_size: float, steps: int, slots: int, disk_dir: str) -> tuple[di
     manager = CheckpointManager(loop, tiers)
     rows, reference = [], None
     for name in SCHEDULES:
-        schedule = plan(name, steps, platform)
+        schedule = calibration.plan(name)
         predicted, uniform = calibration.predict(schedule), calibration.predict(schedule, per_step=False)
         start, cpu_start = time.perf_counter(), time.process_time()
         result = manager.run(schedule, platform)

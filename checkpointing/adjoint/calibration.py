@@ -23,7 +23,8 @@ tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` 
 Times are read from ``clock``: ``time.perf_counter`` (wall time, the default) or ``time.process_time`` (this
 process's CPU time, which other processes sharing the cores do not inflate).  Every number is the maximum over MPI
 ranks, so that all ranks build the same platform and plan the same schedule.  The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep costs the
-same in total) for planners such as H-Revolve; :meth:`Calibration.predict` uses the per-step costs.
+same in total) for planners such as H-Revolve; :meth:`Calibration.predict` and the ``"nonuniform"`` planner use
+the per-step costs.
 """
 from __future__ import annotations
 
@@ -79,9 +80,16 @@ class Calibration:
                        zip(self.capacities, self.write_costs, self.read_costs, self.names))
         return Platform(levels, uf=self.uf, ub=self.ub, name=name)
 
+    def plan(self, planner: str) -> list:
+        """The schedule of ``planner`` (checkpointing.planners) on the calibrated platform; ``"nonuniform"`` is
+        given the per-step costs (the interval dynamic programme of checkpointing.nonuniform)."""
+        costs = {"forward_costs": self.forward_costs, "backward_costs": self.backward_costs} \
+            if planner == "nonuniform" else {}
+        return plan(planner, self.steps, self.platform(), **costs)
+
     def optimal_schedule(self) -> list:
-        """The H-Revolve schedule (optimal makespan, Herrmann & Pallez 2020) on the calibrated platform."""
-        return plan("hrevolve", self.steps, self.platform())
+        """The H-Revolve schedule (optimal makespan for the uniform mean costs, Herrmann & Pallez 2020)."""
+        return self.plan("hrevolve")
 
     def predict(self, schedule, per_step: bool = True) -> Report:
         """The simulator's report for ``schedule`` with the calibrated costs (per step unless ``per_step=False``)."""

@@ -9,8 +9,9 @@ peak occupancy per storage tier beside the simulator's prediction, peak RSS).
 The storage platform is ``--platform FILE`` (TOML, data/platforms/) or one RAM level with ``--ram-slots`` slots
 (default: one per step) plus one unbounded disk level per ``--disk-dir``; ``--ram-slots`` overrides level 0's
 capacity of a platform file.  ``--calibrate`` first measures the step and storage costs on this model and machine
-(one store-all gradient: checkpointing.adjoint.calibration), plans H-Revolve (unless ``--schedule`` is given) on
-the calibrated platform and reports its predicted makespan against the measured time of the run.
+(one store-all gradient: checkpointing.adjoint.calibration), plans H-Revolve (unless ``--schedule`` is given; the
+``nonuniform`` planner then uses the per-step costs) on the calibrated platform and reports its predicted makespan
+against the measured time of the run.
 
 All input is checked before Firedrake is imported: an unknown functional, control or schedule, steps < 1, RAM slots
 that cannot hold the schedule, an unwritable --disk-dir or a missing platform file fails with one line naming it.
@@ -213,7 +214,8 @@ def run(request: Request, progress: bool = True) -> dict:
         logger.info("calibrating: one store-all gradient and %d tier(s)", len(tiers))
         calibration = calibrate(time_loop(model, functional, timesteps, (request.control,)), tiers)
         platform = calibration.platform()
-    schedule = plan(request.schedule_name, request.steps, platform)
+    schedule = calibration.plan(request.schedule_name) if calibration else plan(request.schedule_name,
+                                                                                   request.steps, platform)
     predicted = simulate(schedule, platform, request.steps)  # before the run: the progress bar's length
 
     bar = tqdm(total=predicted.forward_steps + request.steps, desc="model steps", unit="step",

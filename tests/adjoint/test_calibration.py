@@ -86,6 +86,13 @@ def test_optimal_schedule_on_the_calibrated_platform_runs_with_the_store_all_gra
     assert np.linalg.norm(g - g_ref) <= 1e-10 * np.linalg.norm(g_ref)
 
 
+def test_per_step_planner_is_no_worse_than_h_revolve_under_the_per_step_costs(calibrated):
+    """The nonuniform dynamic programme minimises over the hierarchical schedules, H-Revolve's among them."""
+    calibration = calibrated["calibration"]
+    nonuniform = calibration.predict(calibration.plan("nonuniform")).makespan
+    assert nonuniform <= calibration.predict(calibration.optimal_schedule()).makespan * (1 + 1e-12)
+
+
 def test_bad_repeats_is_refused(calibrated):
     from checkpointing.adjoint.calibration import calibrate
 
