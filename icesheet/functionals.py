@@ -59,7 +59,8 @@ def density(model, name: str, observed_velocity=None, sigma: float = DEFAULT_SIG
 @dataclass(frozen=True)
 class Functional:
     """``j_i`` for the checkpoint manager: ``form`` assembled at ``i = steps`` (``when="final"``) or at every
-    ``i >= 1`` (``when="sum"``), ``None`` otherwise."""
+    ``i >= 1`` (``when="sum"``), ``None`` otherwise.  ``form`` is built on the model's state Functions, which are
+    the ``state`` the manager passes (holding ``x_i``), so the argument itself is not needed."""
 
     name: str
     form: object

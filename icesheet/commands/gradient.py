@@ -41,9 +41,11 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("gradient", help="gradient of a functional with respect to a control field",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO,
-                        help=f"one of {', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})")
+                        help=f"one of {', '.join(_shallow_stream_scenarios())} (default {DEFAULT_SCENARIO})")
     parser.add_argument("--config", type=Path, help="TOML file overriding the scenario's parameters")
-    parser.add_argument("--functional", required=True, help=f"one of {', '.join(FUNCTIONALS)}")
+    parser.add_argument("--functional", required=True,
+                        help=f"one of {', '.join(FUNCTIONALS)} (misfit: to the velocity solved at the initial "
+                        "state, a synthetic survey at t = 0, with error --sigma)")
     parser.add_argument("--when", default="final",
                         help="'final' (J = j(x_l)) or 'sum' (J = sum of j(x_i), i = 1..l); default final")
     parser.add_argument("--control", required=True, help=f"one of {', '.join(CONTROLS)}")
