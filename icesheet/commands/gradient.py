@@ -59,8 +59,9 @@ def register(subparsers) -> None:
                         help="directory of a disk level (repeat for several levels, fastest first)")
     parser.add_argument("--platform", type=Path, help="platform TOML file (levels, costs)")
     parser.add_argument("--adjoint-mode", default=None, help="fixed-point or unrolled (default: the scenario's)")
-    parser.add_argument("--friction", default="log", dest="friction_parameterisation",
-                        help="friction control: 'log' (theta = log C, default) or 'linear' (C)")
+    parser.add_argument("--friction", dest="friction_parameterisation",
+                        help="friction control: 'log' (theta = log C; the default where the scenario has basal "
+                        "friction) or 'linear' (C; the default for ice shelves)")
     parser.add_argument("--riesz", default="L2", help="Riesz map of the gradient: L2 (mass matrix) or H1")
     parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help="observation error of the misfit, m/yr")
     parser.add_argument("--calibrate", action="store_true",
@@ -149,10 +150,16 @@ def prepare(args) -> Request:
     _choice("schedule", schedule_name, sorted(PLANNERS))
     if not (args.sigma > 0):
         raise InputError(f"sigma = {args.sigma!r}: the observation error must be > 0 (m/yr)")
-    if "friction_parameterisation" not in scenario_parameters(args.scenario).get("solver", {}):
+    defaults = scenario_parameters(args.scenario)
+    if "friction_parameterisation" not in defaults.get("solver", {}):
         raise InputError(f"scenario = {args.scenario!r}: not a shallow-stream scenario with friction and rheology "
                          f"controls; choose one of {', '.join(_shallow_stream_scenarios())}")
-    overrides = {"solver.friction_parameterisation": args.friction_parameterisation}
+    grounded = defaults.get("ice", {}).get("friction", 0.0) > 0
+    friction = args.friction_parameterisation or ("log" if grounded else "linear")
+    if friction == "log" and not grounded:
+        raise InputError(f"friction = 'log': scenario {args.scenario!r} has no basal friction (C = 0, an ice shelf), "
+                         "so log C is undefined; use --friction linear")
+    overrides = {"solver.friction_parameterisation": friction}
     if args.control == "rheology":
         overrides["solver.rate_factor_parameterisation"] = "log"
     for key, value in (("time.dt", args.dt), ("time.steps", args.steps), ("mesh.cell_size", args.mesh_size),

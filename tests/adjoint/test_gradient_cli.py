@@ -166,6 +166,8 @@ BAD_INPUT = [
     (["--sigma", "0"], "sigma = 0"),
     (["--scenario", "halfar_dome"], "scenario = 'halfar_dome'"),
     (["--scenario", "greenland"], "scenario = 'greenland'"),
+    (["--scenario", "ice_shelf_ramp", "--friction", "log"], "friction = 'log'"),
+    (["--friction", "exponential"], "friction_parameterisation = 'exponential'"),
 ]
 
 
