@@ -7,8 +7,9 @@ largest ``l`` gives the value for every shorter chain); each heuristic's makespa
 schedule its planner emits (an independent check of validity and cost), so ``ratio >= 1`` is a real property: no
 valid schedule beats the optimum.  H-Revolve's own schedules are simulated too and must cost exactly the optimum.
 
-Heuristics are every planner of :data:`checkpointing.planners.PLANNERS` except H-Revolve itself, the two baselines
-(store-all, recompute-all) and planners that need extra inputs (per-step costs), plus one defined here:
+Heuristics are every planner of :data:`checkpointing.planners.PLANNERS` except the optima (H-Revolve, and its
+per-step-cost version "nonuniform", which with uniform costs is the same DP), the two baselines (store-all,
+recompute-all) and planners that need extra inputs, plus one defined here:
 ``disk-revolve-fastest-slowest``, Disk-Revolve on the fastest and the slowest level only (the intermediate levels
 ignored), for platforms with three or more levels.  A heuristic that does not fit at some ``l`` (e.g. Disk-Revolve
 when the bounded second level overflows) is left out there.  On a two-level platform ``disk-revolve`` is not a
@@ -42,7 +43,7 @@ NAME = "hrevolve_vs_heuristics"
 log = logging.getLogger(f"experiments.{NAME}")
 
 PLATFORM_DIR = Path(__file__).resolve().parent.parent / "data" / "platforms"
-NOT_HEURISTICS = {"hrevolve", "store-all", "recompute-all"}
+NOT_HEURISTICS = {"hrevolve", "nonuniform", "store-all", "recompute-all"}  # optima and baselines
 TOLERANCE = 1e-9
 
 
