@@ -11,10 +11,10 @@ flotation at the end, control: log friction (theta = log C).  For each adjoint m
 - ``pyadjoint_*``: vanilla pyadjoint store-all, the whole run on one tape: taped forward, then ``compute_gradient``
   (``pyadjoint_adjoint_s``: the adjoint sweep alone).
 
-Times are CPU times of this process (``time.process_time``: other processes sharing the cores do not inflate
-them; with one thread per process they equal wall times on an idle machine); the manager's backward phase is
-taken from its wall-time counters, and every wall time is in the JSON file.  Ratios to ``forward_s`` are printed
-side by side.  The goal "gradient / forward <= 1" can only hold for the adjoint
+Times are CPU times of this process (``time.process_time``: other processes sharing the cores inflate them less
+than wall times; with one thread per process they equal wall times on an idle machine); the manager's backward
+phase is taken from its wall-time counters, and every wall time is in the JSON file.  Ratios to ``forward_s`` are
+printed side by side.  The goal "gradient / forward <= 1" can only hold for the adjoint
 sweep itself (a gradient includes a forward run): in the fixed-point mode that sweep is one linear solve per
 velocity solve instead of one per Picard iteration (Christianson 1994).  Each mode first runs a one-step gradient
 so that kernel compilation is not timed.

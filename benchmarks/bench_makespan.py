@@ -5,13 +5,17 @@ Model: the marine ice stream (MISMIP+ bed, ``--cell-size``), ``--steps`` steps o
 flotation at the end, control: log friction.  Storage: ``--slots`` RAM checkpoints and an unbounded disk directory
 (a temporary directory, or ``--disk-dir``).  Procedure:
 
-1. calibrate (checkpointing.adjoint.calibration) twice, on wall time and on this process's CPU time: per-step
-   forward and backward costs from one timed store-all gradient, write/read costs of each tier;
-2. for each schedule, plan it on the wall-time calibrated platform, predict its makespan with the simulator
-   (per-step costs, and the uniform mean costs the planners use), run it with the checkpoint manager and compare:
+1. calibrate (checkpointing.adjoint.calibration) on wall time and on this process's CPU time: per-step forward and
+   backward costs from one timed store-all gradient, write/read costs of each tier;
+2. plan each schedule on the wall-time calibrated platform and run it with the checkpoint manager, ``--repeats``
+   times round robin (median taken);
+3. calibrate again, and predict each makespan with the simulator from the mean of the two calibrations (per-step
+   costs, and the uniform mean costs the planners use); the ratio of the two calibrations' ``uf`` shows how much
+   the machine drifted during the runs.  Compare:
    ``measured_actions_s`` is the wall time spent in the schedule's actions (the quantity the cost model
-   describes), ``measured_run_s`` the whole ``CheckpointManager.run`` (adds the garbage collections at its start
-   and end), ``cpu_*`` the same run's CPU time against the CPU-calibrated prediction.  On a machine shared with
+   describes) against ``predicted_s``; ``measured_run_s`` the whole ``CheckpointManager.run`` and ``cpu_measured_s``
+   its CPU time, against the prediction plus the calibrated per-run overhead (set-up, garbage collections at start
+   and end, tiers opened and closed: ``run_overhead`` of the calibration).  On a machine shared with
    other processes wall times stretch unevenly; CPU times do not.
 
 Goal: measured / predicted within 10% (memory-facts.md: the cost model held to a few percent for a toy model).
@@ -41,7 +45,7 @@ COLUMNS = ("schedule", "steps", "ram_slots", "forward_steps", "backward_steps", 
            "run_over_predicted", "cpu_predicted_s", "cpu_measured_s", "cpu_over_predicted", "gradient_agreement")
 
 
-def measure(cell_size: float, steps: int, slots: int, disk_dir: str) -> tuple[dict, list[dict]]:
+def measure(cell_size: float, steps: int, slots: int, disk_dir: str, repeats: int) -> tuple[dict, list[dict]]:
     import numpy as np
 
     from checkpointing.adjoint import CheckpointManager, DiskTier, RamTier
@@ -54,32 +58,45 @@ def measure(cell_size: float, steps: int, slots: int, disk_dir: str) -> tuple[di
     model = build_model("marine_ice_stream", parameters, friction_parameterisation="log")
     loop = time_loop(model, build_functional(model, "vaf", steps, "final"), [DT] * steps, ("friction",))
     tiers = [RamTier(slots), DiskTier(disk_dir, name="disk")]
-    calibration = calibrate(loop, tiers)
-    cpu_calibration = calibrate(loop, tiers, clock=time.process_time)
-    platform = calibration.platform()
+
+    def calibrations():
+        return calibrate(loop, tiers), calibrate(loop, tiers, clock=time.process_time)
+
+    before = calibrations()
+    platform = before[0].platform()
+    schedules = {name: before[0].plan(name) for name in SCHEDULES}
     manager = CheckpointManager(loop, tiers)
-    rows, reference = [], None
-    for name in SCHEDULES:
-        schedule = calibration.plan(name)
-        predicted, uniform = calibration.predict(schedule), calibration.predict(schedule, per_step=False)
-        start, cpu_start = time.perf_counter(), time.process_time()
-        result = manager.run(schedule, platform)
-        run_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
-        cpu_predicted = cpu_calibration.predict(schedule).makespan
-        actions = sum(result.counters.wall_time.values())
-        gradient = result.gradient[0].dat.data_ro.copy()
-        reference = gradient if reference is None else reference
+    measured = {name: [] for name in SCHEDULES}
+    results = {}
+    for _ in range(repeats):  # round robin, so that a change of the machine's load affects every schedule alike
+        for name, schedule in schedules.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            results[name] = manager.run(schedule, platform)
+            run_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
+            measured[name].append((sum(results[name].counters.wall_time.values()), run_time, cpu_time))
+    after = calibrations()
+    rows, reference = [], results[SCHEDULES[0]].gradient[0].dat.data_ro
+    for name, schedule in schedules.items():
+        counters = results[name].counters
+        wall, uniform, cpu = (np.mean([c.predict(schedule, per_step=per_step).makespan for c in pair])
+                              for pair, per_step in (((before[0], after[0]), True), ((before[0], after[0]), False),
+                                                     ((before[1], after[1]), True)))
+        wall_overhead, cpu_overhead = (np.mean([c.run_overhead for c in pair]) for pair in zip(before, after))
+        actions, run_time, cpu_time = np.median(np.array(measured[name]), axis=0)
+        gradient = results[name].gradient[0].dat.data_ro
         rows.append({"schedule": name, "steps": steps, "ram_slots": slots,
-                     "forward_steps": result.counters.forward_steps, "backward_steps": result.counters.backward_steps,
-                     "disk_writes": result.counters.writes[1], "disk_reads": result.counters.reads[1],
-                     "predicted_s": predicted.makespan, "predicted_uniform_s": uniform.makespan,
-                     "measured_actions_s": actions, "measured_run_s": run_time,
-                     "actions_over_predicted": actions / predicted.makespan,
-                     "run_over_predicted": run_time / predicted.makespan, "cpu_predicted_s": cpu_predicted,
-                     "cpu_measured_s": cpu_time, "cpu_over_predicted": cpu_time / cpu_predicted,
+                     "forward_steps": counters.forward_steps, "backward_steps": counters.backward_steps,
+                     "disk_writes": counters.writes[1], "disk_reads": counters.reads[1],
+                     "predicted_s": wall, "predicted_uniform_s": uniform, "measured_actions_s": actions,
+                     "measured_run_s": run_time, "actions_over_predicted": actions / wall,
+                     "run_over_predicted": run_time / (wall + wall_overhead), "cpu_predicted_s": cpu + cpu_overhead,
+                     "cpu_measured_s": cpu_time, "cpu_over_predicted": cpu_time / (cpu + cpu_overhead),
                      "gradient_agreement": float(np.linalg.norm(gradient - reference) / np.linalg.norm(reference))})
-    info = {"dofs": model.thickness.function_space().dim(), "calibration": calibration.to_dict(),
-            "cpu_calibration": cpu_calibration.to_dict()}
+    info = {"dofs": model.thickness.function_space().dim(), "repeats": repeats,
+            "calibration_drift": {"wall_uf_after_over_before": after[0].uf / before[0].uf,
+                                  "cpu_uf_after_over_before": after[1].uf / before[1].uf},
+            "calibrations": {"wall_before": before[0].to_dict(), "wall_after": after[0].to_dict(),
+                             "cpu_before": before[1].to_dict(), "cpu_after": after[1].to_dict()}}
     return info, rows
 
 
@@ -89,20 +106,22 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=12, help="time steps l (default 12)")
     parser.add_argument("--slots", type=int, default=3, help="RAM checkpoints (default 3)")
     parser.add_argument("--disk-dir", help="directory of the disk level (default: a temporary directory)")
-    parser.add_argument("--quick", action="store_true", help="40 km cells, 5 steps, 2 RAM slots")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each schedule, median taken (default 2)")
+    parser.add_argument("--quick", action="store_true", help="40 km cells, 5 steps, 2 RAM slots, 1 repeat")
     args = parser.parse_args(argv)
     if args.quick:
-        args.cell_size, args.steps, args.slots = 40000.0, 5, 2
+        args.cell_size, args.steps, args.slots, args.repeats = 40000.0, 5, 2, 1
     del sys.argv[1:]  # Firedrake hands sys.argv to PETSc
     with tempfile.TemporaryDirectory(dir=args.disk_dir) as disk_dir:
-        info, rows = measure(args.cell_size, args.steps, args.slots, disk_dir)
+        info, rows = measure(args.cell_size, args.steps, args.slots, disk_dir, args.repeats)
     print(" ".join(f"{c:>14.14}" for c in COLUMNS))
     for row in rows:
         print(" ".join(f"{row[c]:>14.4g}" if isinstance(row[c], float) else f"{row[c]:>14}" for c in COLUMNS))
-    calibration = info["calibration"]
-    print(f"calibrated: uf = {calibration['uf']:.4g} s, ub = {calibration['ub']:.4g} s, "
+    calibration = info["calibrations"]["wall_before"]
+    print(f"calibrated (wall, before the runs): uf = {calibration['uf']:.4g} s, ub = {calibration['ub']:.4g} s, "
           + ", ".join(f"{lev['name']}: w = {lev['write']:.3g} s, r = {lev['read']:.3g} s"
                       for lev in calibration["levels"]))
+    print("uf after the runs / before: " + ", ".join(f"{k} {v:.3f}" for k, v in info["calibration_drift"].items()))
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "bench_makespan.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)

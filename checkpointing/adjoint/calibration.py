@@ -16,15 +16,16 @@ tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` 
   step plus the median over :math:`0 < i < l` of :math:`u_{b,i}` minus its taped step (the adjoint part, the same
   for every step when the adjoint solves do not depend on the step; :math:`u_{b,l}` for ``l = 1``).  Per-step
   costs matter: the number of Picard iterations, hence the cost, differs between steps (and a recomputed step
-  repeats its iterations exactly).  A one-step store-all run first compiles the kernels of the forward and adjoint forms, so that compilation
-  (seconds, once per process) is not counted as a step cost.
+  repeats its iterations exactly).  A one-step store-all run first compiles the kernels of the forward and adjoint
+  forms, so that compilation (seconds, once per process) is not counted as a step cost.
 - :math:`w_k`, :math:`r_k`: the median over ``repeats`` writes and reads of the state on tier ``k`` itself.
 
 Times are read from ``clock``: ``time.perf_counter`` (wall time, the default) or ``time.process_time`` (this
-process's CPU time, which other processes sharing the cores do not inflate).  Every number is the maximum over MPI
-ranks, so that all ranks build the same platform and plan the same schedule.  The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep costs the
-same in total) for planners such as H-Revolve; :meth:`Calibration.predict` and the ``"nonuniform"`` planner use
-the per-step costs.
+process's CPU time, which other processes sharing the cores inflate less, though not at all only on an idle
+machine).  Every number is the maximum over MPI ranks, so that all ranks build the same platform and plan the same
+schedule.  The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep
+costs the same in total) for planners such as H-Revolve; :meth:`Calibration.predict` and the ``"nonuniform"``
+planner use the per-step costs.
 """
 from __future__ import annotations
 
@@ -49,8 +50,10 @@ __all__ = ["Calibration", "calibrate", "measure_tier_costs", "ObservedModel"]
 class Calibration:
     """Measured costs (seconds): ``forward_costs[i]`` = :math:`u_{f,i}` (``i < l``), ``backward_costs[i]`` =
     :math:`u_{b,i}` (``i <= l``), and per tier ``write_costs``/``read_costs`` with the tiers' ``capacities`` and
-    ``names``; ``run_time`` is the time of the store-all run that measured the step costs; ``clock`` names the
-    clock all times were read from."""
+    ``names``; ``run_time`` is the time of the store-all run that measured the step costs, ``run_overhead`` the
+    part of it outside every step (the manager's set-up, its garbage collections at start and end, opening and
+    closing tiers: a constant per ``CheckpointManager.run``, not part of the makespan); ``clock`` names the clock
+    all times were read from."""
 
     forward_costs: tuple
     backward_costs: tuple
@@ -59,6 +62,7 @@ class Calibration:
     capacities: tuple
     names: tuple
     run_time: float = 0.0
+    run_overhead: float = 0.0
     taped_forward_costs: tuple = field(default=())
     clock: str = "perf_counter"
 
@@ -101,7 +105,7 @@ class Calibration:
                 "backward_costs": list(self.backward_costs), "taped_forward_costs": list(self.taped_forward_costs),
                 "levels": [{"name": n, "capacity": c if c != float("inf") else "inf", "write": w, "read": r}
                            for n, c, w, r in zip(self.names, self.capacities, self.write_costs, self.read_costs)],
-                "run_time": self.run_time, "clock": self.clock}
+                "run_time": self.run_time, "run_overhead": self.run_overhead, "clock": self.clock}
 
 
 def _max_over_ranks(comm, values):
@@ -184,9 +188,11 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) 
     backward = [0.0] + [stamps[i - 1] - stamps[i] for i in range(1, steps + 1)]
     adjoint_parts = [backward[i] - taped_forward[i] for i in range(1, steps)] or [backward[steps]]
     backward[0] = taped_forward[0] + statistics.median(adjoint_parts)
+    overhead = elapsed - sum(forward) - sum(backward)
     return Calibration(forward_costs=tuple(_max_over_ranks(comm, forward)),
                        backward_costs=tuple(_max_over_ranks(comm, backward)),
                        write_costs=tuple(w for w, _ in tier_costs), read_costs=tuple(r for _, r in tier_costs),
                        capacities=tuple(t.capacity for t in tiers), names=tuple(t.name for t in tiers),
-                       run_time=comm.allreduce(elapsed, op=MPI.MAX), clock=clock.__name__,
+                       run_time=comm.allreduce(elapsed, op=MPI.MAX),
+                       run_overhead=comm.allreduce(overhead, op=MPI.MAX), clock=clock.__name__,
                        taped_forward_costs=tuple(_max_over_ranks(comm, taped_forward)))
