@@ -258,7 +258,9 @@ def run(request: Request, progress: bool = True) -> dict:
         summary["calibration"] = {**calibration.to_dict(), "predicted_makespan": per_step.makespan,
                                   "predicted_makespan_uniform_costs": predicted.makespan,
                                   "measured_makespan": measured_makespan,
-                                  "measured_over_predicted": measured_makespan / per_step.makespan}
+                                  "measured_over_predicted": measured_makespan / per_step.makespan,
+                                  "predicted_run_time": per_step.makespan + calibration.run_overhead,
+                                  "measured_run_time": gradient.wall_time}
     write_outputs(request, model, gradient, summary)
     return summary
 
@@ -296,7 +298,8 @@ def summary_rows(summary: dict) -> list[tuple]:
     rows.append(("makespan_s", sum(measured["wall_time"].values()),
                  calibration["predicted_makespan"] if calibration else ""))
     rows += [(f"wall_time_{kind}_s", seconds, "") for kind, seconds in measured["wall_time"].items()]
-    rows += [("run_wall_time_s", summary["wall_time"], ""), ("peak_rss_mb", summary["peak_rss_mb"], "")]
+    rows += [("run_wall_time_s", summary["wall_time"], calibration["predicted_run_time"] if calibration else ""),
+             ("peak_rss_mb", summary["peak_rss_mb"], "")]
     return rows
 
 
