@@ -23,7 +23,7 @@ from .harness import run_one, setup_logging, write_csv
 log = logging.getLogger("experiments.all")
 
 PURE = ("revolve_tradeoff", "hrevolve_vs_heuristics", "strategy_table")
-ON_THE_MODEL: tuple[str, ...] = ()
+ON_THE_MODEL = ("sensitivity_maps", "picard_adjoint", "strategy_measured", "nonuniform_costs", "twin_inversion")
 EXPERIMENTS = PURE + ON_THE_MODEL
 
 
@@ -75,6 +75,10 @@ def main(argv=None) -> int:
     only, skip = parse_names(args.only, "--only"), parse_names(args.skip, "--skip")
     names = [n for n in (only or EXPERIMENTS) if n not in skip]
     setup_logging()
+    if any(n in ON_THE_MODEL for n in names):
+        from icesheet.cli import import_firedrake
+
+        import_firedrake()  # before the experiments import it, so that PETSc does not see our arguments
     args.out.mkdir(parents=True, exist_ok=True)
     summaries = run_all(args.out, args.full, names)
     print(report(summaries, args.out), flush=True)

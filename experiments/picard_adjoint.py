@@ -23,10 +23,11 @@ import logging
 import sys
 from pathlib import Path
 
-import firedrake as fd
 import numpy as np
 from firedrake.adjoint import Tape, continue_annotation, pause_annotation, set_working_tape
 from pyadjoint import stop_annotating
+
+from icesheet.functionals import build_functional
 
 from .harness import main_for, plt, save_figure, write_csv
 from .ice_problem import IceProblem, build_problem, run_gradient
@@ -85,9 +86,7 @@ def measure(problem: IceProblem, mode: str, tolerance: float) -> tuple[dict, np.
                                                          "solver.residual_tolerance": tolerance})
     state_bytes = sum(f.dat.data_ro.nbytes for f in model.state)
     tape = one_step_tape(model, problem.dt)
-    steps, form = problem.steps, model._vaf_form
-    result = run_gradient(model, problem, [model.log_friction],
-                          lambda i, state: fd.assemble(form) if i == steps else None)
+    result = run_gradient(model, problem, [model.log_friction], build_functional(model, "vaf", problem.steps))
     c = result.counters
     row = {"mode": mode, "tolerance": tolerance, **tape, "state_bytes": state_bytes,
            "tape_states": tape["tape_bytes"] / state_bytes,

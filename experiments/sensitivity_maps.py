@@ -22,6 +22,8 @@ import numpy as np
 from pyadjoint import stop_annotating
 
 from checkpointing.platform import Level, Platform
+from icesheet.controls import riesz_representative
+from icesheet.functionals import build_functional, density
 
 from .harness import main_for, plt, save_figure, write_csv
 from .ice_problem import IceProblem, build_problem, grounded_mask, run_gradient
@@ -48,7 +50,7 @@ class Sensitivities:
         self.model = model = build_problem(problem)
         self.initial_state = [f.copy(deepcopy=True) for f in model.state]
         self.grounded = grounded_mask(model)
-        self.forms = {"volume": model._volume_form, "vaf": model._vaf_form}
+        self.forms = {name: density(model, name) * fd.dx for name in ("volume", "vaf")}
         self.platform = Platform((Level(SLOTS, name="ram"),), name=f"ram{SLOTS}")
         x, y = fd.SpatialCoordinate(model.mesh)
         width = model.mesh.coordinates.dat.data_ro[:, 1].max()
@@ -65,8 +67,7 @@ class Sensitivities:
 
     def gradient(self, name: str) -> dict:
         """The three derivatives of functional ``name`` as cofunctions, and ``J``."""
-        steps, form = self.problem.steps, self.forms[name]
-        functional = (lambda i, state: fd.assemble(form) if i == steps else None)
+        functional = build_functional(self.model, name, self.problem.steps)
         result = run_gradient(self.model, self.problem, [self.model.log_friction, self.model.accumulation],
                               functional, planner="revolve", platform=self.platform)
         thickness_bar, velocity_bar = result.initial_state_gradient
@@ -110,19 +111,10 @@ def taylor_rows(sens: Sensitivities, gradients: dict) -> list[dict]:
     return rows
 
 
-def riesz(cofunction, space) -> np.ndarray:
-    """The L2 Riesz representative's dof values: solve ``M g = c`` with the mass matrix of ``space``."""
-    g = fd.Function(space)
-    u, v = fd.TrialFunction(space), fd.TestFunction(space)
-    with stop_annotating():
-        fd.solve(fd.inner(u, v) * fd.dx == cofunction, g, solver_parameters={"ksp_type": "preonly", "pc_type": "lu"})
-    return np.array(g.dat.data_ro)
-
-
 def density_maps(sens: Sensitivities, gradients: dict) -> dict:
     """``{(functional, control): Riesz representative dof values}``."""
-    space = sens.model.thickness_space
-    return {(name, control): riesz(gradients[name][control], space) for name in sens.forms for control in CONTROLS}
+    return {(name, control): np.array(riesz_representative(gradients[name][control]).dat.data_ro)
+            for name in sens.forms for control in CONTROLS}
 
 
 def upstream_median(sens: Sensitivities, values, x_max: float = 300e3) -> float:
