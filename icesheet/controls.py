@@ -29,6 +29,7 @@ before (``icesheet gradient``).
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -64,11 +65,21 @@ def control_function(model, control: str):
     return model.controls()[parameter_names(model)[control]]
 
 
+@functools.lru_cache(maxsize=16)
+def _riesz_map(space, riesz_map: str):
+    """One firedrake.RieszMap per (dual space, inner product), built once: its form, matrix factorisation and solver
+    are reused by every gradient, e.g. in an optimisation loop (new forms and solvers per call leak memory)."""
+    from firedrake import RieszMap
+
+    return RieszMap(space, riesz_map, solver_parameters={"ksp_type": "preonly", "pc_type": "lu"},
+                    constant_jacobian=True)
+
+
 def riesz_representative(derivative, riesz_map: str = "L2"):
     """The Riesz representative of ``derivative`` (a Cofunction) for the inner product ``riesz_map``."""
     if riesz_map not in RIESZ_MAPS:
         raise ValueError(f"riesz_map = {riesz_map!r}: choose one of {', '.join(RIESZ_MAPS)}")
-    return derivative.riesz_representation(riesz_map, solver_options={"ksp_type": "preonly", "pc_type": "lu"})
+    return _riesz_map(derivative.function_space(), riesz_map)(derivative)
 
 
 def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None):

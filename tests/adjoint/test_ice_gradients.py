@@ -109,13 +109,17 @@ def test_taylor_remainder_with_linear_friction():
     test_taylor_remainder_is_second_order(linear, "vaf", "friction")
 
 
-def test_riesz_representative_is_the_l2_dual_of_the_derivative(problem):
-    """(g, phi)_L2 = dJ/dp[phi] for the direction phi: the L2 Riesz map is the mass-matrix solve."""
+def test_riesz_representatives_are_the_duals_of_the_derivative(problem):
+    """(g, phi)_X = dJ/dp[phi] for the direction phi, with (u, v)_L2 = int u v dx (the mass-matrix solve) and
+    (u, v)_H1 = int u v + grad u . grad v dx."""
     import firedrake as fd
+    from icesheet.controls import riesz_representative
 
     result = gradient(problem, "volume")
     for control in ("friction", "thickness"):
         phi = problem["directions"][control]
         pairing = result.derivative[control].dat.inner(phi.dat)
         assert fd.assemble(fd.inner(result.riesz[control], phi) * fd.dx) == pytest.approx(pairing, rel=1e-10)
-
+        g = riesz_representative(result.derivative[control], "H1")
+        h1 = fd.assemble((fd.inner(g, phi) + fd.inner(fd.grad(g), fd.grad(phi))) * fd.dx)
+        assert h1 == pytest.approx(pairing, rel=1e-10)
