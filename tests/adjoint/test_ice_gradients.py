@@ -8,7 +8,6 @@ the manager).  One model build and one manager run per functional (all four cont
 """
 import math
 
-import numpy as np
 import pytest
 
 pytestmark = pytest.mark.firedrake
