@@ -9,7 +9,9 @@ One step of length :math:`\delta t` (years), as in the seed talk's algorithm:
 
 The time-loop state (contract_model.md) is ``state = (thickness, velocity)``: the velocity is the next Picard
 initial guess, so restoring both repeats a step bit for bit.  ``step`` reads and overwrites these two Functions in
-place.  Control fields appear directly in the forms: ``friction`` (Weertman C, MPa m^-1/3 yr^1/3) or
+place; ``step(dt, hint=...)``, the hint taken by ``retape_hint()`` on the state the step produces, re-runs a step
+whose result is known, skipping its Picard loop in the fixed-point adjoint mode (for re-taping by the checkpoint
+manager).  Control fields appear directly in the forms: ``friction`` (Weertman C, MPa m^-1/3 yr^1/3) or
 ``log_friction`` (theta, C = exp(theta)), ``rate_factor`` (A, MPa^-3 yr^-1) or ``log_rate_factor``,
 ``accumulation`` (a, m/yr), and the initial thickness.  All Functions, forms and solvers are built in the
 constructor and reused.
@@ -174,12 +176,18 @@ class IceModel:
         """The velocity for the current thickness (in place); returns the solver's VelocitySolveInfo."""
         return self.velocity_solver.solve()
 
-    def step(self, dt: float) -> StepInfo:
-        """Advance by ``dt`` years: velocity solve at the current thickness, then the thickness update."""
+    def step(self, dt: float, hint=None) -> StepInfo:
+        """Advance by ``dt`` years: velocity solve at the current thickness, then the thickness update.
+
+        ``hint``: optionally what :meth:`retape_hint` returned on the state this step produces from the current one
+        (the checkpoint manager re-taping a step it ran before).  It is the converged velocity of this step; in the
+        fixed-point adjoint mode the Picard loop is then skipped and only the taped Newton solve runs, started from
+        it (``picard_iterations == 0``; icesheet.velocity_solver).  The result is the same to the Newton tolerance;
+        the unrolled mode ignores the hint."""
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt = {dt!r}: the time step must be a finite number of years > 0")
         start = time.perf_counter()
-        velocity_info = self.velocity_solver.solve()
+        velocity_info = self.velocity_solver.solve(converged=hint)
         clamped = self.thickness_solver.solve(float(dt))
         self.time += float(dt)
         return StepInfo(dt=float(dt), picard_iterations=velocity_info.picard_iterations,
@@ -187,6 +195,12 @@ class IceModel:
                         newton_iterations=velocity_info.newton_iterations,
                         final_residual=velocity_info.final_residual, clamped_volume=clamped,
                         wall_time=time.perf_counter() - start)
+
+    def retape_hint(self):
+        """A copy of this rank's velocity values: on a state ``x_{i+1}`` produced by a step, the velocity that step
+        converged to, which ``step(dt, hint=...)`` from ``x_i`` can start from instead of iterating (one velocity
+        field of memory)."""
+        return self.velocity.dat.data_ro.copy()
 
     # -- diagnostics -----------------------------------------------------------------------------------------------
     def volume(self) -> float:

@@ -22,6 +22,14 @@ each solve), which changes neither its root nor the adjoint, so the Newton toler
 result enters the tape as the Newton initial guess (one taped assignment), so that replays of the tape with other
 control values start Newton close to the root; no derivative flows through an initial guess.
 
+Re-taping a solved step (the checkpoint manager's backward steps).  ``solve(converged=u*)``, with ``u*`` the
+velocity this solve produced before at the same thickness and controls, skips the Picard loop in the fixed-point
+mode: ``u*`` becomes the Newton initial guess, Newton finds the residual already below its tolerance and stops after
+0 (at most a few) iterations, and the taped adjoint, one linear solve with :math:`(\partial F/\partial u)^T` at the
+root, is the same.  The result is the root of :math:`F` to the Newton tolerance whatever ``u*`` is, so a hint only
+changes the cost.  The unrolled mode (whose tape must hold every Picard solve) and a fixed-point solver without
+Newton finish ignore it.
+
 The linear and the Newton solver, their forms and the iterate Function are built once and reused; only values
 are assigned in (memory-facts.md).
 """
@@ -174,12 +182,42 @@ class VelocitySolver:
         return self._norm(u - u_old) / max(self._norm(u), np.finfo(float).tiny)
 
     # -- the solve -------------------------------------------------------------------------------------------------
-    def solve(self) -> VelocitySolveInfo:
-        """Picard iterations from the current velocity, then the Newton finish if enabled; returns the history."""
-        opts = self.options
+    def solve(self, converged=None) -> VelocitySolveInfo:
+        """Picard iterations from the current velocity, then the Newton finish if enabled; returns the history.
+
+        ``converged``: optionally this rank's owned values (``velocity.dat.data_ro``) of the velocity an earlier
+        solve at the same thickness and controls converged to; in the fixed-point mode with Newton finish the Picard
+        loop is then skipped and Newton starts from it (module docstring), otherwise it is ignored."""
+        hinted = converged is not None and self.adjoint_mode == "fixed-point" and self.newton_finish
+        if hinted and np.shape(converged) != self.velocity.dat.data_ro.shape:
+            raise ValueError(f"converged: shape {np.shape(converged)}; the owned velocity values have shape "
+                             f"{self.velocity.dat.data_ro.shape}")
         with stop_annotating():
             self.residual_scale.assign(max(self.load_norm(), np.finfo(float).tiny))
         info = VelocitySolveInfo(residuals=[self.relative_residual()])
+        if hinted:
+            with stop_annotating():
+                self.iterate.dat.data_wo[...] = converged
+        else:
+            self._picard(info)
+        if self.newton_finish:
+            if self.adjoint_mode == "fixed-point":
+                # Tape the Picard result (or the hint) as the Newton initial guess (an assignment from a copy), so
+                # that a replay of the tape with other controls starts Newton from it, not from the step's first guess.
+                if not hinted:
+                    with stop_annotating():
+                        self.iterate.assign(self.velocity)
+                self.velocity.assign(self.iterate)
+            # The taped adjoint of this solve is linear: solve it directly, not with the Newton options above.
+            taping = {"adj_kwargs": {"solver_parameters": DIRECT_SOLVER}} if annotate_tape() else {}
+            self._newton_solver.solve(**taping)
+            info.newton_iterations = self._newton_solver.snes.getIterationNumber()
+        info.final_residual = self.relative_residual()
+        return info
+
+    def _picard(self, info: VelocitySolveInfo) -> None:
+        """The Picard loop from the current velocity (taped only in the unrolled mode); appends to ``info``."""
+        opts = self.options
         threshold = opts.residual_tolerance * max(info.residuals[0], 1.0)
         annotation = nullcontext() if self.adjoint_mode == "unrolled" else stop_annotating()
         with annotation:
@@ -196,19 +234,6 @@ class VelocitySolver:
                     f"Picard iteration for the velocity did not converge in max_iterations = {opts.max_iterations}: "
                     f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
                     f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
-        if self.newton_finish:
-            if self.adjoint_mode == "fixed-point":
-                # Tape the Picard result as the Newton initial guess (an assignment from a copy), so that a replay
-                # of the tape with other controls starts Newton from it rather than from the step's first guess.
-                with stop_annotating():
-                    self.iterate.assign(self.velocity)
-                self.velocity.assign(self.iterate)
-            # The taped adjoint of this solve is linear: solve it directly, not with the Newton options above.
-            taping = {"adj_kwargs": {"solver_parameters": DIRECT_SOLVER}} if annotate_tape() else {}
-            self._newton_solver.solve(**taping)
-            info.newton_iterations = self._newton_solver.snes.getIterationNumber()
-        info.final_residual = self.relative_residual()
-        return info
 
 
 def _dirichlet_mask(V, bcs):

@@ -138,21 +138,24 @@ def measure_tier_costs(tier, arrays, comm, repeats: int = 5, clock=time.perf_cou
 class ObservedModel:
     """A model as the manager sees it (``state``, ``step``) that calls ``on_step(info, taped, seconds)`` after each
     step: ``info`` is what ``model.step`` returned, ``taped`` whether pyadjoint was annotating (the step was re-run
-    inside a backward step), ``seconds`` its duration on ``clock``.  For timings and progress bars."""
+    inside a backward step), ``seconds`` its duration on ``clock``.  For timings and progress bars.  The model's
+    optional ``retape_hint`` (protocol.py) is passed through."""
 
     def __init__(self, model, on_step, clock=time.perf_counter):
         self.model, self.on_step, self.clock = model, on_step, clock
+        if hasattr(model, "retape_hint"):
+            self.retape_hint = model.retape_hint
 
     @property
     def state(self) -> tuple:
         return self.model.state
 
-    def step(self, dt):
+    def step(self, dt, **hint):
         from firedrake.adjoint import annotate_tape
 
         taped = annotate_tape()
         start = self.clock()
-        info = self.model.step(dt)
+        info = self.model.step(dt, **hint)
         self.on_step(info, taped, self.clock() - start)
         return info
 

@@ -48,6 +48,15 @@ The working state of the schedule (checkpointing/actions.py) *is* the model's st
     therefore calls ``gc.freeze()`` once at its start, so that each collection scans only the objects created
     during the run, and ``gc.unfreeze()`` at its end.)
 
+    Re-taping hint (optional, protocol.py): if the model has a method ``retape_hint()``, ``Backward(i+1)`` calls it
+    on its working state ``x_{i+1}`` before anything else, and ``Backward(i)`` re-tapes ``F_i`` as
+    ``model.step(dt_i, hint=...)``.  ``x_{i+1}`` is the result of ``F_i``, and every schedule runs ``Backward(l)``,
+    ..., ``Backward(0)`` in this order, each ``Backward(i+1)`` starting on ``x_{i+1}``, so every re-taped step gets a
+    hint taken from its own result (e.g. the ice model skips its Picard loop: the converged velocity is in
+    ``x_{i+1}``).  The manager holds one hint at a time (for the ice model one velocity field: bounded memory, not
+    a checkpoint; the schedule's counts and the simulator's ``ub`` are unchanged, the hint only makes the re-taped
+    step cheaper).
+
 Why not pyadjoint's own ``CheckpointManager`` (``tape.enable_checkpointing`` with a checkpoint_schedules
 schedule): it keeps the whole tape (every block, form and block variable of every step) and only drops the
 *values* its schedule does not need, so memory still grows with ``l`` (pyadjoint#169).  Measured on this machine
@@ -209,10 +218,13 @@ class CheckpointManager:
         return _Execution(self, schedule, predicted).run()
 
     # shared by both ---------------------------------------------------------------------------------------
-    def _step(self, index: int, phase: str) -> None:
+    def _step(self, index: int, phase: str, hint=None) -> None:
         dt = self.loop.timesteps[index]
         try:
-            self.loop.model.step(dt)
+            if hint is None:
+                self.loop.model.step(dt)
+            else:
+                self.loop.model.step(dt, hint=hint)
         except Exception as exc:
             raise StepFailedError(f"forward step F_{index} (x_{index} -> x_{index + 1}, dt = {dt:g}) failed during "
                                   f"{phase}: {type(exc).__name__}: {exc}") from exc
@@ -232,6 +244,7 @@ class _Execution:
         self.furthest = 0  # the largest i with x_i computed so far: steps below it are recomputations
         self.value = 0.0
         self.adjoint_state = None  # xbar_{i+1} between backward steps, then xbar_0
+        self.hint = None  # (i + 1, model.retape_hint() on x_{i+1}) between backward steps, if the model has one
         self.gradient = [[np.zeros_like(a) for a in _owned_views([p])] for p in self.loop.controls]
 
     def run(self) -> AdjointResult:
@@ -303,6 +316,12 @@ class _Execution:
         """``Fbar_index`` on a fresh tape: returns ``xbar_index`` and adds to ``gbar`` (see the module docstring)."""
         state, controls = self.loop.state, self.loop.controls
         taped_step = index < self.loop.steps
+        hint = self.hint[1] if self.hint is not None and self.hint[0] == index + 1 else None
+        self.hint = None
+        retape_hint = getattr(self.loop.model, "retape_hint", None)
+        if retape_hint is not None and index > 0:
+            with stop_annotating():
+                self.hint = (index, retape_hint())
         _renew_block_variables(state + controls)
         tape = Tape()
         with set_working_tape(tape), _annotating():
@@ -310,7 +329,7 @@ class _Execution:
             parameters = [Control(p) for p in controls]
             term = self.loop.functional(index, state)
             if taped_step:
-                self.manager._step(index, f"re-taping for backward step {index} (schedule[{self.position}])")
+                self.manager._step(index, f"re-taping for backward step {index} (schedule[{self.position}])", hint)
         if taped_step:
             for f, seed in zip(state, self.adjoint_state):
                 f.block_variable.adj_value = _cofunction(f, seed)
@@ -325,7 +344,7 @@ class _Execution:
         for total, c, p in zip(self.gradient, parameters, controls):
             for acc, a in zip(total, _owned_views([_adjoint_of(c, p)])):
                 acc += a
-        del tape, inputs, parameters, independents, term
+        del tape, inputs, parameters, independents, term, hint
         _renew_block_variables(state + controls)
         gc.collect()
         return adjoint

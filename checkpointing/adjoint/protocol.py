@@ -10,6 +10,11 @@ A :class:`TimeLoop` describes the chain of Griewank & Walther (2000) on a Firedr
 - ``functional(i, state)``: ``j_i(x_i)``, an AdjFloat (from ``firedrake.assemble``) or ``None`` (no term),
   called for ``i = 0 .. l`` on the state Functions holding ``x_i``; ``J = sum_i j_i(x_i)``.  A term may also
   depend on the controls (a regularisation, say, returned at one index only).
+
+Optional: ``model.retape_hint()`` returns a copy of whatever the model can reuse, from the state ``x_{i+1}`` it
+holds, when ``F_i`` is re-run from ``x_i`` (the ice model: the converged velocity); the manager then re-tapes ``F_i``
+as ``model.step(dt_i, hint=h)`` with ``h`` taken on ``x_{i+1}`` (manager.py).  The step must give the same
+``x_{i+1}`` with or without ``h`` (up to its solver tolerance); only its cost may differ.
 """
 from __future__ import annotations
 

@@ -88,3 +88,37 @@ def test_revolve_gives_the_store_all_gradient_which_passes_a_taylor_test(ice):
         model.velocity.assign(velocity)
     orders = [math.log2(r0 / r1) for r0, r1 in zip(remainders, remainders[1:])]
     assert min(orders) > 1.95, (remainders, orders)
+
+
+def test_a_hinted_retape_skips_picard_and_gives_the_unhinted_gradient(ice):
+    # The manager re-tapes F_i with the hint model.retape_hint() taken on x_{i+1} (the converged velocity); a model
+    # without the hook re-tapes the whole Picard loop.  Both tapes hold one Newton solve at the same root, so the
+    # gradients agree to the Newton tolerance.
+    from checkpointing.adjoint import TimeLoop
+    from checkpointing.adjoint.calibration import ObservedModel
+
+    model, loop = ice
+
+    class WithoutHint:
+        state = property(lambda self: model.state)
+
+        def step(self, dt):
+            return model.step(dt)
+
+    steps = {}
+    results = {}
+    for name, stepped in (("hinted", model), ("unhinted", WithoutHint())):
+        infos = steps[name] = {True: [], False: []}
+        observed = ObservedModel(stepped, lambda info, taped, seconds, infos=infos: infos[taped].append(info))
+        results[name] = run(TimeLoop(observed, loop.timesteps, loop.controls, loop.functional), "revolve", "2:0:0")
+    hinted, unhinted = steps["hinted"], steps["unhinted"]
+    assert len(hinted[True]) == len(unhinted[True]) == STEPS
+    assert [info.picard_iterations for info in hinted[True]] == [0] * STEPS
+    assert all(info.newton_iterations <= 1 for info in hinted[True])
+    assert all(info.picard_iterations > 0 for info in unhinted[True] + hinted[False] + unhinted[False])
+    assert results["hinted"].counters.forward_steps == results["unhinted"].counters.forward_steps > STEPS
+    assert results["hinted"].value == pytest.approx(results["unhinted"].value, rel=1e-12)
+    for a, b in zip(results["unhinted"].initial_state_gradient + results["unhinted"].gradient,
+                    results["hinted"].initial_state_gradient + results["hinted"].gradient):
+        scale = max(np.linalg.norm(a.dat.data_ro), 1e-300)
+        assert np.linalg.norm(a.dat.data_ro - b.dat.data_ro) / scale < 1e-8

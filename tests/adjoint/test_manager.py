@@ -145,6 +145,34 @@ def test_every_schedule_gives_the_store_all_gradient_at_the_predicted_counts(toy
     assert not any(tmp_path.rglob("*.bin")), "checkpoint files left behind"
 
 
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_every_retaped_step_gets_the_hint_taken_on_its_own_result(toy, store_all, tmp_path, name):
+    # A model with the optional retape_hint hook (protocol.py) whose hint is its whole state: a re-taped F_i must
+    # receive exactly x_{i+1} (the result it then computes), in every schedule, and the gradient must not change.
+    from checkpointing.adjoint import TimeLoop
+
+    model, loop = toy
+
+    class HintIsState:
+        state = property(lambda self: model.state)
+        received = []  # per hinted step: the hint equals the step's result
+
+        def retape_hint(self):
+            return model.u.dat.data_ro.copy()
+
+        def step(self, dt, hint=None):
+            info = model.step(dt)
+            if hint is not None:
+                self.received.append(np.array_equal(hint, model.u.dat.data_ro))
+            return info
+
+    hinted = TimeLoop(HintIsState(), loop.timesteps, loop.controls, loop.functional)
+    _, _, result = run_schedule(hinted, name, SCHEDULES[name], tmp_path)
+    assert HintIsState.received == [True] * STEPS
+    for ours, theirs in zip(manager_derivatives(result), manager_derivatives(store_all), strict=True):
+        assert relative_error(ours, theirs) < 1e-10
+
+
 def test_state_is_restored_and_a_second_run_agrees(toy, tmp_path):
     model, loop = toy
     before = model.u.dat.data_ro.copy()
