@@ -6,8 +6,9 @@ flotation at the end, control: log friction (theta = log C).  For each adjoint m
 
 - ``forward_s``: one untaped forward sweep (``CheckpointManager.evaluate``);
 - ``manager_s``: the gradient users get (``icesheet.controls.compute_gradient``, store-all: the manager re-tapes each
-  step inside its backward step, so it runs the forward model twice), and its backward phase alone
-  (``manager_backward_s``: backward steps, reads and discards);
+  step inside its backward step; in the fixed-point mode the re-tape starts from the converged velocity kept from
+  the next backward step and skips the Picard loop, in the unrolled mode it repeats it), and its backward phase
+  alone (``manager_backward_wall_s``: backward steps, reads and discards);
 - ``pyadjoint_*``: vanilla pyadjoint store-all, the whole run on one tape: taped forward, then ``compute_gradient``
   (``pyadjoint_adjoint_s``: the adjoint sweep alone).
 
