@@ -39,6 +39,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import firedrake
+from firedrake.assemble import get_assembler
 import numpy as np
 from pyadjoint import stop_annotating
 from pyadjoint.tape import annotate_tape
@@ -146,6 +147,10 @@ class VelocitySolver:
         self._residual_form = operator(velocity, velocity) - load
         self._load_vector = firedrake.Cofunction(V.dual())
         self._residual_vector = firedrake.Cofunction(V.dual())
+        # Assemblers built once: firedrake.assemble(form) would prepare the form anew at every Picard iteration
+        # (most of a step's time on small meshes); an assembler reads the current values of its coefficients.
+        self._load_assembler = get_assembler(self._load_form)
+        self._residual_assembler = get_assembler(self._residual_form)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
         self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=DIRECT_SOLVER)
@@ -167,13 +172,13 @@ class VelocitySolver:
         r""":math:`\|\tau_d\|`: Euclidean norm of the assembled load (driving + front stress), Dirichlet rows
         removed."""
         with stop_annotating():
-            firedrake.assemble(self._load_form, tensor=self._load_vector)
+            self._load_assembler.assemble(tensor=self._load_vector)
             return self._norm(np.where(self._bc_mask, 0.0, self._load_vector.dat.data_ro))
 
     def relative_residual(self) -> float:
         r""":math:`\|F(u)\| / \|\tau_d\|` at the current velocity, Dirichlet rows removed."""
         with stop_annotating():
-            firedrake.assemble(self._residual_form, tensor=self._residual_vector)
+            self._residual_assembler.assemble(tensor=self._residual_vector)
             residual = self._norm(np.where(self._bc_mask, 0.0, self._residual_vector.dat.data_ro))
         return residual / float(self.residual_scale)
 
