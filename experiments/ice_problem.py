@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import firedrake as fd
 import firedrake.adjoint  # noqa: F401  (registers pyadjoint's overloads before any annotated operation)
-import numpy as np
 from pyadjoint import stop_annotating
 
 from checkpointing.adjoint import CheckpointManager, TimeLoop, tiers_for_platform
@@ -64,8 +63,3 @@ def run_gradient(model, problem: IceProblem, controls, functional, planner: str 
     loop = TimeLoop(model, problem.timesteps, tuple(controls), functional)
     manager = CheckpointManager(loop, tiers_for_platform(platform, directories))
     return manager.run(plan(planner, problem.steps, platform))
-
-
-def dof_array(function) -> np.ndarray:
-    """A copy of the (serial) dof values of ``function``."""
-    return np.array(function.dat.data_ro)
