@@ -222,7 +222,8 @@ def run(out: Path, full: bool) -> dict:
     headline = (f"L-BFGS through the checkpointed time loop (l = {p.steps} steps, {p.cell_size / 1e3:g} km cells, "
                 f"Revolve with {SLOTS} slots) recovers the log friction with grounded-ice error "
                 f"{relative:.3f} of the initial guess's (goal < {ERROR_GOAL}) after {main['iterations']} iterations "
-                f"({len(main['history'])} gradients); misfit {main['history'][0]['misfit']:.3g} -> {main['misfit']:.3g} "
+                f"({len(main['history'])} gradients); misfit {main['history'][0]['misfit']:.3g} -> "
+                f"{main['misfit']:.3g} "
                 f"(at the true friction: {misfit_at_truth:.3g})")
     return {"headline": headline, "headline_ok": ok, "relative_error": relative, "alpha": size["alpha"],
             "misfit_at_truth": misfit_at_truth,
