@@ -1,11 +1,11 @@
 """The "No reuse" strategy of Pallez (2019): periodic checkpoints written once during the first forward sweep.
 
 With ``s`` slots and a chain of ``l`` steps, the first sweep writes ``x_{a_0}, ..., x_{a_{s-1}}``,
-``a_k = floor(k l / s)`` (so ``a_0 = 0``), and never overwrites them; the reverse sweep then handles the segments last first, reversing
-segment ``k`` by recomputing every state from its checkpoint ``x_{a_k}`` (no further checkpoints).  A slot is freed
-only when its segment is done, so the memory is never reused for a new checkpoint.  With segments of length ``p``
-the cost is ``l uf`` (first sweep) ``+ sum_k p_k (p_k - 1)/2 uf`` (recomputation) ``+ (l + 1) ub``, about
-``l uf (1 + l / (2 s)) + (l + 1) ub``: between store-all and recompute-all, for ``s`` slots.
+``a_k = floor(k l / s)`` (so ``a_0 = 0``), and never overwrites them; the reverse sweep then handles the segments
+last first, reversing segment ``k`` by recomputing every state from its checkpoint ``x_{a_k}`` (no further
+checkpoints).  A slot is freed only when its segment is done, so the memory is never reused for a new checkpoint.
+With segments of length ``p_k`` the cost is ``l uf`` (first sweep) ``+ sum_k p_k (p_k - 1)/2 uf`` (recomputation)
+``+ (l + 1) ub``, about ``l uf (1 + l / (2 s)) + (l + 1) ub``: between store-all and recompute-all, for ``s`` slots.
 """
 from __future__ import annotations
 
