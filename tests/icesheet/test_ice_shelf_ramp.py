@@ -7,10 +7,22 @@ For a floating shelf with h = h0 - dh x / L, constant A, inflow u0 and a calving
 As in icepack's test, the H1 error is measured against the nodal interpolant of the exact solution in the solution's
 own space, which the discrete solution approaches faster than the best approximation does (superconvergence).
 Measured here (structured triangle meshes, 8-32 cells across for degree 1, 2-8 for degree 2): slope 1.86 for
-degree 1, 2.47 for degree 2 (2.50 on 4-32 cells, unchanged by a tighter Newton tolerance, a smaller strain-rate
-regularisation or more quadrature points; icepack reports > degree + 0.8 on 16-64 cells), so degree 2 is held to
-> degree + 0.4.  The L2 error against the exact solution itself must fall with slope > degree + 0.8 (optimal:
-degree + 1; on finer degree-2 meshes it meets the floor set by the strain-rate regularisation, about 5e-7).
+degree 1, 2.47 for degree 2, so degree 2 is held to > degree + 0.4, not icepack's degree + 0.8.  Why (scratch
+study, one Newton solve per mesh, strain-rate regularisation 0 unless stated):
+
+- degree 2 keeps slope 2.50 on icepack's meshes (16-64 cells; 2.47 on 2-8), unchanged by Newton tolerance,
+  quadrature degree 12 or exact Dirichlet values on the side walls (2.50); with exact Dirichlet values on all four
+  sides, calving front included, it is 2.98.  The natural calving-front condition is what limits the
+  supercloseness to about degree + 1/2; a crossed mesh gives 2.13 on 2-8 cells.
+- icepack imposes free slip with a penalty on normal flow, weight (L / facet length)^(degree + 1).  With that penalty
+  our setup reproduces icepack's rate, 2.92 on 16-64 cells, but the errors are 30 times larger (3.4e-6 against
+  1.2e-7 at 64 cells): the penalty's consistency error, of order h^(degree + 1), dominates (even the true H1 error
+  then falls at 2.85, faster than the best approximation could).  Our side walls are strong (y-velocity 0), so
+  that error is absent and the bar degree + 0.8 does not apply.  Degree 1: 1.90 with either wall on 16-96 cells.
+- icepack's test sets the strain-rate regularisation to 0.  Ours (1e-5 /yr) changes nothing on these meshes but
+  puts a floor of about 4e-7 under the L2 error from about 16 cells up (degree-2 H1 slope 1.96 on 16-32).
+
+The L2 error against the exact solution itself must fall with slope > degree + 0.8 (optimal: degree + 1).
 """
 import numpy as np
 import pytest
