@@ -2,7 +2,8 @@
 
 The toy-model comparison (benchmarks/bench_manager.py) has a 0.034 MB state, so constant overheads dominate; this one
 runs the real model: the ``marine_ice_stream`` scenario (icesheet.scenarios.build_model; MISMIP+ bed) on a
-``--cell-size`` mesh, log friction (theta = log C), steps of 10 years, J = volume above flotation at step l, control
+``--cell-size`` mesh, log friction (theta = log C), steps of ``--dt`` years (default 2: at 2.5 km cells the
+scenario's 10-year step fails to converge after 9 steps), J = volume above flotation at step l, control
 theta.  One state x_i = (thickness h, velocity u): 3 P1 fields, ``state_mb`` below.  To make steps cheaper the Picard
 loop stops at ``solver.tolerance = solver.residual_tolerance = --tolerance`` (default 1e-2) and Newton always
 finishes the solve (``solver.newton_finish = "on"``, to ``newton_tolerance = 1e-10``), so every variant
@@ -30,7 +31,8 @@ the least-squares slope of ``above_forward_states`` against l.  Goal (issue 5) f
 ``goal_met`` says whether the largest value over l is <= slots + 3 states and the slope < 0.05 states per step.
 Every variant's dJ/dtheta . h for a fixed h must agree with manager-store-all's to 1e-8 (relative).
 
-Usage:  python benchmarks/bench_memory_ice.py [--cell-size 2500] [--steps 10 30 90] [--slots 4] [--jobs 2] [--quick]
+Usage:  python benchmarks/bench_memory_ice.py [--cell-size 2500] [--dt 2] [--steps 10 40 160] [--slots 4] [--jobs 2]
+        [--quick]
 Prints a table and writes benchmarks/results/bench_memory_ice.{csv,json}.
 """
 from __future__ import annotations
@@ -54,7 +56,6 @@ BOUNDED = ("manager-revolve", "manager-hrevolve")
 COLUMNS = ("variant", "steps", "cell_size", "state_mb", "start_mb", "peak_mb", "above_start_mb", "above_forward_mb",
            "above_forward_states", "growth_states_per_step", "goal_met", "run_s", "forward_steps",
            "directional_derivative", "relative_difference", "agrees_with_store_all")
-DT = 10.0
 FLAT_SLOPE = 0.05  # states per step: below this a variant counts as flat in l
 
 
@@ -81,14 +82,14 @@ def _build(cell_size: float, tolerance: float, steps: int):
     return model, build_functional(model, "vaf", steps, "final"), direction
 
 
-def _manager(variant: str, model, functional, steps: int, slots: int, directory: str):
+def _manager(variant: str, model, functional, dt: float, steps: int, slots: int, directory: str):
     """(forward steps, dJ/dtheta) from one manager run (for forward-only: one untaped sweep, no derivative)."""
     from checkpointing.adjoint import CheckpointManager, tiers_for_platform
     from checkpointing.planners import plan
     from checkpointing.platform import Platform
     from icesheet.controls import time_loop
 
-    loop = time_loop(model, functional, [DT] * steps, ("friction",))
+    loop = time_loop(model, functional, [dt] * steps, ("friction",))
     spec, planner = {"forward-only": ("inf:0:0", None),
                      "manager-store-all": ("inf:0:0", "store-all"),
                      "manager-revolve": (f"{slots}:0:0", "revolve"),
@@ -102,7 +103,7 @@ def _manager(variant: str, model, functional, steps: int, slots: int, directory:
     return result.counters.forward_steps, result.gradient[0]
 
 
-def _pyadjoint(variant: str, model, functional, steps: int, slots: int):
+def _pyadjoint(variant: str, model, functional, dt: float, steps: int, slots: int):
     """The same with vanilla pyadjoint (forward steps of its checkpointed recomputation are not observable)."""
     from checkpoint_schedules import Revolve
     from firedrake.adjoint import (Control, ReducedFunctional, Tape, continue_annotation, pause_annotation,
@@ -118,7 +119,7 @@ def _pyadjoint(variant: str, model, functional, steps: int, slots: int):
             f.assign(f0)
         value = 0.0
         for i in tape.timestepper(iter(range(steps))):
-            model.step(DT)
+            model.step(dt)
             term = functional(i + 1, model.state)
             value = value if term is None else value + term
         pause_annotation()
@@ -126,22 +127,22 @@ def _pyadjoint(variant: str, model, functional, steps: int, slots: int):
     return (steps if variant == "pyadjoint-store-all" else None), derivative
 
 
-def worker(variant: str, cell_size: float, tolerance: float, steps: int, slots: int) -> dict:
+def worker(variant: str, cell_size: float, tolerance: float, dt: float, steps: int, slots: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-memory-ice-") as directory:
         for warm in ("manager-store-all", "pyadjoint-store-all"):  # the same warm-up in every process
             model, functional, _ = _build(cell_size, tolerance, 2)
             if warm.startswith("manager"):
-                _manager(warm, model, functional, 2, slots, directory)
+                _manager(warm, model, functional, dt, 2, slots, directory)
             else:
-                _pyadjoint(warm, model, functional, 2, slots)
+                _pyadjoint(warm, model, functional, dt, 2, slots)
             del model, functional
         start_mb = _rss_mb()
         model, functional, direction = _build(cell_size, tolerance, steps)
         start = time.perf_counter()
         if variant.startswith("pyadjoint"):
-            forward_steps, derivative = _pyadjoint(variant, model, functional, steps, slots)
+            forward_steps, derivative = _pyadjoint(variant, model, functional, dt, steps, slots)
         else:
-            forward_steps, derivative = _manager(variant, model, functional, steps, slots, directory)
+            forward_steps, derivative = _manager(variant, model, functional, dt, steps, slots, directory)
         run_s = time.perf_counter() - start
         peak_mb = _rss_mb()
     state_mb = sum(f.dat.data_ro.nbytes for f in model.state) / 1e6
@@ -190,13 +191,13 @@ def write_and_print(rows: list[dict], settings: dict) -> None:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    (RESULTS / "bench_memory_ice.json").write_text(json.dumps({**settings, "dt": DT, "rows": rows}, indent=1))
+    (RESULTS / "bench_memory_ice.json").write_text(json.dumps({**settings, "rows": rows}, indent=1))
     header = ("variant", "l", "peak MB", "+start MB", "+fwd MB", "+fwd states", "growth/step", "goal", "run s",
               "fwd steps", "rel. diff dJ.h")
     keys = ("variant", "steps", "peak_mb", "above_start_mb", "above_forward_mb", "above_forward_states",
             "growth_states_per_step", "goal_met", "run_s", "forward_steps", "relative_difference")
     print(f"state = {rows[0]['state_mb']} MB (cell size {settings['cell_size']:g} m), slots = {settings['slots']}, "
-          f"tolerance = {settings['tolerance']:g} + Newton")
+          f"dt = {settings['dt']:g} yr, tolerance = {settings['tolerance']:g} + Newton")
     print("  ".join(f"{h:>19}" if i == 0 else f"{h:>11}" for i, h in enumerate(header)))
     for r in rows:
         print("  ".join(f"{str(r[k]):>19}" if i == 0 else f"{str(r[k]):>11}" for i, k in enumerate(keys)))
@@ -205,7 +206,7 @@ def write_and_print(rows: list[dict], settings: dict) -> None:
 
 def _run_worker(variant: str, args, steps: int):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, str(args.cell_size),
-           str(args.tolerance), str(steps), str(args.slots)]
+           str(args.tolerance), str(args.dt), str(steps), str(args.slots)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -219,19 +220,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell-size", type=float, default=2500.0, help="m")
     parser.add_argument("--tolerance", type=float, default=1e-2, help="Picard tolerance (Newton finishes)")
-    parser.add_argument("--steps", type=int, nargs="+", default=[10, 30, 90])
+    parser.add_argument("--dt", type=float, default=2.0, help="time step, years")
+    parser.add_argument("--steps", type=int, nargs="+", default=[10, 40, 160])
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes run at the same time")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--quick", action="store_true", help="--cell-size 10000 --steps 4 8 (a smoke run)")
     parser.add_argument("--table-only", action="store_true",
                         help="re-derive and print the table from benchmarks/results/bench_memory_ice.json")
-    parser.add_argument("--worker", nargs=5, metavar=("VARIANT", "CELL_SIZE", "TOLERANCE", "STEPS", "SLOTS"),
+    parser.add_argument("--worker", nargs=6, metavar=("VARIANT", "CELL_SIZE", "TOLERANCE", "DT", "STEPS", "SLOTS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        variant, cell_size, tolerance, steps, slots = args.worker
-        print(json.dumps(worker(variant, float(cell_size), float(tolerance), int(steps), int(slots))), flush=True)
+        variant, cell_size, tolerance, dt, steps, slots = args.worker
+        print(json.dumps(worker(variant, float(cell_size), float(tolerance), float(dt), int(steps), int(slots))),
+              flush=True)
         return 0
     if args.table_only:
         saved = json.loads((RESULTS / "bench_memory_ice.json").read_text())
@@ -239,7 +242,7 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.cell_size, args.steps = 10000.0, [4, 8]
-    for name in ("cell_size", "tolerance"):
+    for name in ("cell_size", "tolerance", "dt"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} = {getattr(args, name)}: must be > 0")
     if min(args.steps) < 2 or args.slots < 1 or args.jobs < 1:
@@ -247,8 +250,8 @@ def main(argv=None) -> int:
     configurations = [(v, s) for s in sorted(args.steps, reverse=True) for v in args.variants]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = [r for r in pool.map(lambda c: _run_worker(c[0], args, c[1]), configurations) if r is not None]
-    write_and_print(rows, {"cell_size": args.cell_size, "tolerance": args.tolerance, "slots": args.slots,
-                           "jobs": args.jobs})
+    write_and_print(rows, {"cell_size": args.cell_size, "tolerance": args.tolerance, "dt": args.dt,
+                           "slots": args.slots, "jobs": args.jobs})
     return 0
 
 
