@@ -43,7 +43,7 @@ Vanilla pyadjoint grows 4.2 states per step (store-all) and 3.7 (Revolve(l, 4)),
 is wrong on this model: dJ.h 4-12% off store-all's, also with Revolve(4, 4) at 10 km (0.84%, independent of the
 tolerance), while its replayed J agrees to 1e-15 and ``SingleMemoryStorageSchedule`` agrees exactly.
 
-Usage:  python benchmarks/bench_memory_ice.py [--cell-size 2500] [--dt 2] [--steps 10 40 160] [--slots 4] [--jobs 2]
+Usage:  python benchmarks/bench_memory_ice.py [--cell-size 2500] [--dt 2] [--steps 10 40 120] [--slots 4] [--jobs 2]
         [--quick]
 Prints a table and writes benchmarks/results/bench_memory_ice.{csv,json}.
 """
@@ -235,7 +235,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cell-size", type=float, default=2500.0, help="m")
     parser.add_argument("--tolerance", type=float, default=1e-2, help="Picard tolerance (Newton finishes)")
     parser.add_argument("--dt", type=float, default=2.0, help="time step, years")
-    parser.add_argument("--steps", type=int, nargs="+", default=[10, 40, 160])
+    parser.add_argument("--steps", type=int, nargs="+", default=[10, 40, 120])
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes run at the same time")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
