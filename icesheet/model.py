@@ -222,37 +222,8 @@ class IceModel:
                 "grounded": self.grounded}
 
     def run(self, n_steps: int, dt: float, progress: bool = True, on_step=None) -> list[dict]:
-        """``n_steps`` steps of ``dt`` years.  Returns one record per step (and one for the initial state, step 0):
-        step, time, volume, vaf, picard_iterations, newton_iterations, final_residual, wall_time.
-        ``on_step(model, record)`` is called after each step (and for step 0)."""
-        from tqdm.auto import tqdm
-
-        if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-            raise ValueError(f"n_steps = {n_steps!r}: must be an integer >= 0")
-        records = [self._record(0, None)]
-        if on_step is not None:
-            on_step(self, records[-1])
-        show = progress and self.mesh.comm.rank == 0
-        with tqdm(total=n_steps, disable=not show, desc="time steps", unit="step") as bar:
-            for k in range(1, n_steps + 1):
-                info = self.step(dt)
-                records.append(self._record(k, info))
-                logger.info("step %d t=%.4g yr: volume %.6e m^3, VAF %.6e m^3, %d Picard + %d Newton iterations, "
-                            "%.2f s", k, self.time, records[-1]["volume"], records[-1]["vaf"],
-                            info.picard_iterations, info.newton_iterations, info.wall_time)
-                bar.set_postfix(picard=info.picard_iterations, vaf=f"{records[-1]['vaf']:.4e}")
-                bar.update()
-                if on_step is not None:
-                    on_step(self, records[-1])
-        return records
-
-    def _record(self, step: int, info: StepInfo | None) -> dict:
-        return {"step": step, "time": self.time, "volume": self.volume(), "vaf": self.volume_above_flotation(),
-                "picard_iterations": info.picard_iterations if info else 0,
-                "newton_iterations": info.newton_iterations if info else 0,
-                "final_residual": info.final_residual if info else float("nan"),
-                "clamped_volume": info.clamped_volume if info else 0.0,
-                "wall_time": info.wall_time if info else 0.0}
+        """``n_steps`` steps of ``dt`` years (see :func:`run_steps`)."""
+        return run_steps(self, n_steps, dt, progress=progress, on_step=on_step)
 
     # -- state copies ----------------------------------------------------------------------------------------------
     def state_arrays(self) -> tuple[np.ndarray, ...]:
@@ -308,3 +279,39 @@ def _mpi_min():
     from mpi4py import MPI
 
     return MPI.MIN
+
+
+def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=None) -> list[dict]:
+    """The time loop shared by the models (``IceModel``, ``SIAModel``): ``n_steps`` steps of ``dt`` years with a
+    progress bar on rank 0 and a log line per step.  Returns one record per step and one for the initial state
+    (step 0): step, time, volume, vaf, picard_iterations, newton_iterations, final_residual, clamped_volume,
+    wall_time.  ``on_step(model, record)`` is called after each step (and for step 0)."""
+    from tqdm.auto import tqdm
+
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps = {n_steps!r}: must be an integer >= 0")
+    records = [_step_record(model, 0, None)]
+    if on_step is not None:
+        on_step(model, records[-1])
+    show = progress and model.mesh.comm.rank == 0
+    with tqdm(total=n_steps, disable=not show, desc="time steps", unit="step") as bar:
+        for k in range(1, n_steps + 1):
+            info = model.step(dt)
+            records.append(_step_record(model, k, info))
+            logger.info("step %d t=%.4g yr: volume %.6e m^3, VAF %.6e m^3, %d Picard + %d Newton iterations, "
+                        "%.2f s", k, model.time, records[-1]["volume"], records[-1]["vaf"],
+                        info.picard_iterations, info.newton_iterations, info.wall_time)
+            bar.set_postfix(picard=info.picard_iterations, vaf=f"{records[-1]['vaf']:.4e}")
+            bar.update()
+            if on_step is not None:
+                on_step(model, records[-1])
+    return records
+
+
+def _step_record(model, step: int, info: StepInfo | None) -> dict:
+    return {"step": step, "time": model.time, "volume": model.volume(), "vaf": model.volume_above_flotation(),
+            "picard_iterations": info.picard_iterations if info else 0,
+            "newton_iterations": info.newton_iterations if info else 0,
+            "final_residual": info.final_residual if info else float("nan"),
+            "clamped_volume": info.clamped_volume if info else 0.0,
+            "wall_time": info.wall_time if info else 0.0}

@@ -35,7 +35,7 @@ from firedrake import dx, grad, inner
 from pyadjoint import annotate_tape, stop_annotating
 
 from icesheet import constants
-from icesheet.model import StepInfo, check_field
+from icesheet.model import StepInfo, check_field, run_steps
 from icesheet.physics import thickness_above_flotation
 
 #: Newton with bounds (reduced-space active set), direct LU solves (MUMPS, so 1 and 2 ranks agree to round-off).
@@ -206,24 +206,8 @@ class SIAModel:
                         clamped_volume=float(mass_defect), wall_time=time.perf_counter() - start)
 
     def run(self, steps: int, dt: float, progress: bool = False, on_step=None) -> list[dict]:
-        """``steps`` steps of dt years. Returns one record per step and one for the initial state (step 0), with
-        the keys of IceModel.run's records (step, time, volume, vaf, picard_iterations, newton_iterations,
-        final_residual, clamped_volume, wall_time); ``on_step(model, record)`` is called for each.
-        ``progress`` is accepted for IceModel compatibility (no progress bar)."""
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps: must be a non-negative integer, got {steps!r}")
-        records = []
-        for k in range(steps + 1):
-            info = self.step(dt) if k > 0 else None
-            records.append({"step": k, "time": self.time, "volume": self.volume(),
-                            "vaf": self.volume_above_flotation(),
-                            "picard_iterations": 0, "newton_iterations": info.newton_iterations if info else 0,
-                            "final_residual": info.final_residual if info else float("nan"),
-                            "clamped_volume": info.clamped_volume if info else 0.0,
-                            "wall_time": info.wall_time if info else 0.0})
-            if on_step is not None:
-                on_step(self, records[-1])
-        return records
+        """``steps`` steps of ``dt`` years, with the records of IceModel.run (:func:`icesheet.model.run_steps`)."""
+        return run_steps(self, steps, dt, progress=progress, on_step=on_step)
 
     def volume(self) -> float:
         """Ice volume int H dx over the mesh (m^3)."""
