@@ -67,7 +67,7 @@ def register(subparsers) -> None:
     parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help="observation error of the misfit, m/yr")
     parser.add_argument("--calibrate", action="store_true",
                         help="measure uf, ub, w_k, r_k first; plan H-Revolve on the calibrated platform")
-    parser.add_argument("--out", type=Path, default=Path("output/gradient"),
+    parser.add_argument("--out", type=Path, default=Path("out/gradient"),
                         help="output directory (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line (rank 0)")

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--mesh", type=Path, help="gmsh mesh file (mesh.file) with the scenario's boundary ids")
     parser.add_argument("--initial-state", type=Path,
                         help="HDF5 file written by IceModel.save_state: initial thickness and velocity")
-    parser.add_argument("--out", type=Path, default=Path("output/run"), help="output directory (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("out/run"), help="output directory (default %(default)s)")
     parser.add_argument("--vtk-every", type=int, default=1, help="write VTK every N steps (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=main)
