@@ -237,3 +237,24 @@ def test_planner_errors_name_the_problem():
         join_plan("optimal", JoinGraph.uniform(4, 200), Platform((Level(20),)))
     with pytest.raises(ScheduleDoesNotFit, match="no schedule"):   # 3 teeth need 3 slots for their x0 ... and more
         join_plan("optimal", JoinGraph.uniform(3, 2, handle=2), Platform((Level(3),)))
+
+
+def test_cli_join_reports_the_simulators_numbers(capsys):
+    import io
+    import json
+
+    from checkpointing.cli import main
+
+    out = io.StringIO()
+    assert main(["join", "--teeth", "3,7", "--handle", "1", "--levels", "4:0:0", "--handle-ub", "1", "--json"],
+                out=out) == 0
+    rows = {r["algorithm"]: r for r in json.loads(out.getvalue())["algorithms"]}
+    graph = JoinGraph((Branch(3), Branch(7)), Branch(1, None, 1.0))
+    platform = Platform((Level(4),), uf=1.0, ub=1.0)
+    for name, row in rows.items():
+        assert row["makespan"] == simulate_join(plan_join(name, graph, platform), graph, platform).makespan
+    assert rows["optimal"]["makespan"] == 34
+    assert main(["join", "--teeth", "3,x", "--levels", "4:0:0"], out=io.StringIO()) == 2
+    assert "--teeth = '3,x'" in capsys.readouterr().err
+    assert main(["join", "--teeth", "2,2,2", "--handle", "2", "--levels", "3:0:0", "--algorithm", "optimal"],
+                out=io.StringIO()) == 3
