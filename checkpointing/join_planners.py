@@ -57,7 +57,19 @@ segments gains little: see ``docs/join_graphs.md`` for the measured gaps).
   optimally (Revolve) inside its own share, its first forward sweep being the forward phase; the handle gets the
   rest.
 
-Only level 0 of the platform is used (one level of ``c`` slots, write and read costs ``w``, ``r``).
+The sequential planner and the heuristics use level 0 of the platform only (``c`` slots, write and read costs
+``w``, ``r``; ``G_b`` includes the forward phase's write).
+
+**Two levels** (the optimum only): level 0 with ``c`` slots and an unbounded level 1 whose writes and reads cost
+at least level 0's (Disk-Revolve's setting).  A forward checkpoint may go to either level.  A level-1 segment
+holds no level-0 slot; reversed while ``j`` level-0 checkpoints are held, it costs
+``w_1 + r_1 + Optbar_1(t - 1)`` of H-Revolve's two-level DP with ``c - j`` level-0 slots (its first state on level 1,
+its interior on both levels).  In the label DP the labels count level-0 segments only, and between two labels any
+level-1 segments may be reversed, all with the same ``c - j`` level-0 slots: one min-plus closure per tooth and
+label.  The turn is H-Revolve's two-level ``Opt(h)`` with ``c - K_0`` level-0 slots.  This is the optimum over
+three-phase schedules whose segments are reversed by H-Revolve (hierarchical schedules, optimal per segment by
+Herrmann & Pallez 2020); that no other schedule is cheaper is not proven, but exhaustive search over every valid
+schedule agreed on every two-level case we ran (tests).
 """
 from __future__ import annotations
 
@@ -70,7 +82,7 @@ import numpy as np
 
 from .actions import HANDLE, Advance, Backward, Discard, Join, Read, Start, Write
 from .emit import ScheduleDoesNotFit
-from .hrevolve import HRevolveTables
+from .hrevolve import HRevolveTables, is_hierarchical
 from .joingraph import JoinGraph
 from .platform import Level, Platform
 
@@ -83,8 +95,9 @@ MAX_ENTRIES = 30_000_000
 @dataclass
 class JoinPlan:
     """A three-phase schedule in compact form: the teeth in forward order (the last one's end stays the working
-    state when the handle has length 0), the forward checkpoints of each tooth, the handle's slots, and the
-    segments ``(tooth, start, length, slots)`` in the order they are reversed.  ``value`` is its makespan as the
+    state when the handle has length 0), the forward checkpoints ``(position, level)`` of each tooth, the handle's
+    level-0 slots, and the segments ``(tooth, start, length, slots, level)`` in the order they are reversed
+    (``slots``: the level-0 slots the segment may use, its own included when ``level`` is 0).  ``value`` is its makespan as the
     planner computed it (the simulator's cost of :meth:`schedule` must equal it)."""
 
     graph: JoinGraph
@@ -94,6 +107,7 @@ class JoinPlan:
     handle_slots: int
     segments: list
     value: float
+    disk: bool = False      # the handle is reversed on levels 0 and 1 (two-level optimum)
 
     @property
     def forward_checkpoints(self) -> int:
@@ -106,11 +120,11 @@ class JoinPlan:
         for b in self.order:
             out.append(Start(b))
             at = 0
-            for s in self.checkpoints[b]:
+            for s, level in self.checkpoints[b]:
                 if s > at:
                     out.append(Advance(at, s, b))
                     at = s
-                out.append(Write(s, 0, b))
+                out.append(Write(s, level, b))
             if graph.teeth[b].length > at:
                 out.append(Advance(at, graph.teeth[b].length, b))
             out.append(Join(b))
@@ -121,10 +135,12 @@ class JoinPlan:
             out.append(Backward(graph.teeth[last].length, last))
         else:
             out.append(Start(HANDLE))
-            out += _on_branch(_costs(graph, platform, HANDLE).schedule(h, self.handle_slots), HANDLE)
-        for b, a, n, m in self.segments:
-            chain = _costs(graph, platform, b)
-            out += [Read(a, 0, b)] + _on_branch(chain.schedule(n, m, start=a, stored=True), b) + [Discard(a, 0, b)]
+            handle = _disk_costs(graph, platform, HANDLE) if self.disk else _costs(graph, platform, HANDLE)
+            out += _on_branch(handle.schedule(h, self.handle_slots), HANDLE)
+        for b, a, n, m, level in self.segments:
+            chain = _disk_costs(graph, platform, b) if level == 1 else _costs(graph, platform, b)
+            out += [Read(a, level, b)] + _on_branch(chain.schedule(n, m, start=a, stored=True), b)
+            out.append(Discard(a, level, b))
         return out
 
 
@@ -156,11 +172,12 @@ class ChainCosts:
         return math.inf if m < 1 else float(self._level.opt[self._row(m), n])
 
     def segment_costs(self) -> np.ndarray:
-        """``G[m, t] = r + Optbar(t - 1, m)`` for ``m = 0 .. c`` and ``t = 0 .. steps + 1`` (``inf`` for ``m = 0``
-        or ``t = 0``): the cost of reading a segment's first state and reversing its ``t`` states."""
+        """``G[m, t] = w + r + Optbar(t - 1, m)`` for ``m = 0 .. c`` and ``t = 0 .. steps + 1`` (``inf`` for
+        ``m = 0`` or ``t = 0``): writing a segment's first state in the forward phase, reading it back and reversing
+        the segment's ``t`` states."""
         G = np.full((self.c + 1, self.steps + 2), np.inf)
         for m in range(1, self.c + 1):
-            G[m, 1:] = self.r + self._level.optbar[self._row(m), :self.steps + 1]
+            G[m, 1:] = self.w + self.r + self._level.optbar[self._row(m), :self.steps + 1]
         return G
 
     def schedule(self, n: int, m: int, *, start: int = 0, stored: bool = False) -> list:
@@ -193,12 +210,13 @@ def _slots(graph: JoinGraph, platform: Platform) -> int:
     return int(min(platform.capacities[0], _total_states(graph) + 1))
 
 
-def _turn(graph, platform, slots: int) -> float:
-    """The handle's reversal with ``slots`` slots (``ub_H`` for a handle of length 0)."""
+def _turn(graph, platform, slots: int, disk: bool = False) -> float:
+    """The handle's reversal with ``slots`` level-0 slots, and an unbounded level 1 if ``disk`` (``ub_H`` for a
+    handle of length 0)."""
     h = graph.handle.length
     if h == 0:
         return graph.costs(HANDLE, platform)[1]
-    return _costs(graph, platform, HANDLE).opt(h, slots)
+    return (_disk_costs(graph, platform, HANDLE) if disk else _costs(graph, platform, HANDLE)).opt(h, slots)
 
 
 def _forward_cost(graph, platform) -> float:
@@ -231,8 +249,8 @@ def _forward_order(graph, last) -> list[int]:
 
 def _checkpoints_of(segments, p) -> dict:
     cps = {b: [] for b in range(p)}
-    for b, a, _, _ in segments:
-        cps[b].append(a)
+    for b, a, _, _, level in segments:
+        cps[b].append((a, level))
     return {b: sorted(v) for b, v in cps.items()}
 
 
@@ -244,11 +262,74 @@ def _check_platform(platform: Platform, name: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- the optimum ---
+class DiskCosts:
+    """Costs and schedules of a chain on two levels, level 0 with ``m0`` slots (for every ``m0 <= c0``) and level 1
+    unbounded (H-Revolve's two-level DP, Disk-Revolve's setting): ``Optbar_1`` with the first state on level 1."""
+
+    def __init__(self, steps: int, c0: int, level0: Level, level1: Level, uf: float, ub: float):
+        self.steps, self.c0, self.w1, self.r1 = steps, c0, level1.write_cost, level1.read_cost
+        self._tables = [HRevolveTables(steps, Platform((Level(m0, level0.write_cost, level0.read_cost),
+                                                        Level(math.inf, level1.write_cost, level1.read_cost)),
+                                                       uf, ub)) for m0 in range(c0 + 1)]
+
+    def segment_costs(self) -> np.ndarray:
+        """``Gd[m0, t] = w_1 + r_1 + Optbar_1(t - 1)`` with ``m0`` level-0 slots free: a segment whose first state
+        is written to level 1 in the forward phase (``inf`` for ``t = 0``)."""
+        G = np.full((self.c0 + 1, self.steps + 2), np.inf)
+        for m0, tables in enumerate(self._tables):
+            G[m0, 1:] = [self.w1 + self.r1 + tables.stored_value(n) for n in range(self.steps + 1)]
+        return G
+
+    def opt(self, n: int, m0: int) -> float:
+        return self._tables[m0].value(n)
+
+    def schedule(self, n: int, m0: int, *, start: int = 0, stored: bool = False) -> list:
+        return self._tables[m0].schedule(n, start=start, stored=stored)
+
+
+@lru_cache(maxsize=16)
+def _cached_disk_costs(steps, c0, level0, level1, uf, ub) -> DiskCosts:
+    return DiskCosts(steps, c0, level0, level1, uf, ub)
+
+
+def _disk_costs(graph, platform, b) -> DiskCosts | None:
+    """The two-level costs of branch ``b``, or ``None`` on a one-level platform."""
+    if platform.n_levels == 1:
+        return None
+    uf, ub = graph.costs(b, platform)
+    steps = graph.handle.length if b == HANDLE else max(graph.lengths)
+    return _cached_disk_costs(steps, _slots(graph, platform), platform.levels[0], platform.levels[1], uf, ub)
+
+
+def _check_levels(graph, platform) -> None:
+    if platform.n_levels > 2 or (platform.n_levels == 2 and (platform.capacities[1] < _total_states(graph)
+                                                             or not is_hierarchical(platform))):
+        raise ScheduleDoesNotFit(f"join optimum: plans on one level, or on two whose level 1 holds every state "
+                                 f"(capacity >= {_total_states(graph)}) and costs at least level 0's to write and "
+                                 f"read; the platform has capacities {platform.capacities}, write costs "
+                                 f"{platform.write_costs}, read costs {platform.read_costs}")
+
+
+def _disk_blocks(G):
+    """``C[m0, t]``: least cost of covering ``t`` states of a tooth with consecutive level-1 segments (``C[m0, 0]
+    = 0``: none), and ``U[m0, t]``: the size of the highest of them."""
+    C = np.full(G.shape, np.inf)
+    U = np.zeros(G.shape, dtype=np.int64)
+    C[:, 0] = 0.0
+    for t in range(1, G.shape[1]):
+        cand = C[:, t - 1::-1][:, :t] + G[:, 1:t + 1]      # C[t - u] + G[u], u = 1 .. t
+        U[:, t] = np.argmin(cand, axis=1) + 1
+        C[:, t] = cand[np.arange(G.shape[0]), U[:, t] - 1]
+    return C, U
+
+
 def optimal_join_plan(graph: JoinGraph, platform: Platform, max_entries: int = MAX_ENTRIES) -> JoinPlan:
-    """The optimal three-phase schedule (module docstring): the label DP over covered prefixes of all teeth."""
-    _check_platform(platform, "join optimum")
+    """The optimal three-phase schedule (module docstring): the label DP over covered prefixes of all teeth; on
+    two levels, with level-1 segments between the labels."""
+    _check_levels(graph, platform)
+    if platform.n_levels == 1:
+        _check_platform(platform, "join optimum")
     c = _slots(graph, platform)
-    w = platform.write_costs[0]
     best = None
     for last in _last_candidates(graph):
         sizes = _sizes(graph, last)
@@ -259,34 +340,69 @@ def optimal_join_plan(graph: JoinGraph, platform: Platform, max_entries: int = M
                                      f"{entries:.3g} table entries (limit {max_entries:.3g}); use the "
                                      "'sequential' planner")
         G = [_costs(graph, platform, b).segment_costs() for b in range(graph.p)]
+        disk = [_disk_costs(graph, platform, b) for b in range(graph.p)]
+        blocks = [None if d is None else _disk_blocks(d.segment_costs()) for d in disk]
         D = np.full(shape, np.inf)
         D[(0,) * graph.p] = 0.0
-        choices = []
+        steps = []                                  # per layer j: (closure picks, label picks)
         base = _forward_cost(graph, platform) + _bonus(graph, platform, last)
-        target = tuple(sizes)
         for j in range(c + 1):
-            K = j
-            total = base + K * w + _turn(graph, platform, c - K) + D[target]
+            closure = None
+            if blocks[0] is not None:
+                D, closure = _disk_closure(D, [C[c - j] for C, _ in blocks], sizes)
+            total = base + _turn(graph, platform, c - j, blocks[0] is not None) + D[tuple(sizes)]
             if math.isfinite(total) and (best is None or total < best[0] - 1e-12):
-                best = (total, last, sizes, K, list(choices))
+                best = (total, last, sizes, j, steps + [(closure, None)], blocks)
             if j == c or not np.isfinite(D).any():
                 break
-            new, pick_b, pick_t = _label_step(D, G, c - j, sizes)
-            choices.append((pick_b, pick_t))
-            D = new
+            D, pick_b, pick_t = _label_step(D, G, c - j, sizes)
+            steps.append((closure, (pick_b, pick_t)))
     if best is None:
         raise ScheduleDoesNotFit(f"join optimum: no schedule of {graph.describe()} fits {c} slots")
-    total, last, sizes, K, choices = best
-    segments = []
-    s = list(sizes)
-    for j in range(K - 1, -1, -1):
-        pick_b, pick_t = choices[j]
-        b, t = int(pick_b[tuple(s)]), int(pick_t[tuple(s)])
-        s[b] -= t
-        segments.append((b, s[b], t - 1, c - j))
-    # segments were collected from label K-1 (reversed first) to 0 (reversed last): already in reversal order
+    total, last, sizes, K, steps, blocks = best
+    segments, s = [], list(sizes)
+    for j in range(K, -1, -1):                     # walk back: first reversed first
+        closure, label = steps[j]
+        if closure is not None:
+            for b in reversed(range(graph.p)):
+                t = int(closure[b][tuple(s)])
+                s[b] -= t
+                while t > 0:                        # the block's level-1 segments, highest first
+                    u = int(blocks[b][1][c - j, t])
+                    segments.append((b, s[b] + t - u, u - 1, c - j, 1))
+                    t -= u
+        if j > 0:
+            pick_b, pick_t = steps[j - 1][1]
+            b, t = int(pick_b[tuple(s)]), int(pick_t[tuple(s)])
+            s[b] -= t
+            segments.append((b, s[b], t - 1, c - (j - 1), 0))
     return JoinPlan(graph, platform, _forward_order(graph, last), _checkpoints_of(segments, graph.p), c - K,
-                    segments, total)
+                    segments, total, disk=platform.n_levels == 2)
+
+
+def _disk_closure(D, kernels, sizes):
+    """Level-1 segments between two labels: along each tooth ``b``, ``min_t D(s - t e_b) + C_b(t)`` (``t = 0``:
+    none), and the chosen ``t`` per state and tooth."""
+    picks = []
+    for b, size in enumerate(sizes):
+        new = D.copy()
+        pick = np.zeros(D.shape, dtype=np.int32)
+        for t in range(1, size + 1):
+            cost = kernels[b][t]
+            if not math.isfinite(cost):
+                continue
+            src = [slice(None)] * D.ndim
+            dst = [slice(None)] * D.ndim
+            src[b], dst[b] = slice(0, size + 1 - t), slice(t, size + 1)
+            cand = D[tuple(src)] + cost
+            view = new[tuple(dst)]
+            better = cand < view
+            if better.any():
+                view[better] = cand[better]
+                pick[tuple(dst)][better] = t
+        D = new
+        picks.append(pick)
+    return D, picks
 
 
 def _label_step(D, G, m, sizes):
@@ -357,7 +473,7 @@ def _tooth_segments(G, size: int, top: int, k: int, tooth: int) -> list:
     segments, s = [], size
     for i in range(k, 0, -1):
         start = int(picks[i - 1][s])
-        segments.append((tooth, start, s - start - 1, top - i + 1))
+        segments.append((tooth, start, s - start - 1, top - i + 1, 0))
         s = start
     return segments
 
@@ -366,7 +482,6 @@ def sequential_join_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
     """The optimum over three-phase schedules that reverse the teeth one after another (module docstring)."""
     _check_platform(platform, "join sequential")
     c = _slots(graph, platform)
-    w = platform.write_costs[0]
     p = graph.p
     G = [_costs(graph, platform, b).segment_costs() for b in range(p)]
     best = None
@@ -390,7 +505,7 @@ def sequential_join_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
             layers.append(nxt)
         base = _forward_cost(graph, platform) + _bonus(graph, platform, last)
         for (mask, K), (val, _) in layers[-1].items():
-            total = base + K * w + _turn(graph, platform, c - K) + val
+            total = base + _turn(graph, platform, c - K) + val
             if math.isfinite(total) and (best is None or total < best[0] - 1e-12):
                 best = (total, last, sizes, K, layers)
     if best is None:
@@ -411,8 +526,8 @@ def sequential_join_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
 # ---------------------------------------------------------------------------------------------- heuristics ---
 def _plan_from_segments(graph, platform, last, segments, handle_slots) -> JoinPlan:
     value = (_forward_cost(graph, platform) + _bonus(graph, platform, last)
-             + len(segments) * platform.write_costs[0] + _turn(graph, platform, handle_slots)
-             + sum(_costs(graph, platform, b).segment_costs()[m, n + 1] for b, _, n, m in segments))
+             + _turn(graph, platform, handle_slots)
+             + sum(_costs(graph, platform, b).segment_costs()[m, n + 1] for b, _, n, m, _ in segments))
     if not math.isfinite(value):
         raise ScheduleDoesNotFit(f"no schedule of {graph.describe()} fits {_slots(graph, platform)} slots with "
                                  "this heuristic")
@@ -428,7 +543,7 @@ def one_after_another_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
     sizes = _sizes(graph, last)
     teeth = [b for b in range(graph.p) if sizes[b] > 0]
     K = len(teeth)
-    segments = [(b, 0, sizes[b] - 1, c - K + 1 + i) for i, b in enumerate(reversed(teeth))]
+    segments = [(b, 0, sizes[b] - 1, c - K + 1 + i, 0) for i, b in enumerate(reversed(teeth))]
     return _plan_from_segments(graph, platform, last, segments, c - K)
 
 

@@ -258,3 +258,54 @@ def test_cli_join_reports_the_simulators_numbers(capsys):
     assert "--teeth = '3,x'" in capsys.readouterr().err
     assert main(["join", "--teeth", "2,2,2", "--handle", "2", "--levels", "3:0:0", "--algorithm", "optimal"],
                 out=io.StringIO()) == 3
+
+
+# --- two levels: RAM and an unbounded disk ------------------------------------------------------------------------
+def two_level_instances(seed, count):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        p = rng.randint(1, 2)
+        teeth = tuple(Branch(rng.randint(0, 2 if p == 2 else 3)) for _ in range(p))
+        w0, r0 = rng.choice([0, 0.5]), rng.choice([0, 0.5])
+        ram = Level(rng.randint(0, 2), w0, r0)
+        disk = Level(float("inf"), w0 + rng.choice([0, 1, 3]), r0 + rng.choice([0, 1, 2]))
+        out.append((JoinGraph(teeth, Branch(rng.randint(0, 1), None, rng.choice([0.0, 1.0]))),
+                    Platform((ram, disk), uf=rng.choice([1, 2]), ub=rng.choice([0, 1, 3]))))
+    return out
+
+
+def test_two_level_optimum_equals_exhaustive_search():
+    """RAM (0-2 slots) and an unbounded disk with dearer writes and reads: the DP (label DP with disk segments
+    between the labels, segments and handle by H-Revolve on two levels) against exhaustive search over every valid
+    schedule, 12 random graphs here (150 more matched during development)."""
+    for graph, platform in two_level_instances(7, 12):
+        plan = join_plan("optimal", graph, platform)
+        assert simulate_join(plan.schedule(), graph, platform, structured=True).makespan == pytest.approx(plan.value)
+        best, _ = exhaustive_join_search(graph, platform)
+        assert plan.value == pytest.approx(best), (graph, platform)
+
+
+@SETTINGS
+@given(join_cases(), st.sampled_from([0.0, 1.0, 5.0]), st.sampled_from([0.0, 2.0]))
+def test_a_disk_never_hurts_and_its_schedule_costs_its_value(case, w_disk, r_disk):
+    graph, ram_only = case
+    ram = ram_only.levels[0]
+    platform = Platform((ram, Level(float("inf"), ram.write_cost + w_disk, ram.read_cost + r_disk)),
+                        uf=ram_only.uf, ub=ram_only.ub)
+    plan = join_plan("optimal", graph, platform)
+    report = simulate_join(plan.schedule(), graph, platform, structured=True)
+    assert report.makespan == pytest.approx(plan.value, rel=1e-12)
+    assert report.peak[0] <= ram.capacity
+    try:
+        assert plan.value <= join_plan("optimal", graph, ram_only).value + 1e-9
+    except ScheduleDoesNotFit:
+        pass
+
+
+def test_two_level_limits_are_named():
+    graph = JoinGraph.uniform(2, 3)
+    with pytest.raises(ScheduleDoesNotFit, match="level 1 holds every state"):
+        join_plan("optimal", graph, Platform((Level(2), Level(3, 1, 1))))
+    with pytest.raises(ScheduleDoesNotFit, match="costs at least level 0's"):
+        join_plan("optimal", graph, Platform((Level(2, 1, 1), Level(float("inf"), 0, 0))))
