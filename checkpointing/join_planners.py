@@ -97,8 +97,8 @@ class JoinPlan:
     """A three-phase schedule in compact form: the teeth in forward order (the last one's end stays the working
     state when the handle has length 0), the forward checkpoints ``(position, level)`` of each tooth, the handle's
     level-0 slots, and the segments ``(tooth, start, length, slots, level)`` in the order they are reversed
-    (``slots``: the level-0 slots the segment may use, its own included when ``level`` is 0).  ``value`` is its makespan as the
-    planner computed it (the simulator's cost of :meth:`schedule` must equal it)."""
+    (``slots``: the level-0 slots the segment may use, its own included when ``level`` is 0).  ``value`` is its
+    makespan as the planner computed it (the simulator's cost of :meth:`schedule` must equal it)."""
 
     graph: JoinGraph
     platform: Platform
