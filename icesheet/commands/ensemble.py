@@ -37,6 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--ram-slots", type=int, required=True, help="checkpoints held in RAM, shared by all runs")
     parser.add_argument("--schedule", default="optimal", help=f"one of {', '.join(sorted(JOIN_PLANNERS))}")
     parser.add_argument("--out", type=Path, default=Path("output/ensemble"), help="output directory")
+    parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line (rank 0)")
     parser.set_defaults(handler=main)
 
 
@@ -105,4 +106,6 @@ def main(args) -> int:
         print(f"icesheet ensemble: mean {args.functional} of {len(request['accumulations'])} runs x {args.steps} "
               f"steps, {args.schedule} schedule in {args.ram_slots} slots: J = {result.value:.6e}, forward steps "
               f"{counters.forward_steps}, {counters.wall_time:.1f} s; output in {args.out}")
+        if args.json:
+            print(json.dumps({**summary, "ranks": model.mesh.comm.size}))
     return 0 if not summary["mismatches"] else 1

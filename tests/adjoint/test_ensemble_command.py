@@ -29,3 +29,16 @@ def test_a_small_ensemble_runs_what_the_simulator_predicts(tmp_path):
     assert summary["measured"]["forward_steps"] == summary["predicted"]["forward_steps"]
     assert summary["value"] > 0 and summary["gradient_norm"] > 0
     assert (out / "gradient.pvd").exists()
+
+
+@pytest.mark.firedrake
+@pytest.mark.mpi
+def test_two_ranks_give_the_serial_ensemble_gradient(tmp_path, mpi_run, capsys):
+    argv = ["ensemble", "--accumulations", "0.2,0.4", "--steps", "2", "--ram-slots", "2", "--mesh-size", "40000"]
+    assert main([*argv, "--out", str(tmp_path / "serial"), "--json"]) == 0
+    serial = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    parallel = mpi_run("icesheet", *argv, "--out", str(tmp_path / "mpi"), "--json")
+    assert parallel["ranks"] == 2 and parallel["mismatches"] == []
+    assert parallel["value"] == pytest.approx(serial["value"], rel=1e-12)
+    assert parallel["gradient_norm"] == pytest.approx(serial["gradient_norm"], rel=1e-10)
+    assert parallel["measured"] == serial["measured"]
