@@ -6,8 +6,11 @@ Run ``b = 0 .. p-1`` starts from the model's state, takes ``steps`` steps of ``d
 
 .. math::  J = \frac1p \sum_{b=0}^{p-1} j(x^b_l),
 
-with :math:`j` one of icesheet/functionals.py (``"vaf"``: the volume above flotation).  All runs share the parameter
-controls (e.g. the basal friction), so :math:`dJ/dp = \frac1p \sum_b dj(x^b_l)/dp`.  One model computes every run:
+with :math:`j` one of icesheet/functionals.py (``"vaf"``: the volume above flotation), or, given a ``target``
+:math:`T`, the misfit of that mean, :math:`J = (\bar y - T)^2 / (2T)` with :math:`\bar y` the mean (same units as
+:math:`j`; scaled so that :math:`J' = \bar y / T - 1` is of order one): a functional of the joined runs that no
+single run determines.  All runs share the parameter controls (e.g. the basal
+friction), so :math:`dJ/dp = \phi'(\bar y) \frac1p \sum_b dj(x^b_l)/dp` (:math:`\phi' = 1` for the mean itself).  One model computes every run:
 activating run ``b`` assigns :math:`a_b` to ``model.accumulation`` (untaped), whose forms are built once; each
 run's schedule actions then act on the model's state (checkpointing/adjoint/join.py).
 """
@@ -19,10 +22,12 @@ from .functionals import density
 __all__ = ["ensemble_loop"]
 
 
-def ensemble_loop(model, accumulations, steps: int, dt: float, functional: str = "vaf", controls=("friction",)):
+def ensemble_loop(model, accumulations, steps: int, dt: float, functional: str = "vaf", controls=("friction",),
+                  target: float | None = None):
     """The :class:`checkpointing.adjoint.join.JoinLoop` of the ensemble: one run per entry of ``accumulations``
     (numbers in m/yr, or UFL expressions), each of ``steps`` steps of ``dt`` years, joined by the mean of
-    ``functional``; ``controls`` are parameter controls of icesheet/controls.py (not ``thickness``)."""
+    ``functional`` (or the misfit of that mean to ``target``, same units); ``controls`` are parameter controls of
+    icesheet/controls.py (not ``thickness``)."""
     import firedrake as fd
     import firedrake.adjoint  # noqa: F401  (pyadjoint's overloads: assemble returns an AdjFloat)
     from checkpointing.adjoint.join import JoinLoop
@@ -30,6 +35,8 @@ def ensemble_loop(model, accumulations, steps: int, dt: float, functional: str =
     accumulations = list(accumulations)
     if not accumulations:
         raise ValueError("accumulations = []: the ensemble needs at least one run")
+    if target is not None and not (isinstance(target, (int, float)) and target > 0):
+        raise ValueError(f"target = {target!r}: the target of the ensemble mean must be a number > 0")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps = {steps!r}: each run needs an integer number of steps >= 1")
     for control in controls:
@@ -50,5 +57,6 @@ def ensemble_loop(model, accumulations, steps: int, dt: float, functional: str =
     def join_term(b, state):
         return weight * fd.assemble(form)
 
+    outer = None if target is None else (lambda y: (y - target) ** 2 / (2 * target), lambda y: y / target - 1.0)
     return JoinLoop(model, [[float(dt)] * steps] * len(accumulations),
-                    tuple(control_function(model, c) for c in controls), activate, join_term)
+                    tuple(control_function(model, c) for c in controls), activate, join_term, outer)

@@ -3,8 +3,9 @@ model that share their controls, with bounded memory.
 
 A :class:`JoinLoop` is an ensemble: ``p`` teeth (runs) of one model, tooth ``b`` taking the steps ``timesteps[b]``
 once ``activate(b)`` has set its forcing, all starting from the model's state when :meth:`JoinManager.run` is
-called, joined by the sum of ``join_term(b, state)`` at their ends (checkpointing/joingraph.py: an additive join and
-a handle of length 0, so ``ybar_0 = 1``).  The schedule is any valid join schedule (checkpointing/join_planners.py),
+called, joined by ``y_0 = sum_b g_b(x^b_{l_b})`` with ``g_b = join_term(b, state)`` (checkpointing/joingraph.py:
+an additive join), and ``J = phi(y_0)`` for a scalar function ``outer = (phi, phi')`` (default ``J = y_0``): the
+handle of length 0, whose backward step is ``ybar_0 = phi'(y_0)``.  The schedule is any valid join schedule (checkpointing/join_planners.py),
 checked by :func:`checkpointing.joingraph.simulate_join` before anything runs.
 
 How it runs: one working state, the model's state Functions, as for a chain (checkpointing/adjoint/manager.py);
@@ -13,8 +14,10 @@ manager's own per-action handlers, one :class:`~checkpointing.adjoint.manager.Ch
 holding that tooth's adjoint ``xbar^b`` and hint while other teeth run in between (the adjoints are not counted in
 any level, as in the chain model).  The tiers are shared; a tooth's checkpoint ``x^b_i`` is stored under the key
 ``b (L + 1) + i`` (``L`` the longest tooth).  ``Start(b)`` puts the initial state back and activates tooth ``b``;
-``Join(b)`` adds ``g_b(x^b_{l_b})`` (untaped) to ``J``; ``Backward(0, HANDLE)`` is ``ybar_0 = dJ/dy_0 = 1``.  Any
-tooth action on the model activates its tooth first.  The gradient is the sum of the teeth's.
+``Join(b)`` adds ``g_b(x^b_{l_b})`` (untaped) to ``y_0``; ``Backward(0, HANDLE)`` computes ``J = phi(y_0)`` and
+``ybar_0 = phi'(y_0)``, which seeds each tooth's first backward step ``Fbar^b_{l_b}``: its functional term is
+``ybar_0 g_b``, so ``xbar^b_{l_b} = ybar_0 dg_b/dx``.  Any tooth action on the model activates its tooth first.  The
+gradient is the sum of the teeth's: ``dJ/dp = phi'(y_0) sum_b dg_b/dp``.
 
 ::
 
@@ -48,19 +51,23 @@ __all__ = ["JoinLoop", "JoinManager", "JoinResult", "JoinCounters"]
 class JoinLoop:
     """``p`` runs of ``model`` (``timesteps[b]`` for tooth ``b``) sharing ``controls``; ``activate(b)`` sets tooth
     ``b``'s forcing (untaped; ``activate(None)``, called when a run ends, puts the model's own back);
-    ``join_term(b, state)`` is ``g_b`` on the state Functions, an AdjFloat."""
+    ``join_term(b, state)`` is ``g_b`` on the state Functions, an AdjFloat; ``outer = (phi, dphi)``, two functions
+    of a float, makes ``J = phi(y_0)`` (default ``J = y_0``)."""
 
     model: Any
     timesteps: Sequence[Sequence[float]]
     controls: tuple
     activate: Callable[[int], None]
     join_term: Callable[[int, tuple], Any]
+    outer: tuple | None = None
 
     def __post_init__(self):
         teeth = [list(dts) for dts in self.timesteps]
         if not teeth:
             raise ValueError("timesteps = []: a join loop needs at least one tooth")
         object.__setattr__(self, "timesteps", teeth)
+        if self.outer is not None and (len(self.outer) != 2 or not all(callable(f) for f in self.outer)):
+            raise TypeError(f"outer = {self.outer!r}: expected (phi, dphi), two functions of a float")
         for b in range(len(teeth)):
             self.tooth_loop(b)                      # checks the model, the steps and the controls
 
@@ -68,11 +75,12 @@ class JoinLoop:
     def p(self) -> int:
         return len(self.timesteps)
 
-    def tooth_loop(self, b: int) -> TimeLoop:
-        """Tooth ``b`` as a chain: its steps, the shared controls, and ``g_b`` as its last functional term."""
+    def tooth_loop(self, b: int, seed: Callable[[], float] = lambda: 1.0) -> TimeLoop:
+        """Tooth ``b`` as a chain: its steps, the shared controls, and ``seed() * g_b`` as its last functional term
+        (``seed()`` is ``ybar_0`` when the join manager runs it)."""
         steps = len(self.timesteps[b])
         return TimeLoop(self.model, self.timesteps[b], self.controls,
-                        lambda i, state: self.join_term(b, state) if i == steps else None)
+                        lambda i, state: seed() * self.join_term(b, state) if i == steps else None)
 
     def graph(self) -> JoinGraph:
         """The join graph this loop executes: its teeth and a handle of length 0."""
@@ -102,12 +110,13 @@ class JoinCounters:
 @dataclass
 class JoinResult:
     """``value`` = J, ``gradient`` = dJ/dp per control (Cofunctions, summed over the teeth), ``counters``,
-    ``predicted`` (the simulator's report on the platform)."""
+    ``predicted`` (the simulator's report on the platform), ``join`` = y_0."""
 
     value: float
     gradient: tuple
     counters: JoinCounters
     predicted: JoinReport
+    join: float = 0.0
 
 
 class _KeyedTier(Tier):
@@ -138,8 +147,9 @@ class JoinManager:
             raise TypeError(f"tiers = {tiers!r}: expected a non-empty list of Tier (RamTier, DiskTier)")
         self.loop, self.tiers = loop, tiers
         stride = max(len(dts) for dts in loop.timesteps) + 1
-        self._managers = [CheckpointManager(loop.tooth_loop(b), [_KeyedTier(t, b * stride) for t in tiers])
-                          for b in range(loop.p)]
+        self._seed = 1.0
+        self._managers = [CheckpointManager(loop.tooth_loop(b, lambda: self._seed),
+                                            [_KeyedTier(t, b * stride) for t in tiers]) for b in range(loop.p)]
 
     def run(self, schedule, platform: Platform | None = None) -> JoinResult:
         """Execute ``schedule`` (validated first by the simulator on ``platform``, default: the tiers' capacities
@@ -161,9 +171,11 @@ class _JoinExecution:
 
     def __init__(self, manager: JoinManager, schedule: list, predicted: JoinReport):
         self.manager, self.loop, self.schedule, self.predicted = manager, manager.loop, schedule, predicted
+        manager._seed = 1.0
         self.teeth = [_Execution(m, [], None) for m in manager._managers]
         self.active = None
-        self.value = 0.0
+        self.join = 0.0                               # y_0
+        self.value = 0.0                              # J = phi(y_0), set by the handle's backward step
         self.handle_steps = 0
 
     def activate(self, b: int) -> None:
@@ -204,13 +216,17 @@ class _JoinExecution:
                                 peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, **counts)
         total = [[sum(arrays) for arrays in zip(*parts)] for parts in zip(*(t.gradient for t in self.teeth))]
         gradient = tuple(_cofunction(p, g) for p, g in zip(self.loop.controls, total))
-        return JoinResult(self.value, gradient, counters, self.predicted)
+        return JoinResult(self.value, gradient, counters, self.predicted, self.join)
 
     def execute(self, position: int, action) -> None:
         b = action.branch
-        if b == HANDLE:       # Backward(0) of a handle of length 0 is ybar_0 = 1; Start(HANDLE) leaves the teeth
-            self.handle_steps += type(action) is not Start
-            self.active = None if type(action) is Start else self.active
+        if b == HANDLE:                              # Start(HANDLE) leaves the teeth; Backward(0) is the turn
+            if type(action) is Start:
+                self.active = None
+                return
+            phi, dphi = self.loop.outer or (float, lambda y: 1.0)
+            self.value, self.manager._seed = float(phi(self.join)), float(dphi(self.join))
+            self.handle_steps += 1
             return
         tooth = self.teeth[b]
         tooth.position = position
@@ -220,7 +236,7 @@ class _JoinExecution:
             self.activate(b)
         elif type(action) is Join:
             with stop_annotating():
-                self.value += float(self.loop.join_term(b, self.loop.model.state))
+                self.join += float(self.loop.join_term(b, self.loop.model.state))
         else:                                        # Advance, Write, Read, Discard, Backward: as on a chain
             self.activate(b)
             tooth.execute(action)

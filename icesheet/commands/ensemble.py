@@ -2,7 +2,9 @@
 accumulations, with respect to a shared control, on a join-graph schedule (icesheet/ensemble.py, docs/join_graphs.md).
 
 Each run starts from the scenario's initial state and takes ``--steps`` steps of ``--dt`` years with its own
-accumulation (``--accumulations 0.2,0.3,0.5``, m/yr); J is the mean of ``--functional`` at the runs' ends.  The
+accumulation (``--accumulations 0.2,0.3,0.5``, m/yr); J is the mean of ``--functional`` at the runs' ends, or with
+``--target T`` its misfit ``(mean - T)^2 / (2T)``, which seeds every run's adjoint with a value known only when all
+runs have ended.  The
 schedule is planned by a join planner (``--schedule``: optimal, sequential, one-after-another, even-split) for
 ``--ram-slots`` checkpoints shared by all runs; it is planned and checked before Firedrake is imported, so a budget
 that cannot hold it fails with one line.  Writes ``summary.json`` (J, executed counts beside the simulator's
@@ -31,6 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--accumulations", required=True, help="one accumulation per run, m/yr: '0.2,0.3,0.5'")
     parser.add_argument("--functional", default="vaf", help=f"one of {', '.join(FUNCTIONALS[:2])} (default vaf)")
     parser.add_argument("--control", default="friction", help="shared control (default friction)")
+    parser.add_argument("--target", type=float, help="J = (mean - T)^2 / (2T) for this T (units of the functional)")
     parser.add_argument("--steps", type=int, default=5, help="time steps per run (default 5)")
     parser.add_argument("--dt", type=float, default=10.0, help="time step in years (default 10)")
     parser.add_argument("--mesh-size", type=float, help="target cell size in metres (mesh.cell_size)")
@@ -52,6 +55,8 @@ def prepare(args) -> dict:
     if args.control not in CONTROLS or args.control == "thickness":
         raise InputError(f"control = {args.control!r}: choose a shared parameter, one of "
                          f"{', '.join(c for c in CONTROLS if c != 'thickness')}")
+    if args.target is not None and not args.target > 0:
+        raise InputError(f"target = {args.target}: must be > 0 (units of the functional)")
     if args.steps < 1 or not args.dt > 0:
         raise InputError(f"steps = {args.steps}, dt = {args.dt}: need steps >= 1 and dt > 0")
     if args.schedule not in JOIN_PLANNERS:
@@ -85,7 +90,8 @@ def main(args) -> int:
     from icesheet.scenarios import build_model
 
     model = build_model(SCENARIO, request["parameters"])
-    loop = ensemble_loop(model, request["accumulations"], args.steps, args.dt, args.functional, (args.control,))
+    loop = ensemble_loop(model, request["accumulations"], args.steps, args.dt, args.functional, (args.control,),
+                         args.target)
     plan, platform = request["plan"], request["platform"]
     result = JoinManager(loop, [RamTier(args.ram_slots, "ram")]).run(plan.schedule(), platform)
     gradient = riesz_representative(result.gradient[0])
@@ -95,7 +101,8 @@ def main(args) -> int:
     counters = result.counters
     summary = {"accumulations": request["accumulations"], "steps": args.steps, "dt": args.dt,
                "functional": args.functional, "control": args.control, "schedule": args.schedule,
-               "ram_slots": args.ram_slots, "value": result.value, "gradient_norm": fd.norm(gradient),
+               "ram_slots": args.ram_slots, "target": args.target, "mean": result.join, "value": result.value,
+               "gradient_norm": fd.norm(gradient),
                "predicted_makespan": plan.value, "wall_time": counters.wall_time,
                "measured": {k: getattr(counters, k) for k in ("forward_steps", "backward_steps", "reads", "writes",
                                                                 "peak")},
