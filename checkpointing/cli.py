@@ -334,7 +334,8 @@ def cmd_join(args, out) -> int:
                           "levels": platform_dict(platform)["levels"], "algorithms": rows}), file=out)
         return 0
     print(_describe(platform), file=out)
-    print(f"join graph: {graph.describe()} (planned on level 0)", file=out)
+    print(f"join graph: {graph.describe()} (optimal: on levels 0 and 1 if level 1 is an unbounded disk; the others: "
+          "level 0)", file=out)
     print(f"{'algorithm':<20}{'makespan':>12}{'/ best':>9}{'forward ckpts':>15}{'plan s':>9}", file=out)
     for row in rows:
         if row["makespan"] is None:
