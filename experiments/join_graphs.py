@@ -2,8 +2,8 @@
 
 An ensemble of ``p`` runs joined by one functional is a join graph (Beaumont, Herrmann, Pallez & Shilova, Phil.
 Trans. R. Soc. A 378: 20190049, 2020; our model and planners: ``checkpointing/joingraph.py``,
-``checkpointing/join_planners.py``, ``docs/join_graphs.md``).  Three sweeps, each against the optimum (the label
-DP over all teeth; exact, checked against exhaustive search in the tests):
+``checkpointing/join_optimal.py``, ``checkpointing/join_planners.py``, ``docs/join_graphs.md``).  Three sweeps,
+each against the optimum (the label DP over all teeth; exact, checked against exhaustive search in the tests):
 
 * memory: 2 teeth of ``l`` steps, no handle, ``c`` slots from ``p`` upwards;
 * length: 2 teeth of different lengths ``l`` and ``2 l``, a handle of ``l / 4`` steps, ``c`` fixed;
