@@ -4,7 +4,8 @@ DP, against the goal of issue 13 (4 teeth of 200 steps, 20 slots, under 10 s).
 Each case plans once in this process (wall time of ``join_plan``, not of building the action list), then builds the
 schedule and checks it with the simulator (untimed; its makespan is printed beside the plan's value).  The exact DP
 keeps ``c * prod_b (l_b + 2)`` table entries (its limit, ``MAX_ENTRIES``, makes it refuse larger graphs; the refusal
-is a row of the table).  uf = ub = 1, free reads and writes, no handle unless said.  Timings move with the machine's
+is a row of the table).  uf = ub = 1, free reads and writes, no handle unless said; rows with ``disk`` add an
+unbounded level 1 with writes and reads of cost 2 (the optimum plans on both levels, the others on level 0).  Timings move with the machine's
 load: the load average is recorded beside them.
 
 Usage:  python benchmarks/bench_join.py [--quick]
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import time
@@ -29,8 +31,8 @@ from checkpointing.joingraph import Branch, JoinGraph, simulate_join  # noqa: E4
 from checkpointing.platform import Level, Platform  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-COLUMNS = ("planner", "teeth", "length", "handle", "slots", "plan_s", "makespan", "simulated", "table_entries",
-           "note", "load")
+COLUMNS = ("planner", "teeth", "length", "handle", "slots", "disk", "plan_s", "makespan", "simulated",
+           "table_entries", "note", "load")
 
 #: (planner, teeth, tooth length, handle length, slots)
 CASES = [
@@ -39,15 +41,18 @@ CASES = [
     ("optimal", 4, 200, 0, 20), ("optimal", 2, 200, 0, 20), ("optimal", 2, 200, 50, 20), ("optimal", 3, 60, 0, 20),
     ("optimal", 3, 80, 0, 20), ("optimal", 4, 24, 0, 20), ("optimal", 4, 30, 0, 12),
     ("sequential", 2, 200, 0, 20), ("sequential", 3, 80, 0, 20), ("sequential", 4, 24, 0, 20),
+    ("optimal", 2, 200, 0, 20, True), ("optimal", 2, 200, 0, 5, True), ("optimal", 3, 40, 0, 8, True),
+    ("sequential", 2, 200, 0, 5, True),
 ]
 QUICK = [c for c in CASES if c[1] * c[2] <= 400]
 
 
-def run_case(planner: str, teeth: int, length: int, handle: int, slots: int) -> dict:
+def run_case(planner: str, teeth: int, length: int, handle: int, slots: int, disk: bool = False) -> dict:
     graph = JoinGraph((Branch(length),) * teeth, Branch(handle, None, 1.0 if handle else 0.0))
-    platform = Platform((Level(slots),), uf=1.0, ub=1.0)
+    levels = (Level(slots),) + ((Level(math.inf, 2.0, 2.0),) if disk else ())
+    platform = Platform(levels, uf=1.0, ub=1.0)
     entries = slots * (length + 2) ** teeth
-    row = {"planner": planner, "teeth": teeth, "length": length, "handle": handle, "slots": slots,
+    row = {"planner": planner, "teeth": teeth, "length": length, "handle": handle, "slots": slots, "disk": disk,
            "table_entries": entries if planner == "optimal" else "", "load": round(os.getloadavg()[0], 2)}
     start = time.perf_counter()
     try:
@@ -65,13 +70,14 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="only the small cases")
     args = parser.parse_args(argv)
     rows = []
-    print(f"{'planner':<18}{'p':>3}{'l':>6}{'h':>4}{'c':>4}{'plan s':>9}{'makespan':>10}{'simulated':>11}"
+    print(f"{'planner':<18}{'p':>3}{'l':>6}{'h':>4}{'c':>4}{'disk':>5}{'plan s':>9}{'makespan':>10}{'simulated':>11}"
           f"{'entries':>10}{'load':>6}  note", flush=True)
     for case in QUICK if args.quick else CASES:
         row = run_case(*case)
         rows.append(row)
         entries = f"{row['table_entries']:.2g}" if row["table_entries"] != "" else ""
         print(f"{row['planner']:<18}{row['teeth']:>3}{row['length']:>6}{row['handle']:>4}{row['slots']:>4}"
+              f"{'yes' if row['disk'] else '':>5}"
               f"{row['plan_s']:>9.3f}{row['makespan']!s:>10}{row['simulated']!s:>11}{entries:>10}"
               f"{row['load']:>6}  {row['note'][:70]}", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
