@@ -299,6 +299,7 @@ def _teeth(text: str) -> list[int]:
 def cmd_join(args, out) -> int:
     """Plan a join graph with one planner or all of them (``checkpointing.join_planners``), simulate each."""
     from .emit import ScheduleDoesNotFit
+    from .join_optimal import join_lower_bound
     from .join_planners import JOIN_PLANNERS, join_plan
     from .joingraph import Branch, JoinGraph, simulate_join
 
@@ -329,9 +330,14 @@ def cmd_join(args, out) -> int:
             row["actions"] = [str(a) for a in actions]
         rows.append(row)
     best = min((r["makespan"] for r in rows if r["makespan"] is not None), default=None)
+    try:
+        bound = join_lower_bound(graph, platform)
+    except ScheduleDoesNotFit:
+        bound = None
     if args.json:
         print(json.dumps({"graph": graph.describe(), "teeth": graph.lengths, "handle": handle,
-                          "levels": platform_dict(platform)["levels"], "algorithms": rows}), file=out)
+                          "levels": platform_dict(platform)["levels"], "lower_bound_level0": bound,
+                          "algorithms": rows}), file=out)
         return 0
     print(_describe(platform), file=out)
     print(f"join graph: {graph.describe()} (optimal: on levels 0 and 1 if level 1 is an unbounded disk; the others: "
@@ -345,6 +351,8 @@ def cmd_join(args, out) -> int:
                   f"{row['forward_checkpoints']:>15}{row['plan_seconds']:>9.3f}", file=out)
         for action in row.get("actions", []):
             print(f"  {action}", file=out)
+    if bound is not None:
+        print(f"lower bound of the optimum on level 0 (teeth not competing for slots): {bound:g}", file=out)
     return 0
 
 

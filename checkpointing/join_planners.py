@@ -28,7 +28,8 @@ import numpy as np
 from .emit import ScheduleDoesNotFit
 from .join_optimal import optimal_join_plan
 from .join_schedule import (JoinPlan, bonus_cost, chain_costs, check_level0, checkpoints_of, forward_cost,
-                            forward_order, last_candidates, sizes_to_cover, slots_of, turn_cost)
+                            forward_order, last_candidates, sizes_to_cover, slots_of, tooth_segments, tooth_table,
+                            turn_cost)
 from .joingraph import JoinGraph
 from .platform import Platform
 
@@ -37,53 +38,6 @@ __all__ = ["JoinPlan", "JOIN_PLANNERS", "plan_join", "join_plan", "optimal_join_
 
 
 # ------------------------------------------------------------------------------- teeth one after another ---
-def _tooth_table(G, size: int, c: int) -> np.ndarray:
-    """``W[top, k]``: least cost of covering ``size`` states of one tooth with ``k`` segments whose slots are
-    ``top, top - 1, ..., top - k + 1`` from the bottom up (``inf`` where impossible)."""
-    W = np.full((c + 1, c + 1), np.inf)
-    if size == 0:
-        W[:, 0] = 0.0
-        return W
-    idx = np.arange(size + 1)
-    diff = idx[:, None] - idx[None, :]          # s - s'  for covered prefixes s' < s
-    valid = diff >= 1
-    for top in range(1, c + 1):
-        cur = np.full(size + 1, np.inf)
-        cur[0] = 0.0
-        for k in range(1, top + 1):
-            g = np.where(valid, G[top - k + 1][np.clip(diff, 0, size)], np.inf)
-            cur = np.min(cur[None, :] + g, axis=1)
-            W[top, k] = cur[size]
-            if not np.isfinite(cur).any():
-                break
-    return W
-
-
-def _tooth_segments(G, size: int, top: int, k: int, tooth: int) -> list:
-    """The segments ``(tooth, start, length, slots)`` of :func:`_tooth_table`'s optimum, top segment first."""
-    if size == 0:
-        return []
-    tables = [np.full(size + 1, np.inf)]
-    tables[0][0] = 0.0
-    picks = []
-    for i in range(1, k + 1):
-        prev, m = tables[-1], top - i + 1
-        cur = np.full(size + 1, np.inf)
-        pick = np.zeros(size + 1, dtype=np.int64)
-        for s in range(1, size + 1):
-            cand = prev[:s] + G[m][s - np.arange(s)]
-            pick[s] = int(np.argmin(cand))
-            cur[s] = cand[pick[s]]
-        tables.append(cur)
-        picks.append(pick)
-    segments, s = [], size
-    for i in range(k, 0, -1):
-        start = int(picks[i - 1][s])
-        segments.append((tooth, start, s - start - 1, top - i + 1, 0))
-        s = start
-    return segments
-
-
 def sequential_join_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
     """The optimum over three-phase schedules that reverse the teeth one after another (module docstring)."""
     check_level0(platform, "join sequential")
@@ -93,7 +47,7 @@ def sequential_join_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
     best = None
     for last in last_candidates(graph):
         sizes = sizes_to_cover(graph, last)
-        W = [_tooth_table(G[b], sizes[b], c) for b in range(p)]
+        W = [tooth_table(G[b], sizes[b], c) for b in range(p)]
         # reverse time: the tooth reversed last takes the top labels.  layers[i][(teeth placed, labels used)] =
         # (cost, back-pointer); a tooth with nothing to cover takes no label
         layers = [{(0, 0): (0.0, None)}]
@@ -124,7 +78,7 @@ def sequential_join_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
         key = (pmask, j)
     segments = []
     for b, j, k in order:                       # placed last = reversed first
-        segments += _tooth_segments(G[b], sizes[b], c - j, k, b)
+        segments += tooth_segments(G[b], sizes[b], c - j, k, b)
     return JoinPlan(graph, platform, forward_order(graph, last), checkpoints_of(segments, p), c - K, segments,
                     total)
 
@@ -167,9 +121,9 @@ def even_split_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
     segments = []
     for b in reversed(range(graph.p)):
         G = chain_costs(graph, platform, b).segment_costs()
-        W = _tooth_table(G, sizes[b], share)
+        W = tooth_table(G, sizes[b], share)
         k = int(np.argmin(W[share])) if sizes[b] else 0
-        segments += _tooth_segments(G, sizes[b], share, k, b)
+        segments += tooth_segments(G, sizes[b], share, k, b)
     return _plan_from_segments(graph, platform, last, segments, c - len(segments))
 
 

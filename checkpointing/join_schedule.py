@@ -24,7 +24,7 @@ from .platform import Level, Platform
 
 __all__ = ["JoinPlan", "ChainCosts", "DiskCosts", "chain_costs", "disk_costs", "total_states", "slots_of",
            "turn_cost", "forward_cost", "sizes_to_cover", "bonus_cost", "last_candidates", "forward_order",
-           "checkpoints_of", "check_level0", "on_branch"]
+           "checkpoints_of", "check_level0", "on_branch", "tooth_table", "tooth_segments"]
 
 
 @dataclass
@@ -233,3 +233,50 @@ def disk_costs(graph, platform, b) -> DiskCosts | None:
     uf, ub = graph.costs(b, platform)
     steps = graph.handle.length if b == HANDLE else max(graph.lengths)
     return _cached_disk_costs(steps, slots_of(graph, platform), platform.levels[0], platform.levels[1], uf, ub)
+
+
+def tooth_table(G, size: int, c: int) -> np.ndarray:
+    """``W[top, k]``: least cost of covering ``size`` states of one tooth with ``k`` segments whose slots are
+    ``top, top - 1, ..., top - k + 1`` from the bottom up (``inf`` where impossible)."""
+    W = np.full((c + 1, c + 1), np.inf)
+    if size == 0:
+        W[:, 0] = 0.0
+        return W
+    idx = np.arange(size + 1)
+    diff = idx[:, None] - idx[None, :]          # s - s'  for covered prefixes s' < s
+    valid = diff >= 1
+    for top in range(1, c + 1):
+        cur = np.full(size + 1, np.inf)
+        cur[0] = 0.0
+        for k in range(1, top + 1):
+            g = np.where(valid, G[top - k + 1][np.clip(diff, 0, size)], np.inf)
+            cur = np.min(cur[None, :] + g, axis=1)
+            W[top, k] = cur[size]
+            if not np.isfinite(cur).any():
+                break
+    return W
+
+
+def tooth_segments(G, size: int, top: int, k: int, tooth: int) -> list:
+    """The segments ``(tooth, start, length, slots)`` of :func:`tooth_table`'s optimum, top segment first."""
+    if size == 0:
+        return []
+    tables = [np.full(size + 1, np.inf)]
+    tables[0][0] = 0.0
+    picks = []
+    for i in range(1, k + 1):
+        prev, m = tables[-1], top - i + 1
+        cur = np.full(size + 1, np.inf)
+        pick = np.zeros(size + 1, dtype=np.int64)
+        for s in range(1, size + 1):
+            cand = prev[:s] + G[m][s - np.arange(s)]
+            pick[s] = int(np.argmin(cand))
+            cur[s] = cand[pick[s]]
+        tables.append(cur)
+        picks.append(pick)
+    segments, s = [], size
+    for i in range(k, 0, -1):
+        start = int(picks[i - 1][s])
+        segments.append((tooth, start, s - start - 1, top - i + 1, 0))
+        s = start
+    return segments

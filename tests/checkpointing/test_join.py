@@ -309,3 +309,19 @@ def test_two_level_limits_are_named():
         join_plan("optimal", graph, Platform((Level(2), Level(3, 1, 1))))
     with pytest.raises(ScheduleDoesNotFit, match="costs at least level 0's"):
         join_plan("optimal", graph, Platform((Level(2, 1, 1), Level(float("inf"), 0, 0))))
+
+
+@SETTINGS
+@given(join_cases())
+def test_the_lower_bound_is_below_the_optimum_and_exact_for_one_tooth(case):
+    from checkpointing.join_optimal import join_lower_bound
+
+    graph, platform = case
+    try:
+        optimum = join_plan("optimal", graph, platform).value
+    except ScheduleDoesNotFit:
+        return
+    bound = join_lower_bound(graph, platform)
+    assert bound <= optimum + 1e-9
+    if graph.p == 1:
+        assert bound == pytest.approx(optimum, rel=1e-12)
