@@ -66,9 +66,13 @@ from .join_schedule import (JoinPlan, bonus_cost, chain_costs, check_level0, che
 from .joingraph import JoinGraph
 from .platform import Platform
 
-__all__ = ["optimal_join_plan", "join_lower_bound", "MAX_ENTRIES"]
+__all__ = ["optimal_join_plan", "join_lower_bound", "cost_unit", "DPTooLarge", "MAX_ENTRIES"]
 
 MAX_ENTRIES = 30_000_000
+
+
+class DPTooLarge(ScheduleDoesNotFit):
+    """The label DP's table would exceed its limit (the message gives both)."""
 
 
 def _check_levels(graph, platform) -> None:
@@ -93,20 +97,21 @@ def _disk_blocks(G):
     return C, U
 
 
-def optimal_join_plan(graph: JoinGraph, platform: Platform, max_entries: int = MAX_ENTRIES) -> JoinPlan:
+def optimal_join_plan(graph: JoinGraph, platform: Platform, max_entries: int | None = None) -> JoinPlan:
     """The optimal three-phase schedule (module docstring): the label DP over covered prefixes of all teeth; on
     two levels, with level-1 segments between the labels."""
     _check_levels(graph, platform)
     if platform.n_levels == 1:
         check_level0(platform, "join optimum")
     c = slots_of(graph, platform)
+    max_entries = MAX_ENTRIES if max_entries is None else max_entries
     best = None
     for last in last_candidates(graph):
         sizes = sizes_to_cover(graph, last)
         shape = tuple(s + 1 for s in sizes)
         entries = int(np.prod(shape)) * max(1, min(c, sum(sizes)))
         if entries > max_entries:
-            raise ScheduleDoesNotFit(f"join optimum: the DP over {graph.describe()} with c = {c} slots needs "
+            raise DPTooLarge(f"join optimum: the DP over {graph.describe()} with c = {c} slots needs "
                                      f"{entries:.3g} table entries (limit {max_entries:.3g}); use the "
                                      "'sequential' planner")
         G = [chain_costs(graph, platform, b).segment_costs() for b in range(graph.p)]
@@ -193,30 +198,108 @@ def _relax(D, target, b, t, cost):
     return tuple(dst), better
 
 
-def join_lower_bound(graph: JoinGraph, platform: Platform) -> float:
+def join_lower_bound(graph: JoinGraph, platform: Platform, upper: float | None = None, iterations: int = 150,
+                     tolerance: float = 0.0) -> float:
     """A lower bound of the optimal three-phase makespan on level 0, for graphs too large for the label DP.
 
-    Relaxation: every tooth may take the *best* labels (``0, 1, ...``: the most slots), as if the teeth did not
-    compete for them; only their number ``K = sum_b k_b`` is shared.  A tooth's cost with any ``k`` labels is at least
-    its cost with the ``k`` best (``G`` does not increase with the slots), so
+    For each number ``K`` of forward checkpoints (labels ``0 .. K-1``, each used by exactly one tooth) it takes the
+    larger of two relaxations, then the least over ``K``:
 
-        LB = sum_b l_b uf_b + min_K [ Turn(c - K) + min_{sum k_b = K} sum_b W_b(c, k_b) ],
+    * *counts*: every tooth may take the best labels (``0, 1, ...``: the most slots), as if the teeth did not compete
+      for them; only their number is shared: ``min_{sum k_b = K} sum_b W_b(c, k_b)`` (a knapsack; ``W_b`` the tooth
+      table of :func:`~checkpointing.join_schedule.tooth_table`).  A tooth's cost with any ``k`` labels is at least
+      its cost with the ``k`` best, since ``G`` does not increase with the slots;
+    * *prices* (Lagrangian relaxation of "each label once"): for prices ``lambda_j``,
+      ``sum_b min_M [V_b(M) + lambda(M)] - sum_j lambda_j`` is below the cost of every assignment (its penalty is 0
+      there), and each tooth's minimum is a DP over labels and covered states.  The prices are raised by subgradient
+      steps (Polyak's, towards ``upper``, a known makespan; without it only the first relaxation is used) until the
+      bound is within ``tolerance`` of ``upper`` or ``iterations`` steps are done.
 
-    with ``W_b(c, k)`` the tooth table of :func:`~checkpointing.join_schedule.tooth_table` (top label ``0``), a
-    knapsack over the counts: ``O(p c^2 l^2)``.  Equal to the optimum for one tooth; 5-9 % below it on the graphs of
-    docs/join_graphs.md."""
+    When the bound reaches the makespan of a schedule, that schedule is optimal (:func:`~checkpointing.join_planners.
+    certified_optimal_plan`).  Equal to the optimum for one tooth."""
     check_level0(platform, "join lower bound")
     c = slots_of(graph, platform)
     best = math.inf
     for last in last_candidates(graph):
         sizes = sizes_to_cover(graph, last)
+        classes = {}                                # teeth with the same size and costs: (G, how many)
         counts = np.zeros(c + 1)
         counts[1:] = np.inf
         for b, size in enumerate(sizes):
-            tooth = tooth_table(chain_costs(graph, platform, b).segment_costs(), size, c)[c]
+            G = chain_costs(graph, platform, b).segment_costs()
+            key = (size, graph.costs(b, platform))
+            classes[key] = (G, classes.get(key, (G, 0))[1] + 1)
+            tooth = tooth_table(G, size, c)[c]
             if size > 0:
                 tooth[0] = np.inf
             counts = np.array([min(counts[K - k] + tooth[k] for k in range(K + 1)) for K in range(c + 1)])
         base = forward_cost(graph, platform) + bonus_cost(graph, platform, last)
-        best = min(best, min(base + turn_cost(graph, platform, c - K) + counts[K] for K in range(c + 1)))
+        for K in range(c + 1):
+            fixed = base + turn_cost(graph, platform, c - K)
+            bound = fixed + counts[K]
+            if upper is not None and K > 0 and math.isfinite(bound) and bound < upper:
+                priced = [(size, G, n) for (size, _), (G, n) in classes.items() if size > 0]
+                bound = max(bound, fixed + _priced_bound(priced, c, K, upper - fixed - tolerance, iterations))
+            best = min(best, bound)
     return float(best)
+
+
+def _priced_bound(teeth, c: int, K: int, target: float, iterations: int) -> float:
+    """``max`` over the prices tried of ``sum_b min_M [V_b(M) + lambda(M)] - sum_j lambda_j`` for labels
+    ``0 .. K-1``; ``teeth`` holds ``(size, G, count)`` per class of identical teeth."""
+    prices = np.zeros(K)
+    best, scale, stalled = -math.inf, 1.0, 0
+    for _ in range(iterations):
+        value, used = -prices.sum(), np.zeros(K)
+        for size, G, count in teeth:
+            v, u = _priced_tooth(G, size, c, prices)
+            value, used = value + count * v, used + count * u
+        if value > best + 1e-12:
+            best, stalled = value, 0
+        else:
+            stalled += 1
+            if stalled >= 5:
+                scale, stalled = scale / 2, 0
+        slope = used - 1.0                          # teeth using label j, minus the one allowed
+        if best >= target or not slope.any() or not math.isfinite(value):
+            break
+        prices += scale * max(target - value, 1e-6) / float(slope @ slope) * slope
+    return best
+
+
+def _priced_tooth(G, size: int, c: int, prices):
+    """``min_M [V(M) + prices(M)]`` over label sets ``M`` of ``0 .. K-1`` for one tooth of ``size`` states (a DP
+    over labels: skip label ``j``, or give it the segment of ``t`` states above the covered ones), and the labels
+    the minimiser uses (0/1 per label)."""
+    K = len(prices)
+    covered = np.full(size + 1, np.inf)
+    covered[0] = 0.0
+    states = np.arange(size + 1)
+    diff = states[:, None] - states[None, :]
+    valid = diff >= 1
+    steps = []
+    for j in range(K):
+        options = covered[None, :] + np.where(valid, G[c - j][np.clip(diff, 0, size)], np.inf) + prices[j]
+        below = np.argmin(options, axis=1)
+        candidate = options[states, below]
+        take = candidate < covered
+        steps.append((take, below))
+        covered = np.where(take, candidate, covered)
+    used, s = np.zeros(K), size
+    for j in range(K - 1, -1, -1):
+        take, below = steps[j]
+        if take[s]:
+            used[j], s = 1.0, below[s]
+    return covered[size], used
+
+
+def cost_unit(graph: JoinGraph, platform: Platform) -> float | None:
+    """The largest ``u`` in ``1, 1/2, 1/4, ..., 2^-10`` of which every step, read and write cost is a multiple (then
+    every makespan is one too), or ``None``."""
+    costs = [x for b in graph.branches() for x in graph.costs(b, platform)]
+    costs += [x for level in platform.levels for x in (level.write_cost, level.read_cost)]
+    for k in range(11):
+        unit = 2.0 ** -k
+        if all(abs(x / unit - round(x / unit)) < 1e-9 for x in costs):
+            return unit
+    return None

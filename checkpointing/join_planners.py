@@ -26,15 +26,15 @@ import math
 import numpy as np
 
 from .emit import ScheduleDoesNotFit
-from .join_optimal import optimal_join_plan
+from .join_optimal import DPTooLarge, cost_unit, join_lower_bound, optimal_join_plan
 from .join_schedule import (JoinPlan, bonus_cost, chain_costs, check_level0, checkpoints_of, forward_cost,
                             forward_order, last_candidates, sizes_to_cover, slots_of, tooth_segments, tooth_table,
                             turn_cost)
 from .joingraph import JoinGraph
 from .platform import Platform
 
-__all__ = ["JoinPlan", "JOIN_PLANNERS", "plan_join", "join_plan", "optimal_join_plan", "sequential_join_plan",
-           "one_after_another_plan", "even_split_plan"]
+__all__ = ["JoinPlan", "JOIN_PLANNERS", "plan_join", "join_plan", "optimal_join_plan", "certified_optimal_plan",
+           "sequential_join_plan", "one_after_another_plan", "even_split_plan"]
 
 
 # ------------------------------------------------------------------------------- teeth one after another ---
@@ -127,8 +127,31 @@ def even_split_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
     return _plan_from_segments(graph, platform, last, segments, c - len(segments))
 
 
+def certified_optimal_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
+    """The optimum: the label DP (:func:`~checkpointing.join_optimal.optimal_join_plan`) where its table fits;
+    beyond, on one level, the best schedule reversing the teeth one after another when
+    :func:`~checkpointing.join_optimal.join_lower_bound` proves it optimal: the bound is within less than one cost
+    unit of it when every cost is a multiple of that unit (:func:`~checkpointing.join_optimal.cost_unit`, so is
+    every makespan), within ``1e-9`` relative otherwise.  If the bound stays below, raises
+    :class:`~checkpointing.emit.ScheduleDoesNotFit` giving both numbers."""
+    try:
+        return optimal_join_plan(graph, platform)
+    except DPTooLarge as too_large:
+        if platform.n_levels != 1:
+            raise
+        plan = sequential_join_plan(graph, platform)
+        unit = cost_unit(graph, platform)
+        slack = 0.999 * unit if unit else 1e-9 * max(1.0, plan.value)
+        bound = join_lower_bound(graph, platform, upper=plan.value, tolerance=0.99 * slack)
+        if bound < plan.value - slack:
+            raise ScheduleDoesNotFit(f"{too_large}; the teeth reversed one after another give {plan.value:g} and "
+                                     f"the lower bound is {bound:g}, so that schedule is not proven optimal") from None
+        plan.certificate = bound
+        return plan
+
+
 JOIN_PLANNERS = {
-    "optimal": optimal_join_plan,
+    "optimal": certified_optimal_plan,
     "sequential": sequential_join_plan,
     "one-after-another": one_after_another_plan,
     "even-split": even_split_plan,

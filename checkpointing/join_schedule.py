@@ -43,6 +43,7 @@ class JoinPlan:
     segments: list
     value: float
     disk: bool = False      # the handle is reversed on levels 0 and 1 (two-level optimum)
+    certificate: float | None = None    # a lower bound of the optimum proving this plan optimal (not from the DP)
 
     @property
     def forward_checkpoints(self) -> int:
