@@ -131,9 +131,8 @@ def certified_optimal_plan(graph: JoinGraph, platform: Platform) -> JoinPlan:
     """The optimum: the label DP (:func:`~checkpointing.join_optimal.optimal_join_plan`) where its table fits;
     beyond, on one level, the best schedule reversing the teeth one after another when
     :func:`~checkpointing.join_optimal.join_lower_bound` proves it optimal (among three-phase schedules, the DP's
-    class): the bound is within less than one cost
-    unit of it when every cost is a multiple of that unit (:func:`~checkpointing.join_optimal.cost_unit`, so is
-    every makespan), within ``1e-9`` relative otherwise.  If the bound stays below, raises
+    class): the bound is within less than one cost unit of it when every cost is a multiple of that unit
+    (:func:`~checkpointing.join_optimal.cost_unit`, so is every makespan), within ``1e-9`` relative otherwise.  If the bound stays below, raises
     :class:`~checkpointing.emit.ScheduleDoesNotFit` giving both numbers."""
     try:
         return optimal_join_plan(graph, platform)
