@@ -1,16 +1,16 @@
-"""Execute a join-graph schedule on pyadjoint: the gradient of ``J = sum_b g_b(x^b_{l_b})`` over ``p`` runs of one
-model that share their controls, with bounded memory.
+"""Execute a join-graph schedule on pyadjoint: the gradient of ``J = phi(sum_b g_b(x^b_{l_b}))`` over ``p`` runs
+of one model that share their controls, with bounded memory.
 
 A :class:`JoinLoop` is an ensemble: ``p`` teeth (runs) of one model, tooth ``b`` taking the steps ``timesteps[b]``
 once ``activate(b)`` has set its forcing, all starting from the model's state when :meth:`JoinManager.run` is
 called, joined by ``y_0 = sum_b g_b(x^b_{l_b})`` with ``g_b = join_term(b, state)`` (checkpointing/joingraph.py:
 an additive join), and ``J = phi(y_0)`` for a scalar function ``outer = (phi, phi')`` (default ``J = y_0``): the
-handle of length 0, whose backward step is ``ybar_0 = phi'(y_0)``.  The schedule is any valid join schedule (checkpointing/join_planners.py),
-checked by :func:`checkpointing.joingraph.simulate_join` before anything runs.
+handle of length 0, whose backward step is ``ybar_0 = phi'(y_0)``.  The schedule is any valid join schedule
+(checkpointing/join_planners.py), checked by :func:`checkpointing.joingraph.simulate_join` before anything runs.
 
 How it runs: one working state, the model's state Functions, as for a chain (checkpointing/adjoint/manager.py);
-each tooth is a chain of its own (:meth:`JoinLoop.tooth_loop`: ``j_i = g_b`` at ``i = l_b``) executed by the chain
-manager's own per-action handlers, one :class:`~checkpointing.adjoint.manager.CheckpointManager` execution per tooth
+each tooth is a chain of its own (:meth:`JoinLoop.tooth_loop`: ``j_i = ybar_0 g_b`` at ``i = l_b``) executed by the
+chain manager's own per-action handlers, one :class:`~checkpointing.adjoint.manager.CheckpointManager` execution per tooth
 holding that tooth's adjoint ``xbar^b`` and hint while other teeth run in between (the adjoints are not counted in
 any level, as in the chain model).  The tiers are shared; a tooth's checkpoint ``x^b_i`` is stored under the key
 ``b (L + 1) + i`` (``L`` the longest tooth).  ``Start(b)`` puts the initial state back and activates tooth ``b``;
