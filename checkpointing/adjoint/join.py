@@ -8,15 +8,15 @@ an additive join), and ``J = phi(y_0)`` for a scalar function ``outer = (phi, ph
 handle of length 0, whose backward step is ``ybar_0 = phi'(y_0)``.  The schedule is any valid join schedule
 (checkpointing/join_planners.py), checked by :func:`checkpointing.joingraph.simulate_join` before anything runs.
 
-How it runs: one working state, the model's state Functions, as for a chain (checkpointing/adjoint/manager.py);
-each tooth is a chain of its own (:meth:`JoinLoop.tooth_loop`: ``j_i = ybar_0 g_b`` at ``i = l_b``) executed by the
-chain manager's own per-action handlers, one :class:`~checkpointing.adjoint.manager.CheckpointManager` execution per
-tooth holding that tooth's adjoint ``xbar^b`` and hint while other teeth run in between (the adjoints are not
-counted in any level, as in the chain model).  The tiers are shared; a tooth's checkpoint ``x^b_i`` is stored under the key
-``b (L + 1) + i`` (``L`` the longest tooth).  ``Start(b)`` puts the initial state back and activates tooth ``b``;
+How it runs: one working state, the model's state Functions, as for a chain (checkpointing/adjoint/manager.py); each
+tooth is a chain of its own (:meth:`JoinLoop.tooth_loop`: ``j_i = ybar_0 g_b`` at ``i = l_b``) executed by the chain
+manager's own per-action handlers, one :class:`~checkpointing.adjoint.manager.CheckpointManager` execution per tooth
+holding that tooth's adjoint ``xbar^b`` and hint while other teeth run in between (the adjoints are not counted in
+any level, as in the chain model). The tiers are shared; a tooth's checkpoint ``x^b_i`` is stored under the key ``b
+(L + 1) + i`` (``L`` the longest tooth). ``Start(b)`` puts the initial state back and activates tooth ``b``;
 ``Join(b)`` adds ``g_b(x^b_{l_b})`` (untaped) to ``y_0``; ``Backward(0, HANDLE)`` computes ``J = phi(y_0)`` and
 ``ybar_0 = phi'(y_0)``, which seeds each tooth's first backward step ``Fbar^b_{l_b}``: its functional term is
-``ybar_0 g_b``, so ``xbar^b_{l_b} = ybar_0 dg_b/dx``.  Any tooth action on the model activates its tooth first.  The
+``ybar_0 g_b``, so ``xbar^b_{l_b} = ybar_0 dg_b/dx``. Any tooth action on the model activates its tooth first. The
 gradient is the sum of the teeth's: ``dJ/dp = phi'(y_0) sum_b dg_b/dp``.
 
 ::
