@@ -4,6 +4,8 @@
                        [--json] [--actions] [--forward-costs ...] [--backward-costs ...] [--option KEY=VALUE]
     checkpointing compare --steps L (--platform ... | --levels ...) [--uf X] [--ub Y] [--json] [--peer]
     checkpointing platforms [--json]
+    checkpointing join --teeth L1,L2,... [--handle H] (--platform ... | --levels ...) [--algorithm NAME|all]
+                       [--uf X] [--ub Y] [--handle-uf X] [--handle-ub Y] [--json] [--actions]
 
 ``plan`` plans a schedule and reports what the simulator measures on it; ``compare`` runs every algorithm (with
 ``--peer`` also checkpoint_schedules' planners, translated by :mod:`checkpointing.interop`) and divides each
@@ -262,6 +264,69 @@ def cmd_platforms(args, out) -> int:
     return 0
 
 
+def _teeth(text: str) -> list[int]:
+    try:
+        lengths = [int(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        lengths = []
+    if not lengths or any(not 0 <= x <= MAX_STEPS for x in lengths):
+        raise UsageError(f"--teeth = {text!r}: expected comma-separated tooth lengths, integers 0..{MAX_STEPS}")
+    return lengths
+
+
+def cmd_join(args, out) -> int:
+    """Plan a join graph with one planner or all of them (``checkpointing.join_planners``), simulate each."""
+    from .emit import ScheduleDoesNotFit
+    from .join_planners import JOIN_PLANNERS, join_plan
+    from .joingraph import Branch, JoinGraph, simulate_join
+
+    platform = load_platform(args)
+    handle = _steps(args.handle)
+    graph = JoinGraph(tuple(Branch(x) for x in _teeth(args.teeth)),
+                      Branch(handle, _cost("--handle-uf", args.handle_uf), _cost("--handle-ub", args.handle_ub) or 0.0))
+    names = sorted(JOIN_PLANNERS) if args.algorithm == "all" else [args.algorithm]
+    if args.algorithm != "all" and args.algorithm not in JOIN_PLANNERS:
+        raise UsageError(f"--algorithm = {args.algorithm!r}: unknown; one of all, {', '.join(sorted(JOIN_PLANNERS))}")
+    rows = []
+    for name in names:
+        start = time.perf_counter()
+        try:
+            plan = join_plan(name, graph, platform)
+        except ScheduleDoesNotFit as exc:
+            if len(names) == 1:
+                raise
+            rows.append({"algorithm": name, "makespan": None, "note": " ".join(str(exc).split())})
+            continue
+        seconds = time.perf_counter() - start
+        actions = plan.schedule()
+        report = simulate_join(actions, graph, platform, structured=True)
+        note = "" if plan.certificate is None else f"proven optimal by the lower bound {plan.certificate:g}"
+        row = {"algorithm": name, "makespan": report.makespan, "plan_seconds": round(seconds, 4),
+               "forward_checkpoints": plan.forward_checkpoints, "handle_slots": plan.handle_slots,
+               **{k: v for k, v in report.to_dict().items() if k != "makespan"}, "note": note}
+        if args.actions:
+            row["actions"] = [str(a) for a in actions]
+        rows.append(row)
+    best = min((r["makespan"] for r in rows if r["makespan"] is not None), default=None)
+    if args.json:
+        print(json.dumps({"graph": graph.describe(), "teeth": graph.lengths, "handle": handle,
+                          "levels": platform_dict(platform)["levels"], "algorithms": rows}), file=out)
+        return 0
+    print(_describe(platform), file=out)
+    print(f"join graph: {graph.describe()} (optimal: on levels 0 and 1 if level 1 is an unbounded disk; the others: "
+          "level 0)", file=out)
+    print(f"{'algorithm':<20}{'makespan':>12}{'/ best':>9}{'forward ckpts':>15}{'plan s':>9}", file=out)
+    for row in rows:
+        if row["makespan"] is None:
+            print(f"{row['algorithm']:<20}{'-':>12}{'-':>9}{'-':>15}{'-':>9}   {row['note']}", file=out)
+        else:
+            print(f"{row['algorithm']:<20}{row['makespan']:>12g}{row['makespan'] / best:>9.4f}"
+                  f"{row['forward_checkpoints']:>15}{row['plan_seconds']:>9.3f}   {row['note']}", file=out)
+        for action in row.get("actions", []):
+            print(f"  {action}", file=out)
+    return 0
+
+
 def _describe(platform: Platform) -> str:
     return f"platform {platform.name or '(unnamed)'}: " + platform.describe()
 
@@ -297,7 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also cost checkpoint_schedules' planners (one or two levels) with our simulator")
     p.set_defaults(run=cmd_compare)
 
-    p = sub.add_parser("platforms", help="list the shipped platform files (checkpointing/data/platforms)")
+    p = sub.add_parser("join", help="plan a join graph (teeth joined into a handle) with each join planner")
+    p.add_argument("--teeth", required=True, help="tooth lengths l_1,...,l_p")
+    p.add_argument("--handle", default="0", help="handle length h (default 0: no handle)")
+    p.add_argument("--platform", help="platform TOML file, or the name of a shipped platform (level 0 is used)")
+    p.add_argument("--levels", help="levels 'c:w:r,...' (level 0 is used)")
+    p.add_argument("--uf", help="cost of a tooth's forward step (default 1 with --levels)")
+    p.add_argument("--ub", help="cost of a tooth's backward step (default 1 with --levels)")
+    p.add_argument("--handle-uf", help="cost of a handle forward step (default: --uf)")
+    p.add_argument("--handle-ub", help="cost of a handle backward step (default 0)")
+    p.add_argument("--algorithm", default="all", help="join planner name, or 'all' (default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--actions", action="store_true", help="also print the action lists")
+    p.set_defaults(run=cmd_join)
+
+        p = sub.add_parser("platforms", help="list the shipped platform files (checkpointing/data/platforms)")
     p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     p.set_defaults(run=cmd_platforms)
     return parser
