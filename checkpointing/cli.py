@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actions", action="store_true", help="also print the action lists")
     p.set_defaults(run=cmd_join)
 
-        p = sub.add_parser("platforms", help="list the shipped platform files (checkpointing/data/platforms)")
+    p = sub.add_parser("platforms", help="list the shipped platform files (checkpointing/data/platforms)")
     p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     p.set_defaults(run=cmd_platforms)
     return parser
