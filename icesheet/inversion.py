@@ -38,7 +38,6 @@ points of the L-curve (Hansen 1992, SIAM Rev. 34).
 """
 from __future__ import annotations
 
-import gc
 import logging
 import math
 from dataclasses import dataclass, field
@@ -183,7 +182,6 @@ class SnapshotInversion:
         del tape, controls, derivatives, objective, misfit, regularisation
         for f in renewed:
             f.clear_block_variable()
-        gc.collect()
         return value, gradient
 
     def accept(self) -> None:

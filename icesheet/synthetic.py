@@ -62,22 +62,16 @@ def write_points(path, x, y, vx, vy, sigma) -> Path:
 
 
 def sample_velocity(velocity, points) -> np.ndarray:
-    """The Firedrake vector Function ``velocity`` at ``points`` (n, 2), as an (n, 2) array on every rank; NaN at
-    points outside the mesh."""
-    from firedrake import FunctionSpace, VertexOnlyMesh, interpolate, assemble
+    """The Firedrake vector Function ``velocity`` evaluated at ``points`` (n, 2) (on a VertexOnlyMesh), as an
+    (n, 2) array on every rank; NaN at points outside the mesh."""
+    from firedrake import Function, VectorFunctionSpace, VertexOnlyMesh
 
     mesh = velocity.function_space().mesh()
-    points = np.asarray(points, dtype=float)
-    vom = VertexOnlyMesh(mesh, points, missing_points_behaviour="ignore", redundant=True)
-    space = FunctionSpace(vom, "DG", 0)
-    values = np.full(points.shape, np.nan)
-    for component in range(2):
-        on_points = assemble(interpolate(velocity[component], space))
-        in_order = assemble(interpolate(on_points, FunctionSpace(vom.input_ordering, "DG", 0)))
-        local = np.full(len(points), np.nan)
-        local[:] = in_order.dat.data_ro if mesh.comm.size == 1 else np.nan
-        values[:, component] = local
-    return values
+    vom = VertexOnlyMesh(mesh, np.asarray(points, dtype=float), missing_points_behaviour="ignore", redundant=True)
+    on_points = Function(VectorFunctionSpace(vom, "DG", 0)).interpolate(velocity)
+    in_order = Function(VectorFunctionSpace(vom.input_ordering, "DG", 0)).assign(np.nan)
+    in_order.interpolate(on_points)  # points of a redundant VertexOnlyMesh are input on rank 0
+    return mesh.comm.bcast(in_order.dat.data_ro.copy() if mesh.comm.rank == 0 else None)
 
 
 def grid_gaps(shape, gap_fraction: float, rng, patch: int = 3) -> np.ndarray:

@@ -6,7 +6,7 @@ Observation files (``--observations``, repeatable): grids in NetCDF4/HDF5 (``.nc
 (``.csv``); see docs/inversion.md.  Every file and option is checked before Firedrake is imported.
 
 Outputs in ``--out``: ``fields.pvd`` (VTK: recovered controls, C and A, model and observed velocity),
-``result.h5`` (firedrake.CheckpointFile: mesh, controls, velocity), ``fields.png``, ``history.png``,
+``result.h5`` (firedrake.CheckpointFile: mesh, controls, velocity, grounded mask), ``fields.png``, ``history.png``,
 ``lcurve.png`` (serial runs), ``history.csv`` (one row per L-BFGS iterate of every solve), ``lcurve.csv`` (one row
 per converged minimiser), ``summary.json``; ``state/`` holds what ``--resume`` continues from.
 """
@@ -61,6 +61,10 @@ def register(subparsers) -> None:
                         help="extra weights for the L-curve, comma-separated (each a converged minimiser)")
     parser.add_argument("--regularisation", default="tikhonov", help="tikhonov (default) or tv")
     parser.add_argument("--length", type=float, default=100e3, help="regularisation length L, m (default 1e5)")
+    parser.add_argument("--picard-tolerance", type=float, default=1e-2,
+                        help="Picard tolerances (solver.tolerance, solver.residual_tolerance) of the velocity solves: "
+                        "Picard only gives Newton its start, Newton converges to solver.newton_tolerance "
+                        "(default %(default)s)")
     parser.add_argument("--max-iterations", type=int, default=200, help="L-BFGS iterations per solve (default 200)")
     parser.add_argument("--gradient-tolerance", type=float, default=1e-3,
                         help="stop when the gradient norm falls below this fraction of its value at the prior")
@@ -120,7 +124,7 @@ def prepare(args):
     alpha = None if args.alpha == "auto" else _floats("alpha", args.alpha)
     if alpha is not None and len(alpha) != 1:
         raise InputError(f"alpha = {args.alpha!r}: one number > 0, or 'auto'")
-    for name in ("alpha_start", "target", "target_tolerance", "length", "gradient_tolerance"):
+    for name in ("alpha_start", "target", "target_tolerance", "length", "gradient_tolerance", "picard_tolerance"):
         _positive(name, getattr(args, name))
     for name in ("max_iterations", "max_solves"):
         if getattr(args, name) < 1:
@@ -128,7 +132,8 @@ def prepare(args):
     defaults = scenario_parameters(args.scenario)
     if defaults.get("ice", {}).get("friction", 0.0) <= 0 or "friction_parameterisation" not in defaults["solver"]:
         raise InputError(f"scenario = {args.scenario!r}: has no basal friction to invert for; use marine_ice_stream")
-    overrides = control_parameters(controls)
+    overrides = {**control_parameters(controls), "solver.tolerance": args.picard_tolerance,
+                 "solver.residual_tolerance": args.picard_tolerance}
     if args.mesh_size is not None:
         overrides["mesh.cell_size"] = args.mesh_size
     if args.mesh is not None:
@@ -297,9 +302,10 @@ def _write_outputs(out: Path, model, problem, inversion, chosen, summary) -> Non
         fd.output.VTKFile(str(out / "fields.pvd"), comm=comm).write(*fields, *physical, model.velocity, *observed)
     else:
         logger.warning("the vtk package is not installed: no fields.pvd")
+    grounded = model.output_fields()["grounded"]
     with fd.CheckpointFile(str(out / "result.h5"), "w", comm=comm) as h5:
         h5.save_mesh(model.mesh)
-        for f in (*fields, model.velocity):
+        for f in (*fields, model.velocity, grounded):
             h5.save_function(f)
     rows = [r for s in inversion.results for r in s.history]
     if comm.size == 1:
