@@ -48,7 +48,8 @@ import numpy as np
 from icesheet.observations import misfit_per_observation
 from icesheet.optimisation import LBFGSOptions, LBFGSState, load_state, minimise, save_state
 
-__all__ = ["CONTROLS", "REGULARISATIONS", "Regularisation", "SnapshotInversion", "SolveResult", "Inversion",
+__all__ = ["CONTROLS", "REGULARISATIONS", "Regularisation", "SnapshotInversion", "TransientInversion", "SolveResult",
+           "Inversion",
            "discrepancy_search", "control_parameters"]
 
 logger = logging.getLogger(__name__)
@@ -197,6 +198,87 @@ class SnapshotInversion:
             self.model.velocity.dat.data_wo[...] = self.guess
             self.model.solve_velocity()
             return float(misfit_per_observation(self.observations))
+
+
+class TransientInversion(SnapshotInversion):
+    r"""Transient mode: velocities observed at several times of a run of ``timesteps`` from the model's current
+    state :math:`x_0`.  ``observations`` maps a term index :math:`i \ge 1` to the MeshObservations of the velocity
+    held in :math:`x_i`, the one solved during step :math:`i-1` at the thickness of time :math:`t_{i-1}` (so data
+    of time :math:`t_k = k\,\delta t` are term :math:`k + 1`).  :math:`J = \tfrac12 E + \alpha\sum R` is the
+    checkpoint manager's :math:`\sum_i j_i(x_i)` with :math:`j_0 = \alpha\sum R` (the controls only) and
+    :math:`j_i` the misfit terms of time :math:`t_{i-1}`, :math:`E` normalised by all observations of all times; each
+    evaluation is one run of :func:`checkpointing.adjoint.gradient` with ``schedule`` on ``platform`` (default:
+    Revolve with two RAM slots, whose memory does not grow with the number of steps or observation times) and
+    ``storage`` (disk directories).  The state :math:`x_0` is the same at every evaluation, so no velocity guess is
+    carried between evaluations."""
+
+    def __init__(self, model, observations: dict, timesteps, controls=("friction",),
+                 regularisation: Regularisation = Regularisation(), schedule="revolve", platform=None, storage=()):
+        from checkpointing.platform import Level, Platform
+
+        if not observations or min(observations) < 1 or max(observations) > len(timesteps):
+            raise ValueError(f"observations: term indices {sorted(observations)} must lie in 1..{len(timesteps)}")
+        super().__init__(model, [o for sets in observations.values() for o in sets], controls, regularisation)
+        self.by_term = {int(i): list(sets) for i, sets in observations.items()}
+        self.timesteps = list(timesteps)
+        self.schedule = schedule
+        self.platform = platform or Platform((Level(2, name="ram"),), name="ram2")
+        self.storage = storage
+        self.last_result = None
+
+    def functional(self, index: int, state):
+        """:math:`j_i` for the manager (see the class docstring)."""
+        import firedrake as fd
+
+        if index == 0:
+            return self.alpha * fd.assemble(sum(self._regularisation_forms)) if self.alpha else None
+        sets = self.by_term.get(index)
+        if not sets:
+            return None
+        value = None
+        for o in sets:
+            term = o.chi_squared()
+            value = term if value is None else value + term
+        return value / (4 * self.observation_count)
+
+    def loop(self):
+        from icesheet.controls import time_loop
+
+        return time_loop(self.model, self.functional, self.timesteps, self.controls)
+
+    def evaluate(self, z):
+        """``(J, dJ/dz)`` at ``z`` through the checkpoint manager; ``(inf, zeros)`` if a step fails."""
+        import firedrake as fd
+
+        from checkpointing.adjoint import StepFailedError, gradient
+
+        self.set_vector(z)
+        try:
+            result = gradient(self.loop(), self.schedule, self.platform, self.storage)
+        except StepFailedError as err:
+            logger.info("a model step failed (%s): J = inf", str(err).splitlines()[0])
+            self.last = {}
+            return math.inf, np.zeros_like(z)
+        with fd.adjoint.stop_annotating():
+            regularisation = float(fd.assemble(sum(self._regularisation_forms)))
+        self.last = {"misfit": 2 * (result.value - self.alpha * regularisation), "regularisation": regularisation,
+                     "picard_iterations": 0, "newton_iterations": 0}
+        self.last_result = result
+        return result.value, np.concatenate([d.dat.data_ro / self._scale for d in result.gradient])
+
+    def accept(self) -> None:
+        """Nothing to carry: every evaluation starts from the same :math:`x_0`."""
+
+    def misfit(self, z) -> float:
+        """The misfit per observation ``E`` at ``z`` (one untaped forward sweep)."""
+        from checkpointing.adjoint import evaluate
+
+        self.set_vector(z)
+        alpha, self.alpha = self.alpha, 0.0
+        try:
+            return 2 * evaluate(self.loop())
+        finally:
+            self.alpha = alpha
 
 
 @dataclass

@@ -1,9 +1,12 @@
-"""``icesheet invert``: infer log-friction and/or log-rheology from velocity observations (snapshot mode: one
-velocity solve at the scenario's geometry, or at ``--initial-state``), with the regularisation weight chosen by
-Morozov's discrepancy principle unless ``--alpha`` is given.
+"""``icesheet invert``: infer log-friction and/or log-rheology from velocity observations, with the regularisation
+weight chosen by Morozov's discrepancy principle unless ``--alpha`` is given.
 
 Observation files (``--observations``, repeatable): grids in NetCDF4/HDF5 (``.nc``, ``.h5``) or points in CSV
-(``.csv``); see docs/inversion.md.  Every file and option is checked before Firedrake is imported.
+(``.csv``); ``FILE@T`` says the data are of time ``T`` years (default 0).  If every file is of time 0 the inversion
+is a snapshot (one velocity solve at the scenario's geometry, or at ``--initial-state``); otherwise it is transient:
+a run of ``T_max / dt + 1`` steps of ``--dt`` years from that state, through the checkpoint manager with
+``--schedule`` on the platform of ``--ram-slots`` / ``--platform`` / ``--disk-dir`` (as ``icesheet gradient``).
+Every file and option is checked before Firedrake is imported; see docs/inversion.md.
 
 Outputs in ``--out``: ``fields.pvd`` (VTK: recovered controls, C and A, model and observed velocity),
 ``result.h5`` (firedrake.CheckpointFile: mesh, controls, velocity, grounded mask), ``fields.png``, ``history.png``,
@@ -38,8 +41,9 @@ LCURVE_COLUMNS = ("alpha", "misfit", "regularisation", "iterations", "evaluation
 def register(subparsers) -> None:
     parser = subparsers.add_parser("invert", help="infer friction / rheology from velocity observations",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--observations", type=Path, action="append", required=True,
-                        help="observation file: grid (.nc, .nc4, .h5, .hdf5) or points (.csv); repeatable")
+    parser.add_argument("--observations", action="append", required=True, metavar="FILE[@T]",
+                        help="observation file: grid (.nc, .nc4, .h5, .hdf5) or points (.csv), of time T years "
+                        "(default 0); repeatable")
     parser.add_argument("--grid-names", default="x,y,vx,vy,vx_error,vy_error",
                         help="variable names in grid files: x,y,vx,vy,vx_error,vy_error (default %(default)s)")
     parser.add_argument("--control", default="friction",
@@ -50,6 +54,15 @@ def register(subparsers) -> None:
     parser.add_argument("--mesh-size", type=float, help="target cell size in metres (mesh.cell_size)")
     parser.add_argument("--mesh", type=Path, help="gmsh mesh file (mesh.file)")
     parser.add_argument("--initial-state", type=Path, help="HDF5 file of IceModel.save_state: the observed geometry")
+    parser.add_argument("--dt", type=float, help="time step in years of a transient inversion (default: the "
+                        "scenario's time.dt)")
+    parser.add_argument("--schedule", default="revolve", help="checkpointing schedule of a transient inversion "
+                        "(a planner of icesheet gradient; default %(default)s)")
+    parser.add_argument("--ram-slots", type=int, default=2, help="RAM checkpoints of a transient inversion "
+                        "(default %(default)s)")
+    parser.add_argument("--platform", type=Path, help="storage platform TOML (levels, costs), as icesheet gradient")
+    parser.add_argument("--disk-dir", type=Path, action="append", default=[],
+                        help="directory of a disk level (repeat per level >= 1), as icesheet gradient")
     parser.add_argument("--alpha", default="auto",
                         help="regularisation weight, or 'auto': Morozov's discrepancy principle (default)")
     parser.add_argument("--alpha-start", type=float, default=1e-2, help="first weight of the search (default 1e-2)")
@@ -81,6 +94,7 @@ class Request:
     """Validated input of one ``icesheet invert`` run (what ``--resume`` compares)."""
 
     observations: list
+    times: list
     grid_names: list
     controls: list
     scenario: str
@@ -96,6 +110,22 @@ class Request:
     max_iterations: int
     gradient_tolerance: float
     max_solves: int
+    dt: float
+    steps: int
+    schedule: str
+    platform: dict | None
+    disk_dirs: list
+
+
+def _observation_argument(text: str) -> tuple[Path, float]:
+    path, at, time_text = text.rpartition("@") if "@" in text else (text, "", "0")
+    try:
+        when = float(time_text)
+    except ValueError:
+        raise InputError(f"observations = {text!r}: the time after '@' must be a number of years") from None
+    if not (math.isfinite(when) and when >= 0):
+        raise InputError(f"observations = {text!r}: the time {when!r} must be a finite number of years >= 0")
+    return Path(path), when
 
 
 def _positive(name: str, value) -> float:
@@ -142,12 +172,38 @@ def prepare(args):
     if args.initial_state is not None and not args.initial_state.is_file():
         raise InputError(f"initial_state = {str(args.initial_state)!r}: no such file")
     names = GridNames.parse(args.grid_names)
-    data = [read_observations(path, names) for path in args.observations]
-    request = Request([str(p) for p in args.observations], list(asdict(names).values()), controls, args.scenario,
+    files = [_observation_argument(text) for text in args.observations]
+    dt = parameters["time"]["dt"] if args.dt is None else _positive("dt", args.dt)
+    for path, when in files:
+        if abs(when / dt - round(when / dt)) > 1e-9:
+            raise InputError(f"observations = '{path}@{when:g}': the time must be a multiple of dt = {dt:g} yr")
+    steps = round(max(when for _, when in files) / dt) + 1
+    platform = None
+    if steps > 1:
+        from checkpointing.emit import ScheduleDoesNotFit
+        from checkpointing.planners import PLANNERS, plan
+        from checkpointing.simulator import InvalidScheduleError, simulate
+        from icesheet.commands.gradient import _check_directory, _platform_dict, storage_platform
+
+        if args.schedule not in PLANNERS:
+            raise InputError(f"schedule = {args.schedule!r}: unknown; choose one of {', '.join(sorted(PLANNERS))}")
+        storage = storage_platform(args, steps)
+        try:
+            simulate(plan(args.schedule, steps, storage), storage, steps)
+        except (ScheduleDoesNotFit, InvalidScheduleError, ValueError) as err:
+            raise InputError(f"ram_slots = {args.ram_slots!r}: schedule {args.schedule!r} does not fit "
+                             f"{steps} steps on {storage.capacities}: {err}") from None
+        platform = _platform_dict(storage)
+        for k, directory in enumerate(args.disk_dir, start=1):
+            _check_directory(f"disk_dir (level {k})", directory)
+    data = [read_observations(path, names) for path, _ in files]
+    request = Request([str(p) for p, _ in files], [w for _, w in files], list(asdict(names).values()), controls,
+                      args.scenario,
                       parameters, str(args.initial_state) if args.initial_state else None,
                       alpha[0] if alpha else None, args.alpha_start, args.target, args.target_tolerance,
                       _floats("lcurve", args.lcurve), args.regularisation, args.length, args.max_iterations,
-                      args.gradient_tolerance, args.max_solves)
+                      args.gradient_tolerance, args.max_solves, dt, steps, args.schedule, platform,
+                      [str(d) for d in args.disk_dir])
     return request, data
 
 
@@ -187,9 +243,11 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     from icesheet.cli import import_firedrake
 
     import_firedrake()
+    import firedrake as fd
     from tqdm.auto import tqdm
 
-    from icesheet.inversion import Inversion, Regularisation, SnapshotInversion, discrepancy_search
+    from icesheet.inversion import (Inversion, Regularisation, SnapshotInversion, TransientInversion,
+                                    discrepancy_search)
     from icesheet.observations import observations_on_mesh
     from icesheet.optimisation import LBFGSOptions
 
@@ -199,8 +257,15 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
         model.load_state(request.initial_state)
     comm = model.mesh.comm
     observations = [observations_on_mesh(d, model.velocity) for d in data]
-    problem = SnapshotInversion(model, observations, request.controls,
-                                Regularisation(request.regularisation, request.length))
+    regularisation = Regularisation(request.regularisation, request.length)
+    if request.steps == 1:
+        problem = SnapshotInversion(model, observations, request.controls, regularisation)
+    else:
+        terms: dict = {}
+        for o, when in zip(observations, request.times):
+            terms.setdefault(round(when / request.dt) + 1, []).append(o)
+        problem = TransientInversion(model, terms, [request.dt] * request.steps, request.controls, regularisation,
+                                     request.schedule, _platform(request.platform), request.disk_dirs)
     state_dir = out / "state"
     if comm.rank == 0:
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -242,13 +307,23 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
         chosen, rule = solve(request.alpha), "given"
     for alpha in request.lcurve:
         solve(alpha)
-    # leave the chosen minimiser in the model
+    # leave the chosen minimiser in the model, with its velocity at the (initial) geometry
     problem.set_vector(chosen.state.x)
-    problem.guess = chosen.velocity
-    problem.misfit(chosen.state.x)
+    with fd.adjoint.stop_annotating():
+        model.velocity.dat.data_wo[...] = chosen.velocity
+        model.solve_velocity()
     summary = _summary(request, model, inversion, chosen, rule, observations, time.perf_counter() - start)
     _write_outputs(out, model, problem, inversion, chosen, summary)
     return summary
+
+
+def _platform(description: dict):
+    """The Platform of ``Request.platform`` (icesheet.commands.gradient's dictionary of it)."""
+    from checkpointing.platform import INF, Level, Platform
+
+    levels = tuple(Level(INF if lev["capacity"] == "inf" else lev["capacity"], lev["write"], lev["read"], lev["name"])
+                   for lev in description["levels"])
+    return Platform(levels, description["uf"], description["ub"], description["name"])
 
 
 def _current(rows, index):
@@ -259,8 +334,11 @@ def _summary(request, model, inversion, chosen, rule, observations, wall_time) -
     comm = model.mesh.comm
     first = inversion.results[0].history[0]
     return {
-        "controls": request.controls, "scenario": request.scenario, "mode": "snapshot",
-        "observations": [{"file": o.path, "kind": o.kind, "count": o.count} for o in observations],
+        "controls": request.controls, "scenario": request.scenario,
+        "mode": "snapshot" if request.steps == 1 else "transient", "steps": request.steps, "dt": request.dt,
+        "schedule": request.schedule if request.steps > 1 else None, "platform": request.platform,
+        "observations": [{"file": o.path, "kind": o.kind, "count": o.count, "time": when}
+                         for o, when in zip(observations, request.times)],
         "observation_count": sum(o.count for o in observations), "alpha": chosen.alpha, "alpha_rule": rule,
         "target": request.target, "initial_misfit": first["misfit"], "misfit": chosen.misfit,
         "regularisation": chosen.regularisation, "iterations": chosen.state.iteration,

@@ -2,8 +2,8 @@
 
 The truth is experiments/twin_inversion.py's: ``theta_true = ln C0 + 0.7 cos(2 pi x / 300 km) exp(-((y - W/2) /
 25 km)^2)`` on the marine ice stream at its initial geometry.  One velocity solve with the true friction gives the
-velocity that icesheet.synthetic turns into the files a user would have: a grid product (NetCDF4, spacing
-``grid_spacing``, Gaussian noise of 0.5 m/yr per component as in twin_inversion.py, about 10% of the cells in gap
+velocity that icesheet.synthetic turns into the files a user would have: a grid product (NetCDF4, one value per mesh
+vertex as twin_inversion.py observes, Gaussian noise of 0.5 m/yr per component as in twin_inversion.py, about 10% of the cells in gap
 patches) and 300 scattered points (CSV, same noise).  ``icesheet invert`` then starts from ``theta = ln C0`` and
 chooses the regularisation weight by Morozov's discrepancy principle (misfit per observation 1); the recovered
 field is read back from its ``result.h5``.
@@ -31,7 +31,7 @@ from icesheet.synthetic import synthetic_grid, synthetic_points
 from .harness import main_for
 from .twin_inversion import NOISE, true_log_friction
 
-NAME = "snapshot_inversion"
+NAME = "file_inversion"
 log = logging.getLogger(f"experiments.{NAME}")
 
 SCENARIO = "marine_ice_stream"
@@ -48,8 +48,9 @@ def sizes(full: bool) -> dict:
 def write_twin(out: Path, cell_size: float, grid_spacing: float | None = None, seed: int = 0,
                points: int = POINTS, gap_fraction: float = GAP_FRACTION) -> dict:
     """The true velocity at the scenario's geometry on a ``cell_size`` mesh, written as ``out/velocity.nc`` (grid of
-    ``grid_spacing``, default half the cell size, so that the mesh's vertices are grid points) and ``out/points.csv``;
-    returns the paths, the prior value ``ln C0`` and the domain's width."""
+    ``grid_spacing``, default the cell size, so that the grid points are the mesh's vertices: one datum per vertex,
+    the information of experiments/twin_inversion.py's observations) and ``out/points.csv``; returns the paths, the
+    prior value ``ln C0`` and the domain's width."""
     parameters = scenario_parameters(SCENARIO, overrides={"mesh.cell_size": cell_size,
                                                           **control_parameters(["friction"])})
     model = build_model(SCENARIO, parameters)
@@ -58,13 +59,34 @@ def write_twin(out: Path, cell_size: float, grid_spacing: float | None = None, s
     with stop_annotating():
         model.log_friction.interpolate(true_log_friction(model.mesh, prior, width))
         model.solve_velocity()
-    spacing = grid_spacing or cell_size / 2
+    spacing = grid_spacing or cell_size
     x, y = np.arange(0.0, length + 1.0, spacing), np.arange(0.0, width + 1.0, spacing)
     grid = synthetic_grid(out / "velocity.nc", model.velocity, x, y, NOISE, gap_fraction, seed)
     rng = np.random.default_rng(seed + 1)
     where = np.column_stack([rng.uniform(0.0, length, points), rng.uniform(0.0, width, points)])
     csv = synthetic_points(out / "points.csv", model.velocity, where, NOISE, seed=seed + 2)
     return {"grid": grid, "points": csv, "prior": prior, "width": width}
+
+
+def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, seed: int = 0,
+                         gap_fraction: float = GAP_FRACTION) -> dict:
+    """A run of ``steps`` steps of ``dt`` years with the true friction from the scenario's initial state; the velocity
+    of each step (solved at the thickness of time ``k dt``) written as ``out/velocity_<k>.nc`` (grid on the vertices,
+    noise and gaps as :func:`write_twin`); returns ``{"files": {time: path}, "prior", "width"}``."""
+    parameters = scenario_parameters(SCENARIO, overrides={"mesh.cell_size": cell_size,
+                                                          **control_parameters(["friction"])})
+    model = build_model(SCENARIO, parameters)
+    length, width = parameters["mesh"]["length"], parameters["mesh"]["width"]
+    prior = float(np.mean(model.log_friction.dat.data_ro))
+    x, y = np.arange(0.0, length + 1.0, cell_size), np.arange(0.0, width + 1.0, cell_size)
+    files = {}
+    with stop_annotating():
+        model.log_friction.interpolate(true_log_friction(model.mesh, prior, width))
+        for k in range(steps):
+            model.step(dt)  # solves the velocity at the thickness of time k dt, then moves the thickness on
+            files[k * dt] = synthetic_grid(out / f"velocity_{k}.nc", model.velocity, x, y, NOISE, gap_fraction,
+                                           seed + k)
+    return {"files": files, "prior": prior, "width": width}
 
 
 def grounded_errors(result: Path, prior: float, width: float) -> tuple[float, float]:
