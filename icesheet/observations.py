@@ -375,7 +375,8 @@ def _points_on_mesh(data: PointVelocities, velocity) -> MeshObservations:
     if found < len(points):
         inside = fd.Function(fd.FunctionSpace(vom.input_ordering, "DG", 0)).assign(np.nan)
         inside.interpolate(fd.Function(fd.FunctionSpace(vom, "DG", 0)).assign(1.0))
-        flags = mesh.comm.bcast(inside.dat.data_ro.copy() if mesh.comm.rank == 0 else None)
+        local = inside.dat.data_ro.copy()  # collective access; the points are on rank 0
+        flags = mesh.comm.bcast(local if mesh.comm.rank == 0 else None)
         first = int(np.flatnonzero(~(flags == 1.0))[0]) if np.any(flags != 1.0) else 0
         raise ObservationFileError(data.path, "x, y", f"{len(points) - found} of {len(points)} points lie outside "
                                    f"the mesh, the first in data row {first + 1} at ({points[first, 0]:g}, "
@@ -385,8 +386,8 @@ def _points_on_mesh(data: PointVelocities, velocity) -> MeshObservations:
 
     def on_points(columns, name):
         values = fd.Function(W_input)
-        if mesh.comm.rank == 0:
-            values.dat.data_wo[...] = np.column_stack(columns)
+        local = values.dat.data_wo  # collective: every rank takes the view; the points are on rank 0
+        local[...] = np.column_stack(columns)[:len(local)]
         return fd.Function(W, name=name).interpolate(values)
 
     observed = on_points((data.vx, data.vy), "observed_velocity")

@@ -71,7 +71,8 @@ def sample_velocity(velocity, points) -> np.ndarray:
     on_points = Function(VectorFunctionSpace(vom, "DG", 0)).interpolate(velocity)
     in_order = Function(VectorFunctionSpace(vom.input_ordering, "DG", 0)).assign(np.nan)
     in_order.interpolate(on_points)  # points of a redundant VertexOnlyMesh are input on rank 0
-    return mesh.comm.bcast(in_order.dat.data_ro.copy() if mesh.comm.rank == 0 else None)
+    local = in_order.dat.data_ro.copy()  # collective access
+    return mesh.comm.bcast(local if mesh.comm.rank == 0 else None)
 
 
 def grid_gaps(shape, gap_fraction: float, rng, patch: int = 3) -> np.ndarray:

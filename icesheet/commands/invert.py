@@ -86,6 +86,7 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the inversion saved in OUT/state (same options) from its last iterate")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line (rank 0)")
     parser.set_defaults(handler=main)
 
 
@@ -235,6 +236,8 @@ def main(args) -> int:
               f"{summary['initial_misfit']:.3g} -> {summary['misfit']:.3g}, {summary['iterations']} iterations "
               f"({summary['stop']}), {summary['solves']} minimisations, {summary['wall_time']:.1f} s; "
               f"output in {args.out}")
+        if args.json:
+            print(json.dumps(summary, default=str))
     return 0
 
 

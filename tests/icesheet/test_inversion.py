@@ -211,7 +211,7 @@ def test_twin_transient_from_files(tmp_path):
 
     dt, steps = 10.0, 2
     twin = write_transient_twin(tmp_path / "observations", CELL, dt, steps)
-    argv = ["invert", "--mesh-size", str(CELL), "--dt", str(dt), "--alpha", "0.3", "--ram-slots", "1",
+    argv = ["invert", "--mesh-size", str(CELL), "--dt", str(dt), "--alpha", "0.3", "--gradient-tolerance", "3e-3",
             "--out", str(tmp_path / "out"), "--no-progress"]
     for t, path in twin["files"].items():
         argv += ["--observations", f"{path}@{t:g}"]
@@ -237,3 +237,20 @@ def test_observations_off_the_mesh_are_named(twin, tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2
         assert f"observations {str(path)!r}, variable 'x, y'" in err and expected in err
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_two_ranks_match_serial(twin, tmp_path, capsys, mpi_run):
+    from icesheet.cli import main
+
+    common = ["invert", "--observations", str(twin["grid"]), "--observations", str(twin["points"]),
+              "--mesh-size", str(CELL), "--alpha", "0.3", "--max-iterations", "8", "--no-progress", "--json"]
+    assert main([*common, "--out", str(tmp_path / "serial")]) == 0
+    serial = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    parallel = mpi_run("icesheet", *common, "--out", str(tmp_path / "parallel"))
+    assert parallel["ranks"] == 2 and serial["ranks"] == 1
+    assert parallel["observation_count"] == serial["observation_count"]
+    assert parallel["iterations"] == serial["iterations"]
+    for key in ("initial_misfit", "misfit", "regularisation"):
+        assert parallel[key] == pytest.approx(serial[key], rel=1e-6), key
