@@ -10,7 +10,8 @@ field is read back from its ``result.h5``.
 
 Headline (issue 11's goal): the inversion converges (gradient norm reduced 1e3, or misfit at the noise level), the
 grounded-ice error of the recovered ``theta`` is at most 0.15 of the initial guess's, and the whole command takes
-under 15 minutes.  Default size 10 km cells; ``--full`` is the goal case, 4 km cells.
+under 15 minutes.  ``--full`` is this goal case, 4 km cells; the default size, 10 km cells, is held to an error
+of 0.25 (as twin_inversion.py's default).
 """
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ GAP_FRACTION = 0.1
 
 
 def sizes(full: bool) -> dict:
-    return {"cell_size": 4000.0} if full else {"cell_size": 10000.0}
+    """The goal case (4 km, error goal 0.15), or 10 km cells, which resolve the 25 km-wide anomaly coarsely: error
+    goal 0.25, as twin_inversion.py's default."""
+    return {"cell_size": 4000.0, "error_goal": ERROR_GOAL} if full else {"cell_size": 10000.0, "error_goal": 0.25}
 
 
 def write_twin(out: Path, cell_size: float, grid_spacing: float | None = None, seed: int = 0,
@@ -102,14 +105,14 @@ def grounded_errors(result: Path, prior: float, width: float) -> tuple[float, fl
     return float(error), float(initial)
 
 
-def run(out: Path, full: bool) -> dict:
+def invert_twin(out: Path, cell: float, *options: str) -> dict:
+    """Write the twin's files under ``out/observations``, run ``icesheet invert`` on them (with ``options``) into
+    ``out/invert`` and measure it: the command's summary plus ``seconds``, ``relative_error`` and ``converged``."""
     from icesheet.cli import main as icesheet
 
-    size = sizes(full)
-    cell = size["cell_size"]
     twin = write_twin(out / "observations", cell)
     argv = ["invert", "--observations", str(twin["grid"]), "--observations", str(twin["points"]),
-            "--mesh-size", str(cell), "--out", str(out / "invert"), "--no-progress"]
+            "--mesh-size", str(cell), "--out", str(out / "invert"), "--no-progress", *options]
     start = time.perf_counter()
     status = icesheet(argv)
     seconds = time.perf_counter() - start
@@ -117,19 +120,26 @@ def run(out: Path, full: bool) -> dict:
         raise RuntimeError(f"icesheet {' '.join(argv)} exited with {status}")
     summary = json.loads((out / "invert" / "summary.json").read_text())
     error, initial = grounded_errors(out / "invert" / "result.h5", twin["prior"], twin["width"])
-    relative = error / initial
     converged = summary["stop"] == "gradient" or abs(summary["misfit"] - summary["target"]) <= 0.05
-    ok = converged and relative <= ERROR_GOAL and seconds < TIME_GOAL
-    headline = (f"icesheet invert on {cell / 1e3:g} km cells ({summary['dofs']} friction nodes, "
-                f"{summary['observation_count']} observation locations, noise {NOISE} m/yr): alpha = "
-                f"{summary['alpha']:.3g} by the discrepancy principle after {summary['solves']} minimisations, misfit "
-                f"per observation {summary['initial_misfit']:.3g} -> {summary['misfit']:.3g}, stop: {summary['stop']} "
-                f"(gradient x {summary['gradient_reduction']:.2g}); grounded friction error {relative:.3f} of the "
-                f"initial guess's (goal <= {ERROR_GOAL}); {seconds:.0f} s (goal < {TIME_GOAL:.0f} s)")
-    return {"headline": headline, "headline_ok": ok, "relative_error": relative, "converged": converged,
-            "seconds": seconds, "alpha": summary["alpha"], "misfit": summary["misfit"],
-            "iterations": summary["iterations"], "total_evaluations": summary["total_evaluations"],
-            "solves": summary["solves"], "lcurve": summary["lcurve"], "load_average": summary["load_average"],
+    return {**summary, "seconds": seconds, "relative_error": error / initial, "converged": converged}
+
+
+def run(out: Path, full: bool) -> dict:
+    size = sizes(full)
+    cell, goal = size["cell_size"], size["error_goal"]
+    result = invert_twin(out, cell)
+    relative, seconds = result["relative_error"], result["seconds"]
+    ok = result["converged"] and relative <= goal and seconds < TIME_GOAL
+    headline = (f"icesheet invert on {cell / 1e3:g} km cells ({result['dofs']} friction nodes, "
+                f"{result['observation_count']} observation locations, noise {NOISE} m/yr): alpha = "
+                f"{result['alpha']:.3g} by the discrepancy principle after {result['solves']} minimisations, misfit "
+                f"per observation {result['initial_misfit']:.3g} -> {result['misfit']:.3g}, stop: {result['stop']} "
+                f"(gradient x {result['gradient_reduction']:.2g}); grounded friction error {relative:.3f} of the "
+                f"initial guess's (goal <= {goal}); {seconds:.0f} s (goal < {TIME_GOAL:.0f} s)")
+    return {"headline": headline, "headline_ok": ok, "relative_error": relative, "converged": result["converged"],
+            "seconds": seconds, "alpha": result["alpha"], "misfit": result["misfit"],
+            "iterations": result["iterations"], "total_evaluations": result["total_evaluations"],
+            "solves": result["solves"], "lcurve": result["lcurve"], "load_average": result["load_average"],
             "files": ["observations/velocity.nc", "observations/points.csv", "invert/"]}
 
 
