@@ -249,6 +249,7 @@ class TransientInversion(SnapshotInversion):
     def evaluate(self, z):
         """``(J, dJ/dz)`` at ``z`` through the checkpoint manager; ``(inf, zeros)`` if a step fails."""
         import firedrake as fd
+        from pyadjoint import stop_annotating
 
         from checkpointing.adjoint import StepFailedError, gradient
 
@@ -259,7 +260,7 @@ class TransientInversion(SnapshotInversion):
             logger.info("a model step failed (%s): J = inf", str(err).splitlines()[0])
             self.last = {}
             return math.inf, np.zeros_like(z)
-        with fd.adjoint.stop_annotating():
+        with stop_annotating():
             regularisation = float(fd.assemble(sum(self._regularisation_forms)))
         self.last = {"misfit": 2 * (result.value - self.alpha * regularisation), "regularisation": regularisation,
                      "picard_iterations": 0, "newton_iterations": 0}

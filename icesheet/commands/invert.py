@@ -246,7 +246,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     from icesheet.cli import import_firedrake
 
     import_firedrake()
-    import firedrake as fd
+    from pyadjoint import stop_annotating
     from tqdm.auto import tqdm
 
     from icesheet.inversion import (Inversion, Regularisation, SnapshotInversion, TransientInversion,
@@ -312,7 +312,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
         solve(alpha)
     # leave the chosen minimiser in the model, with its velocity at the (initial) geometry
     problem.set_vector(chosen.state.x)
-    with fd.adjoint.stop_annotating():
+    with stop_annotating():
         model.velocity.dat.data_wo[...] = chosen.velocity
         model.solve_velocity()
     summary = _summary(request, model, inversion, chosen, rule, observations, time.perf_counter() - start)
@@ -370,12 +370,13 @@ def _write_csv(path: Path, columns, rows) -> None:
 
 def _write_outputs(out: Path, model, problem, inversion, chosen, summary) -> None:
     import firedrake as fd
+    from pyadjoint import stop_annotating
 
     from icesheet.output import vtk_available
 
     comm = model.mesh.comm
     fields = list(problem.functions)
-    with fd.adjoint.stop_annotating():
+    with stop_annotating():
         physical = [fd.Function(f.function_space(), name=f.name().replace("log_", "")).interpolate(fd.exp(f))
                     for f in fields]
     observed = [o.observed for o in problem.observations if o.kind == "grid"]
@@ -406,8 +407,9 @@ def _plot_fields(fields, model, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from firedrake.pyplot import tripcolor
+    from pyadjoint import stop_annotating
 
-    with fd.adjoint.stop_annotating():
+    with stop_annotating():
         speed = fd.Function(model.thickness_space, name="speed").interpolate(
             fd.sqrt(fd.inner(model.velocity, model.velocity)))
     panels = [(f, f.name()) for f in fields] + [(speed, "speed (m/yr)")]
