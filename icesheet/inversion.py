@@ -1,5 +1,6 @@
-r"""Inversion of basal friction and rheology from observed velocities (snapshot mode): objective, gradient, the
-L-BFGS solve that resumes, and the choice of the regularisation weight.
+r"""Inversion of basal friction and rheology from observed velocities: objective and gradient (snapshot mode here,
+transient mode in :class:`TransientInversion`), the L-BFGS solves that resume, and the choice of the regularisation
+weight.
 
 Controls (``CONTROLS``): ``friction``, :math:`\theta = \log C` (``model.log_friction``; the model must be built with
 ``friction_parameterisation="log"``), and ``rheology``, :math:`\phi = \log A` (``model.log_rate_factor``,
@@ -297,8 +298,8 @@ class SolveResult:
 
     @property
     def gradient_reduction(self) -> float:
-        norm = math.sqrt(self.state.initial_gradient_norm ** 2) or 1.0
-        return self.history[-1]["gradient_norm"] / norm if self.history else math.nan
+        """The last gradient norm over the reference of the gradient test (the norm at the prior)."""
+        return self.history[-1]["gradient_norm"] / self.state.initial_gradient_norm if self.history else math.nan
 
 
 class Inversion:
