@@ -254,3 +254,22 @@ def test_two_ranks_match_serial(twin, tmp_path, capsys, mpi_run):
     assert parallel["iterations"] == serial["iterations"]
     for key in ("initial_misfit", "misfit", "regularisation"):
         assert parallel[key] == pytest.approx(serial[key], rel=1e-6), key
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_in_a_new_process_reads_it_back(twin, uninterrupted, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    out = tmp_path / "again"
+    shutil.copytree(uninterrupted, out)
+    (out / "summary.json").unlink()
+    argv = [sys.executable, "-m", "icesheet", "invert", "--observations", str(twin["grid"]), "--observations",
+            str(twin["points"]), "--mesh-size", str(CELL), "--out", str(out), "--no-progress", "--alpha-start", "0.03",
+            "--resume"]
+    subprocess.run(argv, check=True, capture_output=True, env={**os.environ, "PETSC_OPTIONS": "-options_left no"})
+    again, before = (json.loads((d / "summary.json").read_text()) for d in (out, uninterrupted))
+    assert again["lcurve"] == before["lcurve"]  # every minimisation read back, none run again
+    assert (out / "history.csv").read_text() == (uninterrupted / "history.csv").read_text()
