@@ -1,7 +1,7 @@
 r"""Synthetic observation files from a model velocity, for twin experiments that read what a user would read.
 
 :func:`write_grid` writes a velocity product as a NetCDF4 file (HDF5 with dimension scales, CF attributes: the
-layout :func:`icesheet.observations.read_grid` reads, and netCDF-C / xarray read), :func:`write_points` a CSV of
+layout :func:`icesheet.observations.read_grid` reads; netCDF-C reads it too, docs/inversion.md), :func:`write_points` a CSV of
 point observations.  :func:`sample_velocity` evaluates a model velocity at given points and adds what makes the
 data honest: independent Gaussian noise of standard deviation ``noise`` (m/yr) per component, and gaps, a fraction
 ``gap_fraction`` of the grid cells (or points) left out, in rectangular patches for a grid (as cloud or
