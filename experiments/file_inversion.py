@@ -3,8 +3,8 @@
 The truth is experiments/twin_inversion.py's: ``theta_true = ln C0 + 0.7 cos(2 pi x / 300 km) exp(-((y - W/2) /
 25 km)^2)`` on the marine ice stream at its initial geometry.  One velocity solve with the true friction gives the
 velocity that icesheet.synthetic turns into the files a user would have: a grid product (NetCDF4, one value per mesh
-vertex as twin_inversion.py observes, Gaussian noise of 0.5 m/yr per component as in twin_inversion.py, about 10% of the cells in gap
-patches) and 300 scattered points (CSV, same noise).  ``icesheet invert`` then starts from ``theta = ln C0`` and
+vertex as twin_inversion.py observes, Gaussian noise of 0.5 m/yr per component as there, about 10% of the grid in
+gap patches) and 300 scattered points (CSV, same noise).  ``icesheet invert`` then starts from ``theta = ln C0`` and
 chooses the regularisation weight by Morozov's discrepancy principle (misfit per observation 1); the recovered
 field is read back from its ``result.h5``.
 

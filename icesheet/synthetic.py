@@ -1,12 +1,12 @@
 r"""Synthetic observation files from a model velocity, for twin experiments that read what a user would read.
 
-:func:`write_grid` writes a velocity product as a NetCDF4 file (HDF5 with dimension scales, CF attributes: the
-layout :func:`icesheet.observations.read_grid` reads; netCDF-C reads it too, docs/inversion.md), :func:`write_points` a CSV of
-point observations.  :func:`sample_velocity` evaluates a model velocity at given points and adds what makes the
-data honest: independent Gaussian noise of standard deviation ``noise`` (m/yr) per component, and gaps, a fraction
-``gap_fraction`` of the grid cells (or points) left out, in rectangular patches for a grid (as cloud or
-decorrelation gaps in a real product) and at random for points.  Grid values off the ice (outside the mesh) are
-gaps too.  The recorded error is ``noise``, the true standard deviation.
+:func:`write_grid` writes a velocity product as a NetCDF4 file (HDF5 with dimension scales and CF attributes: the
+layout :func:`icesheet.observations.read_grid` reads; netCDF-C reads it too, docs/inversion.md), :func:`write_points`
+a CSV of point observations, :func:`sample_velocity` evaluates a model velocity at points.  :func:`synthetic_grid` and
+:func:`synthetic_points` add what makes the data honest: independent Gaussian noise of standard deviation ``noise``
+(m/yr) per component, and gaps, a fraction ``gap_fraction`` of the grid (or of the points) left out, in square
+patches for a grid (as cloud or decorrelation gaps in a real product) and at random for points.  Grid values off the
+mesh are gaps too.  The recorded error is ``noise``, the true standard deviation.
 """
 from __future__ import annotations
 

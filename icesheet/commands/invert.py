@@ -82,7 +82,8 @@ def register(subparsers) -> None:
     parser.add_argument("--gradient-tolerance", type=float, default=1e-3,
                         help="stop when the gradient norm falls below this fraction of its value at the prior")
     parser.add_argument("--max-solves", type=int, default=10, help="minimisations of the alpha search (default 10)")
-    parser.add_argument("--out", type=Path, default=Path("output/invert"), help="output directory (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("output/invert"),
+                        help="output directory (default %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the inversion saved in OUT/state (same options) from its last iterate")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -5,8 +5,8 @@ gradients pass Taylor tests (remainder of order 2) in snapshot and transient mod
 same through store-all and through Revolve with one RAM slot (whose peak stays at one checkpoint); twin inversions
 from files written by icesheet.synthetic recover most of the true friction's anomaly on the grounded ice with the
 misfit at the noise level; an inversion interrupted inside its second minimisation and continued with ``--resume``
-repeats the uninterrupted run's weights, iterations and evaluations, with values equal to round-off.  Coarse meshes (40 km) keep this module near a
-minute warm; the 4 km goal case is experiments/file_inversion.py ``--full``.
+repeats the uninterrupted run's weights, iterations and evaluations, with values equal to round-off.  Coarse meshes
+(40 km) keep this module to a few minutes; the 4 km goal case is experiments/file_inversion.py ``--full``.
 """
 import csv
 import json
