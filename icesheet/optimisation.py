@@ -20,7 +20,8 @@ inversions are logarithms.
 
 Stops (``LBFGSState.stop``): ``"gradient"`` when :math:`\|g_k\| \le` ``gradient_tolerance`` :math:`\|g_0\|`,
 ``"value"`` when the relative decrease of the value over one iteration is below ``value_tolerance``,
-``"iterations"`` at ``max_iterations``, ``"line search"`` when no step of the direction decreases the value.
+``"iterations"`` at ``max_iterations``, ``"line search"`` when no step along the direction meets the Wolfe conditions,
+nor along the steepest descent with the memory emptied (a restart, tried once before giving up).
 """
 from __future__ import annotations
 
@@ -197,6 +198,11 @@ def minimise(function, x0=None, options: LBFGSOptions = LBFGSOptions(), comm=Non
         step = 1.0 if state.s else options.initial_step / norm
         found, evaluations = _line_search(function, state, direction, step, options, comm)
         state.evaluations += evaluations
+        if found is None and state.s:  # retry once along the steepest descent with an empty memory
+            state.s.clear(), state.y.clear()
+            found, evaluations = _line_search(function, state, -state.gradient, options.initial_step / norm, options,
+                                              comm)
+            state.evaluations += evaluations
         if found is None:
             state.stop = "line search"
             break
