@@ -304,7 +304,8 @@ class SolveResult:
 
 class Inversion:
     """Minimisations of a :class:`SnapshotInversion` (or :class:`TransientInversion`) at given weights, each saved
-    after every iterate under ``directory`` (``solve<k>.rank<r>.npz``) so that a run continued with ``resume=True`` repeats the same sequence:
+    after every iterate under ``directory`` (``solve<k>.rank<r>.npz``) so that a run continued with ``resume=True``
+    repeats the same sequence:
     solves already finished are read back, the unfinished one continues from its last iterate.
 
     The first solve starts from the prior; solve ``k`` starts from the solution of solve ``k - 1`` and uses the
