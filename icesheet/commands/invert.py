@@ -271,6 +271,8 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
         problem = TransientInversion(model, terms, [request.dt] * request.steps, request.controls, regularisation,
                                      request.schedule, _platform(request.platform), request.disk_dirs)
     state_dir = out / "state"
+    if resume:
+        _check_ranks(state_dir, comm.size)
     if comm.rank == 0:
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "request.json").write_text(json.dumps(asdict(request), indent=1) + "\n")
@@ -319,6 +321,17 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     summary = _summary(request, model, inversion, chosen, rule, observations, time.perf_counter() - start)
     _write_outputs(out, model, problem, inversion, chosen, summary)
     return summary
+
+
+def _check_ranks(state_dir: Path, size: int) -> None:
+    """Each rank saved its part of the iterates: a resumed run needs as many ranks as the interrupted one."""
+    import re
+
+    ranks = {int(m.group(1)) for p in state_dir.glob("solve*.rank*.npz")
+             if (m := re.fullmatch(r"solve\d+\.rank(\d+)\.npz", p.name))}
+    if ranks and ranks != set(range(size)):
+        raise InputError(f"resume: {str(state_dir)!r} was written by {max(ranks) + 1} MPI ranks, this run has {size}; "
+                         f"resume with mpiexec -n {max(ranks) + 1}")
 
 
 def _platform(description: dict):

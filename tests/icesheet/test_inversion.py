@@ -273,3 +273,13 @@ def test_resuming_a_finished_run_in_a_new_process_reads_it_back(twin, uninterrup
     again, before = (json.loads((d / "summary.json").read_text()) for d in (out, uninterrupted))
     assert again["lcurve"] == before["lcurve"]  # every minimisation read back, none run again
     assert (out / "history.csv").read_text() == (uninterrupted / "history.csv").read_text()
+
+
+def test_resume_with_another_number_of_ranks_is_refused(twin, uninterrupted, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "two"
+    shutil.copytree(uninterrupted, out)
+    shutil.copy(out / "state" / "solve00.rank0.npz", out / "state" / "solve00.rank1.npz")
+    assert _invert(twin, out, "--resume") == 2
+    assert "was written by 2 MPI ranks, this run has 1; resume with mpiexec -n 2" in capsys.readouterr().err
