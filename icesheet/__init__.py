@@ -11,6 +11,9 @@ Modules, one concept each:
   ``sia``: ``SIAModel``, the shallow-ice model; ``timeloop``: ``run_steps``, ``StepInfo``, ``check_field`` (both);
 - ``controls``: control names, the manager's time loop and ``compute_gradient`` (through
   ``checkpointing.adjoint.gradient``); ``functionals``: volume, VAF, velocity misfit;
+- ``observations`` (velocity grids and points from files, their misfit on the mesh), ``inversion`` (snapshot and
+  transient inversions, the discrepancy principle), ``optimisation`` (resumable L-BFGS), ``synthetic``
+  (observation files from a model velocity);
 - ``scenarios`` (registry and parameters, no Firedrake) and ``setups``/``sia_setups`` (builders);
 - ``cli`` and ``commands``: the ``icesheet`` command line; ``output``: VTK, CSV, plots, summary.
 

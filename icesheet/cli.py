@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "icesheet.commands.run",
     "icesheet.commands.gradient",
     "icesheet.commands.ensemble",
+    "icesheet.commands.invert",
 ]
 
 
