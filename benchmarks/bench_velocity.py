@@ -7,8 +7,9 @@ default strategy; the state after them (thickness h_n, velocity u_{n-1} of the p
 solve below: the warm-started velocity solve a time loop makes at every step.
 
 Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md):
-every strategy with MUMPS, and ``picard-newton``/``newton`` with Krylov solvers (CG + GAMG, GMRES + ILU / ASM, GMRES +
-a MUMPS LU preconditioner), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0 configured as
+every strategy with the default direct Cholesky solver, the seed's Picard loop and Newton with MUMPS LU, variants of
+the default (switch threshold, line search) and the default with Krylov solvers (CG + a Cholesky factorisation
+reused over 3 Jacobians, CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0 configured as
 icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``, ``nleqerr``
 line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference is the
 Picard loop finished by Newton to a relative residual of 1e-12.
@@ -39,20 +40,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = ROOT / "docs" / "figures" / "solver_strategies.png"
-#: name -> PicardOptions keywords (None: the PETSc SNES solve configured as icepack's)
+#: name -> PicardOptions keywords over the defaults (strategy "picard-newton", Cholesky; None: the PETSc SNES solve
+#: configured as icepack's)
 CANDIDATES = {
-    "picard": {"strategy": "picard", "linear_solver": "mumps"},
-    "picard cholesky": {"strategy": "picard"},
+    "picard mumps (seed)": {"strategy": "picard", "linear_solver": "mumps"},
+    "picard": {"strategy": "picard"},
     "anderson": {"strategy": "anderson"},
-    "picard-newton": {"strategy": "picard-newton"},
+    "picard-newton (default)": {},
+    "picard-newton switch 1e-2": {"newton_switch": 1e-2},
+    "picard-newton l2": {"line_search": "l2"},
     "anderson-newton": {"strategy": "anderson-newton"},
     "newton": {"strategy": "newton"},
     "newton mumps": {"strategy": "newton", "linear_solver": "mumps"},
-    "picard-newton cg+cholesky lag 10": {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner_lag": 10},
-    "newton cg+cholesky lag 10": {"strategy": "newton", "linear_solver": "cg", "preconditioner_lag": 10},
-    "picard-newton cg+gamg": {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "gamg"},
-    "picard-newton gmres+ilu": {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "ilu"},
-    "picard-newton gmres+asm": {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "asm"},
+    "picard-newton cg+cholesky lag 3": {"linear_solver": "cg", "preconditioner_lag": 3},
+    "picard-newton cg+gamg": {"linear_solver": "cg", "preconditioner": "gamg"},
+    "picard-newton gmres+ilu": {"linear_solver": "gmres", "preconditioner": "ilu"},
+    "picard-newton gmres+asm": {"linear_solver": "gmres", "preconditioner": "asm"},
     "snes-icepack": None,
 }
 ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
@@ -88,7 +91,7 @@ def make_state(cell_size: float, steps: int):
 def velocity_solver(model, **options):
     from icesheet.velocity_solver import PicardOptions, VelocitySolver
 
-    return VelocitySolver.for_model(model, PicardOptions(**options))
+    return VelocitySolver.for_model(model, PicardOptions(**{"strategy": "picard-newton", **options}))
 
 
 class IcepackNewton:

@@ -13,8 +13,7 @@ action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they adm
 
   - ``"cholesky"`` or ``"lu"``: a factorisation as above, which Newton may reuse over several Jacobians
     (``PicardOptions.preconditioner_lag``);
-  - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG), given the rigid-body modes of the plane as
-    near-null space (as for plane elasticity, whose operator has the same structure as the SSA membrane term);
+  - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG);
   - ``"ilu"``: ILU(0) on each rank's block (block Jacobi; plain ILU on one rank);
   - ``"asm"``: additive Schwarz with overlap 1 and ILU(0) on the subdomains.
 """
@@ -91,10 +90,10 @@ class PicardOptions:
     newton_tolerance: float = 1.0e-10
     newton_max_iterations: int = 20
     line_search: str = "bt"
-    linear_solver: str = "cg"
+    linear_solver: str = "cholesky"
     preconditioner: str = "cholesky"
     linear_tolerance: float = 1.0e-6
-    preconditioner_lag: int = 10
+    preconditioner_lag: int = 3
 
     def __post_init__(self):
         for name, allowed in (("strategy", STRATEGIES), ("line_search", LINE_SEARCHES),

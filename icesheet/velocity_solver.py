@@ -161,7 +161,6 @@ class VelocitySolver:
         self._residual_assembler = get_assembler(self._residual_form)
 
         krylov = options.linear_solver in ("cg", "gmres")
-        near_nullspace = rigid_body_modes(V) if krylov and options.preconditioner == "gamg" else None
         serial_cholmod = V.mesh().comm.size == 1 and PETSc.Sys.hasExternalPackage("suitesparse")
         package = {"cholesky_package": "cholmod" if serial_cholmod else "mumps"}
         linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
@@ -171,8 +170,7 @@ class VelocitySolver:
         self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
-        self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=linear,
-                                                                near_nullspace=near_nullspace)
+        self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=linear)
 
         scaled_residual = (1 / self.residual_scale) * self._residual_form
         newton_problem = firedrake.NonlinearVariationalProblem(scaled_residual, velocity, self.bcs)
@@ -181,8 +179,18 @@ class VelocitySolver:
                              "snes_max_it": options.newton_max_iterations, **linear}
         if krylov:
             newton_parameters.update(snes_ksp_ew=True, snes_lag_preconditioner=options.preconditioner_lag)
-        self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters,
-                                                                   near_nullspace=near_nullspace)
+        self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters)
+        self._krylov = krylov
+        if krylov:
+            # An inexact solve (multigrid or Schwarz preconditioners) leaves small corrections on the Dirichlet rows,
+            # which the residual does not see (its Dirichlet rows are u - g at the start and stay 0); zero them.
+            dirichlet_rows = np.flatnonzero(self._bc_mask.reshape(-1))
+
+            def keep_dirichlet_values(x, step):
+                step.array[dirichlet_rows] = 0.0
+                return True
+
+            self._newton_solver.snes.setLineSearchPreCheck(keep_dirichlet_values)
 
     @classmethod
     def for_model(cls, model, options: PicardOptions, adjoint_mode: str = "fixed-point") -> "VelocitySolver":
@@ -289,14 +297,25 @@ class VelocitySolver:
         for _ in range(opts.max_iterations):
             self.iterate.assign(self.velocity)
             self._picard_solver.solve()
+            if self._krylov:  # an inexact solve may leave the Dirichlet values slightly off (see above)
+                for bc in self.bcs:
+                    bc.apply(self.velocity)
             info.picard_iterations += 1
             info.krylov_iterations += self._picard_solver.snes.ksp.getIterationNumber()
             u, g = self.iterate.dat.data_ro, self.velocity.dat.data_ro
             info.changes.append(self._norm(g - u) / max(self._norm(g), np.finfo(float).tiny))
+            residual = None
             if anderson:
-                mixed = self._anderson.mix(u.reshape(-1), g.reshape(-1))
-                self.velocity.dat.data_wo[...] = mixed.reshape(g.shape)
-            info.residuals.append(self.relative_residual())
+                picard_iterate = g.copy()
+                self.velocity.dat.data_wo[...] = self._anderson.mix(u.reshape(-1), g.reshape(-1)).reshape(g.shape)
+                residual = self.relative_residual()
+                if residual > info.residuals[-1]:
+                    # Safeguard (ours): mixing made the residual grow (AA is not globally convergent and can stagnate
+                    # far from the root): restart the mixing from the plain Picard iterate.
+                    self._anderson.reset()
+                    self.velocity.dat.data_wo[...] = picard_iterate
+                    residual = None
+            info.residuals.append(self.relative_residual() if residual is None else residual)
             if to_switch and info.residuals[-1] <= opts.newton_switch:
                 return
             if info.changes[-1] <= opts.tolerance and info.residuals[-1] <= threshold:
@@ -305,17 +324,6 @@ class VelocitySolver:
             f"Picard iteration for the velocity did not converge in max_iterations = {opts.max_iterations}: "
             f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
             f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
-
-
-def rigid_body_modes(V):
-    """The rigid-body motions of the plane in ``V`` (two translations, one rotation), orthonormalised: the near-null
-    space that smoothed-aggregation multigrid needs for elasticity-like operators."""
-    x, y = firedrake.SpatialCoordinate(V.mesh())
-    modes = [firedrake.Function(V).interpolate(firedrake.as_vector(e))
-             for e in ((1.0, 0.0), (0.0, 1.0), (-y, x))]
-    basis = firedrake.VectorSpaceBasis(modes)
-    basis.orthonormalize()
-    return basis
 
 
 def _dirichlet_mask(V, bcs):
