@@ -15,9 +15,10 @@ line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-
 Picard loop finished by Newton to a relative residual of 1e-12.
 
 Each candidate first solves once untimed (kernels compiled, PETSc objects and symbolic factorisations set up, as in
-a time loop after its first step); then ``--repeats`` solves, each from the same restored state, give the wall time
-per solve (the minimum; the median is kept in the JSON), the linear solves (Picard + Newton iterations), Krylov
-iterations, symbolic and numeric LU factorisations (PETSc log events), the final relative residual ||F(u)|| /
+a time loop after its first step); then ``--repeats`` rounds, in each of which every candidate solves once from the
+same restored state (interleaved: the machine is shared and its load changes), give the wall time per solve (the
+minimum; the median is kept in the JSON), the linear solves (Picard + Newton iterations), Krylov
+iterations, symbolic and numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve, the final relative residual ||F(u)|| /
 ||tau_d|| and the relative l2 distance of the velocity to the tight reference.  ``ratio_to_snes`` = wall per solve /
 that of ``snes-icepack`` on the same state in the same run.
 
@@ -113,33 +114,27 @@ class IcepackNewton:
                                  krylov_iterations=snes.getLinearSolveIterations())
 
 
-def measure_candidate(model, state, solver, repeats: int, reference, reference_solver) -> dict:
-    """Warm-up solve, then ``repeats`` timed solves from ``state``; the row (without cell size and ratio).  The
-    residual is measured by ``reference_solver`` (the same residual and scale for every candidate)."""
+def timed_solve(model, state, solver, reference, reference_solver) -> dict:
+    """One solve from ``state``: wall time, counts and accuracy.  The residual is measured by ``reference_solver``
+    (the same residual and scale for every candidate)."""
     import numpy as np
 
     model.set_state_arrays(state)
-    solver.solve()
-    walls, infos, counts = [], [], {key: 0 for key in EVENTS}
-    for _ in range(repeats):
-        model.set_state_arrays(state)
-        before = {key: event_count(name) for key, name in EVENTS.items()}
-        start = time.perf_counter()
-        infos.append(solver.solve())
-        walls.append(time.perf_counter() - start)
-        for key, name in EVENTS.items():
-            counts[key] += event_count(name) - before[key]
-    info = infos[-1]
+    before = {key: event_count(names) for key, names in EVENTS.items()}
+    start = time.perf_counter()
+    info = solver.solve()
+    wall = time.perf_counter() - start
     u = model.velocity.dat.data_ro
-    residual = reference_solver.relative_residual()
-    return {"wall_per_solve": min(walls), "wall_median": statistics.median(walls),
-            "linear_solves": info.linear_solves, "picard": info.picard_iterations, "newton": info.newton_iterations,
-            "krylov": info.krylov_iterations, **{key: value / repeats for key, value in counts.items()},
-            "final_residual": residual, "fallback": info.fallback,
+    return {"wall": wall, "linear_solves": info.linear_solves, "picard": info.picard_iterations,
+            "newton": info.newton_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
+            **{key: event_count(names) - before[key] for key, names in EVENTS.items()},
+            "final_residual": reference_solver.relative_residual(),
             "difference_to_reference": float(np.linalg.norm(u - reference) / np.linalg.norm(reference))}
 
 
 def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) -> list[dict]:
+    """Every candidate on the state at ``cell_size``: a warm-up solve each, then ``repeats`` rounds in which every
+    candidate solves once (interleaved, so that a change of the machine's load hits all candidates alike)."""
     model, state, dt = make_state(cell_size, steps)
     dofs = model.velocity_space.dim()
     reference_solver = velocity_solver(model, **REFERENCE)
@@ -149,31 +144,39 @@ def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) 
     print(f"# {cell_size:.0f} m, {dofs} velocity dofs, dt {dt:g} yr: reference {reference_info.picard_iterations} "
           f"Picard + {reference_info.newton_iterations} Newton, residual {reference_info.final_residual:.1e}",
           flush=True)
-    rows = []
+    rows, solvers, walls = {}, {}, {}
     for name in candidates:
         options = CANDIDATES[name]
-        row = {"cell_size": cell_size, "dofs": dofs, "candidate": name, "dt": dt}
+        rows[name] = {"cell_size": cell_size, "dofs": dofs, "candidate": name, "dt": dt}
         try:
-            solver = IcepackNewton(model, reference_solver) if options is None else velocity_solver(model, **options)
-            row.update(measure_candidate(model, state, solver, repeats, reference, reference_solver))
+            solvers[name] = (IcepackNewton(model, reference_solver) if options is None
+                             else velocity_solver(model, **options))
+            timed_solve(model, state, solvers[name], reference, reference_solver)  # warm-up
+            walls[name] = []
         except Exception as error:  # a candidate that fails is reported, not fatal
-            row["error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
-        rows.append(row)
+            rows[name]["error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    for _ in range(repeats):
+        for name in walls:
+            result = timed_solve(model, state, solvers[name], reference, reference_solver)
+            walls[name].append(result.pop("wall"))
+            rows[name].update(result)
+    for name, times in walls.items():
+        rows[name].update(wall_per_solve=min(times), wall_median=statistics.median(times))
+    snes = rows.get("snes-icepack", {})
+    for row in rows.values():
+        if "wall_per_solve" in snes and "error" not in row:
+            row["ratio_to_snes"] = row["wall_per_solve"] / snes["wall_per_solve"]
         print_row(row)
-    snes = next((r for r in rows if r["candidate"] == "snes-icepack" and "error" not in r), None)
-    for r in rows:
-        if snes is not None and "error" not in r:
-            r["ratio_to_snes"] = r["wall_per_solve"] / snes["wall_per_solve"]
-    return rows
+    return list(rows.values())
 
 
 def print_row(r: dict) -> None:
     if "error" in r:
-        print(f"{r['cell_size']:>7.0f} {r['candidate']:<24} failed: {r['error']}", flush=True)
+        print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} failed: {r['error']}", flush=True)
         return
-    print(f"{r['cell_size']:>7.0f} {r['candidate']:<24} {r['wall_per_solve']:>8.3f} s {r['linear_solves']:>4} solves "
-          f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) LU sym/num "
-          f"{r['symbolic_factorisations']:.0f}/{r['numeric_factorisations']:.0f}  residual {r['final_residual']:.1e}  "
+    print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} {r['wall_per_solve']:>8.3f} s {r['linear_solves']:>4} solves "
+          f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
+          f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
           f"diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
 
 
@@ -222,6 +225,7 @@ def main(argv=None) -> None:
             parser.error(f"--{name} = {getattr(args, name)}: must be >= 1")
     if any(size <= 0 for size in args.cell_sizes):
         parser.error(f"--cell-sizes = {args.cell_sizes}: every cell size must be > 0 (metres)")
+    os.environ.setdefault("PETSC_OPTIONS", "-options_left no")  # PETSc would list our argv as unused options
     from firedrake.petsc import PETSc
 
     PETSc.Log.begin()
