@@ -67,7 +67,7 @@ LINE_SEARCHES = ("bt", "nleqerr", "l2", "cp", "basic")
 
 @dataclass(frozen=True)
 class PicardOptions:
-    """Options of the velocity solve (module docstring).
+    """Options of the velocity solve (strategies: icesheet.velocity_solver, docs/solvers.md).
 
     ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode and ``"picard"`` in the unrolled
     mode; ``newton_finish=None`` means a Newton finish of the ``"picard"``/``"anderson"`` strategies in the

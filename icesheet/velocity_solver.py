@@ -15,9 +15,9 @@ docs/solvers.md compares them on the marine ice stream):
 ``"anderson"``
     The same loop with Anderson mixing of depth ``anderson_depth`` of the Picard iterates (Walker & Ni 2011, SIAM J.
     Numer. Anal. 49; icesheet.anderson); the change is the fixed-point residual :math:`\|G(u_k) - u_k\|/\|G(u_k)\|`.
-``"picard-newton"``, ``"anderson-newton"``
+``"picard-newton"`` (the default), ``"anderson-newton"``
     Picard (or Anderson-Picard) iterations only until :math:`r_k \le` ``newton_switch``, i.e. into Newton's basin,
-    then Newton's method to ``newton_tolerance``.  If Newton fails there, the loop resumes to the full Picard
+    then Newton's method to ``newton_tolerance`` (no Picard iteration when the initial guess is already there).  If Newton fails there, the loop resumes to the full Picard
     tolerances and Newton is tried once more.
 ``"newton"``
     Newton's method from the initial guess.
@@ -25,9 +25,10 @@ docs/solvers.md compares them on the marine ice stream):
 Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:`\|\tau_d\|`, with a line search
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
 (Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17): the linear solves are only as accurate as the nonlinear
-residual needs.  Linear solvers (icesheet.linear_solvers): MUMPS LU, or CG / GMRES with GAMG, ILU, ASM or an LU
-preconditioner.  The Picard matrix and the Jacobian keep their sparsity pattern, so PETSc reuses each symbolic
-factorisation (MUMPS analysis) across iterations and steps and only refactors numerically.
+residual needs.  Linear solvers (icesheet.solver_options): direct Cholesky (default; the operators are symmetric
+positive definite) or MUMPS LU, or CG / GMRES with a Cholesky or LU factorisation (optionally reused over several
+Jacobians), GAMG, ILU or ASM as preconditioner.  The Picard matrix and the Jacobian keep their sparsity pattern, so
+PETSc reuses each symbolic factorisation across iterations and steps and only refactors numerically.
 
 Adjoint modes.  ``"unrolled"`` tapes every Picard linear solve, as a classical AD tool would; it is defined for the
 ``"picard"`` strategy only (an Anderson step's mixing weights and a line search's step length depend on the iterates
