@@ -3,12 +3,13 @@ the shallow-ice model (scenario ``halfar_dome``), on 1 and 2 MPI ranks.
 
 For each scenario and cell size the worker builds the model (default solver options of the scenario: for the
 shallow-stream model the default velocity strategy, docs/solvers.md), takes ``--warmup`` steps (kernel compilation,
-first velocity solve from the scenario's rough initial guess) and then times ``--steps`` steps.  Time steps: the
-scenario's ``dt``, but at most ``cell size / 1 km`` years for the shallow-stream model (its 10 years is unstable at
-2 km cells and finer).  Per step it reports the wall time, the Picard and Newton iterations (one linear solve each),
-and the split of the time given by PETSc's log events (the slowest rank,
-MPI max): ``assembly`` = ParLoopExecute (every Firedrake kernel loop: residuals, Jacobians, interpolations, norms),
-``linear`` = KSPSolve + PCSetUp (LU factorisations and triangular solves; MUMPS), ``other`` = the rest (Python,
+first velocity solve from the scenario's rough initial guess) and then times ``--steps`` steps (wall time, and the CPU
+time of the busiest rank, about what the wall time would be if each rank had a core to itself: on a shared machine
+the two differ by the load; Open MPI's busy waiting counts as CPU time on 2 ranks).  Time steps: the scenario's
+``dt``, but at most ``cell size / 1 km`` years for the shallow-stream model (its 10 years is unstable at 2 km cells
+and finer).  Per step it reports the wall time, the Picard and Newton iterations (one linear solve each), and the split of the time given by PETSc's log events (the slowest
+rank, MPI max): ``assembly`` = ParLoopExecute (every Firedrake kernel loop: residuals, Jacobians, interpolations,
+norms), ``linear`` = KSPSolve + PCSetUp (factorisations and triangular solves), ``other`` = the rest (Python,
 UFL/form-cache look-ups, vector operations, the reduced-space bookkeeping of the SIA variational inequality).
 
 Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick]
@@ -35,7 +36,7 @@ CELL_SIZES = {"marine_ice_stream": (4000.0, 2000.0, 1000.0), "halfar_dome": (500
 QUICK_CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0), "halfar_dome": (50000.0, 25000.0)}
 ASSEMBLY_EVENTS = ("ParLoopExecute",)
 LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
-COLUMNS = ("scenario", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "picard_per_step",
+COLUMNS = ("scenario", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step", "picard_per_step",
            "newton_per_step", "assembly_per_step", "linear_per_step", "other_per_step", "assembly_fraction",
            "linear_fraction")
 
@@ -69,13 +70,14 @@ def measure(scenario: str, cell_size: float, steps: int, warmup: int) -> dict:
         model.step(dt)
     assembly0, linear0 = _event_times(ASSEMBLY_EVENTS, comm), _event_times(LINEAR_EVENTS, comm)
     comm.barrier()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     infos = [model.step(dt) for _ in range(steps)]
     wall = comm.allreduce(time.perf_counter() - start, op=_mpi_max())
+    cpu = comm.allreduce(time.process_time() - cpu_start, op=_mpi_max())
     assembly = _event_times(ASSEMBLY_EVENTS, comm) - assembly0
     linear = _event_times(LINEAR_EVENTS, comm) - linear0
     return {"scenario": scenario, "ranks": comm.size, "cell_size": cell_size, "dofs": dofs, "steps": steps, "dt": dt,
-            "wall_per_step": wall / steps,
+            "wall_per_step": wall / steps, "cpu_per_step": cpu / steps,
             "picard_per_step": sum(i.picard_iterations for i in infos) / steps,
             "newton_per_step": sum(i.newton_iterations for i in infos) / steps,
             "assembly_per_step": assembly / steps, "linear_per_step": linear / steps,
@@ -119,7 +121,8 @@ def run_workers(args) -> list[dict]:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = (f"{'scenario':<18} {'ranks':>5} {'cell (m)':>9} {'dofs':>7} {'s/step':>8} {'picard':>7} {'newton':>7} "
+    header = (f"{'scenario':<18} {'ranks':>5} {'cell (m)':>9} {'dofs':>7} {'s/step':>8} {'cpu s':>7} {'picard':>7} "
+              f"{'newton':>7} "
               f"{'assembly':>9} {'linear':>8} {'other':>8} {'asm %':>6} {'lin %':>6}")
     print(header)
     print("-" * len(header))
@@ -128,6 +131,7 @@ def print_table(rows: list[dict]) -> None:
             print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} failed: {r['error']}")
             continue
         print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} {r['dofs']:>7} {r['wall_per_step']:>8.3f} "
+              f"{r['cpu_per_step']:>7.3f} "
               f"{r['picard_per_step']:>7.1f} {r['newton_per_step']:>7.1f} {r['assembly_per_step']:>9.3f} "
               f"{r['linear_per_step']:>8.3f} {r['other_per_step']:>8.3f} {100 * r['assembly_fraction']:>6.1f} "
               f"{100 * r['linear_fraction']:>6.1f}")

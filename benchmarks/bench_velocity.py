@@ -6,20 +6,20 @@ States: the ``marine_ice_stream`` scenario at each ``--cell-sizes`` (default 4, 
 default strategy; the state after them (thickness h_n, velocity u_{n-1} of the previous step) is the start of every
 solve below: the warm-started velocity solve a time loop makes at every step.
 
-Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md):
-every strategy with the default direct Cholesky solver, the seed's Picard loop and Newton with MUMPS LU, variants of
-the default (switch threshold, line search) and the default with Krylov solvers (CG + a Cholesky factorisation
-reused over 3 Jacobians, CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0 configured as
-icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``, ``nleqerr``
-line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference is the
-Picard loop finished by Newton to a relative residual of 1e-12.
+Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): every
+strategy with the default direct Cholesky solver, the seed's Picard loop and Newton with MUMPS LU, variants of the
+default (switch threshold, line search) and the default with Krylov solvers (CG + a Cholesky factorisation reused over
+3 Jacobians, CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
+configured as icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``,
+``nleqerr`` line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference
+is the Picard loop finished by Newton to a relative residual of 1e-12.
 
-Each candidate first solves once untimed (kernels compiled, PETSc objects and symbolic factorisations set up, as in
-a time loop after its first step); then ``--repeats`` rounds, in each of which every candidate solves once from the
-same restored state (interleaved: the machine is shared and its load changes), give the wall time per solve (the
-minimum; the median is kept in the JSON), the linear solves (Picard + Newton iterations), Krylov
-iterations, symbolic and numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve, the final relative residual ||F(u)|| /
-||tau_d|| and the relative l2 distance of the velocity to the tight reference.  ``ratio_to_snes`` = wall per solve /
+Each candidate first solves once untimed (kernels compiled, PETSc objects and symbolic factorisations set up, as in a
+time loop after its first step); then ``--repeats`` rounds, in each of which every candidate solves once from the same
+restored state (interleaved: the machine is shared and its load changes), give the wall time per solve (the minimum;
+the median is kept in the JSON), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
+numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve, the final relative residual ||F(u)|| /
+||tau_d|| and the relative l2 distance of the velocity to the tight reference. ``ratio_to_snes`` = wall per solve /
 that of ``snes-icepack`` on the same state in the same run.
 
 Usage:  python benchmarks/bench_velocity.py [--cell-sizes 4000 2000 1000] [--steps 3] [--repeats 3] [--quick]
@@ -176,8 +176,8 @@ def print_row(r: dict) -> None:
         return
     print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} {r['wall_per_solve']:>8.3f} s {r['linear_solves']:>4} solves "
           f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
-          f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
-          f"diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
+          f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
+          f"ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
 
 
 def plot(rows: list[dict], path: Path) -> None:
