@@ -177,7 +177,8 @@ def print_row(r: dict) -> None:
     print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} {r['wall_per_solve']:>8.3f} s {r['linear_solves']:>4} solves "
           f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
           f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
-          f"ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
+          f"ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
+          f"diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
 
 
 def plot(rows: list[dict], path: Path) -> None:
