@@ -8,9 +8,8 @@ time of the busiest rank, about what the wall time would be if each rank had a c
 the two differ by the load; Open MPI's busy waiting counts as CPU time on 2 ranks).  Time steps: the scenario's
 ``dt``, but at most ``cell size / 1 km`` years for the shallow-stream model (its 10 years is unstable at 2 km cells
 and finer).  Per step it reports the wall time, the Picard and Newton iterations (one linear solve each), and the
-split of the time given by PETSc's log events (the slowest
-rank, MPI max): ``assembly`` = ParLoopExecute (every Firedrake kernel loop: residuals, Jacobians, interpolations,
-norms), ``linear`` = KSPSolve + PCSetUp (factorisations and triangular solves), ``other`` = the rest (Python,
+split of the time given by PETSc's log events (the slowest rank, MPI max): ``assembly`` = ParLoopExecute (every
+Firedrake kernel loop: residuals, Jacobians, interpolations, norms), ``linear`` = KSPSolve + PCSetUp (factorisations and triangular solves), ``other`` = the rest (Python,
 UFL/form-cache look-ups, vector operations, the reduced-space bookkeeping of the SIA variational inequality).
 
 Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick]
