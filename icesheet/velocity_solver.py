@@ -49,7 +49,6 @@ The solvers, their forms, assemblers and the iterate Function are built once and
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import firedrake
