@@ -183,7 +183,7 @@ class VelocitySolver:
         self._krylov = krylov
         if krylov:
             # An inexact solve (multigrid or Schwarz preconditioners) leaves small corrections on the Dirichlet rows,
-            # which the residual does not see (its Dirichlet rows are u - g at the start and stay 0); zero them.
+            # which drift the boundary values and which Newton did not correct in our runs; zero them in every step.
             dirichlet_rows = np.flatnonzero(self._bc_mask.reshape(-1))
 
             def keep_dirichlet_values(x, step):
