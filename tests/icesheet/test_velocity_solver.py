@@ -246,3 +246,27 @@ def test_solver_table_values_are_checked_before_any_work(key, value, message):
 
     with pytest.raises(ScenarioError, match=message):
         scenario_parameters("marine_ice_stream", overrides={key: value})
+
+
+@pytest.mark.parametrize("linear_solver", ["cholesky", "mumps"])
+def test_warm_started_solves_reuse_the_symbolic_factorisation(linear_solver):
+    # The operators keep their sparsity pattern, so after the first solve PETSc refactors numerically only.
+    from firedrake.petsc import PETSc
+
+    from icesheet.velocity_solver import PicardOptions
+
+    PETSc.Log.begin()
+    events = {kind: [PETSc.Log.Event(f"Mat{name}{kind}") for name in ("LUFactor", "CholFctr")]
+              for kind in ("Sym", "Num")}
+
+    def counts():
+        return {kind: sum(event.getPerfInfo()["count"] for event in group) for kind, group in events.items()}
+
+    model = coarse_model("marine_ice_stream", picard=PicardOptions(linear_solver=linear_solver))
+    model.step(10.0)
+    before = counts()
+    info = model.step(10.0)
+    after = counts()
+    assert after["Sym"] - before["Sym"] == 0
+    # one numeric factorisation per velocity linear solve, one for the thickness solve
+    assert after["Num"] - before["Num"] == info.picard_iterations + info.newton_iterations + 1
