@@ -3,7 +3,7 @@
 The velocity solve of each step is a Picard iteration ``u_{k+1} = G(u_k; h, C)`` (seed talk, "solve for
 velocities").  An AD tool that tapes it (``adjoint_mode="unrolled"``) stores every iterate and replays every
 linear solve backwards, so the memory and time of a backward step grow with the number of Picard iterations.  The
-fixed-point adjoint (Christianson 1994; references.md section 4; ``adjoint_mode="fixed-point"``) tapes one Newton
+fixed-point adjoint (Christianson 1994; docs/model.md, section 6; ``adjoint_mode="fixed-point"``) tapes one Newton
 solve of ``F(u) = 0`` at the converged velocity and solves one linear adjoint system, independent of the iterations.
 
 For Picard tolerances ``1e-4 .. 1e-8`` (more iterations as it tightens) and both modes we measure
@@ -27,10 +27,12 @@ import numpy as np
 from firedrake.adjoint import Tape, continue_annotation, pause_annotation, set_working_tape
 from pyadjoint import stop_annotating
 
+from checkpointing.adjoint import gradient
+from icesheet.controls import time_loop
 from icesheet.functionals import build_functional
 
 from .harness import main_for, plt, save_figure, write_csv
-from .ice_problem import IceProblem, build_problem, run_gradient
+from .ice_problem import IceProblem, build_problem
 
 NAME = "picard_adjoint"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -86,7 +88,8 @@ def measure(problem: IceProblem, mode: str, tolerance: float) -> tuple[dict, np.
                                                          "solver.residual_tolerance": tolerance})
     state_bytes = sum(f.dat.data_ro.nbytes for f in model.state)
     tape = one_step_tape(model, problem.dt)
-    result = run_gradient(model, problem, [model.log_friction], build_functional(model, "vaf", problem.steps))
+    functional = build_functional(model, "vaf", problem.steps)
+    result = gradient(time_loop(model, functional, problem.timesteps, ("friction",)))
     c = result.counters
     row = {"mode": mode, "tolerance": tolerance, **tape, "state_bytes": state_bytes,
            "tape_states": tape["tape_bytes"] / state_bytes,

@@ -16,6 +16,7 @@ from icesheet.errors import InputError
 COMMAND_MODULES = [
     "icesheet.commands.run",
     "icesheet.commands.gradient",
+    "icesheet.commands.ensemble",
 ]
 
 

@@ -18,14 +18,14 @@ def register(subparsers) -> None:
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO,
                         help=f"one of {', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})")
     parser.add_argument("--config", type=Path, help="TOML file overriding the scenario's parameters "
-                        "(same [sections] and keys as data/scenarios/<scenario>.toml)")
+                        "(same [sections] and keys as icesheet/data/scenarios/<scenario>.toml)")
     parser.add_argument("--steps", type=int, help="number of time steps (default: the scenario's time.steps)")
     parser.add_argument("--dt", type=float, help="time step in years (default: the scenario's time.dt)")
     parser.add_argument("--mesh-size", type=float, help="target cell size in metres (mesh.cell_size)")
     parser.add_argument("--mesh", type=Path, help="gmsh mesh file (mesh.file) with the scenario's boundary ids")
     parser.add_argument("--initial-state", type=Path,
                         help="HDF5 file written by IceModel.save_state: initial thickness and velocity")
-    parser.add_argument("--out", type=Path, default=Path("output/run"), help="output directory (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("out/run"), help="output directory (default %(default)s)")
     parser.add_argument("--vtk-every", type=int, default=1, help="write VTK every N steps (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=main)

@@ -1,7 +1,7 @@
-"""The fixed-point adjoint of the velocity solve passes pyadjoint's Taylor test (second-order remainder), the
-unrolled adjoint (every Picard solve taped) gives the same gradient, the fixed-point tape does not grow with the
-Picard iterations (Christianson 1994, Optim. Methods Softw. 3), and every strategy and linear solver gives the same
-fixed-point gradient (one adjoint solve at the same root; docs/solvers.md)."""
+"""The fixed-point adjoint of the velocity solve passes pyadjoint's Taylor test (second-order remainder, docs/model.md
+section 6), the unrolled adjoint (every Picard solve taped) gives the same gradient, the fixed-point tape does not
+grow with the Picard iterations (Christianson 1994, Optim. Methods Softw. 3; docs/model.md, section 6), and every
+strategy and linear solver gives the same fixed-point gradient (one adjoint solve at the same root; docs/solvers.md)."""
 import numpy as np
 import pytest
 

@@ -1,7 +1,7 @@
 """The SIA model (icesheet.sia) against exact solutions of Bueler et al. (2005, J. Glaciol. 51(173)):
 Test B (Halfar's 1981 similarity solution) and Test A (steady dome under uniform accumulation).
 
-Oracles: the closed forms of the paper (references.md section 6), t0 = 422.45 years quoted there, the SI values of
+Oracles: the closed forms of the paper (docs/model.md, section 7), t0 = 422.45 years quoted there, the SI values of
 the paper (unit conversion checked independently of icesheet.constants), Halfar's volume conservation and the
 self-similar velocity u = r / (18 t) that follows from it.
 """
@@ -140,10 +140,10 @@ def test_bad_input_is_rejected_naming_the_field():
 @pytest.mark.mpi
 def test_halfar_dome_same_on_two_ranks(mpi_run):
     """Volumes and final norms of 3 steps agree on 1 and 2 ranks (MUMPS LU: up to round-off)."""
-    from icesheet.parallel_check import fingerprint
+    from support.parallel_check import fingerprint
 
     arguments = ("--scenario", "halfar_dome", "--steps", "3", "--cell-size", "50000")
-    parallel = mpi_run("icesheet.parallel_check", *arguments)
+    parallel = mpi_run("support.parallel_check", *arguments)
     serial = fingerprint("halfar_dome", steps=3, cell_size=50000.0)
     assert parallel["ranks"] == 2 and serial["ranks"] == 1
     assert parallel["volume"] == pytest.approx(serial["volume"], rel=1e-10)
@@ -188,7 +188,7 @@ def test_steady_dome_converges():
 
 def test_taped_steps_pass_taylor_tests():
     """J = int H^2 dx after 3 taped Halfar steps: the Taylor remainder |J(m + eps h) - J(m) - eps dJ.h| falls like
-    eps^2 (references.md section 7) for the rate factor, the accumulation and the initial thickness as controls
+    eps^2 (docs/model.md, section 6) for the rate factor, the accumulation and the initial thickness as controls
     (measured 2.000; directions >= 0, so that the bound H >= 0 stays inactive)."""
     import firedrake
     from firedrake import assemble, dx
