@@ -310,7 +310,7 @@ def cmd_join(args, out) -> int:
     best = min((r["makespan"] for r in rows if r["makespan"] is not None), default=None)
     if args.json:
         print(json.dumps({"graph": graph.describe(), "teeth": graph.lengths, "handle": handle,
-                          "levels": platform_dict(platform)["levels"], "algorithms": rows}), file=out)
+                          "levels": platform.to_dict()["levels"], "algorithms": rows}), file=out)
         return 0
     print(_describe(platform), file=out)
     print(f"join graph: {graph.describe()} (optimal: on levels 0 and 1 if level 1 is an unbounded disk; the others: "
