@@ -84,7 +84,7 @@ def one_step_tape(model, dt: float) -> dict:
 
 
 def measure(problem: IceProblem, mode: str, tolerance: float) -> tuple[dict, np.ndarray]:
-    model = build_problem(problem, adjoint_mode=mode, **{"solver.tolerance": tolerance,
+    model = build_problem(problem, adjoint_mode=mode, **{"solver.strategy": "picard", "solver.tolerance": tolerance,
                                                          "solver.residual_tolerance": tolerance})
     state_bytes = sum(f.dat.data_ro.nbytes for f in model.state)
     tape = one_step_tape(model, problem.dt)

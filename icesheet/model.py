@@ -118,11 +118,7 @@ class IceModel:
         else:
             self.rate_factor = rate_factor_values
 
-        self.velocity_solver = VelocitySolver(
-            self.velocity, self.thickness, self.bed, self.friction, self.rate_factor,
-            inflow_velocity=self.inflow_velocity, inflow_ids=boundaries.inflow,
-            side_wall_ids=boundaries.side_walls, calving_front_ids=boundaries.calving_front,
-            rho_water=water_density, options=picard, adjoint_mode=adjoint_mode)
+        self.velocity_solver = VelocitySolver.for_model(self, picard, adjoint_mode)
         self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self.accumulation,
                                                 self.inflow_thickness)
 

@@ -15,6 +15,7 @@ import tomllib
 from pathlib import Path
 
 from icesheet.errors import ScenarioError
+from icesheet.solver_options import LINE_SEARCHES, LINEAR_SOLVERS, PRECONDITIONERS, STRATEGIES
 
 __all__ = ["SCENARIOS", "DEFAULT_SCENARIO", "SCENARIO_DIR", "ScenarioError", "scenario_parameters",
            "build_model", "apply_override"]
@@ -31,11 +32,13 @@ SCENARIO_DIR = importlib.resources.files("icesheet") / "data" / "scenarios"  # a
 
 # Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
 _POSITIVE = {"dt", "length", "width", "cell_size", "rate_factor", "temperature", "tolerance", "residual_tolerance",
-             "newton_tolerance", "water_density", "rheology_si"}
+             "newton_tolerance", "newton_switch", "linear_tolerance", "water_density", "rheology_si"}
 _NONNEGATIVE = {"friction"}
-_POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations"}
-_NONNEGATIVE_INT = {"steps"}
+_POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations", "preconditioner_lag"}
+_NONNEGATIVE_INT = {"steps", "anderson_depth"}
 _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto", "on", "off"),
+            "strategy": ("auto",) + STRATEGIES, "line_search": LINE_SEARCHES, "linear_solver": LINEAR_SOLVERS,
+            "preconditioner": PRECONDITIONERS,
             "friction_parameterisation": ("linear", "log"),
             "rate_factor_parameterisation": ("linear", "log")}
 

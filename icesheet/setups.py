@@ -15,7 +15,7 @@ from firedrake import as_vector, conditional, lt, max_value, min_value
 from icesheet import constants
 from icesheet.errors import ScenarioError
 from icesheet.model import Boundaries, IceModel
-from icesheet.velocity_solver import PicardOptions
+from icesheet.solver_options import PicardOptions
 
 __all__ = ["ice_shelf_ramp", "van_der_veen_shelf", "marine_ice_stream", "rectangle_mesh", "model_options",
            "CHANNEL"]
@@ -37,13 +37,15 @@ def rectangle_mesh(mesh_parameters: dict, cells_across: int | None = None):
 def model_options(solver: dict, **overrides) -> dict:
     """IceModel keyword options from a ``[solver]`` table; ``overrides`` (IceModel keywords) take precedence."""
     newton = {"auto": None, "on": True, "off": False}[solver["newton_finish"]]
+    strategy = None if solver["strategy"] == "auto" else solver["strategy"]
+    picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
+                   "newton_tolerance", "newton_max_iterations", "line_search", "linear_solver", "preconditioner",
+                   "linear_tolerance", "preconditioner_lag")
     options = {"adjoint_mode": solver["adjoint_mode"],
                "friction_parameterisation": solver["friction_parameterisation"],
                "rate_factor_parameterisation": solver["rate_factor_parameterisation"],
-               "picard": PicardOptions(tolerance=solver["tolerance"], residual_tolerance=solver["residual_tolerance"],
-                                       max_iterations=solver["max_iterations"], newton_finish=newton,
-                                       newton_tolerance=solver["newton_tolerance"],
-                                       newton_max_iterations=solver["newton_max_iterations"])}
+               "picard": PicardOptions(strategy=strategy, newton_finish=newton,
+                                       **{key: solver[key] for key in picard_keys})}
     options.update(overrides)
     return options
 
