@@ -27,7 +27,8 @@ PETSC4PY_VERSION=3.26.0
 PYADJOINT_VERSION=2026.10.0
 CHECKPOINT_SCHEDULES_VERSION=1.0.4
 VTK_VERSION=9.7.2
-STACK="firedrake[vtk]==$FIREDRAKE_VERSION vtk==$VTK_VERSION petsc4py==$PETSC4PY_VERSION pyadjoint-ad==$PYADJOINT_VERSION checkpoint-schedules==$CHECKPOINT_SCHEDULES_VERSION"
+H5PY_VERSION=3.16.0
+STACK="firedrake[vtk]==$FIREDRAKE_VERSION vtk==$VTK_VERSION petsc4py==$PETSC4PY_VERSION pyadjoint-ad==$PYADJOINT_VERSION checkpoint-schedules==$CHECKPOINT_SCHEDULES_VERSION h5py==$H5PY_VERSION"
 MIN_FREE_MB=3000
 
 APT_PACKAGES="bison build-essential cmake flex gfortran git ninja-build pkg-config python3-dev zlib1g-dev

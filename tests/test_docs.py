@@ -187,16 +187,6 @@ def test_documented_command_runs(item, tmp_path):
 
 # ---------------------------------------------------------------------------------------- files that do not exist
 #: Known exceptions, as (file, problem) pairs, each fixed on another branch; the lead removes them when merging it.
-#: icesheet/velocity_solver.py belongs to the solver branch (issue 12, item 4), which replaces its references to
-#: contract_model.md, references.md and memory-facts.md by files of docs/; docs/model.md and README.md link
-#: docs/solvers.md, which that branch adds.
-KNOWN_ELSEWHERE = {
-    ("icesheet/velocity_solver.py", "missing file 'contract_model.md'"),
-    ("icesheet/velocity_solver.py", "missing file 'references.md'"),
-    ("icesheet/velocity_solver.py", "missing file 'memory-facts.md'"),
-    ("docs/model.md", "missing file 'docs/solvers.md'"),
-    ("README.md", "missing file 'docs/solvers.md'"),
-}
 
 MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/root/|/home/\w+/|\.\./shared/)")
 MARKDOWN_NAME = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-]+(?:\.[\w-]+)*\.md)\b")
@@ -237,7 +227,7 @@ def test_no_tracked_file_names_a_machine_path_or_a_missing_markdown_file():
         relative = str(path.relative_to(ROOT))
         if text is None or path.resolve() == this:
             continue
-        problems = [p for p in missing_names(path, text) if (relative, p) not in KNOWN_ELSEWHERE]
+        problems = missing_names(path, text)
         if problems:
             found[relative] = problems
     assert not found, f"files naming what is not in the repository: {found}"
