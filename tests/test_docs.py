@@ -7,15 +7,19 @@ transcripts: the lines after a command, up to the next command, are its expected
 last line ``(exit status N)`` is the expected exit status (0 otherwise).  A ``python`` block of README.md is run as
 a script.  Other blocks (``toml``, ``python`` in docs/ that needs a model in scope) are not run.
 
-Each command runs in ``bash`` inside a fresh temporary directory (so relative output paths such as ``out/run`` land
-there; ``scripts/env.sh`` is sourced from the repository), with the environment of the test run.  To keep the whole
-test within about two minutes on two cores, commands are rewritten by this documented table, and nothing else:
+The commands of one block run in order in one ``bash`` (``set -e``; a later line may use a variable an earlier line
+set or a file it wrote), and the blocks of one document in order in one fresh temporary directory (a block may read
+what an earlier block wrote; relative output paths such as ``out/run`` land there; ``scripts/env.sh`` is sourced
+from the repository), with the environment of the test run.  To keep the test short, commands are rewritten by this
+documented table, and nothing else:
 
 ================================================  =================================================================
 documented                                        run as
 ================================================  =================================================================
 ``make T`` (``run``, ``test``, ``test-python``,   ``make -n T`` in the repository: the target exists and its recipe
 ``test-firedrake``, ``figures``, ``bench``)        expands (running them takes minutes to an hour)
+``python -m experiments.X ... --full``           ``python -m experiments.X --help``: the full sizes take minutes to
+                                                  hours; the default size of the same experiment is run where shown
 ``pytest -m mpi``                                 ``pytest -m mpi --collect-only -q`` in the repository: the marker
                                                   selects tests (running them is the test suite's job)
 ``icesheet run|gradient`` ``--steps N``           ``--steps 2``; without ``--steps``: ``--steps 2`` appended
@@ -93,10 +97,9 @@ def commands_of(path: Path) -> list[dict]:
             for item in _transcript(lines):
                 found.append({**item, "where": where})
             continue
-        for line in lines:
-            command = _strip_comment(line)
-            if command:
-                found.append({"command": command, "output": None, "status": 0, "where": where})
+        commands = [command for command in map(_strip_comment, lines) if command]
+        if commands:
+            found.append({"block": commands, "where": where})
     return found
 
 
@@ -121,6 +124,8 @@ def rewrite(command: str, tmp: Path) -> tuple[str, Path | None]:
     words = shlex.split(command)
     if words[:1] == ["make"] and len(words) == 2 and words[1] in MAKE_TARGETS:
         return f"make -n -C {shlex.quote(str(ROOT))} {words[1]}", None
+    if words[:2] == ["python", "-m"] and "--full" in words:
+        return f"cd {shlex.quote(str(ROOT))} && python -m {words[2]} --help", None
     if "pytest" in words and "-m" in words:
         return f"cd {shlex.quote(str(ROOT))} && {command} --collect-only -q", None
     if "icesheet" not in words:
@@ -151,7 +156,8 @@ DOCUMENTED = [item for path in DOCUMENTS for item in commands_of(path)]
 
 def test_the_documents_have_commands():
     """The extraction finds what the README shows (a broken fence would silently skip everything)."""
-    readme = [item.get("command", "") for item in DOCUMENTED if item["where"].startswith("README.md")]
+    readme = [command for item in DOCUMENTED if item["where"].startswith("README.md")
+              for command in item.get("block", [item.get("command", "")])]
     assert any(c.startswith("icesheet run") for c in readme) and any(c.startswith("icesheet gradient") for c in readme)
     assert any(c.startswith("checkpointing compare") for c in readme)
     assert any("python" in item for item in DOCUMENTED)
@@ -159,18 +165,26 @@ def test_the_documents_have_commands():
 
 
 def _needs_firedrake(item: dict) -> bool:
-    return any(word in item.get("command", "") for word in ("icesheet", "mpiexec", "make", "pytest"))
+    text = " ".join(item.get("block", [item.get("command", "")]))
+    return any(word in text for word in ("icesheet", "mpiexec", "make", "pytest", "experiments"))
+
+
+def _label(item: dict) -> str:
+    return f"{item['where']}:{item.get('command', item.get('block', ['python'])[0])[:40]}"
 
 
 @pytest.mark.parametrize("item", [pytest.param(i, marks=[pytest.mark.firedrake] if _needs_firedrake(i) else [],
-                                               id=f"{i['where']}:{i.get('command', 'python')[:40]}")
+                                               id=_label(i))
                                   for i in DOCUMENTED])
-def test_documented_command_runs(item, tmp_path):
+def test_documented_command_runs(item, tmp_path, tmp_path_factory):
     (tmp_path / "my.toml").write_text(CONFIG)
     if "python" in item:
         proc = subprocess.run([sys.executable, "-c", item["python"]], cwd=tmp_path, env=_environment(),
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"{item['where']}: python block failed:\n{proc.stderr[-3000:]}"
+        return
+    if "block" in item:
+        _run_block(item, _document_directory(item, tmp_path_factory))
         return
     command, out = rewrite(item["command"], tmp_path)
     proc = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=_environment(), capture_output=True, text=True,
@@ -183,6 +197,32 @@ def test_documented_command_runs(item, tmp_path):
         assert printed == item["output"], f"{shown} printed something else than documented"
     if out is not None:
         assert (out / "summary.json").is_file(), f"{shown}: no summary.json in {out}"
+
+
+_DOCUMENT_DIRECTORIES: dict[str, Path] = {}
+
+
+def _document_directory(item: dict, factory) -> Path:
+    """One directory per document, shared by its blocks in order (a block may read what an earlier one wrote)."""
+    document = item["where"].split(":")[0]
+    if document not in _DOCUMENT_DIRECTORIES:
+        directory = factory.mktemp(Path(document).stem)
+        (directory / "my.toml").write_text(CONFIG)
+        _DOCUMENT_DIRECTORIES[document] = directory
+    return _DOCUMENT_DIRECTORIES[document]
+
+
+def _run_block(item: dict, tmp: Path) -> None:
+    """The commands of one block in order, in one shell (a later line may use what an earlier one set or wrote)."""
+    rewritten = [rewrite(command, tmp) for command in item["block"]]
+    script = "set -e\n" + "\n".join(command for command, _ in rewritten)
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp, env=_environment(), capture_output=True, text=True,
+                          timeout=900)
+    shown = f"{item['where']}: the block run as\n{script}\n"
+    assert proc.returncode == 0, f"{shown}exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    for command, out in rewritten:
+        if out is not None:
+            assert (out / "summary.json").is_file(), f"{shown}`{command}`: no summary.json in {out}"
 
 
 # ---------------------------------------------------------------------------------------- files that do not exist

@@ -60,7 +60,7 @@ def register(subparsers) -> None:
                         "(a planner of icesheet gradient; default %(default)s)")
     parser.add_argument("--ram-slots", type=int, default=2, help="RAM checkpoints of a transient inversion "
                         "(default %(default)s)")
-    parser.add_argument("--platform", type=Path, help="storage platform TOML (levels, costs), as icesheet gradient")
+    parser.add_argument("--platform", help="storage platform: a shipped name or a TOML file, as icesheet gradient")
     parser.add_argument("--disk-dir", type=Path, action="append", default=[],
                         help="directory of a disk level (repeat per level >= 1), as icesheet gradient")
     parser.add_argument("--alpha", default="auto",
@@ -185,7 +185,7 @@ def prepare(args):
         from checkpointing.emit import ScheduleDoesNotFit
         from checkpointing.planners import PLANNERS, plan
         from checkpointing.simulator import InvalidScheduleError, simulate
-        from icesheet.commands.gradient import _check_directory, _platform_dict, storage_platform
+        from icesheet.commands.gradient import _check_directory, storage_platform
 
         if args.schedule not in PLANNERS:
             raise InputError(f"schedule = {args.schedule!r}: unknown; choose one of {', '.join(sorted(PLANNERS))}")
@@ -195,7 +195,7 @@ def prepare(args):
         except (ScheduleDoesNotFit, InvalidScheduleError, ValueError) as err:
             raise InputError(f"ram_slots = {args.ram_slots!r}: schedule {args.schedule!r} does not fit "
                              f"{steps} steps on {storage.capacities}: {err}") from None
-        platform = _platform_dict(storage)
+        platform = storage.to_dict()
         for k, directory in enumerate(args.disk_dir, start=1):
             _check_directory(f"disk_dir (level {k})", directory)
     data = [read_observations(path, names) for path, _ in files]
@@ -335,12 +335,10 @@ def _check_ranks(state_dir: Path, size: int) -> None:
 
 
 def _platform(description: dict):
-    """The Platform of ``Request.platform`` (icesheet.commands.gradient's dictionary of it)."""
-    from checkpointing.platform import INF, Level, Platform
+    """The Platform of ``Request.platform`` (:meth:`Platform.to_dict`'s dictionary of it)."""
+    from checkpointing.platform import Platform
 
-    levels = tuple(Level(INF if lev["capacity"] == "inf" else lev["capacity"], lev["write"], lev["read"], lev["name"])
-                   for lev in description["levels"])
-    return Platform(levels, description["uf"], description["ub"], description["name"])
+    return Platform.from_dict(description)
 
 
 def _current(rows, index):
