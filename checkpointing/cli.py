@@ -4,10 +4,12 @@
                        [--json] [--actions] [--forward-costs ...] [--backward-costs ...] [--option KEY=VALUE]
     checkpointing compare --steps L (--platform ... | --levels ...) [--uf X] [--ub Y] [--json] [--peer]
     checkpointing platforms [--json]
+    checkpointing clean-checkpoints DIR [--dry-run] [--json]
 
 ``plan`` plans a schedule and reports what the simulator measures on it; ``compare`` runs every algorithm (with
 ``--peer`` also checkpoint_schedules' planners, translated by :mod:`checkpointing.interop`) and divides each
-makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  Makespans are in the DP
+makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  ``clean-checkpoints`` lists the
+checkpoint run directories in DIR and removes those whose owner process is dead (checkpointing/rundirs.py).  Makespans are in the DP
 convention (references.md section 3); ``makespan_peer_convention`` adds ``(l + 1) uf`` to compare with
 checkpoint_schedules' ``Sequence.makespan``.  Bad arguments exit with status 2 and one line on stderr naming the
 field, the value and what is allowed; a schedule that does not fit the platform exits with status 3.
@@ -284,6 +286,26 @@ def cmd_platforms(args, out) -> int:
     return 0
 
 
+def cmd_clean_checkpoints(args, out) -> int:
+    from . import rundirs
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise UsageError(f"DIR = {str(directory)!r}: not a directory (give the --disk-dir of the runs)")
+    found = rundirs.scan(str(directory))
+    removed = {entry.path for entry in rundirs.remove_orphans(str(directory), dry_run=args.dry_run)}
+    if args.json:
+        print(json.dumps([{"path": e.path, "status": e.status, "files": e.files, "bytes": e.bytes,
+                           "owners": [f"{p.host}:{p.pid}" for p in e.processes], "start": e.start,
+                           "removed": e.path in removed and not args.dry_run} for e in found]), file=out)
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for entry in found:
+        print(f"{verb if entry.path in removed else 'kept'}: {entry.describe()}", file=out)
+    print(f"{len(found)} checkpoint run directories in {directory}; {verb} {len(removed)}", file=out)
+    return 0
+
+
 def _describe(platform: Platform) -> str:
     return f"platform {platform.name or '(unnamed)'}: " + platform.describe()
 
@@ -322,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("platforms", help="list the platform files in data/platforms")
     p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     p.set_defaults(run=cmd_platforms)
+
+    p = sub.add_parser("clean-checkpoints", help="remove checkpoint run directories whose owner process is dead")
+    p.add_argument("directory", metavar="DIR", help="a --disk-dir of earlier runs")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    p.set_defaults(run=cmd_clean_checkpoints)
     return parser
 
 
