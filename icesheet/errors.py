@@ -1,7 +1,7 @@
 """Errors for bad user input (pure Python, so that input can be checked before Firedrake is imported)."""
 from __future__ import annotations
 
-__all__ = ["InputError", "ScenarioError", "InvalidFieldError"]
+__all__ = ["InputError", "ScenarioError", "InvalidFieldError", "PhysicsGuardError"]
 
 
 class InputError(ValueError):
@@ -14,3 +14,8 @@ class ScenarioError(InputError):
 
 class InvalidFieldError(InputError):
     """A field given to the model is not allowed (NaN, infinite, negative, ...)."""
+
+
+class PhysicsGuardError(RuntimeError):
+    """A run left physical bounds (icesheet.stability.Guard); the message names the step, the quantity, its value
+    and the bound, and what to do."""

@@ -4,11 +4,15 @@ Files in the output directory:
 
 - ``fields.pvd`` (+ ``fields/*.vtu``): thickness, surface, velocity and grounded mask over time (firedrake VTKFile);
 - ``steps.csv``: per step: step, time (yr), volume and VAF (m^3), Picard and Newton iterations, final relative
-  residual, clamped volume (m^3), wall time (s);
+  residual, clamped volume (m^3), sub-steps, wall time (s);
 - ``final_state.png`` (map of the final thickness with the grounding line, and speed; serial runs only, since
   firedrake.pyplot plots a mesh held on one process), ``volume.png`` (volume and VAF over time),
   ``picard.png`` (Picard iterations per step);
-- ``summary.json``: scenario, parameters, final diagnostics, totals, ranks and sizes.
+- ``summary.json``: scenario, parameters, final diagnostics, totals, ranks and sizes; ``partial`` is true and
+  ``stopped`` says why when the run stopped early (a physics guard, a solver failure, SIGINT or SIGTERM).
+
+The VTK frame and the CSV row of every step are written (and flushed) as soon as the step is done, so a run that
+stops, however it stops (even ``kill -9``), keeps every step it computed.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ __all__ = ["RunWriter", "CSV_COLUMNS", "vtk_available"]
 logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("step", "time", "volume", "vaf", "picard_iterations", "newton_iterations", "final_residual",
-               "clamped_volume", "wall_time")
+               "clamped_volume", "substeps", "wall_time")
 
 
 def vtk_available() -> bool:
@@ -36,52 +40,70 @@ def vtk_available() -> bool:
 
 
 class RunWriter:
-    """Collects a run's output; ``on_step`` is given to IceModel.run, ``finish`` writes the rest."""
+    """Writes a run's output: ``on_step`` (given to the time loop) writes the step's VTK frame and CSV row at once;
+    ``finish`` writes the summary and plots, for a complete run or (``stopped``) a partial one."""
 
     def __init__(self, out: Path, vtk_every: int = 1):
         self.out = Path(out)
         self.vtk_every = vtk_every
+        self.records: list[dict] = []
         self._vtk = None
+        self._csv = None
         self.write_vtk = vtk_available()
         if not self.write_vtk:
             logger.warning("the vtk package is not installed: no VTK output (pip install vtk)")
         self._start = time.perf_counter()
 
     def on_step(self, model, record: dict) -> None:
-        if not self.write_vtk:
-            return
-        if self._vtk is None:
-            if model.mesh.comm.rank == 0:
-                self.out.mkdir(parents=True, exist_ok=True)
-            model.mesh.comm.barrier()
-            self._vtk = firedrake.output.VTKFile(str(self.out / "fields.pvd"), comm=model.mesh.comm)
-        if record["step"] % self.vtk_every == 0:
-            self._vtk.write(*model.output_fields().values(), time=record["time"])
-
-    def finish(self, model, records: list[dict], scenario: str, parameters: dict) -> dict:
-        """Write CSV, plots and summary (rank 0); returns the summary."""
         comm = model.mesh.comm
+        if not self.records:
+            if comm.rank == 0:
+                self.out.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.out / "steps.csv", "w", newline="")
+                self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+                self._csv.writeheader()
+            comm.barrier()
+            if self.write_vtk:
+                self._vtk = firedrake.output.VTKFile(str(self.out / "fields.pvd"), comm=comm)
+        self.records.append(record)
+        if self.write_vtk and record["step"] % self.vtk_every == 0:
+            self._vtk.write(*model.output_fields().values(), time=record["time"])
+        if self._csv is not None:
+            self._csv.writerow(record)
+            self._file.flush()
+
+    def finish(self, model, scenario: str, parameters: dict, stopped: str | None = None) -> dict:
+        """Write the summary and the plots (rank 0); returns the summary.  ``stopped``: why the run ended early."""
+        comm = model.mesh.comm
+        records = self.records
+        if self._csv is not None:
+            self._file.close()
+            self._csv = None
         summary = {
             "scenario": scenario, "parameters": parameters, "ranks": comm.size,
+            "partial": stopped is not None, "stopped": stopped,
             "cells": model.mesh.num_cells() if comm.size == 1 else None,
             "velocity_dofs": model.velocity_space.dim(), "thickness_dofs": model.thickness_space.dim(),
-            "steps": len(records) - 1, "final_time": records[-1]["time"],
-            "initial_volume": records[0]["volume"], "final_volume": records[-1]["volume"],
-            "initial_vaf": records[0]["vaf"], "final_vaf": records[-1]["vaf"],
+            "steps": len(records) - 1, "steps_requested": parameters["time"]["steps"],
+            "final_time": records[-1]["time"] if records else None,
+            "initial_volume": records[0]["volume"] if records else None,
+            "final_volume": records[-1]["volume"] if records else None,
+            "initial_vaf": records[0]["vaf"] if records else None,
+            "final_vaf": records[-1]["vaf"] if records else None,
             "total_picard_iterations": sum(r["picard_iterations"] for r in records),
             "total_newton_iterations": sum(r["newton_iterations"] for r in records),
+            "total_substeps": sum(r.get("substeps", 1) for r in records[1:]),
+            "max_clamped_fraction": max((r["clamped_volume"] / r["volume"] for r in records[1:]
+                                         if r["volume"] > 0), default=0.0),
             "wall_time": time.perf_counter() - self._start, "vtk": self.write_vtk,
         }
-        fields = model.output_fields() if comm.size == 1 else None
+        fields = model.output_fields() if comm.size == 1 and records and stopped is None else None
         if comm.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
-            with open(self.out / "steps.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(records)
             with open(self.out / "summary.json", "w") as f:
                 json.dump(summary, f, indent=2)
-            _plot_series(records, self.out)
+            if len(records) > 1:
+                _plot_series(records, self.out)
             if fields is not None:
                 _plot_map(fields, self.out / "final_state.png", records[-1]["time"])
         return summary

@@ -62,8 +62,13 @@ def main(args) -> int:
         model.load_state(args.initial_state)
     steps, dt = parameters["time"]["steps"], parameters["time"]["dt"]
     writer = RunWriter(args.out, vtk_every=args.vtk_every)
-    records = model.run(steps, dt, progress=not args.no_progress, on_step=writer.on_step)
-    summary = writer.finish(model, records, scenario=args.scenario, parameters=parameters)
+    try:
+        model.run(steps, dt, progress=not args.no_progress, on_step=writer.on_step)
+    except BaseException as exc:  # a guard, a solver failure, SIGINT, SIGTERM: keep what was computed
+        writer.finish(model, scenario=args.scenario, parameters=parameters,
+                      stopped=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        raise
+    summary = writer.finish(model, scenario=args.scenario, parameters=parameters)
     if model.mesh.comm.rank == 0:
         print(f"icesheet run: {args.scenario}, {steps} steps of {dt:g} yr: volume {summary['final_volume']:.6e} m^3, "
               f"VAF {summary['final_vaf']:.6e} m^3, {summary['total_picard_iterations']} Picard iterations, "
