@@ -138,7 +138,7 @@ def substeps(dt: float, limit: float) -> int:
     if not limit < math.inf:
         return 1
     n = max(1, math.ceil(dt / limit))
-    return n - 1 if n > 1 and dt / (n - 1) <= limit * (1 + 1e-12) else n
+    return n - 1 if n > 1 and dt / (n - 1) <= limit * (1 + 1e-14) else n
 
 
 @dataclass(frozen=True)
