@@ -41,6 +41,8 @@ MAX_STEPS = 10**6  # the planners build the whole action list
 class UsageError(Exception):
     """A command-line argument is invalid; the message names the field, the value and what is allowed."""
 
+    exit_status = 2  # checkpointing/exits.py
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors turned into one-line :class:`UsageError` messages (no usage dump)."""

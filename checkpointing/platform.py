@@ -22,6 +22,8 @@ INF = math.inf
 class PlatformError(ValueError):
     """A platform description is invalid; the message names the field, the value and what is allowed."""
 
+    exit_status = 2  # checkpointing/exits.py
+
 
 def _check_cost(name: str, value) -> float:
     try:

@@ -7,6 +7,8 @@ __all__ = ["InputError", "ScenarioError", "InvalidFieldError", "PhysicsGuardErro
 class InputError(ValueError):
     """Bad input; the message names the field, the value and what is allowed."""
 
+    exit_status = 2  # checkpointing/exits.py
+
 
 class ScenarioError(InputError):
     """Bad scenario name, config file, mesh file or parameter."""
@@ -19,3 +21,5 @@ class InvalidFieldError(InputError):
 class PhysicsGuardError(RuntimeError):
     """A run left physical bounds (icesheet.stability.Guard); the message names the step, the quantity, its value
     and the bound, and what to do."""
+
+    exit_status = 6  # checkpointing/exits.py

@@ -91,6 +91,8 @@ __all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError", 
 class StepFailedError(RuntimeError):
     """A model step (e.g. its Picard or Newton solver) failed; the message names the step and the phase."""
 
+    exit_status = 5  # checkpointing/exits.py
+
 
 @dataclass
 class Counters:

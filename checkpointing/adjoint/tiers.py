@@ -57,6 +57,8 @@ __all__ = ["StorageError", "ChecksumError", "CapacityError", "StorageUnavailable
 class StorageError(RuntimeError):
     """A storage tier could not store or return a checkpoint."""
 
+    exit_status = 4  # checkpointing/exits.py
+
 
 class ChecksumError(StorageError):
     """The bytes read back from a checkpoint file differ from the bytes written (the message names the file)."""
