@@ -1,7 +1,7 @@
 """Errors for bad user input (pure Python, so that input can be checked before Firedrake is imported)."""
 from __future__ import annotations
 
-__all__ = ["InputError", "ScenarioError", "InvalidFieldError", "PhysicsGuardError"]
+__all__ = ["InputError", "ScenarioError", "InvalidFieldError", "PhysicsGuardError", "ModelStepError"]
 
 
 class InputError(ValueError):
@@ -23,3 +23,9 @@ class PhysicsGuardError(RuntimeError):
     and the bound, and what to do."""
 
     exit_status = 6  # checkpointing/exits.py
+
+
+class ModelStepError(RuntimeError):
+    """A time step of a run failed (its solver did not converge); the message names the step and the time."""
+
+    exit_status = 5  # checkpointing/exits.py

@@ -56,7 +56,8 @@ from dataclasses import dataclass
 from icesheet import constants
 from icesheet.errors import PhysicsGuardError
 
-__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "TimeStepLimit", "time_step_limit", "substeps", "Guard"]
+__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "TimeStepLimit", "time_step_limit", "field_maxima", "substeps",
+           "Guard"]
 
 #: fraction of the linear stability limit 2/lambda_max taken as the coupling bound
 COUPLING_FRACTION = 1.0
@@ -133,6 +134,19 @@ def time_step_limit(model, coupling_fraction: float = COUPLING_FRACTION,
                          courant_max / crossing if crossing > 0 else math.inf)
 
 
+def field_maxima(model) -> tuple[float, float]:
+    """The largest thickness (m) and speed (m/yr, 0 for models without a velocity) over the nodes and ranks."""
+    import numpy as np
+
+    def largest(values) -> float:
+        return math.nan if not np.isfinite(values).all() else (float(values.max()) if values.size else 0.0)
+
+    velocity = getattr(model, "velocity", None)
+    speed = np.sqrt((velocity.dat.data_ro ** 2).sum(axis=1)) if velocity is not None else np.zeros(0)
+    maxima = model.mesh.comm.allgather((largest(model.thickness.dat.data_ro), largest(speed)))
+    return tuple(math.nan if any(math.isnan(m[i]) for m in maxima) else max(m[i] for m in maxima) for i in (0, 1))
+
+
 def substeps(dt: float, limit: float) -> int:
     """The number of equal sub-steps of a step ``dt`` for each to be at most ``limit``."""
     if not limit < math.inf:
@@ -150,6 +164,12 @@ class Guard:
     max_clamp_fraction: float = 0.01
     max_thickness: float = 1.0e4
     max_speed: float = 1.0e5
+
+    def check_step(self, model, step: int, volume: float, clamped_volume: float) -> None:
+        """:meth:`check` after step ``step`` of ``model``.  The clamp counts for the shallow-stream model only: the
+        SIA model's bound H >= 0 removes ablation on ice-free ground by design (icesheet/sia.py), not undershoots."""
+        clamped = clamped_volume if hasattr(model, "velocity_solver") else 0.0
+        self.check(step, model.time, volume, clamped, *field_maxima(model))
 
     def check(self, step: int, time: float, volume: float, clamped_volume: float, max_thickness: float,
               max_speed: float) -> None:
