@@ -6,10 +6,15 @@ imported; a thickness read with ``--initial-state`` is checked (finite, >= 0) be
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+
+from checkpointing.exits import one_line
 
 from icesheet.errors import ScenarioError
 from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, build_model, scenario_parameters
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
@@ -65,8 +70,11 @@ def main(args) -> int:
     try:
         model.run(steps, dt, progress=not args.no_progress, on_step=writer.on_step)
     except BaseException as exc:  # a guard, a solver failure, SIGINT, SIGTERM: keep what was computed
-        writer.finish(model, scenario=args.scenario, parameters=parameters,
-                      stopped=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        if writer.records:
+            try:
+                writer.finish(model, scenario=args.scenario, parameters=parameters, stopped=one_line(exc))
+            except Exception as failure:  # e.g. the disk is full: report the first failure
+                logger.warning("could not write the partial summary: %s", one_line(failure))
         raise
     summary = writer.finish(model, scenario=args.scenario, parameters=parameters)
     if model.mesh.comm.rank == 0:

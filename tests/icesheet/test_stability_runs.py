@@ -1,0 +1,79 @@
+"""The stable time step and the physics guard on real runs: the 5 km marine ice stream that went unstable at step 18
+with dt = 10 yr (issue 14) runs stably with the default time step, the same run without the rule is stopped by the
+guard and keeps its steps, and any stop leaves a partial summary."""
+import csv
+import json
+
+import pytest
+
+pytestmark = pytest.mark.firedrake
+
+
+def read_rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.slow
+def test_5km_default_run_is_split_into_stable_sub_steps_and_clamps_nothing(tmp_path, caplog):
+    from icesheet.cli import main
+
+    out = tmp_path / "run"
+    with caplog.at_level("WARNING", logger="icesheet.model"):
+        assert main(["run", "--mesh-size", "5000", "--no-progress", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rows = read_rows(out / "steps.csv")
+    assert not summary["partial"] and summary["steps"] == 20 and summary["final_time"] == 200.0
+    assert summary["max_clamped_fraction"] < 1e-3  # the issue's goal; without the rule: 12 % at step 18
+    assert all(float(r["clamped_volume"]) <= 1e-3 * float(r["volume"]) for r in rows)
+    substeps = [int(r["substeps"]) for r in rows[1:]]
+    assert min(substeps) >= 2 and summary["total_substeps"] == sum(substeps)
+    assert any("is split into" in r.getMessage() and "coupling" in r.getMessage() for r in caplog.records)
+    # the volume grows by the accumulation (0.3 m/yr over 5.12e10 m^2 is 1.5e10 m^3/yr) minus the calving flux
+    growth = [float(b["volume"]) - float(a["volume"]) for a, b in zip(rows, rows[1:])]
+    assert all(0 < g < 10 * 0.3 * 640e3 * 80e3 for g in growth)
+
+
+@pytest.mark.slow
+def test_5km_dt_10_without_the_rule_is_stopped_by_the_guard_and_keeps_its_steps(tmp_path):
+    from icesheet.errors import PhysicsGuardError
+    from icesheet.output import RunWriter
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": 5000.0})
+    model = build_model("marine_ice_stream", parameters)
+    writer = RunWriter(tmp_path / "run")
+    with pytest.raises(PhysicsGuardError) as info:
+        model.run(20, 10.0, progress=False, on_step=writer.on_step, stable=False)
+    message = str(info.value)
+    step = int(message.split()[1])
+    assert 15 <= step <= 20 and "use a smaller time step" in message, message
+    summary = writer.finish(model, "marine_ice_stream", parameters, stopped=message)
+    rows = read_rows(tmp_path / "run" / "steps.csv")
+    assert [int(r["step"]) for r in rows] == list(range(step + 1))  # the failing step is kept too
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["partial"] is True
+    assert summary["steps"] == step and summary["stopped"] == message
+
+
+def test_a_failed_step_keeps_the_steps_before_it_and_marks_the_summary_partial(tmp_path, monkeypatch):
+    import firedrake
+
+    from icesheet.cli import main
+    from icesheet.model import IceModel
+
+    step, calls = IceModel.step, []
+
+    def failing_third_step(self, dt, hint=None):
+        calls.append(dt)
+        if len(calls) == 3:
+            raise firedrake.ConvergenceError("injected by the test")
+        return step(self, dt, hint)
+
+    monkeypatch.setattr(IceModel, "step", failing_third_step)
+    out = tmp_path / "run"
+    status = main(["run", "--mesh-size", "40000", "--steps", "4", "--dt", "1", "--no-progress", "--out", str(out)])
+    assert status == 5
+    rows = read_rows(out / "steps.csv")
+    assert [int(r["step"]) for r in rows] == [0, 1, 2]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["partial"] and "step 3" in summary["stopped"] and "injected by the test" in summary["stopped"]
