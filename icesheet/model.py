@@ -312,7 +312,7 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
         for k in range(1, n_steps + 1):
             if stable:
                 limit = stability.time_step_limit(model)
-                count, previous = stability.substeps(dt, limit.dt), count
+                count, previous = stability.substeps(dt, limit.dt, stability.MAX_SUBSTEPS), count
                 if count != previous:
                     logger.warning("step %d: dt = %g yr is split into %d sub-steps of %.3g yr: %s", k, dt, count,
                                    dt / count, limit.describe())

@@ -54,15 +54,17 @@ import math
 from dataclasses import dataclass
 
 from icesheet import constants
-from icesheet.errors import PhysicsGuardError
+from icesheet.errors import InputError, PhysicsGuardError
 
-__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "TimeStepLimit", "time_step_limit", "field_maxima", "substeps",
+__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "time_step_limit", "field_maxima", "substeps",
            "Guard"]
 
 #: fraction of the linear stability limit 2/lambda_max taken as the coupling bound
 COUPLING_FRACTION = 1.0
 #: largest Courant number |u| dt / l of the transport step
 COURANT_MAX = 2.0
+#: a run refuses a time step that needs more sub-steps than this
+MAX_SUBSTEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,17 @@ def field_maxima(model) -> tuple[float, float]:
     return tuple(math.nan if any(math.isnan(m[i]) for m in maxima) else max(m[i] for m in maxima) for i in (0, 1))
 
 
-def substeps(dt: float, limit: float) -> int:
-    """The number of equal sub-steps of a step ``dt`` for each to be at most ``limit``."""
+def substeps(dt: float, limit: float, maximum: int | None = None) -> int:
+    """The number of equal sub-steps of a step ``dt`` for each to be at most ``limit``; InputError if more than
+    ``maximum`` would be needed."""
     if not limit < math.inf:
         return 1
     n = max(1, math.ceil(dt / limit))
-    return n - 1 if n > 1 and dt / (n - 1) <= limit * (1 + 1e-14) else n
+    n = n - 1 if n > 1 and dt / (n - 1) <= limit * (1 + 1e-14) else n
+    if maximum is not None and n > maximum:
+        raise InputError(f"dt = {dt:g} yr: {n:g} sub-steps of the stable time step {limit:.3g} yr would be needed, "
+                         f"at most {maximum} are allowed; use --dt <= {maximum * limit:.3g} (and more --steps)")
+    return n
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,15 @@ def test_substeps_are_the_fewest_equal_steps_within_the_limit(dt, limit, expecte
     assert dt / n <= limit * (1 + 1e-12) and (n == 1 or dt / (n - 1) > limit)
 
 
+def test_too_many_substeps_are_refused_naming_the_stable_step():
+    from icesheet.errors import InputError
+
+    assert substeps(100.0, 0.1, maximum=1000) == 1000
+    with pytest.raises(InputError, match=r"dt = 1e\+12 yr: 5e\+11 sub-steps of the stable time step 2 yr .* "
+                                         r"at most 1000 are allowed; use --dt <= 2e\+03"):
+        substeps(1e12, 2.0, maximum=1000)
+
+
 def test_the_limit_names_what_binds():
     assert "coupling" in TimeStepLimit(2.0, 15.0).describe().split("limited by")[1]
     assert "transport" in TimeStepLimit(20.0, 15.0).describe().split("limited by")[1]
