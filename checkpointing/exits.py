@@ -27,7 +27,7 @@ import sys
 import traceback
 
 __all__ = ["EXIT_INTERNAL", "EXIT_USAGE", "EXIT_DOES_NOT_FIT", "EXIT_STORAGE", "EXIT_STEP_FAILED", "EXIT_GUARD",
-           "EXIT_INTERRUPTED", "exit_status", "one_line", "report_failure"]
+           "EXIT_INTERRUPTED", "exit_status", "one_line", "launcher_rank", "report_failure"]
 
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -71,7 +71,7 @@ def one_line(exc: BaseException) -> str:
     return text
 
 
-def _rank() -> int:
+def launcher_rank() -> int:
     """This process's MPI rank (from the launcher's environment, else mpi4py's if MPI is initialised), without
     initialising MPI."""
     for name in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"):
@@ -84,7 +84,7 @@ def _rank() -> int:
 def report_failure(prog: str, exc: BaseException, debug: bool = False, stream=None) -> int:
     """Print ``PROG: error: MESSAGE`` (rank 0 only; with ``debug`` the traceback first) and return the status."""
     stream = sys.stderr if stream is None else stream
-    if _rank() == 0:
+    if launcher_rank() == 0:
         if debug:
             traceback.print_exception(exc, file=stream)
         print(f"{prog}: error: {one_line(exc)}", file=stream, flush=True)

@@ -22,14 +22,17 @@ import logging
 import time
 from pathlib import Path
 
-import firedrake
+from icesheet.outdir import clear_earlier_outputs
 
-__all__ = ["RunWriter", "CSV_COLUMNS", "vtk_available"]
+__all__ = ["RunWriter", "CSV_COLUMNS", "RUN_FILES", "vtk_available"]
 
 logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("step", "time", "volume", "vaf", "picard_iterations", "newton_iterations", "final_residual",
                "clamped_volume", "substeps", "wall_time")
+#: what a run writes in its output directory (names and patterns, for icesheet/outdir.py)
+RUN_FILES = ("steps.csv", "summary.json", "fields.pvd", "fields/fields_*", "final_state.png", "volume.png",
+             "picard.png")
 
 
 def vtk_available() -> bool:
@@ -58,12 +61,14 @@ class RunWriter:
         comm = model.mesh.comm
         if not self.records:
             if comm.rank == 0:
-                self.out.mkdir(parents=True, exist_ok=True)
+                clear_earlier_outputs(self.out, RUN_FILES)  # no stale frame of an earlier run (icesheet/outdir.py)
                 self._file = open(self.out / "steps.csv", "w", newline="")
                 self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
                 self._csv.writeheader()
             comm.barrier()
             if self.write_vtk:
+                import firedrake
+
                 self._vtk = firedrake.output.VTKFile(str(self.out / "fields.pvd"), comm=comm)
         self.records.append(record)
         if self.write_vtk and record["step"] % self.vtk_every == 0:
@@ -137,6 +142,7 @@ def _plot_series(records: list[dict], out: Path) -> None:
 
 
 def _plot_map(fields: dict, path: Path, final_time: float) -> None:
+    import firedrake
     import matplotlib.pyplot as plt
     from firedrake.pyplot import tricontour, tripcolor
 

@@ -1,7 +1,9 @@
 """``icesheet run``: run a scenario forward in time; write VTK, PNG plots, a per-step CSV and a summary JSON.
 
-All input is checked (scenario name, config keys and values, dt, steps, mesh and state files) before Firedrake is
-imported; a thickness read with ``--initial-state`` is checked (finite, >= 0) before the first step.
+All input is checked (scenario name, config keys and values, dt, steps, mesh and state files, the output directory:
+icesheet/outdir.py) before Firedrake is imported; a thickness read with ``--initial-state`` is checked (finite,
+>= 0) before the first step.  A time step above the stable one of the mesh and flow is split into sub-steps
+(icesheet/stability.py); a run that leaves physical bounds stops with the steps done so far written.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 from checkpointing.exits import one_line
 
 from icesheet.errors import ScenarioError
+from icesheet.outdir import check_output_directory
+from icesheet.output import RUN_FILES
 from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, build_model, scenario_parameters
 
 logger = logging.getLogger(__name__)
@@ -30,7 +34,10 @@ def register(subparsers) -> None:
     parser.add_argument("--mesh", type=Path, help="gmsh mesh file (mesh.file) with the scenario's boundary ids")
     parser.add_argument("--initial-state", type=Path,
                         help="HDF5 file written by IceModel.save_state: initial thickness and velocity")
-    parser.add_argument("--out", type=Path, default=Path("output/run"), help="output directory (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("output/run"), help="output directory (default %(default)s); "
+                        "it must not hold the output of an earlier run unless --overwrite is given")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the output of an earlier run in --out (only the files a run writes)")
     parser.add_argument("--vtk-every", type=int, default=1, help="write VTK every N steps (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=main)
@@ -52,6 +59,7 @@ def prepare(args) -> dict:
         raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: no such file")
     if args.vtk_every < 1:
         raise ScenarioError(f"vtk_every = {args.vtk_every!r}: must be an integer >= 1")
+    check_output_directory(args.out, RUN_FILES, args.overwrite)
     return parameters
 
 
