@@ -26,6 +26,8 @@ import os
 import sys
 import traceback
 
+from .rundirs import Terminated
+
 __all__ = ["EXIT_INTERNAL", "EXIT_USAGE", "EXIT_DOES_NOT_FIT", "EXIT_STORAGE", "EXIT_STEP_FAILED", "EXIT_GUARD",
            "EXIT_INTERRUPTED", "exit_status", "one_line", "launcher_rank", "report_failure"]
 
@@ -42,8 +44,21 @@ EXIT_INTERRUPTED = 130
 _STEP_FAILURES = {"ConvergenceError", "PicardConvergenceError"}
 
 
+def _interruption(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated in the chain of ``exc`` (a signal arriving in a Python callback of a
+    PETSc solve comes back as a PETSc error caused by it), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (KeyboardInterrupt, Terminated)):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def exit_status(exc: BaseException) -> int:
     """The documented exit status of ``exc`` (see the module docstring)."""
+    exc = _interruption(exc) or exc
     status = getattr(exc, "exit_status", None)
     if isinstance(status, int):
         return status
@@ -60,6 +75,7 @@ def exit_status(exc: BaseException) -> int:
 
 def one_line(exc: BaseException) -> str:
     """The message of ``exc`` on one line (an OSError names its file and the system's reason)."""
+    exc = _interruption(exc) or exc
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (SIGINT)"
     if isinstance(exc, OSError) and exc.strerror and not getattr(exc, "exit_status", None):

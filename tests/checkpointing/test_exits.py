@@ -55,3 +55,19 @@ def test_only_rank_0_prints(monkeypatch):
     stream = io.StringIO()
     assert exits.report_failure("icesheet run", InputError("dt = -1: must be > 0"), stream=stream) == 2
     assert stream.getvalue() == ""
+
+
+def test_a_signal_inside_a_solver_callback_counts_as_the_signal():
+    """PETSc turns an exception raised in a Python callback into its own error, caused by it."""
+    for signal_error, status, words in ((Terminated(), 143, "terminated by SIGTERM"),
+                                        (KeyboardInterrupt(), 130, "interrupted (SIGINT)")):
+        try:
+            try:
+                raise signal_error
+            except BaseException as inner:
+                raise RuntimeError("error code 101 [0] SNESSolve()") from inner
+        except RuntimeError as petsc_error:
+            try:
+                raise InputError("step 10 failed") from petsc_error
+            except InputError as outer:
+                assert exits.exit_status(outer) == status and exits.one_line(outer) == words

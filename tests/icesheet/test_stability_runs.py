@@ -77,3 +77,41 @@ def test_a_failed_step_keeps_the_steps_before_it_and_marks_the_summary_partial(t
     assert [int(r["step"]) for r in rows] == [0, 1, 2]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["partial"] and "step 3" in summary["stopped"] and "injected by the test" in summary["stopped"]
+
+
+def start_long_run(out):
+    """``icesheet run`` of many small steps in a subprocess; returns it once two steps are in steps.csv."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "icesheet", "run", "--mesh-size", "40000", "--steps", "1000",
+                             "--dt", "0.5", "--no-progress", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (out / "steps.csv").is_file() and len((out / "steps.csv").read_text().splitlines()) >= 4:
+            return proc
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the run did not write two steps: {proc.communicate()}")
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGKILL"])
+def test_a_killed_run_keeps_its_steps(tmp_path, signal_name):
+    import signal
+
+    out = tmp_path / "run"
+    proc = start_long_run(out)
+    proc.send_signal(getattr(signal, signal_name))
+    _, err = proc.communicate(timeout=120)
+    rows = read_rows(out / "steps.csv")
+    assert len(rows) >= 3 and [int(r["step"]) for r in rows] == list(range(len(rows)))
+    assert all(float(r["volume"]) > 0 for r in rows)
+    if signal_name == "SIGTERM":
+        assert proc.returncode == 143 and err.strip().splitlines()[-1] == "icesheet run: error: terminated by SIGTERM"
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["partial"] and summary["stopped"] == "terminated by SIGTERM"
+        assert summary["steps"] == len(rows) - 1
+    else:
+        assert proc.returncode == -signal.SIGKILL and not (out / "summary.json").exists()
