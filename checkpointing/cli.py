@@ -11,8 +11,9 @@
 makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  ``clean-checkpoints`` lists the
 checkpoint run directories in DIR and removes those whose owner process is dead (checkpointing/rundirs.py).  Makespans are in the DP
 convention (references.md section 3); ``makespan_peer_convention`` adds ``(l + 1) uf`` to compare with
-checkpoint_schedules' ``Sequence.makespan``.  Bad arguments exit with status 2 and one line on stderr naming the
-field, the value and what is allowed; a schedule that does not fit the platform exits with status 3.
+checkpoint_schedules' ``Sequence.makespan``.  Failures go through checkpointing/exits.py: bad arguments exit with
+status 2 and one line on stderr naming the field, the value and what is allowed; a schedule that does not fit the
+platform exits with status 3; ``--debug`` adds the traceback.
 """
 from __future__ import annotations
 
@@ -33,8 +34,6 @@ log = logging.getLogger("checkpointing.cli")
 #: the platform files shipped with the repository (``data/platforms/NAME.toml``)
 PLATFORM_DIR = Path(__file__).resolve().parents[1] / "data" / "platforms"
 
-EXIT_USAGE = 2
-EXIT_DOES_NOT_FIT = 3
 MAX_STEPS = 10**6  # the planners build the whole action list
 
 
@@ -316,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="checkpointing", description="Plan, cost and compare checkpointing schedules "
                      "(Revolve, Disk-Revolve, H-Revolve and heuristics) on multi-level storage platforms.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def chain_arguments(p):
@@ -356,25 +356,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None, out=None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad arguments, 3 schedule does not fit)."""
-    from .emit import ScheduleDoesNotFit
-    from .simulator import InvalidScheduleError
+    """Run the command line; returns the exit status (checkpointing/exits.py: 0 success, 2 bad arguments, 3 schedule
+    does not fit, 1 internal error)."""
+    from .exits import report_failure
+    from .rundirs import Terminated
 
     out = sys.stdout if out is None else out
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                             format="%(levelname)s %(name)s: %(message)s")
         return args.run(args, out)
-    except UsageError as exc:
-        print(f"checkpointing: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ScheduleDoesNotFit as exc:
-        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_DOES_NOT_FIT
-    except InvalidScheduleError as exc:
-        print(f"checkpointing: internal error: the planner produced an invalid schedule: {exc}", file=sys.stderr)
-        return 1
-    except (PlatformError, ValueError) as exc:
-        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_USAGE
+    except (Exception, KeyboardInterrupt, Terminated) as exc:
+        if type(exc) is ValueError:  # a planner's check of its arguments
+            exc = UsageError(" ".join(str(exc).split()))
+        return report_failure("checkpointing", exc, debug=debug)
