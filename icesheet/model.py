@@ -247,9 +247,13 @@ class IceModel:
     def load_state(self, path) -> None:
         """Read thickness and velocity saved by ``save_state`` (on this mesh or another covering the domain) into
         the state, interpolating onto this model's mesh; checks that the thickness is finite and >= 0."""
-        with firedrake.CheckpointFile(str(path), "r", comm=self.mesh.comm) as src:
-            mesh = src.load_mesh()
-            loaded = [src.load_function(mesh, f.name()) for f in self.state]
+        try:
+            with firedrake.CheckpointFile(str(path), "r", comm=self.mesh.comm) as src:
+                mesh = src.load_mesh()
+                loaded = [src.load_function(mesh, f.name()) for f in self.state]
+        except Exception as err:  # h5py and PETSc raise their own errors for a garbage or foreign file
+            raise InvalidFieldError(f"initial state {str(path)!r}: not a state file written by IceModel.save_state "
+                                    f"({type(err).__name__}: {' '.join(str(err).split())[:200]})") from err
         with stop_annotating():
             for f, g in zip(self.state, loaded):
                 f.interpolate(g)

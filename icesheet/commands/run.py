@@ -55,8 +55,14 @@ def prepare(args) -> dict:
     if args.mesh is not None:
         overrides["mesh.file"] = str(args.mesh)
     parameters = scenario_parameters(args.scenario, args.config, overrides)
-    if args.initial_state is not None and not args.initial_state.is_file():
-        raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: no such file")
+    if args.initial_state is not None:
+        import h5py
+
+        if not args.initial_state.is_file():
+            raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: no such file")
+        if not h5py.is_hdf5(args.initial_state):
+            raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: not an HDF5 file (write one with "
+                                "IceModel.save_state)")
     if args.vtk_every < 1:
         raise ScenarioError(f"vtk_every = {args.vtk_every!r}: must be an integer >= 1")
     check_output_directory(args.out, RUN_FILES, args.overwrite)

@@ -14,6 +14,9 @@ BAD_RUN = [  # (arguments of 'icesheet run', exit status, words the line must ho
     (["--config", "{config_latin1}"], 2, ["not UTF-8 text"]),
     (["--config", "{config_bad_toml}"], 2, ["not valid TOML"]),
     (["--scenario", "nope"], 2, ["scenario = 'nope'", "available scenarios"]),
+    (["--initial-state", "{garbage}"], 2, ["initial_state = ", "not an HDF5 file"]),
+    (["--out", "{config_speed}"], 2, ["out = ", "is a file, not a directory"]),
+    (["--out", "/proc/icesheet-out"], 2, ["out = '/proc/icesheet-out'", "not a writable directory"]),
 ]
 
 BAD_PLAN = [  # (arguments of 'checkpointing', exit status, words)
@@ -37,7 +40,8 @@ def files(tmp_path):
         "platform_1e400": ("[[levels]]\ncapacity = 1e400\n", "utf-8"),
         "platform_latin1": ("name = \"d\xe9faut\"\n[[levels]]\ncapacity = 4\n", "latin-1"),
     }
-    found = {"missing": str(tmp_path / "missing")}
+    found = {"missing": str(tmp_path / "missing"), "garbage": str(tmp_path / "garbage.h5")}
+    (tmp_path / "garbage.h5").write_bytes(bytes(range(256)) * 8)
     for key, (text, encoding) in paths.items():
         path = tmp_path / f"{key}.toml"
         path.write_bytes(text.encode(encoding))
@@ -59,7 +63,7 @@ def test_bad_run_input_is_one_line_before_any_work(arguments, expected_status, w
     from icesheet.cli import main
 
     out = tmp_path / "out"
-    status = main(["run", *[a.format(**files) for a in arguments], "--out", str(out), "--no-progress"])
+    status = main(["run", "--out", str(out), *[a.format(**files) for a in arguments], "--no-progress"])
     check_one_line(capsys, status, expected_status, "icesheet run", words)
     assert not out.exists()
 
@@ -70,3 +74,13 @@ def test_bad_checkpointing_input_is_one_line(arguments, expected_status, words, 
 
     status = main([a.format(**files) for a in arguments])
     check_one_line(capsys, status, expected_status, "checkpointing", words)
+
+
+@pytest.mark.firedrake
+def test_a_garbage_mesh_file_is_one_line(files, tmp_path, capsys):
+    from icesheet.cli import main
+
+    mesh = tmp_path / "garbage.msh"
+    mesh.write_bytes(bytes(range(256)) * 8)
+    status = main(["run", "--mesh", str(mesh), "--out", str(tmp_path / "out"), "--no-progress"])
+    check_one_line(capsys, status, 2, "icesheet run", [f"mesh.file = {str(mesh)!r}: not a readable mesh"])
