@@ -1,7 +1,7 @@
 """Run directories of the disk tiers: who owns each one, and removing those whose owner has died (pure Python).
 
 A disk tier (checkpointing/adjoint/tiers.py) keeps the checkpoints of one adjoint run in
-``<directory>/icesheet-checkpoints-<run id>/``.  It removes that directory when the run ends, fails, or is stopped
+``<directory>/checkpoints-<run id>/``.  It removes that directory when the run ends, fails, or is stopped
 by SIGINT or SIGTERM (:func:`terminate_cleanly`); a process killed by SIGKILL, a crash of the interpreter or of the
 machine cannot clean up, so every run directory carries an *owner record* ``owner.json``: for every MPI rank of
 the run its host name, process id and process start time (plus the boot id of its host), and the wall-clock start
@@ -36,7 +36,7 @@ __all__ = ["PREFIX", "OWNER_FILE", "GRACE_SECONDS", "Process", "RunDirectory", "
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "icesheet-checkpoints-"
+PREFIX = "checkpoints-"
 OWNER_FILE = "owner.json"
 PARTIAL_SUFFIX = ".partial"
 #: a run directory without an owner record is removed only after this many seconds without modification
@@ -103,8 +103,8 @@ class RunDirectory:
     its owner record (empty/None without one), ``status`` and the checkpoint ``files`` and ``bytes`` it holds.
 
     ``status``: ``"live"`` (an owner process runs), ``"dead"`` (all owners dead: an orphan), ``"other host"`` (an
-    owner on another host, not checkable), ``"no owner record"`` (kept), ``"stale, no owner record"`` (empty,
-    untouched for GRACE_SECONDS: removable)."""
+    owner on another host, not checkable), ``"no owner record"`` (kept), ``"stale, no owner record"`` (a hidden,
+    empty partial directory untouched for GRACE_SECONDS: removable)."""
 
     path: str
     processes: tuple = ()
@@ -152,9 +152,9 @@ def _is_run_directory(name: str) -> bool:
 
 def _status(path: str, processes) -> str:
     if processes is None:
-        files = [f for f in os.listdir(path) if f != OWNER_FILE]
-        stale = time.time() - os.stat(path).st_mtime > GRACE_SECONDS
-        return "stale, no owner record" if not files and stale else "no owner record"
+        hidden = os.path.basename(path).startswith(".")
+        stale = not os.listdir(path) and time.time() - os.stat(path).st_mtime > GRACE_SECONDS
+        return "stale, no owner record" if hidden and stale else "no owner record"
     alive = [p.alive() for p in processes]
     if any(a is True for a in alive):
         return "live"

@@ -219,7 +219,7 @@ class RamTier(Tier):
 
 
 class DiskTier(Tier):
-    """Checkpoints as files ``<directory>/icesheet-checkpoints-<run id>/x<index>.rank<rank>.bin``.
+    """Checkpoints as files ``<directory>/checkpoints-<run id>/x<index>.rank<rank>.bin``.
 
     ``directory`` is created if needed.  The run subdirectory is new for every run and removed by :meth:`close`.
     """

@@ -11,14 +11,15 @@ import pytest
 
 pytestmark = pytest.mark.firedrake
 
-# the toy gradient (checkpointing/adjoint/toy_gradient.py), as a command and in-process
-TOY_GRADIENT = [sys.executable, "-m", "checkpointing.adjoint.toy_gradient"]
+# the toy gradient (tests/support/toy_gradient.py), as a command (tests/ on its PYTHONPATH) and in-process
+TOY_GRADIENT = [sys.executable, "-m", "support.toy_gradient"]
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLATFORM = "2:0:0,inf:2:2"  # Disk-Revolve puts x_0 on disk for the whole run
 STEPS = 10
 
 
 def toy_gradient_summary(*args, **kwargs):
-    from checkpointing.adjoint.toy_gradient import toy_gradient_summary as summary
+    from support.toy_gradient import toy_gradient_summary as summary
 
     return summary(*args, **kwargs)
 
@@ -29,7 +30,9 @@ def start_held_run(disk):
     proc = subprocess.Popen(TOY_GRADIENT + ["--cells", "6", "--steps", str(STEPS), "--planner", "disk-revolve",
                                             "--platform", PLATFORM, "--directory", str(disk),
                                             "--hold-at-backward", "5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                p for p in (TESTS, os.environ.get("PYTHONPATH")) if p)))
     line = proc.stdout.readline()
     if line.strip() != "holding at backward step 5":
         proc.kill()

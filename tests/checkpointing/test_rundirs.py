@@ -53,6 +53,9 @@ def test_only_orphans_are_removed_and_each_removal_is_logged(tmp_path, caplog):
     stale.mkdir()
     old = time.time() - 2 * rundirs.GRACE_SECONDS
     os.utime(stale, (old, old))
+    user_empty = tmp_path / (rundirs.PREFIX + "2024")  # a user's directory with our prefix, empty and old: kept
+    user_empty.mkdir()
+    os.utime(user_empty, (old, old))
     user_files = [tmp_path / "notes.txt", tmp_path / (rundirs.PREFIX + "look-alike.txt"),
                   tmp_path / ("my-" + rundirs.PREFIX + "dir") / "x0.rank0.bin"]
     for f in user_files:
@@ -60,12 +63,12 @@ def test_only_orphans_are_removed_and_each_removal_is_logged(tmp_path, caplog):
         f.write_text("mine")
     status = {e.path: e.status for e in rundirs.scan(str(tmp_path))}
     assert status == {orphan: "dead", live: "live", remote: "other host", str(unknown): "no owner record",
-                      str(stale): "stale, no owner record"}
+                      str(stale): "stale, no owner record", str(user_empty): "no owner record"}
     with caplog.at_level(logging.WARNING, logger="checkpointing.rundirs"):
         removed = rundirs.remove_orphans(str(tmp_path))
     assert sorted(e.path for e in removed) == sorted([orphan, str(stale)])
     assert not os.path.exists(orphan) and not stale.exists()
-    assert os.path.isdir(live) and os.path.isdir(remote) and unknown.is_dir()
+    assert os.path.isdir(live) and os.path.isdir(remote) and unknown.is_dir() and user_empty.is_dir()
     assert all(f.read_text() == "mine" for f in user_files)
     (message,) = [r.getMessage() for r in caplog.records if orphan in r.getMessage()]
     assert "removed the orphaned checkpoint directory" in message and "2 files, 200 bytes" in message
