@@ -56,7 +56,8 @@ from dataclasses import dataclass
 from icesheet import constants
 from icesheet.errors import InputError, PhysicsGuardError
 
-__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "time_step_limit", "field_maxima", "substeps",
+__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "time_step_limit", "initial_time_step_limit",
+           "field_maxima", "substeps",
            "Guard"]
 
 #: fraction of the linear stability limit 2/lambda_max taken as the coupling bound
@@ -134,6 +135,22 @@ def time_step_limit(model, coupling_fraction: float = COUPLING_FRACTION,
     crossing = _cell_maximum(courant_rate(model.velocity), model.mesh)
     return TimeStepLimit(coupling_fraction * 2 / rate if rate > 0 else math.inf,
                          courant_max / crossing if crossing > 0 else math.inf)
+
+
+def initial_time_step_limit(model, **options) -> TimeStepLimit:
+    """:func:`time_step_limit` at the model's current thickness with its velocity solved, the state (velocity
+    included) put back afterwards, so a checkpointed run starts from the very same ``x_0``."""
+    if not hasattr(model, "solve_velocity"):
+        return time_step_limit(model, **options)
+    saved = model.state_arrays()
+    try:
+        from pyadjoint import stop_annotating
+
+        with stop_annotating():
+            model.solve_velocity()
+        return time_step_limit(model, **options)
+    finally:
+        model.set_state_arrays(saved)
 
 
 def field_maxima(model) -> tuple[float, float]:

@@ -91,6 +91,7 @@ class Request:
     riesz: str
     sigma: float
     out: Path
+    dt_given: bool = False
 
 
 def _choice(field: str, value, allowed) -> None:
@@ -133,6 +134,15 @@ def storage_platform(args, steps: int) -> Platform:
         return Platform(tuple(levels), uf, ub, name)
     except PlatformError as err:
         raise InputError(f"ram_slots = {args.ram_slots!r}: {err}") from None
+
+
+def _config_keys(config, section: str) -> set:
+    """The keys of ``[section]`` in the config file (already validated by scenario_parameters)."""
+    if config is None:
+        return set()
+    import tomllib
+
+    return set(tomllib.loads(Path(config).read_text(encoding="utf-8")).get(section, {}))
 
 
 def _shallow_stream_scenarios() -> list[str]:
@@ -180,7 +190,8 @@ def prepare(args) -> Request:
         raise InputError(f"ram_slots = {platform.capacities[0]!r} (capacities {platform.capacities}): schedule "
                          f"{schedule_name!r} does not fit l = {steps} steps: {err}") from None
     return Request(args.scenario, parameters, args.functional, args.when, args.control, steps, dt, schedule_name,
-                   platform, list(args.disk_dir), args.calibrate, args.riesz, args.sigma, args.out)
+                   platform, list(args.disk_dir), args.calibrate, args.riesz, args.sigma, args.out,
+                   dt_given=args.dt is not None or "dt" in _config_keys(args.config, "time"))
 
 
 def main(args) -> int:
@@ -214,6 +225,7 @@ def run(request: Request, progress: bool = True) -> dict:
 
     model = build_model(request.scenario, request.parameters)
     comm = model.mesh.comm
+    request.dt = stable_dt(model, request)
     observed = initial_velocity_observations(model) if request.functional == "misfit" else None
     functional = build_functional(model, request.functional, request.steps, request.when, observed, request.sigma)
     timesteps = [request.dt] * request.steps
@@ -263,6 +275,24 @@ def run(request: Request, progress: bool = True) -> dict:
                                   "measured_run_time": gradient.wall_time}
     write_outputs(request, model, gradient, summary)
     return summary
+
+
+def stable_dt(model, request: Request) -> float:
+    """The time step of the chain: ``request.dt`` if within the stable time step at the initial state
+    (icesheet/stability.py); else the scenario's dt divided into equal parts within it, or InputError for a --dt
+    given on the command line (the chain length l = --steps stays what the schedule was planned for)."""
+    from icesheet.stability import initial_time_step_limit, substeps
+
+    limit = initial_time_step_limit(model)
+    if request.dt <= limit.dt:
+        return request.dt
+    if request.dt_given:
+        raise InputError(f"dt = {request.dt:g} yr: above the {limit.describe()} at the initial state; use "
+                         f"--dt <= {limit.dt:.3g} (a gradient's steps are not split: l = --steps is the chain "
+                         "the schedule is planned for)")
+    dt = request.dt / substeps(request.dt, limit.dt)
+    logger.warning("dt = %g yr (the scenario's %g yr is above the %s)", dt, request.dt, limit.describe())
+    return dt
 
 
 def _norm(function, riesz_map: str) -> float:

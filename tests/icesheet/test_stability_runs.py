@@ -115,3 +115,22 @@ def test_a_killed_run_keeps_its_steps(tmp_path, signal_name):
         assert summary["steps"] == len(rows) - 1
     else:
         assert proc.returncode == -signal.SIGKILL and not (out / "summary.json").exists()
+
+
+def test_a_gradient_with_a_given_dt_above_the_stable_one_is_refused(tmp_path, capsys):
+    """A gradient's steps are not split (the schedule is planned for l = --steps): a --dt above the stable time step
+    at the initial state is refused before any step; the scenario's default dt is divided instead."""
+    from icesheet.cli import main
+
+    common = ["gradient", "--functional", "vaf", "--control", "friction", "--steps", "2", "--mesh-size", "20000",
+              "--no-progress"]
+    assert main(common + ["--dt", "10", "--out", str(tmp_path / "given")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "dt = 10 yr: above the stable time step" in err and "use --dt <=" in err
+    assert not (tmp_path / "given").exists()
+    limit = float(err.split("above the stable time step ")[1].split()[0])
+    assert main(common + ["--out", str(tmp_path / "default")]) == 0
+    summary = json.loads((tmp_path / "default" / "summary.json").read_text())
+    parts = round(10.0 / summary["dt"])
+    assert summary["dt"] == pytest.approx(10.0 / parts) and summary["dt"] <= limit < 10.0 / (parts - 1)
+    assert summary["steps"] == 2  # l unchanged
