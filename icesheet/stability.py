@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from icesheet import constants
 from icesheet.errors import InputError, PhysicsGuardError
 
-__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "time_step_limit", "initial_time_step_limit",
+__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "rounded_down", "time_step_limit", "initial_time_step_limit",
            "field_maxima", "substeps",
            "Guard"]
 
@@ -66,6 +66,14 @@ COUPLING_FRACTION = 1.0
 COURANT_MAX = 2.0
 #: a run refuses a time step that needs more sub-steps than this
 MAX_SUBSTEPS = 1000
+
+
+def rounded_down(value: float) -> float:
+    """``value`` rounded down to 3 significant digits (a bound quoted in a message must hold as written)."""
+    if not 0 < value < math.inf:
+        return value
+    scale = 10 ** (math.floor(math.log10(value)) - 2)
+    return math.floor(value / scale) * scale
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,9 @@ class TimeStepLimit:
 
     def describe(self) -> str:
         which = "momentum-thickness coupling" if self.coupling <= self.transport else "transport Courant number"
-        return (f"stable time step {self.dt:.3g} yr (coupling bound {self.coupling:.3g} yr, transport bound "
-                f"{self.transport:.3g} yr; limited by the {which}; icesheet/stability.py)")
+        return (f"stable time step {rounded_down(self.dt):.3g} yr (coupling bound {rounded_down(self.coupling):.3g} "
+                f"yr, transport bound {rounded_down(self.transport):.3g} yr; limited by the {which}; "
+                "icesheet/stability.py)")
 
 
 def coupling_rate(thickness, velocity, bed, friction, rate_factor, water_density):
@@ -175,7 +184,7 @@ def substeps(dt: float, limit: float, maximum: int | None = None) -> int:
     n = n - 1 if n > 1 and dt / (n - 1) <= limit * (1 + 1e-14) else n
     if maximum is not None and n > maximum:
         raise InputError(f"dt = {dt:g} yr: {n:g} sub-steps of the stable time step {limit:.3g} yr would be needed, "
-                         f"at most {maximum} are allowed; use --dt <= {maximum * limit:.3g} (and more --steps)")
+                         f"at most {maximum} are allowed; use --dt <= {rounded_down(maximum * limit):.3g} (and more --steps)")
     return n
 
 

@@ -281,14 +281,14 @@ def stable_dt(model, request: Request) -> float:
     """The time step of the chain: ``request.dt`` if within the stable time step at the initial state
     (icesheet/stability.py); else the scenario's dt divided into equal parts within it, or InputError for a --dt
     given on the command line (the chain length l = --steps stays what the schedule was planned for)."""
-    from icesheet.stability import initial_time_step_limit, substeps
+    from icesheet.stability import initial_time_step_limit, rounded_down, substeps
 
     limit = initial_time_step_limit(model)
     if request.dt <= limit.dt:
         return request.dt
     if request.dt_given:
         raise InputError(f"dt = {request.dt:g} yr: above the {limit.describe()} at the initial state; use "
-                         f"--dt <= {limit.dt:.3g} (a gradient's steps are not split: l = --steps is the chain "
+                         f"--dt <= {rounded_down(limit.dt):.3g} (a gradient's steps are not split: l = --steps is the chain "
                          "the schedule is planned for)")
     dt = request.dt / substeps(request.dt, limit.dt)
     logger.warning("dt = %g yr (the scenario's %g yr is above the %s)", dt, request.dt, limit.describe())

@@ -27,6 +27,13 @@ def test_too_many_substeps_are_refused_naming_the_stable_step():
         substeps(1e12, 2.0, maximum=1000)
 
 
+@pytest.mark.parametrize("value, expected", [(5.0399, 5.03), (2.0, 2.0), (1234.5, 1230.0), (0.0123456, 0.0123)])
+def test_quoted_bounds_are_rounded_down(value, expected):
+    from icesheet.stability import rounded_down
+
+    assert rounded_down(value) == pytest.approx(expected, rel=1e-12) and rounded_down(value) <= value
+
+
 def test_the_limit_names_what_binds():
     assert "coupling" in TimeStepLimit(2.0, 15.0).describe().split("limited by")[1]
     assert "transport" in TimeStepLimit(20.0, 15.0).describe().split("limited by")[1]
