@@ -96,7 +96,7 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
             if stable:
                 limit = stability.time_step_limit(model)
                 count, previous = stability.substeps(dt, limit.dt, stability.MAX_SUBSTEPS), count
-                if count != previous:
+                if count != previous and model.mesh.comm.rank == 0:
                     logger.warning("step %d: dt = %g yr is split into %d sub-steps of %.3g yr: %s", k, dt, count,
                                    dt / count, limit.describe())
             info = _substeps(model, k, dt, count)

@@ -291,7 +291,8 @@ def stable_dt(model, request: Request) -> float:
                          f"--dt <= {rounded_down(limit.dt):.3g} (a gradient's steps are not split: l = --steps is the chain "
                          "the schedule is planned for)")
     dt = request.dt / substeps(request.dt, limit.dt)
-    logger.warning("dt = %g yr (the scenario's %g yr is above the %s)", dt, request.dt, limit.describe())
+    if model.mesh.comm.rank == 0:
+        logger.warning("dt = %g yr (the scenario's %g yr is above the %s)", dt, request.dt, limit.describe())
     return dt
 
 
