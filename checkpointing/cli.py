@@ -25,14 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-from .platform import Platform, PlatformError
+from .platform import Platform, PlatformError, PlatformNotFoundError, shipped_platforms
+from .platform import load_platform as load_platform_file
 
-__all__ = ["main", "PLATFORM_DIR"]
+__all__ = ["main"]
 
 log = logging.getLogger("checkpointing.cli")
-
-#: the platform files shipped with the repository (``data/platforms/NAME.toml``)
-PLATFORM_DIR = Path(__file__).resolve().parents[1] / "data" / "platforms"
 
 MAX_STEPS = 10**6  # the planners build the whole action list
 
@@ -109,18 +107,6 @@ def _options(items: list[str]) -> dict:
     return opts
 
 
-def resolve_platform_file(text: str) -> Path:
-    """``text`` as a path, or the name of a file in :data:`PLATFORM_DIR` (with or without ``.toml``)."""
-    path = Path(text)
-    if path.is_file():
-        return path
-    shipped = PLATFORM_DIR / (text if text.endswith(".toml") else text + ".toml")
-    if shipped.is_file():
-        return shipped
-    names = ", ".join(p.stem for p in sorted(PLATFORM_DIR.glob("*.toml")))
-    raise UsageError(f"--platform = {text!r}: no such file, nor a shipped platform (one of: {names})")
-
-
 def load_platform(args) -> Platform:
     """The platform of ``--platform`` or ``--levels``, with ``--uf``/``--ub`` overriding its step costs."""
     uf, ub = _cost("--uf", args.uf), _cost("--ub", args.ub)
@@ -128,10 +114,12 @@ def load_platform(args) -> Platform:
         raise UsageError("--platform / --levels: give exactly one of them (a platform file, or 'c:w:r,...')")
     try:
         if args.platform is not None:
-            platform = Platform.from_toml(resolve_platform_file(args.platform))
+            platform = load_platform_file(args.platform, field="--platform")
         else:
             platform = Platform.from_spec(args.levels, 1.0, 1.0)
             platform = Platform(platform.levels, 1.0, 1.0, name=f"levels {args.levels}")
+    except PlatformNotFoundError as exc:
+        raise UsageError(str(exc)) from None
     except PlatformError as exc:
         flag = "--platform" if args.platform is not None else "--levels"
         raise UsageError(f"{flag}: {exc}") from None
@@ -139,16 +127,6 @@ def load_platform(args) -> Platform:
 
 
 # ------------------------------------------------------------------------------------------------ commands
-def _capacity(value):
-    return "inf" if value == math.inf else value
-
-
-def platform_dict(platform: Platform) -> dict:
-    return {"name": platform.name, "uf": platform.uf, "ub": platform.ub,
-            "levels": [{"name": lev.name, "capacity": _capacity(lev.capacity), "write": lev.write_cost,
-                        "read": lev.read_cost} for lev in platform.levels]}
-
-
 def run_plan(name: str, steps: int, platform: Platform, *, forward_costs=None, backward_costs=None,
              options=None) -> tuple[list, object]:
     """Plan with algorithm ``name`` and simulate the result: ``(actions, Report)``."""
@@ -186,7 +164,7 @@ def cmd_plan(args, out) -> int:
     actions, report = run_plan(args.algorithm, steps, platform, forward_costs=forward_costs,
                                backward_costs=backward_costs, options=_options(args.option))
     result = {"algorithm": args.algorithm, "steps": steps, "platform": platform.name,
-              "uf": platform.uf, "ub": platform.ub, "levels": platform_dict(platform)["levels"],
+              "uf": platform.uf, "ub": platform.ub, "levels": platform.to_dict()["levels"],
               **report.to_dict()}
     if forward_costs is None:
         result["makespan_peer_convention"] = report.makespan + (steps + 1) * platform.uf
@@ -272,12 +250,12 @@ def _peer_rows(steps: int, platform: Platform, optimum: float) -> list[dict]:
 
 def cmd_platforms(args, out) -> int:
     rows = []
-    for path in sorted(PLATFORM_DIR.glob("*.toml")):
+    for name, path in shipped_platforms().items():
         try:
             platform = Platform.from_toml(path)
         except PlatformError as exc:
             raise UsageError(f"platform file {str(path)!r}: {exc}") from None
-        rows.append({"file": str(path), **platform_dict(platform)})
+        rows.append({"file": str(path), **platform.to_dict()})
     if args.json:
         print(json.dumps(rows), file=out)
         return 0
@@ -321,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     def chain_arguments(p):
         p.add_argument("--steps", required=True,
                        help="l, the number of forward steps of the chain (the DP planners take O(l^2) time)")
-        p.add_argument("--platform", help="platform TOML file, or the name of one in data/platforms")
+        p.add_argument("--platform", help="platform TOML file, or the name of a shipped one (checkpointing platforms lists them)")
         p.add_argument("--levels", help="levels 'c:w:r,c:w:r,...' fastest first; c may be 'inf'")
         p.add_argument("--uf", help="cost of a forward step (overrides the platform; default 1 with --levels)")
         p.add_argument("--ub", help="cost of a backward step (overrides the platform; default 1 with --levels)")
@@ -343,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also cost checkpoint_schedules' planners (one or two levels) with our simulator")
     p.set_defaults(run=cmd_compare)
 
-    p = sub.add_parser("platforms", help="list the platform files in data/platforms")
+    p = sub.add_parser("platforms", help="list the shipped platform files (checkpointing/data/platforms)")
     p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     p.set_defaults(run=cmd_platforms)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from icesheet.errors import InputError
 
-__all__ = ["check_output_directory", "clear_earlier_outputs"]
+__all__ = ["check_output_directory", "check_writable_directory", "clear_earlier_outputs"]
 
 
 def _ours(out: Path, names) -> list[Path]:
@@ -42,16 +42,22 @@ def check_output_directory(out: Path, names, overwrite: bool, field: str = "out"
         shown = ", ".join(str(p.relative_to(out)) for p in earlier[:4]) + (", ..." if len(earlier) > 4 else "")
         raise InputError(f"{field} = {str(out)!r}: holds the output of an earlier run ({shown}); give --overwrite "
                          "to replace it, or another directory")
-    existing = out
-    while not existing.exists():
+    check_writable_directory(out, field)
+
+
+def check_writable_directory(path: Path, field: str) -> None:
+    """InputError naming ``field`` unless ``path`` is a directory we can write, or can be created as one; nothing
+    is created (a probe directory is made and removed in the nearest existing parent)."""
+    path = Path(path)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     try:
         if not existing.is_dir():
-            raise NotADirectoryError(20, "a parent is a file, not a directory")
-        # probe: a directory made and removed where the outputs will go (nothing is left behind)
+            raise NotADirectoryError(20, f"{str(existing)!r} is a file, not a directory")
         os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".write-test-"))
     except OSError as err:
-        raise InputError(f"{field} = {str(out)!r}: not a writable directory ({err.strerror or err}); give a "
+        raise InputError(f"{field} = {str(path)!r}: not a writable directory ({err.strerror or err}); give a "
                          "directory you can write") from None
 
 

@@ -1,6 +1,6 @@
-"""Output of a model run: VTK time series, per-step CSV, PNG plots and a summary JSON.
+"""Output of the commands: :class:`RunWriter` for ``icesheet run``, :class:`GradientWriter` for ``icesheet gradient``.
 
-Files in the output directory:
+Files of a run in its output directory:
 
 - ``fields.pvd`` (+ ``fields/*.vtu``): thickness, surface, velocity and grounded mask over time (firedrake VTKFile);
 - ``steps.csv``: per step: step, time (yr), volume and VAF (m^3), Picard and Newton iterations, final relative
@@ -13,6 +13,17 @@ Files in the output directory:
 
 The VTK frame and the CSV row of every step are written (and flushed) as soon as the step is done, so a run that
 stops, however it stops (even ``kill -9``), keeps every step it computed.
+
+Files of a gradient:
+
+- ``gradient.pvd`` (VTK: the gradient's L2 or H1 Riesz representative and the control field);
+- ``gradient.png`` (map of the gradient; serial runs only);
+- ``gradient.h5`` (firedrake.CheckpointFile: mesh and gradient Function, for reuse);
+- ``summary.json`` (icesheet/gradient_run.py) and ``summary.csv``: J, timings, forward and backward steps, reads,
+  writes and peak occupancy per storage tier beside the simulator's prediction, peak RSS.
+
+Before its first write a writer removes the files of these names left by an earlier run (``--out`` was checked
+before any work, and held none unless ``--overwrite`` was given: icesheet/outdir.py).
 """
 from __future__ import annotations
 
@@ -24,7 +35,8 @@ from pathlib import Path
 
 from icesheet.outdir import clear_earlier_outputs
 
-__all__ = ["RunWriter", "CSV_COLUMNS", "RUN_FILES", "vtk_available"]
+__all__ = ["RunWriter", "GradientWriter", "CSV_COLUMNS", "GRADIENT_CSV_COLUMNS", "RUN_FILES", "GRADIENT_FILES",
+           "vtk_available", "gradient_summary_rows"]
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +45,9 @@ CSV_COLUMNS = ("step", "time", "volume", "vaf", "picard_iterations", "newton_ite
 #: what a run writes in its output directory (names and patterns, for icesheet/outdir.py)
 RUN_FILES = ("steps.csv", "summary.json", "fields.pvd", "fields/fields_*", "final_state.png", "volume.png",
              "picard.png")
+#: what a gradient writes in its output directory
+GRADIENT_FILES = ("gradient.pvd", "gradient/gradient_*", "gradient.png", "gradient.h5", "summary.json",
+                  "summary.csv")
 
 
 def vtk_available() -> bool:
@@ -112,6 +127,78 @@ class RunWriter:
             if fields is not None:
                 _plot_map(fields, self.out / "final_state.png", records[-1]["time"])
         return summary
+
+
+GRADIENT_CSV_COLUMNS = ("quantity", "measured", "predicted")
+
+
+class GradientWriter:
+    """Writes a gradient's files (module docstring) into ``out``."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+
+    def write(self, model, gradient, control, summary: dict) -> None:
+        """``gradient``: the Riesz representative (Function); ``control``: the control field; ``summary``: the
+        summary dict (written as JSON, and as CSV rows by :func:`gradient_summary_rows`)."""
+        import firedrake
+
+        comm = model.mesh.comm
+        if comm.rank == 0:
+            clear_earlier_outputs(self.out, GRADIENT_FILES)  # no stale file of an earlier gradient
+        comm.barrier()
+        if vtk_available():
+            firedrake.output.VTKFile(str(self.out / "gradient.pvd"), comm=comm).write(gradient, control)
+        else:
+            logger.warning("the vtk package is not installed: no gradient.pvd")
+        with firedrake.CheckpointFile(str(self.out / "gradient.h5"), "w", comm=comm) as h5:
+            h5.save_mesh(model.mesh)
+            h5.save_function(gradient)
+        if comm.size == 1:
+            _plot_gradient(gradient, summary, self.out / "gradient.png")
+        if comm.rank == 0:
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+            with open(self.out / "summary.csv", "w", newline="") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(GRADIENT_CSV_COLUMNS)
+                writer.writerows(gradient_summary_rows(summary))
+
+
+def gradient_summary_rows(summary: dict) -> list[tuple]:
+    """Rows ``(quantity, measured, predicted)`` of summary.csv: step counts, per-tier reads/writes/peak, times."""
+    measured, predicted = summary["measured"], summary["predicted"]
+    rows = [("forward_steps", measured["forward_steps"], predicted["forward_steps"]),
+            ("backward_steps", measured["backward_steps"], predicted["backward_steps"])]
+    for k, level in enumerate(summary["platform"]["levels"]):
+        for what in ("reads", "writes", "peak"):
+            rows.append((f"{what}[{level['name']}]", measured[what][k], predicted[what][k]))
+    calibration = summary.get("calibration")
+    rows.append(("makespan_s", sum(measured["wall_time"].values()),
+                 calibration["predicted_makespan"] if calibration else ""))
+    rows += [(f"wall_time_{kind}_s", seconds, "") for kind, seconds in measured["wall_time"].items()]
+    rows += [("run_wall_time_s", summary["wall_time"], calibration["predicted_run_time"] if calibration else ""),
+             ("peak_rss_mb", summary["peak_rss_mb"], "")]
+    return rows
+
+
+def _plot_gradient(field, summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from firedrake.pyplot import tripcolor
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    values = field.dat.data_ro
+    limit = float(abs(values).max()) or 1.0
+    colours = tripcolor(field, axes=ax, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    fig.colorbar(colours, ax=ax, label=f"{summary['riesz_map']} gradient")
+    ax.set(xlabel="x (m)", ylabel="y (m)", aspect="equal",
+           title=f"d {summary['functional']} ({summary['when']}) / d {summary['control_function']}, "
+                 f"{summary['steps']} steps of {summary['dt']:g} yr")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _plot_series(records: list[dict], out: Path) -> None:

@@ -1,6 +1,6 @@
 """Registry of scenarios and their parameters (pure Python: no Firedrake import here).
 
-A scenario is a name, a parameter file ``data/scenarios/<name>.toml`` holding every parameter with its default, and
+A scenario is a name, a parameter file ``icesheet/data/scenarios/<name>.toml`` (package data) holding every parameter with its default, and
 a builder ``"module:function"`` that turns the validated parameters into a model (imported only when a model is
 built).  A user config file (TOML, same sections) overrides defaults; its keys must exist in the scenario's file.
 To add a scenario: write its TOML file and builder and add one line to ``SCENARIOS``.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.resources
 import math
 import tomllib
 from pathlib import Path
@@ -25,7 +26,7 @@ SCENARIOS: dict[str, str] = {
     "halfar_dome": "icesheet.sia_setups:halfar_dome",
 }
 DEFAULT_SCENARIO = "marine_ice_stream"
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+SCENARIO_DIR = importlib.resources.files("icesheet") / "data" / "scenarios"  # a Traversable, read with .open()
 
 
 # Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
@@ -100,11 +101,11 @@ def _check_mesh(parameters: dict, defaults: dict) -> None:
                             f">= {smallest:.3g} m")
 
 
-def _read_toml(path: Path, what: str) -> dict:
+def _read_toml(path, what: str) -> dict:
     if not path.is_file():
         raise ScenarioError(f"{what} = {str(path)!r}: no such file")
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{what} = {str(path)!r}: not valid TOML ({err})") from None

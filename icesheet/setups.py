@@ -1,6 +1,6 @@
 """Builders of the registered scenarios (icesheet.scenarios): parameters (validated dicts) -> IceModel.
 
-Each builder takes the parameter tables of ``data/scenarios/<name>.toml`` and keyword overrides of IceModel's own
+Each builder takes the parameter tables of ``icesheet/data/scenarios/<name>.toml`` and keyword overrides of IceModel's own
 options (``adjoint_mode``, ``friction_parameterisation``, ``picard`` ...), which win over the ``[solver]`` table.
 Meshes are structured triangle meshes of the rectangle [0, length] x [0, width] (or ``mesh.file``, a gmsh mesh with
 the same boundary ids): 1 inflow (x = 0), 2 calving front (x = length), 3 and 4 side walls (y = 0, y = width).

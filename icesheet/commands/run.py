@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO,
                         help=f"one of {', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})")
     parser.add_argument("--config", type=Path, help="TOML file overriding the scenario's parameters "
-                        "(same [sections] and keys as data/scenarios/<scenario>.toml)")
+                        "(same [sections] and keys as icesheet/data/scenarios/<scenario>.toml)")
     parser.add_argument("--steps", type=int, help="number of time steps (default: the scenario's time.steps)")
     parser.add_argument("--dt", type=float, help="time step in years (default: the scenario's time.dt)")
     parser.add_argument("--mesh-size", type=float, help="target cell size in metres (mesh.cell_size)")

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from checkpointing.cli import PLATFORM_DIR, main
+import checkpointing
+from checkpointing.cli import main
 from checkpointing.planners import PLANNERS, optimal_makespan, plan
 from checkpointing.platform import Platform
 from checkpointing.simulator import simulate
 
 REPO = Path(__file__).resolve().parents[2]
+
+PLATFORM_DIR = Path(checkpointing.__file__).parent / "data" / "platforms"  # the files in the source tree
 
 
 def run(argv):

@@ -19,6 +19,22 @@ BAD_RUN = [  # (arguments of 'icesheet run', exit status, words the line must ho
     (["--out", "/proc/icesheet-out"], 2, ["out = '/proc/icesheet-out'", "not a writable directory"]),
 ]
 
+GRADIENT = ["--functional", "vaf", "--control", "friction", "--steps", "2", "--no-progress"]
+BAD_GRADIENT = [  # (arguments of 'icesheet gradient' besides GRADIENT and --out, exit status, words)
+    (["--functional", "misfit", "--sigma", "inf"], 2, ["sigma = inf", "finite number > 0"]),
+    (["--functional", "misfit", "--sigma", "0"], 2, ["sigma = 0.0", "finite number > 0"]),
+    (["--steps", "10000000"], 2, ["time.steps = 10000000", "must be <= 1e+06"]),
+    (["--dt", "1e12"], 2, ["time.dt = 1000000000000.0", "must be <= 100000"]),
+    (["--platform", "{platform_1e400}"], 2, ["capacity = inf", "write capacity = \"inf\""]),
+    (["--platform", "{platform_name}"], 2, ["name = 42", "must be a string"]),
+    (["--disk-dir", "{config_speed}"], 2, ["disk_dir (level 1) = ", "not a writable directory"]),
+    (["--disk-dir", "/proc/ckpt"], 2, ["disk_dir (level 1) = '/proc/ckpt'", "not a writable directory"]),
+    (["--out", "{config_speed}"], 2, ["out = ", "is a file, not a directory"]),
+    (["--out", "{earlier_gradient}"], 2, ["holds the output of an earlier run (summary.json)", "--overwrite"]),
+    (["--ram-slots", "0"], 2, ["ram_slots = 0", "no room for x_0"]),
+    (["--ram-slots", "2", "--schedule", "store-all", "--steps", "10"], 2, ["'store-all' does not fit l = 10"]),
+]
+
 BAD_PLAN = [  # (arguments of 'checkpointing', exit status, words)
     (["plan", "--steps", "10", "--platform", "{platform_name}", "--algorithm", "revolve"], 2,
      ["name = 42", "must be a string"]),
@@ -40,7 +56,10 @@ def files(tmp_path):
         "platform_1e400": ("[[levels]]\ncapacity = 1e400\n", "utf-8"),
         "platform_latin1": ("name = \"d\xe9faut\"\n[[levels]]\ncapacity = 4\n", "latin-1"),
     }
-    found = {"missing": str(tmp_path / "missing"), "garbage": str(tmp_path / "garbage.h5")}
+    found = {"missing": str(tmp_path / "missing"), "garbage": str(tmp_path / "garbage.h5"),
+             "earlier_gradient": str(tmp_path / "earlier")}
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "summary.json").write_text("{}")
     (tmp_path / "garbage.h5").write_bytes(bytes(range(256)) * 8)
     for key, (text, encoding) in paths.items():
         path = tmp_path / f"{key}.toml"
@@ -65,6 +84,17 @@ def test_bad_run_input_is_one_line_before_any_work(arguments, expected_status, w
     out = tmp_path / "out"
     status = main(["run", "--out", str(out), *[a.format(**files) for a in arguments], "--no-progress"])
     check_one_line(capsys, status, expected_status, "icesheet run", words)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("arguments, expected_status, words", BAD_GRADIENT,
+                         ids=[" ".join(a) for a, _, _ in BAD_GRADIENT])
+def test_bad_gradient_input_is_one_line_before_any_work(arguments, expected_status, words, files, tmp_path, capsys):
+    from icesheet.cli import main
+
+    out = tmp_path / "out"
+    status = main(["gradient", *GRADIENT, "--out", str(out), *[a.format(**files) for a in arguments]])
+    check_one_line(capsys, status, expected_status, "icesheet gradient", words)
     assert not out.exists()
 
 
