@@ -1,11 +1,11 @@
 """The output directory of a command (``--out``), checked and prepared before any work (pure Python).
 
-Policy: ``--out`` must be a directory we can write (created if missing; not an existing file, not a read-only or
-special file system).  If it already holds files of the kind the command writes (its *own names*: e.g.
-``summary.json``, ``steps.csv``, ``fields.pvd`` and the frames in ``fields/``), the command refuses to run unless
-``--overwrite`` is given, and then removes exactly those files before writing its first output, so that no stale file of an earlier run (a
-``fields_12.vtu`` beyond the new run's last frame) stays beside the new ones.  Other files in ``--out`` are never
-touched.
+Policy: ``--out`` must be a directory we can write, or one we can create (not an existing file, not on a read-only
+or special file system); it is checked without being created.  If it already holds files of the kind the command
+writes (its *own names*: e.g. ``summary.json``, ``steps.csv``, ``fields.pvd`` and the frames in ``fields/``), the
+command refuses to run unless ``--overwrite`` is given, and then removes exactly those files before writing its
+first output, so that no stale file of an earlier run (a ``fields_12.vtu`` beyond the new run's last frame) stays
+beside the new ones.  Other files in ``--out`` are never touched.
 """
 from __future__ import annotations
 

@@ -88,7 +88,8 @@ def _check_mesh(parameters: dict, defaults: dict) -> None:
         resolved = default[side] / default["cell_size"] >= MIN_CELLS_ACROSS  # a one-cell strip stays one cell
         if resolved and count < MIN_CELLS_ACROSS:
             raise ScenarioError(f"mesh.cell_size = {size:g}: the {side} of {extent:g} m would have {count} cell(s); "
-                                f"at least {MIN_CELLS_ACROSS} are needed (cell_size <= {extent / MIN_CELLS_ACROSS:g} m)")
+                                f"at least {MIN_CELLS_ACROSS} are needed "
+                                f"(cell_size <= {extent / MIN_CELLS_ACROSS:g} m)")
         counts.append(count if resolved else 1)
     extents = [extent for _, extent in sides]
     if len(sides) == 1:

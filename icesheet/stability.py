@@ -6,12 +6,13 @@ icesheet/transport.py).  Two limits bound :math:`\delta t`:
 
 **Momentum-thickness coupling** (explicit, the binding one).  The advection is implicit and unconditionally stable,
 but the velocity sees only the old thickness: the driving stress :math:`\rho_I g h\nabla s` is taken at
-:math:`h^n`.  This is the semi-implicit coupling whose stability Robinson, Goldberg & Lipscomb (2022, The Cryosphere
-16, 689-709, section 2) analyse for depth-integrated solvers with an explicit mass-conservation step, after Cheng,
-Lötstedt & von Sydow (2017, J. Comput. Phys. 329, 29-47, section 4) for the full-Stokes surface update.  The same
-von Neumann analysis for our operators: linearise the SSA about a uniform state (thickness :math:`H`, speed
-:math:`U`, viscosity :math:`\mu`, basal drag :math:`\beta`) and perturb the thickness by
-:math:`\hat h e^{ikx}`; the velocity perturbation along :math:`k` solves
+:math:`h^n`.  Robinson, Goldberg & Lipscomb (2022, The Cryosphere 16, 689-709) study exactly this coupling for
+depth-integrated solvers with an explicit mass-conservation step (finding an SSA limit independent of the grid,
+and an SIA-like limit quadratic in it where the flow is dominated by basal drag or vertical shear); Cheng,
+Lötstedt & von Sydow (2017, J. Comput. Phys. 329, 29-47) analyse the same question for the full-Stokes surface
+update.  The bound below is our own von Neumann analysis for our operators, in their manner: linearise the SSA
+about a uniform state (thickness :math:`H`, speed :math:`U`, viscosity :math:`\mu`, basal drag :math:`\beta`) and
+perturb the thickness by :math:`\hat h e^{ikx}`; the velocity perturbation along :math:`k` solves
 
 .. math::
     \Big(\frac{4\mu H}{n} k^2 + \chi_g\frac{\beta}{m}\Big)\hat u = -i k\,\rho_I g H\theta\,\hat h,
@@ -28,14 +29,17 @@ then gives :math:`\hat h^{n+1}(1 + ikU\delta t) = (1 - \lambda\delta t)\hat h^n`
 
 increasing in :math:`k`: stability for every mode needs :math:`|1 - \lambda\delta t| \le 1`, i.e.
 :math:`\delta t \le 2/\lambda(k_\mathrm{max})` (ignoring the damping of the implicit advection, which only helps).
-In the viscous limit :math:`\lambda \to 3\rho_I g H\theta/(4\mu)` for n = 3, independent of the mesh (Robinson et
-al.'s finding for the SSA and DIVA); where friction dominates, :math:`\lambda \approx \rho_I g H^2\theta k^2 m/\beta`,
-a diffusion limit :math:`\propto \Delta x^2` like the SIA's (Bueler et al. 2005, J. Glaciol. 51, 291, where the
-explicit SIA needs :math:`\delta t \le \Delta x^2/(4 D_\mathrm{max})` on a square grid).  On the mesh we take the
-largest resolved wavenumber :math:`k_\mathrm{max}^2 = 2\pi^2/\ell^2` (a checkerboard mode, :math:`\ell` the shortest
-edge of a cell) and evaluate :math:`\lambda` cell by cell at the current thickness and velocity:
-:math:`\delta t_\mathrm{coupling} = \sigma\cdot 2/\max_K \lambda_K` with the safety fraction :math:`\sigma`
-(:data:`COUPLING_FRACTION`), for a linear analysis applied to a nonlinear, non-uniform flow.
+In the viscous limit :math:`\lambda \to 3\rho_I g H\theta/(4\mu)` for n = 3, independent of the mesh (as Robinson
+et al. find for the SSA and DIVA); where friction dominates, :math:`\lambda \approx \rho_I g H^2\theta k^2 m/\beta`,
+a diffusion limit :math:`\delta t \propto \Delta x^2` with the diffusivity :math:`\rho_I g H^2 m/\beta`, of the
+same form as the explicit SIA's (its diffusivity :math:`D` is in icesheet/sia.py, after Bueler et al. 2005).  On
+the mesh we take the largest resolved wavenumber :math:`k_\mathrm{max}^2 = 2\pi^2/\ell^2` (a checkerboard mode,
+:math:`\ell` the shortest edge of a cell) and evaluate :math:`\lambda` cell by cell at the current thickness and
+velocity: :math:`\delta t_\mathrm{coupling} = \sigma\cdot 2/\max_K \lambda_K` with :math:`\sigma` =
+:data:`COUPLING_FRACTION` = 1, the linear limit itself: the tangent moduli already make it about 3 times shorter
+than the secant ones would.  Measured on the marine ice stream (benchmarks/bench_stability.py): the largest
+:math:`\lambda` sits next to the inflow boundary, where the imposed velocity makes the strain rate large; at 5 km
+the bound is 2.2-4 yr, and the issue's dt = 10 yr run, stable for 17 steps, blew up at step 18.
 
 **Transport** (accuracy and positivity).  Backward Euler with SUPG is stable at any Courant number, but the
 undershoots that the thickness clamp :math:`h \leftarrow \max(h, 0)` removes (adding volume) grow with it, so
@@ -56,7 +60,8 @@ from dataclasses import dataclass
 from icesheet import constants
 from icesheet.errors import InputError, PhysicsGuardError
 
-__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "rounded_down", "time_step_limit", "initial_time_step_limit",
+__all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "rounded_down", "time_step_limit",
+           "initial_time_step_limit",
            "field_maxima", "substeps",
            "Guard"]
 
@@ -184,7 +189,8 @@ def substeps(dt: float, limit: float, maximum: int | None = None) -> int:
     n = n - 1 if n > 1 and dt / (n - 1) <= limit * (1 + 1e-14) else n
     if maximum is not None and n > maximum:
         raise InputError(f"dt = {dt:g} yr: {n:g} sub-steps of the stable time step {limit:.3g} yr would be needed, "
-                         f"at most {maximum} are allowed; use --dt <= {rounded_down(maximum * limit):.3g} (and more --steps)")
+                         f"at most {maximum} are allowed; use --dt <= {rounded_down(maximum * limit):.3g} "
+                         "(and more --steps)")
     return n
 
 

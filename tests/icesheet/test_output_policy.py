@@ -23,7 +23,8 @@ def test_an_earlier_run_is_refused_without_overwrite_and_nothing_changes(tmp_pat
     earlier_run(tmp_path, 12)
     (tmp_path / "notes.txt").write_text("mine")
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    with pytest.raises(InputError, match=r"holds the output of an earlier run \(steps.csv, summary.json, fields.pvd, .*--overwrite"):
+    earlier = r"holds the output of an earlier run \(steps.csv, summary.json, fields.pvd, .*--overwrite"
+    with pytest.raises(InputError, match=earlier):
         check_output_directory(tmp_path, RUN_FILES, overwrite=False)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
