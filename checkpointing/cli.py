@@ -10,10 +10,10 @@
 ``--peer`` also checkpoint_schedules' planners, translated by :mod:`checkpointing.interop`) and divides each
 makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  ``clean-checkpoints`` lists the
 checkpoint run directories in DIR and removes those whose owner process is dead (checkpointing/rundirs.py).
-Makespans are in the DP convention (references.md section 3); ``makespan_peer_convention`` adds ``(l + 1) uf``
-to compare with checkpoint_schedules' ``Sequence.makespan``.  Failures go through checkpointing/exits.py: bad arguments exit with
-status 2 and one line on stderr naming the field, the value and what is allowed; a schedule that does not fit the
-platform exits with status 3; ``--debug`` adds the traceback.
+Makespans are in the DP convention (docs/checkpointing.md, "Makespan conventions"); ``makespan_peer_convention``
+adds ``(l + 1) uf`` to compare with checkpoint_schedules' ``Sequence.makespan``.  Failures go through
+checkpointing/exits.py: bad arguments exit with status 2 and one line on stderr naming the field, the value and
+what is allowed; a schedule that does not fit the platform exits with status 3; ``--debug`` adds the traceback.
 """
 from __future__ import annotations
 

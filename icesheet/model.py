@@ -7,7 +7,7 @@ One step of length :math:`\delta t` (years), as in the seed talk's algorithm:
 2. thickness :math:`h^{n+1}` from :math:`(h^{n+1} - h^n)/\delta t + \nabla\cdot(h^{n+1}u^n) = a` (backward Euler,
    icesheet.thickness_solver), clamped at zero.
 
-The time-loop state (contract_model.md) is ``state = (thickness, velocity)``: the velocity is the next Picard
+The time-loop state (docs/model.md, section 1) is ``state = (thickness, velocity)``: the velocity is the next Picard
 initial guess, so restoring both repeats a step bit for bit.  ``step`` reads and overwrites these two Functions in
 place; ``step(dt, hint=...)``, the hint taken by ``retape_hint()`` on the state the step produces, re-runs a step
 whose result is known, skipping its Picard loop in the fixed-point adjoint mode (for re-taping by the checkpoint
@@ -188,7 +188,7 @@ class IceModel:
             return float(firedrake.assemble(self._volume_form))
 
     def volume_above_flotation(self) -> float:
-        """Volume above flotation (references.md section 5), m^3."""
+        """Volume above flotation (docs/model.md, section 3), m^3."""
         with stop_annotating():
             return float(firedrake.assemble(self._vaf_form))
 

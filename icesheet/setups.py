@@ -54,7 +54,7 @@ def model_options(solver: dict, **overrides) -> dict:
 
 
 def ice_shelf_ramp(parameters: dict, **overrides) -> IceModel:
-    """Floating shelf with h = h0 - dh x / L (references.md section 6); friction zero (it floats everywhere)."""
+    """Floating shelf with h = h0 - dh x / L (docs/model.md, section 7); friction zero (it floats everywhere)."""
     mesh_p, ice = parameters["mesh"], parameters["ice"]
     mesh = rectangle_mesh(mesh_p)
     x, _ = firedrake.SpatialCoordinate(mesh)

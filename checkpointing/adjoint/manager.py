@@ -60,7 +60,7 @@ The working state of the schedule (checkpointing/actions.py) *is* the model's st
 Why not pyadjoint's own ``CheckpointManager`` (``tape.enable_checkpointing`` with a checkpoint_schedules
 schedule): it keeps the whole tape (every block, form and block variable of every step) and only drops the
 *values* its schedule does not need, so memory still grows with ``l`` (pyadjoint#169).  Measured on this machine
-(/work/shared/memory-facts.md): with ``Revolve(l, 4)`` it grew 1.0 MB per step (~1.8 states) and used more memory
+(docs/checkpointing.md, "The checkpoint manager"): with ``Revolve(l, 4)`` it grew 1.0 MB per step (~1.8 states) and used more memory
 than store-all at ``l = 40``, whereas re-taping one step on a fresh tape with objects built once and reference
 cycles collected grew by the stored states only.  It also knows only two storage types (RAM, disk), not ``K``
 levels.

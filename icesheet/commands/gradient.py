@@ -72,7 +72,7 @@ def register(subparsers) -> None:
     parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help="observation error of the misfit, m/yr")
     parser.add_argument("--calibrate", action="store_true",
                         help="measure uf, ub, w_k, r_k first; plan H-Revolve on the calibrated platform")
-    parser.add_argument("--out", type=Path, default=Path("output/gradient"),
+    parser.add_argument("--out", type=Path, default=Path("out/gradient"),
                         help="output directory (default %(default)s); it must not hold the output of an earlier "
                         "gradient unless --overwrite is given")
     parser.add_argument("--overwrite", action="store_true",

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     parser.add_argument("--mesh", type=Path, help="gmsh mesh file (mesh.file) with the scenario's boundary ids")
     parser.add_argument("--initial-state", type=Path,
                         help="HDF5 file written by IceModel.save_state: initial thickness and velocity")
-    parser.add_argument("--out", type=Path, default=Path("output/run"), help="output directory (default %(default)s); "
+    parser.add_argument("--out", type=Path, default=Path("out/run"), help="output directory (default %(default)s); "
                         "it must not hold the output of an earlier run unless --overwrite is given")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the output of an earlier run in --out (only the files a run writes)")

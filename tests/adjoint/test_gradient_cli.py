@@ -1,10 +1,10 @@
 """``icesheet gradient`` end to end on a small marine ice stream (40 km cells, 4 steps of 10 years).
 
-Oracles: the gradient through every schedule equals the store-all gradient to round-off (references.md section 7:
+Oracles: the gradient through every schedule equals the store-all gradient to round-off (docs/model.md, section 6:
 a schedule only changes what is recomputed, not the arithmetic of a step); the counted forward and backward steps,
 reads, writes and peak occupancies equal the simulator's report for the same schedule and platform (an independent
 interpreter of the schedule); with --calibrate, the schedule run is H-Revolve on the calibrated platform and its
-cost equals the dynamic-programming optimum there (references.md section 3).  Bad input fails with one line naming
+cost equals the dynamic-programming optimum there (Herrmann & Pallez 2020; docs/checkpointing.md).  Bad input fails with one line naming
 the field before any model is built.
 """
 import csv

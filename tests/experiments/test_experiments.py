@@ -22,7 +22,7 @@ def test_revolve_counts_match_closed_form_and_repetition_bound():
 
 
 def test_closed_form_reproduces_the_published_table():
-    """references.md section 2: total forward steps L + t(L, s) of Griewank & Walther for L = l + 1."""
+    """Griewank & Walther (2000; docs/references.md): total forward steps L + t(L, s) of Griewank & Walther for L = l + 1."""
     for s, L, total in [(3, 14, 41), (2, 10, 30), (2, 100, 945), (3, 100, 590), (5, 100, 416), (10, 1000, 4636)]:
         assert L + revolve_tradeoff.closed_form_forward_steps(L - 1, s) == total
 

@@ -1,5 +1,5 @@
 """The fixed-point adjoint's tape does not grow with the Picard iterations, the unrolled one does
-(Christianson 1994; references.md section 4): the property behind experiments/picard_adjoint.py, on a tiny mesh."""
+(Christianson 1994; docs/model.md, section 6): the property behind experiments/picard_adjoint.py, on a tiny mesh."""
 import pytest
 
 pytestmark = pytest.mark.firedrake

@@ -1,6 +1,6 @@
-"""The fixed-point adjoint of the Picard loop passes pyadjoint's Taylor test (second-order remainder, references.md
-section 7), the unrolled adjoint (every Picard solve taped) gives the same gradient, and the fixed-point tape does
-not grow with the Picard iterations (Christianson 1994; references.md section 4)."""
+"""The fixed-point adjoint of the Picard loop passes pyadjoint's Taylor test (second-order remainder, docs/model.md
+section 6), the unrolled adjoint (every Picard solve taped) gives the same gradient, and the fixed-point tape does
+not grow with the Picard iterations (Christianson 1994; docs/model.md, section 6)."""
 import numpy as np
 import pytest
 
