@@ -16,6 +16,7 @@ import logging
 import sys
 
 from checkpointing.exits import report_failure
+from icesheet.errors import InputError
 from checkpointing.rundirs import Terminated, terminate_cleanly
 
 COMMAND_MODULES = [
@@ -35,12 +36,19 @@ def import_firedrake() -> None:
         sys.argv.extend(arguments)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one-line InputError (status 2) instead of a usage dump."""
+
+    def error(self, message):
+        raise InputError(f"{message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="icesheet", description="Shallow-stream ice-flow model on Firedrake "
+    parser = _Parser(prog="icesheet", description="Shallow-stream ice-flow model on Firedrake "
                                      "(units: metres, years, MPa).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every time step")
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
@@ -48,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except InputError as exc:
+        return report_failure("icesheet", exc, debug="--debug" in (sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
