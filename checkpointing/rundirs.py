@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 __all__ = ["PREFIX", "OWNER_FILE", "GRACE_SECONDS", "Process", "RunDirectory", "create_run_directory",
            "read_owner", "scan", "remove_orphans", "missing_ancestor", "remove_created_directories",
-           "Terminated", "hold_sigterm", "release_sigterm", "terminate_cleanly"]
+           "Terminated", "hold_sigterm", "release_sigterm", "terminate_cleanly", "check_terminated"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,10 +245,21 @@ class Terminated(SystemExit):
 
 _holders = 0  # how many holds of the SIGTERM handler are open (main thread only)
 _installed = False
+_received: int | None = None  # the signal number, once SIGTERM arrived under a hold
 
 
 def _raise_terminated(signum, frame):
+    global _received
+    _received = signum
     raise Terminated(signum)
+
+
+def check_terminated() -> None:
+    """Raise :class:`Terminated` again if SIGTERM arrived under a hold.  The handler's own exception is lost when the
+    signal lands in a destructor or a weakref callback (Python prints "Exception ignored" there and goes on), so the
+    loops call this at every step (icesheet/timeloop.py, checkpointing/adjoint/manager.py)."""
+    if _received is not None:
+        raise Terminated(_received)
 
 
 def hold_sigterm() -> None:

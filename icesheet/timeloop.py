@@ -117,8 +117,11 @@ def _substeps(model, k: int, dt: float, count: int) -> StepInfo:
     """``count`` steps of ``dt / count``, as one StepInfo (iterations, clamped volume and wall time summed)."""
     from icesheet.errors import ModelStepError
 
+    from checkpointing.rundirs import check_terminated
+
     infos = []
     for _ in range(count):
+        check_terminated()
         try:
             infos.append(model.step(dt / count))
         except Exception as exc:

@@ -82,6 +82,7 @@ from pyadjoint.drivers import marked_controls
 from ..actions import Advance, Backward, Discard, Read, Write
 from ..platform import Level, Platform
 from ..simulator import Report, simulate
+from ..rundirs import check_terminated
 from .protocol import TimeLoop
 from .tiers import StateLayout, Tier
 
@@ -254,6 +255,7 @@ class _Execution:
                 tier.open(layout, slots, self.manager.comm)
                 opened.append(tier)
             for self.position, action in enumerate(self.schedule):
+                check_terminated()  # a SIGTERM whose exception a destructor swallowed (checkpointing/rundirs.py)
                 start = time.perf_counter()
                 self.execute(action)
                 self.counters.wall_time[type(action).__name__.lower()] += time.perf_counter() - start

@@ -129,3 +129,31 @@ def test_sigterm_handler_is_restored_after_nested_holds():
             assert signal.getsignal(signal.SIGTERM) is rundirs._raise_terminated
         assert signal.getsignal(signal.SIGTERM) is rundirs._raise_terminated
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_sigterm_swallowed_by_a_destructor_is_raised_at_the_next_check(tmp_path):
+    """Python ignores an exception raised in __del__ or a weakref callback: the handler's Terminated is lost there,
+    and check_terminated() (called by the time loop and the checkpoint manager at every step) raises it again."""
+    marker = tmp_path / "cleaned"
+    code = textwrap.dedent(f"""
+        import os, signal
+        from checkpointing import rundirs
+
+        class SignalledWhileDeleted:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                sum(range(10))  # the handler runs here, inside __del__: its exception is ignored
+
+        with rundirs.terminate_cleanly():
+            try:
+                SignalledWhileDeleted()
+                for step in range(100):
+                    rundirs.check_terminated()
+                print("not terminated")
+            finally:
+                open({str(marker)!r}, "w").write("finally ran")
+        """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "Exception ignored" in proc.stderr  # the first exception was indeed lost
+    assert proc.returncode == 128 + signal.SIGTERM and "not terminated" not in proc.stdout, proc.stderr
+    assert marker.read_text() == "finally ran"
