@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 
 __all__ = ["PREFIX", "OWNER_FILE", "GRACE_SECONDS", "Process", "RunDirectory", "create_run_directory",
            "read_owner", "scan", "remove_orphans", "missing_ancestor", "remove_created_directories",
-           "Terminated", "hold_sigterm", "release_sigterm", "terminate_cleanly", "check_terminated"]
+           "Terminated", "hold_sigterm", "release_sigterm", "terminate_cleanly", "check_terminated",
+           "signals_deferred"]
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +284,22 @@ def release_sigterm() -> None:
     _holders -= 1
     if _holders == 0 and _installed:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Within this context SIGINT and SIGTERM are held back by the kernel and delivered when it ends (on the main
+    thread; elsewhere nothing changes): for a few statements that must happen together, such as writing a step's
+    CSV row and counting it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager

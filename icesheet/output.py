@@ -33,6 +33,7 @@ import logging
 import time
 from pathlib import Path
 
+from checkpointing.rundirs import signals_deferred
 from icesheet.outdir import clear_earlier_outputs
 
 __all__ = ["RunWriter", "GradientWriter", "CSV_COLUMNS", "GRADIENT_CSV_COLUMNS", "RUN_FILES", "GRADIENT_FILES",
@@ -85,12 +86,13 @@ class RunWriter:
                 import firedrake
 
                 self._vtk = firedrake.output.VTKFile(str(self.out / "fields.pvd"), comm=comm)
-        self.records.append(record)
+        with signals_deferred():  # the row and its count together: the summary counts the rows in steps.csv
+            if self._csv is not None:
+                self._csv.writerow(record)
+                self._file.flush()
+            self.records.append(record)
         if self.write_vtk and record["step"] % self.vtk_every == 0:
             self._vtk.write(*model.output_fields().values(), time=record["time"])
-        if self._csv is not None:
-            self._csv.writerow(record)
-            self._file.flush()
 
     def finish(self, model, scenario: str, parameters: dict, stopped: str | None = None) -> dict:
         """Write the summary and the plots (rank 0); returns the summary.  ``stopped``: why the run ended early."""
