@@ -6,13 +6,16 @@
     checkpointing platforms [--json]
     checkpointing join --teeth L1,L2,... [--handle H] (--platform ... | --levels ...) [--algorithm NAME|all]
                        [--uf X] [--ub Y] [--handle-uf X] [--handle-ub Y] [--json] [--actions]
+    checkpointing clean-checkpoints DIR [--dry-run] [--json]
 
 ``plan`` plans a schedule and reports what the simulator measures on it; ``compare`` runs every algorithm (with
 ``--peer`` also checkpoint_schedules' planners, translated by :mod:`checkpointing.interop`) and divides each
-makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  Makespans are in the DP
-convention (docs/checkpointing.md, "Makespan conventions"); ``makespan_peer_convention`` adds ``(l + 1) uf`` to compare with
-checkpoint_schedules' ``Sequence.makespan``.  Bad arguments exit with status 2 and one line on stderr naming the
-field, the value and what is allowed; a schedule that does not fit the platform exits with status 3.
+makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  ``clean-checkpoints`` lists the
+checkpoint run directories in DIR and removes those whose owner process is dead (checkpointing/rundirs.py).
+Makespans are in the DP convention (docs/checkpointing.md, "Makespan conventions"); ``makespan_peer_convention``
+adds ``(l + 1) uf`` to compare with checkpoint_schedules' ``Sequence.makespan``.  Failures go through
+checkpointing/exits.py: bad arguments exit with status 2 and one line on stderr naming the field, the value and
+what is allowed; a schedule that does not fit the platform exits with status 3; ``--debug`` adds the traceback.
 """
 from __future__ import annotations
 
@@ -31,13 +34,13 @@ __all__ = ["main"]
 
 log = logging.getLogger("checkpointing.cli")
 
-EXIT_USAGE = 2
-EXIT_DOES_NOT_FIT = 3
 MAX_STEPS = 10**6  # the planners build the whole action list
 
 
 class UsageError(Exception):
     """A command-line argument is invalid; the message names the field, the value and what is allowed."""
+
+    exit_status = 2  # checkpointing/exits.py
 
 
 class _Parser(argparse.ArgumentParser):
@@ -327,6 +330,26 @@ def cmd_join(args, out) -> int:
     return 0
 
 
+def cmd_clean_checkpoints(args, out) -> int:
+    from . import rundirs
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise UsageError(f"DIR = {str(directory)!r}: not a directory (give the --disk-dir of the runs)")
+    found = rundirs.scan(str(directory))
+    removed = {entry.path for entry in rundirs.remove_orphans(str(directory), dry_run=args.dry_run)}
+    if args.json:
+        print(json.dumps([{"path": e.path, "status": e.status, "files": e.files, "bytes": e.bytes,
+                           "owners": [f"{p.host}:{p.pid}" for p in e.processes], "start": e.start,
+                           "removed": e.path in removed and not args.dry_run} for e in found]), file=out)
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for entry in found:
+        print(f"{verb if entry.path in removed else 'kept'}: {entry.describe()}", file=out)
+    print(f"{len(found)} checkpoint run directories in {directory}; {verb} {len(removed)}", file=out)
+    return 0
+
+
 def _describe(platform: Platform) -> str:
     return f"platform {platform.name or '(unnamed)'}: " + platform.describe()
 
@@ -335,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="checkpointing", description="Plan, cost and compare checkpointing schedules "
                      "(Revolve, Disk-Revolve, H-Revolve and heuristics) on multi-level storage platforms.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def chain_arguments(p):
@@ -379,29 +403,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("platforms", help="list the shipped platform files (checkpointing/data/platforms)")
     p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     p.set_defaults(run=cmd_platforms)
+
+    p = sub.add_parser("clean-checkpoints", help="remove checkpoint run directories whose owner process is dead")
+    p.add_argument("directory", metavar="DIR", help="a --disk-dir of earlier runs")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    p.set_defaults(run=cmd_clean_checkpoints)
     return parser
 
 
 def main(argv=None, out=None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad arguments, 3 schedule does not fit)."""
-    from .emit import ScheduleDoesNotFit
-    from .simulator import InvalidScheduleError
+    """Run the command line; returns the exit status (checkpointing/exits.py: 0 success, 2 bad arguments, 3 schedule
+    does not fit, 1 internal error)."""
+    from .exits import report_failure
+    from .rundirs import Terminated
 
     out = sys.stdout if out is None else out
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                             format="%(levelname)s %(name)s: %(message)s")
         return args.run(args, out)
-    except UsageError as exc:
-        print(f"checkpointing: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ScheduleDoesNotFit as exc:
-        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_DOES_NOT_FIT
-    except InvalidScheduleError as exc:
-        print(f"checkpointing: internal error: the planner produced an invalid schedule: {exc}", file=sys.stderr)
-        return 1
-    except (PlatformError, ValueError) as exc:
-        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_USAGE
+    except (Exception, KeyboardInterrupt, Terminated) as exc:
+        if type(exc) is ValueError:  # a planner's check of its arguments
+            exc = UsageError(" ".join(str(exc).split()))
+        return report_failure("checkpointing", exc, debug=debug)

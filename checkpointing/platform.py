@@ -28,6 +28,8 @@ INF = math.inf
 class PlatformError(ValueError):
     """A platform description is invalid; the message names the field, the value and what is allowed."""
 
+    exit_status = 2  # checkpointing/exits.py
+
 
 class PlatformNotFoundError(PlatformError):
     """A platform named on a command line is neither a file nor a shipped platform."""
@@ -150,6 +152,9 @@ class Platform:
             raise PlatformError(f"{source}: missing [[levels]] tables")
         if not isinstance(data["levels"], list):
             raise PlatformError(f"{source}: levels = {data['levels']!r}: expected a list of [[levels]] tables")
+        for key in ("name", "description", "source"):
+            if key in data and not isinstance(data[key], str):
+                raise PlatformError(f"{source}: {key} = {data[key]!r}: must be a string (in quotes)")
         levels = []
         for k, lev in enumerate(data["levels"]):
             if not isinstance(lev, dict):
@@ -160,6 +165,13 @@ class Platform:
                 raise PlatformError(f"{source}: levels[{k}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(lallowed)}")
             if "capacity" not in lev:
                 raise PlatformError(f"{source}: levels[{k}].capacity is missing (an integer >= 0 or 'inf')")
+            if isinstance(lev["capacity"], float) and not math.isfinite(lev["capacity"]):
+                raise PlatformError(f"{source}: levels[{k}].capacity = {lev['capacity']!r} (a number too large for a "
+                                    "float, or TOML's inf): write capacity = \"inf\" (a string) for an unbounded "
+                                    "level, or an integer >= 0")
+            for key in ("name", "description"):
+                if key in lev and not isinstance(lev[key], str):
+                    raise PlatformError(f"{source}: levels[{k}].{key} = {lev[key]!r}: must be a string (in quotes)")
             levels.append(Level(lev["capacity"], lev.get("write", 0.0), lev.get("read", 0.0),
                                 name=lev.get("name", f"level{k}")))
         return cls(tuple(levels), data.get("uf", 1.0), data.get("ub", 1.0), data.get("name", ""))
@@ -171,9 +183,14 @@ class Platform:
         if not path.is_file():
             raise PlatformError(f"platform file {str(path)!r} does not exist")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise PlatformError(f"platform file {str(path)!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise PlatformError(f"platform file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                "a platform file is TOML, see checkpointing/data/platforms/") from None
+        except OSError as exc:
+            raise PlatformError(f"platform file {str(path)!r} cannot be read: {exc.strerror}") from None
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict:

@@ -16,9 +16,10 @@ from pathlib import Path
 from checkpointing.planners import plan
 from checkpointing.platform import Platform
 from checkpointing.simulator import simulate
+from icesheet.errors import InputError
 from icesheet.scenarios import build_model
 
-__all__ = ["GradientRequest", "run"]
+__all__ = ["GradientRequest", "run", "stable_dt"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class GradientRequest:
     riesz: str
     sigma: float
     out: Path
+    dt_given: bool = False  # dt came from --dt or the config (refused if unstable), not the scenario (divided)
 
 
 def run(request: GradientRequest, progress: bool = True) -> dict:
@@ -60,6 +62,7 @@ def run(request: GradientRequest, progress: bool = True) -> dict:
 
     model = build_model(request.scenario, request.parameters)
     comm = model.mesh.comm
+    request.dt = stable_dt(model, request)
     observed = initial_velocity_observations(model) if request.functional == "misfit" else None
     functional = build_functional(model, request.functional, request.steps, request.when, observed, request.sigma)
     timesteps = [request.dt] * request.steps
@@ -127,3 +130,23 @@ def _mpi_max():
     from mpi4py import MPI
 
     return MPI.MAX
+
+
+def stable_dt(model, request: GradientRequest) -> float:
+    """The time step of the chain: ``request.dt`` if within the stable time step at the initial state
+    (icesheet/stability.py); else the scenario's dt divided into equal parts within it, or InputError for a dt
+    the user gave (a gradient's steps are not split: the chain length l = --steps is what the schedule was planned
+    for)."""
+    from icesheet.stability import initial_time_step_limit, rounded_down, substeps
+
+    limit = initial_time_step_limit(model)
+    if request.dt <= limit.dt:
+        return request.dt
+    if request.dt_given:
+        raise InputError(f"dt = {request.dt:g} yr: above the {limit.describe()} at the initial state; use "
+                         f"--dt <= {rounded_down(limit.dt):.3g} (a gradient's steps are not split: l = --steps is "
+                         "the chain the schedule is planned for)")
+    dt = request.dt / substeps(request.dt, limit.dt)
+    if model.mesh.comm.rank == 0:
+        logger.warning("dt = %g yr (the scenario's %g yr is above the %s)", dt, request.dt, limit.describe())
+    return dt

@@ -196,9 +196,10 @@ class IceModel:
         return {"thickness": self.thickness, "surface": self.surface, "velocity": self.velocity,
                 "grounded": self.grounded}
 
-    def run(self, n_steps: int, dt: float, progress: bool = True, on_step=None) -> list[dict]:
+    def run(self, n_steps: int, dt: float, progress: bool = True, on_step=None, stable: bool = True,
+            guard=None) -> list[dict]:
         """``n_steps`` steps of ``dt`` years (see :func:`run_steps`)."""
-        return run_steps(self, n_steps, dt, progress=progress, on_step=on_step)
+        return run_steps(self, n_steps, dt, progress=progress, on_step=on_step, stable=stable, guard=guard)
 
     # -- state copies ----------------------------------------------------------------------------------------------
     def state_arrays(self) -> tuple[np.ndarray, ...]:
@@ -221,9 +222,13 @@ class IceModel:
     def load_state(self, path) -> None:
         """Read thickness and velocity saved by ``save_state`` (on this mesh or another covering the domain) into
         the state, interpolating onto this model's mesh; checks that the thickness is finite and >= 0."""
-        with firedrake.CheckpointFile(str(path), "r", comm=self.mesh.comm) as src:
-            mesh = src.load_mesh()
-            loaded = [src.load_function(mesh, f.name()) for f in self.state]
+        try:
+            with firedrake.CheckpointFile(str(path), "r", comm=self.mesh.comm) as src:
+                mesh = src.load_mesh()
+                loaded = [src.load_function(mesh, f.name()) for f in self.state]
+        except Exception as err:  # h5py and PETSc raise their own errors for a garbage or foreign file
+            raise InvalidFieldError(f"initial state {str(path)!r}: not a state file written by IceModel.save_state "
+                                    f"({type(err).__name__}: {' '.join(str(err).split())[:200]})") from err
         with stop_annotating():
             for f, g in zip(self.state, loaded):
                 f.interpolate(g)

@@ -27,7 +27,12 @@ CHANNEL = Boundaries(inflow=(1,), calving_front=(2,), side_walls=(3, 4))
 def rectangle_mesh(mesh_parameters: dict, cells_across: int | None = None):
     """Structured triangle mesh of [0, length] x [0, width] with cells of about ``cell_size``, or ``file``."""
     if mesh_parameters.get("file"):
-        return firedrake.Mesh(mesh_parameters["file"])
+        try:
+            return firedrake.Mesh(mesh_parameters["file"])
+        except Exception as err:  # PETSc's reader raises its own errors for a garbage file
+            raise ScenarioError(f"mesh.file = {mesh_parameters['file']!r}: not a readable mesh "
+                                f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); give a gmsh .msh "
+                                "file with the scenario's boundary ids") from err
     length, width, size = mesh_parameters["length"], mesh_parameters["width"], mesh_parameters["cell_size"]
     nx = max(1, math.ceil(length / size - 1e-9))
     ny = cells_across or max(1, math.ceil(width / size - 1e-9))

@@ -82,6 +82,7 @@ from pyadjoint.drivers import marked_controls
 from ..actions import Advance, Backward, Discard, Read, Write
 from ..platform import Level, Platform
 from ..simulator import Report, simulate
+from ..rundirs import check_terminated
 from .protocol import TimeLoop
 from .tiers import StateLayout, Tier
 
@@ -90,6 +91,8 @@ __all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError"]
 
 class StepFailedError(RuntimeError):
     """A model step (e.g. its Picard or Newton solver) failed; the message names the step and the phase."""
+
+    exit_status = 5  # checkpointing/exits.py
 
 
 @dataclass
@@ -252,6 +255,7 @@ class _Execution:
                 tier.open(layout, slots, self.manager.comm)
                 opened.append(tier)
             for self.position, action in enumerate(self.schedule):
+                check_terminated()  # a SIGTERM whose exception a destructor swallowed (checkpointing/rundirs.py)
                 start = time.perf_counter()
                 self.execute(action)
                 self.counters.wall_time[type(action).__name__.lower()] += time.perf_counter() - start

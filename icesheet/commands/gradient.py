@@ -16,13 +16,16 @@ capacity of a platform file.  ``--calibrate`` first measures the step and storag
 against the measured time of the run.
 
 All input is checked before Firedrake is imported: an unknown functional, control or schedule, steps < 1, RAM slots
-that cannot hold the schedule, an unwritable --disk-dir or a missing platform file fails with one line naming it.
+that cannot hold the schedule, an unwritable --disk-dir or --out, an --out holding an earlier gradient (without
+--overwrite), a non-finite --sigma or a missing platform file fails with one line naming it.  A --dt above the
+stable time step at the initial state (icesheet/stability.py) is refused once the model is built, before any step;
+the scenario's default dt is divided instead.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import math
 from pathlib import Path
 
 from checkpointing.emit import ScheduleDoesNotFit
@@ -34,6 +37,8 @@ from icesheet.controls import CONTROLS, RIESZ_MAPS
 from icesheet.errors import InputError
 from icesheet.functionals import DEFAULT_SIGMA, FUNCTIONALS, WHEN
 from icesheet.gradient_run import GradientRequest
+from icesheet.outdir import check_output_directory, check_writable_directory
+from icesheet.output import GRADIENT_FILES
 from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, scenario_parameters
 
 
@@ -68,7 +73,10 @@ def register(subparsers) -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="measure uf, ub, w_k, r_k first; plan H-Revolve on the calibrated platform")
     parser.add_argument("--out", type=Path, default=Path("out/gradient"),
-                        help="output directory (default %(default)s)")
+                        help="output directory (default %(default)s); it must not hold the output of an earlier "
+                        "gradient unless --overwrite is given")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the output of an earlier gradient in --out (only the files it writes)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="also print the summary as one JSON line (rank 0)")
     parser.set_defaults(handler=main)
@@ -77,15 +85,6 @@ def register(subparsers) -> None:
 def _choice(field: str, value, allowed) -> None:
     if value not in allowed:
         raise InputError(f"{field} = {value!r}: unknown; choose one of {', '.join(allowed)}")
-
-
-def _check_directory(field: str, path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        raise InputError(f"{field} = {str(path)!r}: not a writable directory ({err.strerror or err})") from None
 
 
 def storage_platform(args, steps: int) -> Platform:
@@ -116,6 +115,15 @@ def storage_platform(args, steps: int) -> Platform:
         raise InputError(f"ram_slots = {args.ram_slots!r}: {err}") from None
 
 
+def _config_keys(config, section: str) -> set:
+    """The keys of ``[section]`` in the config file (already validated by scenario_parameters)."""
+    if config is None:
+        return set()
+    import tomllib
+
+    return set(tomllib.loads(Path(config).read_text(encoding="utf-8")).get(section, {}))
+
+
 def _shallow_stream_scenarios() -> list[str]:
     return [name for name in sorted(SCENARIOS)
             if "friction_parameterisation" in scenario_parameters(name).get("solver", {})]
@@ -129,8 +137,8 @@ def prepare(args) -> GradientRequest:
     _choice("riesz", args.riesz, RIESZ_MAPS)
     schedule_name = args.schedule or ("hrevolve" if args.calibrate else "store-all")
     _choice("schedule", schedule_name, sorted(PLANNERS))
-    if not (args.sigma > 0):
-        raise InputError(f"sigma = {args.sigma!r}: the observation error must be > 0 (m/yr)")
+    if not (math.isfinite(args.sigma) and args.sigma > 0):
+        raise InputError(f"sigma = {args.sigma!r}: the observation error must be a finite number > 0 (m/yr)")
     defaults = scenario_parameters(args.scenario)
     if "friction_parameterisation" not in defaults.get("solver", {}):
         raise InputError(f"scenario = {args.scenario!r}: not a shallow-stream scenario with friction and rheology "
@@ -152,8 +160,9 @@ def prepare(args) -> GradientRequest:
     if steps < 1:
         raise InputError(f"steps = {steps!r}: a gradient needs at least one time step (steps >= 1)")
     platform = storage_platform(args, steps)
-    for k, directory in enumerate(args.disk_dir, start=1):
-        _check_directory(f"disk_dir (level {k})", directory)
+    for k, directory in enumerate(args.disk_dir, start=1):  # created by the disk tier, removed again if empty
+        check_writable_directory(directory, f"disk_dir (level {k})")
+    check_output_directory(args.out, GRADIENT_FILES, args.overwrite)
     try:
         schedule = plan(schedule_name, steps, platform)
         simulate(schedule, platform, steps)
@@ -162,7 +171,7 @@ def prepare(args) -> GradientRequest:
                          f"{schedule_name!r} does not fit l = {steps} steps: {err}") from None
     return GradientRequest(args.scenario, parameters, args.functional, args.when, args.control, steps, dt,
                            schedule_name, platform, list(args.disk_dir), args.calibrate, args.riesz, args.sigma,
-                           args.out)
+                           args.out, dt_given=args.dt is not None or "dt" in _config_keys(args.config, "time"))
 
 
 def main(args) -> int:

@@ -18,7 +18,7 @@ def taped_gradient(adjoint_mode, steps, taylor, **model_options):
     from icesheet.scenarios import build_model, scenario_parameters
 
     set_working_tape(Tape())
-    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": 80e3})
+    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": 40e3})  # 2 cells across
     model = build_model("marine_ice_stream", parameters, adjoint_mode=adjoint_mode, friction_parameterisation="log",
                         **model_options)
     continue_annotation()
