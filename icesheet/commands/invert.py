@@ -185,7 +185,8 @@ def prepare(args):
         from checkpointing.emit import ScheduleDoesNotFit
         from checkpointing.planners import PLANNERS, plan
         from checkpointing.simulator import InvalidScheduleError, simulate
-        from icesheet.commands.gradient import _check_directory, storage_platform
+        from icesheet.commands.gradient import storage_platform
+        from icesheet.outdir import check_writable_directory
 
         if args.schedule not in PLANNERS:
             raise InputError(f"schedule = {args.schedule!r}: unknown; choose one of {', '.join(sorted(PLANNERS))}")
@@ -197,7 +198,7 @@ def prepare(args):
                              f"{steps} steps on {storage.capacities}: {err}") from None
         platform = storage.to_dict()
         for k, directory in enumerate(args.disk_dir, start=1):
-            _check_directory(f"disk_dir (level {k})", directory)
+            check_writable_directory(directory, f"disk_dir (level {k})")
     data = [read_observations(path, names) for path, _ in files]
     request = Request([str(p) for p, _ in files], [w for _, w in files], list(asdict(names).values()), controls,
                       args.scenario,
