@@ -13,6 +13,9 @@ Controls (names of the ``icesheet gradient`` command; notes/contract_model.md):
 ``rheology``
     :math:`\log A` (``model.log_rate_factor``) when the model is built with
     ``rate_factor_parameterisation="log"``, else the rate factor :math:`A` (MPa^-3 yr^-1).
+``melt``
+    the melt-rate factor :math:`f` (``model.melt_factor``) multiplying the sub-shelf melt rate (icesheet.melt), for
+    models built with a melt term (the MISMIP+ Ice1 scenarios).
 
 The manager returns the derivative :math:`dJ/dp` as a Cofunction (a linear form: its entries are
 :math:`\partial J/\partial p_j` for the nodal values :math:`p_j`, so they scale with the cell area).  For plotting and
@@ -37,10 +40,10 @@ from dataclasses import dataclass
 from checkpointing.planners import plan
 from checkpointing.platform import Level, Platform
 
-__all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "control_function", "parameter_names", "riesz_representative",
-           "time_loop", "compute_gradient"]
+__all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "available_controls", "control_function", "parameter_names",
+           "riesz_representative", "time_loop", "compute_gradient"]
 
-CONTROLS = ("friction", "accumulation", "thickness", "rheology")
+CONTROLS = ("friction", "accumulation", "thickness", "rheology", "melt")
 RIESZ_MAPS = ("L2", "H1")
 
 
@@ -49,7 +52,14 @@ def parameter_names(model) -> dict:
     names = set(model.controls())
     return {"friction": "log_friction" if "log_friction" in names else "friction",
             "accumulation": "accumulation",
-            "rheology": "log_rate_factor" if "log_rate_factor" in names else "rate_factor"}
+            "rheology": "log_rate_factor" if "log_rate_factor" in names else "rate_factor",
+            "melt": "melt_factor"}
+
+
+def available_controls(model) -> tuple:
+    """The controls of :data:`CONTROLS` that ``model`` has (``melt`` only with a melt term)."""
+    names = set(model.controls())
+    return tuple(c for c in CONTROLS if c == "thickness" or parameter_names(model)[c] in names)
 
 
 def _check_control(control: str) -> None:
@@ -82,14 +92,16 @@ def riesz_representative(derivative, riesz_map: str = "L2"):
     return _riesz_map(derivative.function_space(), riesz_map)(derivative)
 
 
-def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None):
-    """The manager's chain for ``model``: every parameter control in ``controls`` is a control of the loop (the
-    initial thickness always is, through ``x_0``); ``on_step(info, taped, seconds)`` is called after every model step
+def time_loop(model, functional, timesteps, controls=None, on_step=None):
+    """The manager's chain for ``model``: every parameter control in ``controls`` (default: all the model has,
+    :func:`available_controls`) is a control of the loop (the initial thickness always is, through ``x_0``);
+    ``on_step(info, taped, seconds)`` is called after every model step
     (:class:`checkpointing.adjoint.calibration.ObservedModel`)."""
     from checkpointing.adjoint import TimeLoop
     from checkpointing.adjoint.calibration import ObservedModel
     from checkpointing.adjoint.ice import ice_time_loop
 
+    controls = available_controls(model) if controls is None else controls
     for control in controls:
         _check_control(control)
     names = parameter_names(model)
@@ -113,10 +125,11 @@ class Gradient:
     wall_time: float
 
 
-def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: str = "store-all",
+def compute_gradient(model, functional, timesteps, controls=None, schedule: str = "store-all",
                      platform: Platform | None = None, directories=(), tiers=None, riesz_map: str = "L2",
                      on_step=None, schedule_options=None) -> Gradient:
-    """J and dJ/dp for every control in ``controls`` from one run of the checkpoint manager.
+    """J and dJ/dp for every control in ``controls`` (default: all the model has) from one run of the checkpoint
+    manager.
 
     ``schedule`` is a planner name of :data:`checkpointing.planners.PLANNERS` (or a list of actions), planned on
     ``platform`` (default: one RAM level holding every state); disk levels are served from ``directories`` (one per
@@ -124,6 +137,7 @@ def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: 
     from checkpointing.adjoint import CheckpointManager, tiers_for_platform
 
     steps = len(list(timesteps))
+    controls = available_controls(model) if controls is None else controls
     platform = platform or Platform((Level(steps, name="ram"),), name="ram")
     loop = time_loop(model, functional, timesteps, controls, on_step)
     if isinstance(schedule, str):

@@ -22,6 +22,8 @@ SCENARIOS: dict[str, str] = {
     "ice_shelf_ramp": "icesheet.setups:ice_shelf_ramp",
     "van_der_veen_shelf": "icesheet.setups:van_der_veen_shelf",
     "marine_ice_stream": "icesheet.setups:marine_ice_stream",
+    "mismip_ice0": "icesheet.setups:mismip_plus",
+    "mismip_ice1r": "icesheet.setups:mismip_plus",
     "halfar_dome": "icesheet.sia_setups:halfar_dome",
 }
 DEFAULT_SCENARIO = "marine_ice_stream"
@@ -30,8 +32,8 @@ SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
 
 # Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
 _POSITIVE = {"dt", "length", "width", "cell_size", "rate_factor", "temperature", "tolerance", "residual_tolerance",
-             "newton_tolerance", "water_density", "rheology_si"}
-_NONNEGATIVE = {"friction"}
+             "newton_tolerance", "water_density", "ice_density", "rheology_si", "water_column_scale"}
+_NONNEGATIVE = {"friction", "rate", "melt_factor"}
 _POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations"}
 _NONNEGATIVE_INT = {"steps"}
 _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto", "on", "off"),
