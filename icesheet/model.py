@@ -162,6 +162,7 @@ class IceModel:
         self.grounded = firedrake.Function(Q, name="grounded")
         self._surface_expr = physics.surface(self.thickness, self.bed, rho_water=water_density)
         self._grounded_expr = physics.grounded_indicator(self.thickness, self.bed, rho_water=water_density)
+        self._grounded_area_form = self._grounded_expr * firedrake.dx
         self._volume_form = self.thickness * firedrake.dx
         self._vaf_form = physics.thickness_above_flotation(self.thickness, self.bed,
                                                            rho_water=water_density) * firedrake.dx
@@ -227,6 +228,11 @@ class IceModel:
         """Volume above flotation (references.md section 5), m^3."""
         with stop_annotating():
             return float(firedrake.assemble(self._vaf_form))
+
+    def grounded_area(self) -> float:
+        r"""Area where the ice is grounded, :math:`\int_\Omega \chi_g\,dx` (m^2; icesheet.physics.grounded_indicator)."""
+        with stop_annotating():
+            return float(firedrake.assemble(self._grounded_area_form))
 
     def output_fields(self) -> dict:
         """Thickness, surface elevation, velocity and grounded mask (1 grounded, 0 afloat), for plots and VTK."""
