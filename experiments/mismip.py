@@ -203,7 +203,8 @@ def saved_time(path: Path) -> float:
 def spin_up(cell_size: float, years: float, out: Path, restart: Path | None = None, courant: float = 1.0,
             dt_max: float = 20.0, save_every: float = 500.0, log_every: float = 20.0, tolerance: float = 1e-4) -> dict:
     """Run Ice0 for ``years`` (from ``restart`` if given) toward steady state; a row of ``spinup.csv`` every
-    ``log_every`` years (``vaf_rate``: the VAF change per year since the previous row); see the module docstring."""
+    ``log_every`` years (``vaf_rate``: the VAF change per year since the previous row, ``dt``: the mean step over
+    it); see the module docstring."""
     out.mkdir(parents=True, exist_ok=True)
     model = build("mismip_ice0", cell_size, restart, tolerance)
     model.time = saved_time(restart) if restart else 0.0
@@ -230,7 +231,8 @@ def spin_up(cell_size: float, years: float, out: Path, restart: Path | None = No
             if model.time < next_log - 1e-9 and model.time < end - 1e-9:
                 continue
             now = diagnostics(model)
-            record = {**now, "dt": dt, "vaf_rate": (now["vaf"] - last["vaf"]) / (now["time"] - last["time"]),
+            record = {**now, "dt": (now["time"] - last["time"]) / steps,
+                      "vaf_rate": (now["vaf"] - last["vaf"]) / (now["time"] - last["time"]),
                       "steps": steps, "picard": picard, "seconds": round(time.perf_counter() - tick, 2)}
             if rank0:
                 writer.writerow({k: record[k] for k in columns})

@@ -145,3 +145,41 @@ def test_melt_factor_gradient_has_a_second_order_taylor_remainder():
     remainders = [abs(J(eps) - base - eps * slope) for eps in (0.1, 0.05, 0.025)]
     orders = [math.log2(r0 / r1) for r0, r1 in zip(remainders, remainders[1:])]
     assert min(orders) >= 1.9, (remainders, orders, slope)
+
+
+@pytest.mark.firedrake
+def test_centreline_grounding_line_finds_a_known_flotation_point():
+    """With h = -(rho_W/rho_I) b + 0.01 (x_g - x) the height above flotation is 0.01 (x_g - x), linear, so the P1
+    fields give it exactly and the crossing is x_g."""
+    import firedrake as fd
+    from experiments.mismip import centreline_grounding_line
+    from firedrake.adjoint import stop_annotating
+    from icesheet import constants
+
+    model = build("mismip_ice0")
+    x, _ = fd.SpatialCoordinate(model.mesh)
+    x_g = 437_123.0
+    with stop_annotating():
+        model.thickness.interpolate(-model.water_density / constants.ice_density * model.bed + 0.01 * (x_g - x))
+    assert centreline_grounding_line(model) == pytest.approx(x_g, abs=1e-3)
+
+
+@pytest.mark.firedrake
+def test_spin_up_saves_its_state_and_restarts_from_it(tmp_path):
+    """Two spin-ups of 4 years, the second restarting from the first's saved state: the time continues, the log
+    grows, and the restarted state is the saved one."""
+    import csv
+    import json
+
+    from experiments.mismip import build, spin_up
+
+    first = spin_up(40000.0, 4.0, tmp_path, save_every=2.0, log_every=2.0)
+    state = tmp_path / "ice0_40km.h5"
+    assert json.loads(state.with_suffix(".json").read_text())["time"] == pytest.approx(4.0)
+    saved = build("mismip_ice0", 40000.0, state)
+    assert saved.volume_above_flotation() == pytest.approx(first["vaf"], rel=1e-12)
+    second = spin_up(40000.0, 4.0, tmp_path, restart=state, save_every=2.0, log_every=2.0)
+    assert second["time"] == pytest.approx(8.0)
+    with open(tmp_path / "spinup.csv") as handle:
+        times = [float(row["time"]) for row in csv.DictReader(handle)]
+    assert times == pytest.approx([2.0, 4.0, 6.0, 8.0])
