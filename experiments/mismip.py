@@ -1,22 +1,23 @@
-"""MISMIP+ Ice0 and Ice1r against published results: grounding line, VAF and grounded area over 100 years.
+"""MISMIP+ Ice0, Ice1r and Ice1ra against published results: grounding line, VAF and grounded area over 100 years.
 
 MISMIP+ (Asay-Davis et al. 2016, GMD 9, 2471; docs/mismip.md): the scenarios ``mismip_ice0`` and ``mismip_ice1r``
 (data/scenarios/) start from the steady state of an Ice0 spin-up and run 100 years, without and with the Ice1
-sub-shelf melt.  Diagnostics every step: volume above flotation (VAF), grounded area, and the grounding-line
-position on the centreline y = 40 km (the first x, going downstream, where the height above flotation
-:math:`h + (\\rho_W/\\rho_I) b` changes sign, linear between samples every 250 m).  The published comparison
-(:data:`PEER`) is the WAVI model's MISMIP+ output (1 and 2 km, L1L2 stresses, Weertman friction), a member of the
-ensemble of Cornford et al. (2020, The Cryosphere 14, 2283).
+sub-shelf melt; ``mismip_ice1ra`` continues from the end of Ice1r for 100 years without melt.  Diagnostics every
+step: volume above flotation (VAF), grounded area, and the grounding-line position on the centreline y = 40 km (the
+first x, going downstream, where the height above flotation :math:`h + (\rho_W/\rho_I) b` changes sign, linear
+between samples every 250 m).  The published comparison (:data:`PEER`) is the WAVI model's MISMIP+ output (1 and
+2 km, L1L2 stresses, Weertman friction), a member of the ensemble of Cornford et al. (2020, The Cryosphere 14, 2283).
 
 Two entry points:
 
 - ``python -m experiments.mismip spinup --cell-size 8000 --years 20000 --out DIR [--restart STATE.h5]``: Ice0 from
-  its initial condition (or a saved state) toward steady state, with time steps from a Courant limit, halved and
-  retried when a velocity solve fails; saves the state (firedrake.CheckpointFile + a JSON with the time) every
+  its initial condition (or a saved state) toward steady state, with time steps growing by 1.5 per step from
+  0.25 yr up to a Courant limit, halved and retried when a solve fails; saves the state (firedrake.CheckpointFile + a JSON with the time) every
   ``--save-every`` years and at the end, logs VAF drift and grounding line to ``DIR/spinup.csv``.  A stopped run
   restarts from its last saved state.
-- ``python -m experiments.mismip --out DIR [--full]``: Ice0 and Ice1r for 100 years from the spin-up state in
-  ``data/mismip/`` (default: 8 km; ``--full``: the finest saved, see :func:`sizes`), figures and tables.
+- ``python -m experiments.mismip --out DIR [--full]``: the three experiments from the spin-up state in
+  ``data/mismip/`` (default: 8 km; ``--full``: the finest saved, see :func:`sizes`), figures, tables and the final
+  state of each (``DIR/mismip/<experiment>_final.h5``).
 
 Headline check: Ice0 stays steady (its centreline grounding line moves by less than one cell in 100 years) and Ice1r
 retreats (VAF falls, the grounding line moves upstream); the numbers beside the peer's are in the headline.
@@ -46,10 +47,12 @@ STATES = ROOT / "data" / "mismip"
 CENTRELINE = 40e3  # m
 SAMPLE_SPACING = 250.0  # m, along the centreline
 YEARS = 100.0
+RAMP = 1.5  # growth factor of the spin-up's steps after a (re)start
 
-#: WAVI (L1L2, Weertman; public MISMIP+ output files Ice0/Ice1r_CWI_WAVI_L1L2c_Weertman_{1,2}km.nc of
-#: github.com/alextbradley/WAVI_MISMIP_PLUS): every 10 years from t = 0 to 100, VAF (m^3), grounded area (m^2) and
-#: the grounding line where it crosses the centreline (m).
+#: WAVI (L1L2, Weertman; public MISMIP+ output files {Ice0,Ice1r,Ice1ra}_CWI_WAVI_L1L2c_Weertman_{1,2}km.nc of
+#: github.com/alextbradley/WAVI_MISMIP_PLUS): every 10 years over each experiment's first 100 years (Ice0 and Ice1r
+#: from t = 0, Ice1ra from t = 100), VAF (m^3), grounded area (m^2) and the grounding line where it crosses the
+#: centreline (m).
 PEER = {
     "WAVI 1 km": {
         "ice0": {"vaf": [3.6939e13, 3.6938e13, 3.6937e13, 3.6937e13, 3.6938e13, 3.6938e13, 3.6938e13, 3.6938e13,
@@ -63,7 +66,13 @@ PEER = {
                   "grounded_area": [3.8501e10, 3.8228e10, 3.7943e10, 3.7716e10, 3.7510e10, 3.7338e10, 3.7143e10,
                                     3.6974e10, 3.6792e10, 3.6646e10, 3.6502e10],
                   "grounding_line": [457.4e3, 455.5e3, 451.6e3, 447.6e3, 443.6e3, 441.5e3, 437.6e3, 435.5e3,
-                                     431.6e3, 429.5e3, 427.5e3]}},
+                                     431.6e3, 429.5e3, 427.5e3]},
+        "ice1ra": {"vaf": [3.5497e13, 3.5341e13, 3.5226e13, 3.5143e13, 3.5085e13, 3.5042e13, 3.5011e13, 3.4988e13,
+                           3.4972e13, 3.4959e13, 3.4950e13],
+                   "grounded_area": [3.6502e10, 3.6374e10, 3.6416e10, 3.6494e10, 3.6578e10, 3.6653e10, 3.6727e10,
+                                     3.6795e10, 3.6857e10, 3.6915e10, 3.6963e10],
+                   "grounding_line": [427.5e3, 423.3e3, 423.4e3, 424.4e3, 425.5e3, 426.6e3, 427.7e3, 428.7e3,
+                                      429.6e3, 430.4e3, 431.2e3]}},
     "WAVI 2 km": {
         "ice0": {"vaf": [3.6701e13, 3.6701e13, 3.6701e13, 3.6702e13, 3.6703e13, 3.6704e13, 3.6704e13, 3.6705e13,
                          3.6705e13, 3.6706e13, 3.6706e13],
@@ -76,9 +85,17 @@ PEER = {
                   "grounded_area": [3.8522e10, 3.8289e10, 3.8049e10, 3.7905e10, 3.7727e10, 3.7550e10, 3.7464e10,
                                     3.7304e10, 3.7223e10, 3.7072e10, 3.6995e10],
                   "grounding_line": [456.0e3, 455.0e3, 451.0e3, 450.4e3, 447.0e3, 443.1e3, 443.0e3, 439.1e3,
-                                     438.8e3, 435.1e3, 434.8e3]}},
+                                     438.8e3, 435.1e3, 434.8e3]},
+        "ice1ra": {"vaf": [3.5702e13, 3.5577e13, 3.5466e13, 3.5384e13, 3.5325e13, 3.5281e13, 3.5249e13, 3.5224e13,
+                           3.5205e13, 3.5191e13, 3.5181e13],
+                   "grounded_area": [3.6995e10, 3.6831e10, 3.6810e10, 3.6857e10, 3.6920e10, 3.6987e10, 3.7051e10,
+                                     3.7107e10, 3.7164e10, 3.7224e10, 3.7271e10],
+                   "grounding_line": [434.9e3, 430.0e3, 429.4e3, 429.8e3, 430.4e3, 431.1e3, 432.1e3, 432.7e3,
+                                      433.5e3, 434.2e3, 434.7e3]}},
 }
-PEER_TIMES = [10.0 * k for k in range(11)]
+PEER_TIMES = [10.0 * k for k in range(11)]  # yr after each experiment's start
+#: the experiments in order, each with the state it starts from and its start time (yr)
+EXPERIMENTS = (("ice0", "spin-up", 0.0), ("ice1r", "spin-up", 0.0), ("ice1ra", "ice1r", 100.0))
 
 
 # -- diagnostics ---------------------------------------------------------------------------------------------------
@@ -161,10 +178,19 @@ def advance(model, dt: float, min_dt: float = 1e-3):
     except (PicardConvergenceError, ConvergenceError, FloatingPointError) as error:
         model.set_state_arrays(saved)
         model.time = time_before
+        _reset_linear_solvers(model)
         if dt / 2 < min_dt:
             raise RuntimeError(f"t = {model.time:g} yr: step failed down to dt = {dt:g} yr: {error}") from error
         log.warning("t = %.2f yr: step of %.3g yr failed (%s); two steps of %.3g yr", model.time, dt, error, dt / 2)
         return advance(model, dt / 2, min_dt) + advance(model, dt / 2, min_dt)
+
+
+def _reset_linear_solvers(model) -> None:
+    """Drop the factorisations of the model's solvers (PETSc KSP reset), so that a retry after a failed solve sets
+    them up again instead of reusing a failed one."""
+    for solver in (model.velocity_solver._picard_solver, model.velocity_solver._newton_solver,
+                   model.thickness_solver._solver):
+        solver.snes.getKSP().reset()
 
 
 def build(scenario: str, cell_size: float, state: Path | None = None, tolerance: float | None = None):
@@ -201,7 +227,8 @@ def saved_time(path: Path) -> float:
 
 # -- spin-up -------------------------------------------------------------------------------------------------------
 def spin_up(cell_size: float, years: float, out: Path, restart: Path | None = None, courant: float = 1.0,
-            dt_max: float = 20.0, save_every: float = 500.0, log_every: float = 20.0, tolerance: float = 1e-4) -> dict:
+            dt_max: float = 20.0, save_every: float = 500.0, log_every: float = 20.0, tolerance: float = 1e-4,
+            dt_start: float = 0.25) -> dict:
     """Run Ice0 for ``years`` (from ``restart`` if given) toward steady state; a row of ``spinup.csv`` every
     ``log_every`` years (``vaf_rate``: the VAF change per year since the previous row, ``dt``: the mean step over
     it); see the module docstring."""
@@ -223,9 +250,11 @@ def spin_up(cell_size: float, years: float, out: Path, restart: Path | None = No
     start = tick = time.perf_counter()
     steps = picard = 0
     record = {}
+    ramp = dt_start  # after a (re)start the steps grow from dt_start by RAMP per step up to the Courant limit
     try:
         while model.time < end - 1e-9:
-            dt = min(courant_step(model, cell_size, courant, dt_max), end - model.time, next_log - model.time)
+            ramp = min(ramp * RAMP, courant_step(model, cell_size, courant, dt_max))
+            dt = min(ramp, end - model.time, next_log - model.time)
             infos = advance(model, dt)
             steps, picard = steps + len(infos), picard + sum(i.picard_iterations for i in infos)
             if model.time < next_log - 1e-9 and model.time < end - 1e-9:
@@ -260,13 +289,13 @@ def sizes(full: bool) -> dict:
     return {"cell_size": 8000.0, "state": STATES / "ice0_8km.h5", "dt": 2.0}
 
 
-def run_experiment(scenario: str, size: dict) -> tuple[list[dict], object]:
-    """100 years of ``scenario`` from the spin-up state; returns the per-step diagnostics and the final model."""
-    model = build(scenario, size["cell_size"], size["state"])
-    model.time = 0.0
+def run_experiment(scenario: str, size: dict, state: Path, start: float) -> tuple[list[dict], object]:
+    """100 years of ``scenario`` from ``state`` starting at time ``start``; returns the per-step diagnostics and the
+    final model."""
+    model = build(scenario, size["cell_size"], state)
+    model.time = start
     records = [diagnostics(model)]
-    steps = int(round(YEARS / size["dt"]))
-    for _ in range(steps):
+    for _ in range(int(round(YEARS / size["dt"]))):
         advance(model, size["dt"])
         records.append(diagnostics(model))
     return records, model
@@ -277,20 +306,27 @@ def figure_series(results: dict, out: Path, label: str) -> Path:
     keys = (("vaf", "VAF change (m$^3$)", True), ("grounded_area", "grounded area change (km$^2$)", True),
             ("grounding_line", "centreline grounding line (km)", False))
     for ax, (key, ylabel, relative) in zip(axes, keys):
-        for experiment, style in (("ice0", "-"), ("ice1r", "-")):
+        scale = 1e-6 if key == "grounded_area" else (1e-3 if key == "grounding_line" else 1.0)
+        for (experiment, _, start), colour in zip(EXPERIMENTS, ("C0", "C1", "C2")):
+            # relative quantities are changes from the start of Ice0 / Ice1r (Ice1ra continues Ice1r's)
             records = results[experiment]
+            first = results["ice1r" if experiment == "ice1ra" else experiment][0][key]
             values = np.array([r[key] for r in records])
-            scale = 1e-6 if key == "grounded_area" else (1e-3 if key == "grounding_line" else 1.0)
-            ax.plot([r["time"] for r in records], (values - values[0] if relative else values) * scale, style,
-                    lw=2, label=f"{label} {experiment}")
+            ax.plot([r["time"] for r in records], (values - first if relative else values) * scale, "-",
+                    color=colour, lw=2, label=f"{label} {experiment}")
             for peer, marker in (("WAVI 1 km", "o"), ("WAVI 2 km", "s")):
-                peer_values = np.array(PEER[peer][experiment][key])
-                ax.plot(PEER_TIMES, (peer_values - peer_values[0] if relative else peer_values) * scale,
-                        marker + "--", ms=4, alpha=0.7, label=f"{peer} {experiment}")
+                series = PEER[peer][experiment][key]
+                peer_first = PEER[peer]["ice1r" if experiment == "ice1ra" else experiment][key][0]
+                if experiment == "ice1ra" and relative:  # its output restarts VAF/area at Ice1r's end
+                    peer_first += series[0] - PEER[peer]["ice1r"][key][-1]
+                ax.plot([start + t for t in PEER_TIMES], (np.array(series) - peer_first if relative
+                                                          else np.array(series)) * scale,
+                        marker + "--", color=colour, ms=4, alpha=0.6, label=f"{peer} {experiment}")
         ax.set_xlabel("time (yr)")
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize=7)
-    fig.suptitle("MISMIP+ Ice0 and Ice1r: this model against WAVI (Cornford et al. 2020 ensemble member)")
+    fig.suptitle("MISMIP+ Ice0, Ice1r, Ice1ra: this model (lines) against WAVI (markers; a member of the ensemble of "
+                 "Cornford et al. 2020)")
     fig.tight_layout()
     return save_figure(fig, out / "mismip_series.png")
 
@@ -328,12 +364,14 @@ def run(out: Path, full: bool) -> dict:
         raise FileNotFoundError(f"spin-up state {size['state']}: not found; make it with "
                                 "`python -m experiments.mismip spinup --cell-size 8000 --years 20000 --out DIR` "
                                 "and copy DIR/ice0_8km.h5 (and .json) into data/mismip/")
-    results, models = {}, {}
-    for experiment in ("ice0", "ice1r"):
-        start = time.perf_counter()
-        results[experiment], models[experiment] = run_experiment(f"mismip_{experiment}", size)
-        log.info("%s: %d steps in %.1f s", experiment, len(results[experiment]) - 1, time.perf_counter() - start)
+    results, models, finals = {}, {}, {"spin-up": Path(size["state"])}
+    for experiment, origin, start in EXPERIMENTS:
+        tick = time.perf_counter()
+        results[experiment], models[experiment] = run_experiment(f"mismip_{experiment}", size, finals[origin], start)
+        log.info("%s: %d steps in %.1f s", experiment, len(results[experiment]) - 1, time.perf_counter() - tick)
         write_csv(out / f"{experiment}.csv", results[experiment])
+        finals[experiment] = out / f"{experiment}_final.h5"
+        save(models[experiment], finals[experiment], {"cell_size": size["cell_size"]})
     label = f"ours {size['cell_size'] / 1000:g} km"
     figure_series(results, out, label)
     if models["ice0"].mesh.comm.size == 1:

@@ -24,6 +24,7 @@ SCENARIOS: dict[str, str] = {
     "marine_ice_stream": "icesheet.setups:marine_ice_stream",
     "mismip_ice0": "icesheet.setups:mismip_plus",
     "mismip_ice1r": "icesheet.setups:mismip_plus",
+    "mismip_ice1ra": "icesheet.setups:mismip_plus",
     "halfar_dome": "icesheet.sia_setups:halfar_dome",
 }
 DEFAULT_SCENARIO = "marine_ice_stream"
