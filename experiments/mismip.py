@@ -281,12 +281,12 @@ def spin_up(cell_size: float, years: float, out: Path, restart: Path | None = No
 
 
 # -- the experiment ------------------------------------------------------------------------------------------------
-def sizes(full: bool) -> dict:
-    """Default: the 8 km spin-up state; full: the finest state saved in data/mismip (4 km if present)."""
-    finest = STATES / "ice0_4km.h5"
-    if full and finest.is_file():
-        return {"cell_size": 4000.0, "state": finest, "dt": 1.0}
-    return {"cell_size": 8000.0, "state": STATES / "ice0_8km.h5", "dt": 2.0}
+def sizes(full: bool) -> list[dict]:
+    """The resolutions to run, finest first, each from its spin-up state in data/mismip: 4 km by default; 4 and
+    8 km (and 2 km if its state is there) with ``--full``."""
+    cells = (2000.0, 4000.0, 8000.0) if full else (4000.0,)
+    found = [{"cell_size": c, "state": STATES / f"ice0_{c / 1000:g}km.h5", "dt": 2.0} for c in cells]
+    return [size for size in found if full is False or size["state"].is_file()]
 
 
 def run_experiment(scenario: str, size: dict, state: Path, start: float) -> tuple[list[dict], object]:
@@ -301,32 +301,36 @@ def run_experiment(scenario: str, size: dict, state: Path, start: float) -> tupl
     return records, model
 
 
-def figure_series(results: dict, out: Path, label: str) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+def figure_series(results: dict, out: Path) -> Path:
+    """VAF change, grounded-area change (from the start of Ice0 / Ice1r; Ice1ra continues Ice1r) and centreline
+    grounding line against time: ours (lines, one width per resolution) and WAVI's (markers)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     keys = (("vaf", "VAF change (m$^3$)", True), ("grounded_area", "grounded area change (km$^2$)", True),
             ("grounding_line", "centreline grounding line (km)", False))
+    colours = dict(zip((e for e, _, _ in EXPERIMENTS), ("C0", "C1", "C2")))
     for ax, (key, ylabel, relative) in zip(axes, keys):
         scale = 1e-6 if key == "grounded_area" else (1e-3 if key == "grounding_line" else 1.0)
-        for (experiment, _, start), colour in zip(EXPERIMENTS, ("C0", "C1", "C2")):
-            # relative quantities are changes from the start of Ice0 / Ice1r (Ice1ra continues Ice1r's)
-            records = results[experiment]
-            first = results["ice1r" if experiment == "ice1ra" else experiment][0][key]
-            values = np.array([r[key] for r in records])
-            ax.plot([r["time"] for r in records], (values - first if relative else values) * scale, "-",
-                    color=colour, lw=2, label=f"{label} {experiment}")
+        for width, (label, by_experiment) in zip((2.5, 1.5, 0.8), results.items()):
+            for experiment, _, _ in EXPERIMENTS:
+                records = by_experiment[experiment]
+                first = by_experiment["ice1r" if experiment == "ice1ra" else experiment][0][key]
+                values = np.array([r[key] for r in records])
+                ax.plot([r["time"] for r in records], (values - first if relative else values) * scale, "-",
+                        color=colours[experiment], lw=width, label=f"{label} {experiment}")
+        for experiment, _, start in EXPERIMENTS:
             for peer, marker in (("WAVI 1 km", "o"), ("WAVI 2 km", "s")):
-                series = PEER[peer][experiment][key]
-                peer_first = PEER[peer]["ice1r" if experiment == "ice1ra" else experiment][key][0]
-                if experiment == "ice1ra" and relative:  # its output restarts VAF/area at Ice1r's end
-                    peer_first += series[0] - PEER[peer]["ice1r"][key][-1]
-                ax.plot([start + t for t in PEER_TIMES], (np.array(series) - peer_first if relative
-                                                          else np.array(series)) * scale,
-                        marker + "--", color=colour, ms=4, alpha=0.6, label=f"{peer} {experiment}")
+                series = np.array(PEER[peer][experiment][key])
+                first = PEER[peer]["ice1r" if experiment == "ice1ra" else experiment][key][0]
+                if experiment == "ice1ra" and relative:  # its output restarts VAF and area at Ice1r's end
+                    first += series[0] - PEER[peer]["ice1r"][key][-1]
+                ax.plot([start + t for t in PEER_TIMES], (series - first if relative else series) * scale,
+                        marker + "--", color=colours[experiment], ms=4, lw=0.7, alpha=0.6,
+                        label=f"{peer} {experiment}")
         ax.set_xlabel("time (yr)")
         ax.set_ylabel(ylabel)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("MISMIP+ Ice0, Ice1r, Ice1ra: this model (lines) against WAVI (markers; a member of the ensemble of "
-                 "Cornford et al. 2020)")
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle("MISMIP+ Ice0, Ice1r, Ice1ra: this model (lines) against WAVI (markers; a member of the ensemble "
+                 "of Cornford et al. 2020)")
     fig.tight_layout()
     return save_figure(fig, out / "mismip_series.png")
 
@@ -358,41 +362,65 @@ def figure_maps(initial, final, out: Path) -> Path:
     return save_figure(fig, out / "mismip_maps.png")
 
 
-def run(out: Path, full: bool) -> dict:
-    size = sizes(full)
+def run_resolution(size: dict, out: Path) -> tuple[dict, dict]:
+    """The three experiments at one resolution; returns their records and final models."""
     if not Path(size["state"]).is_file():
-        raise FileNotFoundError(f"spin-up state {size['state']}: not found; make it with "
-                                "`python -m experiments.mismip spinup --cell-size 8000 --years 20000 --out DIR` "
-                                "and copy DIR/ice0_8km.h5 (and .json) into data/mismip/")
+        raise FileNotFoundError(f"spin-up state {size['state']}: not found; make it with `python -m experiments.mismip "
+                                f"spinup --cell-size {size['cell_size']:g} --out DIR` and copy DIR/"
+                                f"{Path(size['state']).name} and its .json into data/mismip/")
     results, models, finals = {}, {}, {"spin-up": Path(size["state"])}
+    tag = f"{size['cell_size'] / 1000:g}km"
     for experiment, origin, start in EXPERIMENTS:
         tick = time.perf_counter()
         results[experiment], models[experiment] = run_experiment(f"mismip_{experiment}", size, finals[origin], start)
-        log.info("%s: %d steps in %.1f s", experiment, len(results[experiment]) - 1, time.perf_counter() - tick)
-        write_csv(out / f"{experiment}.csv", results[experiment])
-        finals[experiment] = out / f"{experiment}_final.h5"
+        log.info("%s at %s: %d steps in %.1f s", experiment, tag, len(results[experiment]) - 1,
+                 time.perf_counter() - tick)
+        write_csv(out / f"{experiment}_{tag}.csv", results[experiment])
+        finals[experiment] = out / f"{experiment}_{tag}_final.h5"
         save(models[experiment], finals[experiment], {"cell_size": size["cell_size"]})
-    label = f"ours {size['cell_size'] / 1000:g} km"
-    figure_series(results, out, label)
+    return results, models
+
+
+def summarise(label: str, results: dict, cell_size: float) -> dict:
+    ice0, ice1r, ice1ra = results["ice0"], results["ice1r"], results["ice1ra"]
+    return {"label": label, "cell_size": cell_size, "ice0_grounding_line": ice0[0]["grounding_line"],
+            "ice0_vaf": ice0[0]["vaf"], "ice0_grounded_area": ice0[0]["grounded_area"],
+            "ice0_vaf_rate": (ice0[-1]["vaf"] - ice0[0]["vaf"]) / YEARS,
+            "ice0_gl_drift": ice0[-1]["grounding_line"] - ice0[0]["grounding_line"],
+            "ice1r_retreat": ice1r[0]["grounding_line"] - ice1r[-1]["grounding_line"],
+            "ice1r_vaf_loss": ice1r[0]["vaf"] - ice1r[-1]["vaf"],
+            "ice1r_grounded_area_loss": ice1r[0]["grounded_area"] - ice1r[-1]["grounded_area"],
+            "ice1ra_readvance": ice1ra[-1]["grounding_line"] - ice1ra[0]["grounding_line"]}
+
+
+def run(out: Path, full: bool) -> dict:
+    results, rows, finest = {}, [], None
+    for size in sizes(full):
+        label = f"ours {size['cell_size'] / 1000:g} km"
+        results[label], models = run_resolution(size, out)
+        rows.append(summarise(label, results[label], size["cell_size"]))
+        if finest is None:
+            finest = (size, models)
+    for peer, data in PEER.items():
+        rows.append(summarise(peer, {e: [dict(zip(data[e], values)) for values in zip(*data[e].values())]
+                                     for e in data}, float("nan")))
+    write_csv(out / "mismip_summary.csv", rows)
+    figure_series(results, out)
+    size, models = finest
     if models["ice0"].mesh.comm.size == 1:
-        initial = build("mismip_ice1r", size["cell_size"], size["state"])
-        figure_maps(initial, models["ice1r"], out)
-    ice0, ice1r = results["ice0"], results["ice1r"]
-    drift = (ice0[-1]["vaf"] - ice0[0]["vaf"]) / YEARS
-    gl_drift = ice0[-1]["grounding_line"] - ice0[0]["grounding_line"]
-    retreat = ice1r[0]["grounding_line"] - ice1r[-1]["grounding_line"]
-    vaf_loss = ice1r[0]["vaf"] - ice1r[-1]["vaf"]
-    peer_retreat = [PEER[p]["ice1r"]["grounding_line"][0] - PEER[p]["ice1r"]["grounding_line"][-1] for p in PEER]
-    peer_loss = [PEER[p]["ice1r"]["vaf"][0] - PEER[p]["ice1r"]["vaf"][-1] for p in PEER]
-    ok = bool(abs(gl_drift) < size["cell_size"] and retreat > 0 and vaf_loss > 0)
-    headline = (f"{label}: Ice0 grounding line {ice0[0]['grounding_line'] / 1e3:.1f} km on the centreline "
-                f"(WAVI 456-457 km), moving {gl_drift / 1e3:+.1f} km and VAF {drift:+.2e} m^3/yr in 100 yr; Ice1r "
-                f"retreats {retreat / 1e3:.1f} km (WAVI {min(peer_retreat) / 1e3:.0f}-{max(peer_retreat) / 1e3:.0f} "
-                f"km) and loses {vaf_loss:.2e} m^3 of VAF (WAVI {min(peer_loss):.2e}-{max(peer_loss):.2e})")
-    return {"headline": headline, "headline_ok": ok, "cell_size": size["cell_size"], "state": str(size["state"]),
-            "ice0_grounding_line": ice0[0]["grounding_line"], "ice0_vaf_rate": drift, "ice0_gl_drift": gl_drift,
-            "ice1r_retreat": retreat, "ice1r_vaf_loss": vaf_loss,
-            "ice1r_grounded_area_loss": ice1r[0]["grounded_area"] - ice1r[-1]["grounded_area"]}
+        figure_maps(build("mismip_ice1r", size["cell_size"], size["state"]), models["ice1r"], out)
+    ours, peers = rows[0], rows[len(results):]
+    span = {k: (min(p[k] for p in peers), max(p[k] for p in peers)) for k in ours if k not in ("label", "cell_size")}
+    ok = bool(abs(ours["ice0_gl_drift"]) < ours["cell_size"] and ours["ice1r_retreat"] > 0
+              and ours["ice1r_vaf_loss"] > 0)
+    headline = (f"{ours['label']}: Ice0 grounding line at {ours['ice0_grounding_line'] / 1e3:.1f} km on the "
+                f"centreline (WAVI {span['ice0_grounding_line'][0] / 1e3:.0f}-"
+                f"{span['ice0_grounding_line'][1] / 1e3:.0f}), moving {ours['ice0_gl_drift'] / 1e3:+.1f} km and VAF "
+                f"{ours['ice0_vaf_rate']:+.2e} m^3/yr over {YEARS:g} yr; Ice1r retreats "
+                f"{ours['ice1r_retreat'] / 1e3:.1f} km (WAVI {span['ice1r_retreat'][0] / 1e3:.0f}-"
+                f"{span['ice1r_retreat'][1] / 1e3:.0f}) and loses {ours['ice1r_vaf_loss']:.2e} m^3 of VAF (WAVI "
+                f"{span['ice1r_vaf_loss'][0]:.2e}-{span['ice1r_vaf_loss'][1]:.2e})")
+    return {"headline": headline, "headline_ok": ok, "rows": rows}
 
 
 def spinup_main(argv) -> int:
