@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from checkpointing.planners import plan
 from checkpointing.platform import Level, Platform
+from icesheet.errors import InputError
 
 __all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "available_controls", "control_function", "parameter_names",
            "riesz_representative", "time_loop", "compute_gradient"]
@@ -104,6 +105,10 @@ def time_loop(model, functional, timesteps, controls=None, on_step=None):
     controls = available_controls(model) if controls is None else controls
     for control in controls:
         _check_control(control)
+        if control not in available_controls(model):
+            raise InputError(f"control = {control!r}: this model has no such control (a melt factor needs a "
+                             f"scenario with sub-shelf melt, e.g. mismip_ice1r); its controls are "
+                             f"{', '.join(available_controls(model))}")
     names = parameter_names(model)
     loop = ice_time_loop(model, list(timesteps), functional,
                          controls=tuple(names[c] for c in controls if c != "thickness"))

@@ -183,3 +183,13 @@ def test_spin_up_saves_its_state_and_restarts_from_it(tmp_path):
     with open(tmp_path / "spinup.csv") as handle:
         times = [float(row["time"]) for row in csv.DictReader(handle)]
     assert times == pytest.approx([2.0, 4.0, 6.0, 8.0])
+
+
+@pytest.mark.firedrake
+def test_melt_control_on_a_scenario_without_melt_is_one_line(capsys, tmp_path):
+    from icesheet.cli import main
+
+    code = main(["gradient", "--scenario", "mismip_ice0", "--functional", "volume", "--control", "melt",
+                 "--steps", "1", "--mesh-size", "40000", "--out", str(tmp_path), "--no-progress"])
+    assert code == 2
+    assert "control = 'melt': this model has no such control" in capsys.readouterr().err
