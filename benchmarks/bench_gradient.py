@@ -4,7 +4,7 @@ Model: the marine ice stream (MISMIP+ bed, ``--cell-size``), ``--steps`` steps o
 flotation at the end, control: log friction (theta = log C).  For each adjoint mode of the velocity solver
 (notes/contract_model.md; references.md section 4):
 
-- ``forward_s``: one untaped forward sweep (``CheckpointManager.evaluate``);
+- ``forward_s``: one untaped forward sweep (``checkpointing.adjoint.evaluate``);
 - ``manager_s``: the gradient users get (``icesheet.controls.compute_gradient``, store-all: the manager re-tapes each
   step inside its backward step; in the fixed-point mode the re-tape starts from the converged velocity kept from
   the next backward step and skips the Picard loop, in the unrolled mode it repeats it), and its backward phase
@@ -98,7 +98,7 @@ def pyadjoint_gradient(model, functional, steps: int) -> dict:
 def measure(mode: str, cell_size: float, steps: int) -> dict:
     import numpy as np
 
-    from checkpointing.adjoint import CheckpointManager, RamTier
+    from checkpointing.adjoint import evaluate
     from icesheet.controls import compute_gradient, time_loop
 
     warm_model, warm_functional = build(mode, cell_size, 1)
@@ -110,7 +110,7 @@ def measure(mode: str, cell_size: float, steps: int) -> dict:
     loop = time_loop(model, functional, [DT] * steps, ("friction",),
                      on_step=lambda info, taped, seconds: picard.append(info.picard_iterations))
     with Timer() as forward:
-        CheckpointManager(loop, [RamTier(steps)]).evaluate()
+        evaluate(loop)
     with Timer() as manager:
         gradient = compute_gradient(model, functional, [DT] * steps, ("friction",))
     spent = gradient.result.counters.wall_time

@@ -13,12 +13,12 @@ flotation at the end, control: log friction.  Storage: ``--slots`` RAM checkpoin
    costs, and the uniform mean costs the planners use); the ratio of the two calibrations' ``uf`` shows how much
    the machine drifted during the runs.  Compare:
    ``measured_actions_s`` is the wall time spent in the schedule's actions (the quantity the cost model
-   describes) against ``predicted_s``; ``measured_run_s`` the whole ``CheckpointManager.run`` and ``cpu_measured_s``
+   describes) against ``predicted_s``; ``measured_run_s`` the whole ``CheckpointManager.run`` (``result.run_time``) and ``cpu_measured_s``
    its CPU time, against the prediction plus the calibrated per-run overhead (set-up, garbage collections at start
    and end, tiers opened and closed: ``run_overhead`` of the calibration).  On a machine shared with
    other processes wall times stretch unevenly; CPU times do not.
 
-Goal: measured / predicted within 10% (memory-facts.md: the cost model held to a few percent for a toy model).
+Goal: measured / predicted within 10% (the cost model held to a few percent for a toy model: docs/checkpointing.md).
 Timings depend on the machine's load, which is recorded.
 
 Usage:  python benchmarks/bench_makespan.py [--cell-size 20000] [--steps 12] [--slots 3] [--disk-dir D] [--quick]
@@ -48,7 +48,7 @@ COLUMNS = ("schedule", "steps", "ram_slots", "forward_steps", "backward_steps", 
 def measure(cell_size: float, steps: int, slots: int, disk_dir: str, repeats: int) -> tuple[dict, list[dict]]:
     import numpy as np
 
-    from checkpointing.adjoint import CheckpointManager, DiskTier, RamTier
+    from checkpointing.adjoint import DiskTier, RamTier, gradient
     from checkpointing.adjoint.calibration import calibrate
     from icesheet.controls import time_loop
     from icesheet.functionals import build_functional
@@ -65,15 +65,12 @@ def measure(cell_size: float, steps: int, slots: int, disk_dir: str, repeats: in
     before = calibrations()
     platform = before[0].platform()
     schedules = {name: before[0].plan(name) for name in SCHEDULES}
-    manager = CheckpointManager(loop, tiers)
     measured = {name: [] for name in SCHEDULES}
     results = {}
     for _ in range(repeats):  # round robin, so that a change of the machine's load affects every schedule alike
         for name, schedule in schedules.items():
-            start, cpu_start = time.perf_counter(), time.process_time()
-            results[name] = manager.run(schedule, platform)
-            run_time, cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
-            measured[name].append((sum(results[name].counters.wall_time.values()), run_time, cpu_time))
+            result = results[name] = gradient(loop, schedule, platform, tiers)
+            measured[name].append((sum(result.counters.wall_time.values()), result.run_time, result.cpu_time))
     after = calibrations()
     rows, reference = [], results[SCHEDULES[0]].gradient[0].dat.data_ro
     for name, schedule in schedules.items():

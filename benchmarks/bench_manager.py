@@ -1,6 +1,6 @@
 """Peak memory of an adjoint against the number of time steps l: our checkpoint manager vs vanilla pyadjoint.
 
-Model: the toy nonlinear diffusion (checkpointing/adjoint/toymodel.py) on a ``cells x cells`` P1 mesh, one Newton
+Model: the toy nonlinear diffusion (tests/support/toymodel.py) on a ``cells x cells`` P1 mesh, one Newton
 solve per backward-Euler step; J = sum of misfits at odd steps + int u_l^3; controls: initial state, source,
 diffusivity.  Variants (each (variant, l) in its own process, so that peak RSS is that configuration's own):
 
@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's packages; the toy model is test support
 RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = ("manager-store-all", "manager-revolve", "manager-hrevolve", "pyadjoint-store-all", "pyadjoint-revolve")
 COLUMNS = ("variant", "steps", "cells", "state_mb", "peak_rss_above_baseline_mb", "states_equivalent",
@@ -49,7 +50,7 @@ def _rss_mb() -> float:
 def _toy(cells, steps):
     import firedrake as fd
     from checkpointing.adjoint import TimeLoop
-    from checkpointing.adjoint.toymodel import NonlinearDiffusion, misfit_functional
+    from support.toymodel import NonlinearDiffusion, misfit_functional
 
     model = NonlinearDiffusion(cells)
     loop = TimeLoop(model, [DT] * steps, (model.source, model.diffusivity), misfit_functional(model, steps))
@@ -60,8 +61,7 @@ def _toy(cells, steps):
 
 def _manager_gradient(variant, cells, steps, slots, directory):
     """(forward seconds, gradient seconds, forward steps, dJ.h) for one manager variant."""
-    from checkpointing.adjoint import CheckpointManager, tiers_for_platform
-    from checkpointing.planners import plan
+    from checkpointing.adjoint import evaluate, gradient
     from checkpointing.platform import Platform
 
     model, loop, direction = _toy(cells, steps)
@@ -69,16 +69,12 @@ def _manager_gradient(variant, cells, steps, slots, directory):
                      "manager-revolve": (f"{slots}:0:0", "revolve"),
                      "manager-hrevolve": (f"{slots}:0:0,inf:1:1", "hrevolve")}[variant]
     platform = Platform.from_spec(spec)
-    manager = CheckpointManager(loop, tiers_for_platform(platform, [directory] * (platform.n_levels - 1)))
-    schedule = plan(planner, steps, platform)
     start = time.perf_counter()
-    manager.evaluate()
+    evaluate(loop)
     forward = time.perf_counter() - start
-    start = time.perf_counter()
-    result = manager.run(schedule)
-    gradient = time.perf_counter() - start
+    result = gradient(loop, planner, platform, [directory] * (platform.n_levels - 1))
     derivative = sum(g.dat.inner(direction.dat) for g in result.initial_state_gradient + result.gradient)
-    return forward, gradient, result.counters.forward_steps, float(derivative)
+    return forward, result.run_time, result.counters.forward_steps, float(derivative)
 
 
 def _pyadjoint_gradient(variant, cells, steps, slots):

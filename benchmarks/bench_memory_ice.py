@@ -11,7 +11,7 @@ differentiates the same converged velocity.
 
 Variants, each (variant, l) in its own process (subprocess):
 
-- ``forward-only``: l untaped steps (``CheckpointManager.evaluate``): the baseline;
+- ``forward-only``: l untaped steps (``checkpointing.adjoint.evaluate``): the baseline;
 - ``manager-store-all``: our manager, every state in RAM;
 - ``manager-revolve``: our manager, Revolve with ``--slots`` RAM checkpoints (Griewank & Walther 2000);
 - ``manager-hrevolve``: our manager, H-Revolve on ``--slots`` RAM slots + an unbounded disk directory in a temporary
@@ -97,8 +97,7 @@ def _build(cell_size: float, tolerance: float, steps: int):
 
 def _manager(variant: str, model, functional, dt: float, steps: int, slots: int, directory: str):
     """(forward steps, dJ/dtheta) from one manager run (for forward-only: one untaped sweep, no derivative)."""
-    from checkpointing.adjoint import CheckpointManager, tiers_for_platform
-    from checkpointing.planners import plan
+    from checkpointing.adjoint import evaluate, gradient
     from checkpointing.platform import Platform
     from icesheet.controls import time_loop
 
@@ -107,12 +106,11 @@ def _manager(variant: str, model, functional, dt: float, steps: int, slots: int,
                      "manager-store-all": ("inf:0:0", "store-all"),
                      "manager-revolve": (f"{slots}:0:0", "revolve"),
                      "manager-hrevolve": (f"{slots}:0:0,inf:1:1", "hrevolve")}[variant]
-    platform = Platform.from_spec(spec)
-    manager = CheckpointManager(loop, tiers_for_platform(platform, [directory] * (platform.n_levels - 1)))
     if planner is None:
-        manager.evaluate()
+        evaluate(loop)
         return steps, None
-    result = manager.run(plan(planner, steps, platform), platform)
+    platform = Platform.from_spec(spec)
+    result = gradient(loop, planner, platform, [directory] * (platform.n_levels - 1))
     return result.counters.forward_steps, result.gradient[0]
 
 

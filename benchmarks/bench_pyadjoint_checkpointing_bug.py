@@ -251,8 +251,7 @@ def manager_gradient(variant: str, scheme: str, cells: int, steps: int, snaps: i
     """J and dJ.h from our checkpoint manager (controls: x_0 = u_0 and the rate field)."""
     import firedrake as fd
 
-    from checkpointing.adjoint import CheckpointManager, TimeLoop, tiers_for_platform
-    from checkpointing.planners import plan
+    from checkpointing.adjoint import TimeLoop, gradient
     from checkpointing.platform import Platform
 
     model = ReactionDiffusion(scheme, cells)
@@ -264,8 +263,7 @@ def manager_gradient(variant: str, scheme: str, cells: int, steps: int, snaps: i
     loop = TimeLoop(model, [DT] * steps, (model.rate,), functional)
     spec, planner = {"manager-store-all": ("inf:0:0", "store-all"),
                      "manager-revolve": (f"{snaps}:0:0", "revolve")}[variant]
-    platform = Platform.from_spec(spec)
-    result = CheckpointManager(loop, tiers_for_platform(platform)).run(plan(planner, steps, platform), platform)
+    result = gradient(loop, planner, Platform.from_spec(spec))
     value = float(result.initial_state_gradient[0].dat.inner(h_u0.dat) + result.gradient[0].dat.inner(h_r.dat))
     return {"J": result.value, "directional_derivative": value, "reads": ""}
 

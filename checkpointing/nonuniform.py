@@ -1,7 +1,7 @@
 """Optimal multilevel schedules when forward and backward steps have different costs.
 
-Time steps of a nonlinear model cost different amounts (our ice model's steps differ in their number of Picard
-iterations).  With ``F_i`` costing ``uf_i`` (``i < l``) and ``Fbar_i`` costing ``ub_i`` (``i <= l``), the
+Time steps of a nonlinear model cost different amounts (a model whose steps solve a nonlinear system
+by fixed-point or Newton iterations needs more of them in some steps than in others).  With ``F_i`` costing ``uf_i`` (``i < l``) and ``Fbar_i`` costing ``ub_i`` (``i <= l``), the
 H-Revolve recursion (Herrmann & Pallez 2020, section 3; :mod:`checkpointing.hrevolve`) must know *where* a
 sub-chain starts, so its tables are indexed by intervals ``[a, a + n]`` instead of lengths ``n``.  With
 ``U(a, b) = uf_a + ... + uf_{b-1}`` (the cost of advancing ``x_a -> x_b``) and ``V(a, b) = ub_a + ... + ub_b``:

@@ -3,7 +3,8 @@
 Imports Firedrake.  The model is the ``marine_ice_stream`` scenario (MISMIP+ bed; data/scenarios/) on a coarse
 mesh, with the Weertman coefficient parameterised as ``C = exp(theta)`` (``model.log_friction``) so that friction
 stays positive during an inversion.  The chain of the checkpointing schedules is its time loop: ``l`` steps of
-``dt`` years, state ``x_i = (h_i, u_i)`` (thickness, velocity; notes/contract_model.md).
+``dt`` years, state ``x_i = (h_i, u_i)`` (thickness, velocity; docs/model.md).  Gradients go through ``checkpointing.adjoint.gradient`` with the
+loop of ``icesheet.controls.time_loop``.
 """
 from __future__ import annotations
 
@@ -13,12 +14,9 @@ import firedrake as fd
 import firedrake.adjoint  # noqa: F401  (registers pyadjoint's overloads before any annotated operation)
 from pyadjoint import stop_annotating
 
-from checkpointing.adjoint import CheckpointManager, TimeLoop, tiers_for_platform
-from checkpointing.planners import plan
-from checkpointing.platform import Level, Platform
 from icesheet.scenarios import build_model, scenario_parameters
 
-__all__ = ["IceProblem", "build_problem", "grounded_mask", "run_gradient"]
+__all__ = ["IceProblem", "build_problem", "grounded_mask"]
 
 SCENARIO = "marine_ice_stream"
 
@@ -53,13 +51,3 @@ def grounded_mask(model) -> fd.Function:
     with stop_annotating():
         return model.output_fields()["grounded"].copy(deepcopy=True)
 
-
-def run_gradient(model, problem: IceProblem, controls, functional, planner: str = "store-all",
-                 platform: Platform | None = None, directories=()):
-    """J and dJ/d(controls) through the checkpoint manager with ``plan(planner, l, platform)``.
-
-    ``platform`` defaults to one RAM level with ``l`` slots; disk levels need ``directories`` (one per level >= 1)."""
-    platform = platform or Platform((Level(problem.steps, name="ram"),), name="ram")
-    loop = TimeLoop(model, problem.timesteps, tuple(controls), functional)
-    manager = CheckpointManager(loop, tiers_for_platform(platform, directories))
-    return manager.run(plan(planner, problem.steps, platform))

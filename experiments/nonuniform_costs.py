@@ -39,15 +39,10 @@ def sizes(full: bool) -> dict:
 
 def measure(loop, schedule, platform, repeats: int) -> tuple[float, object]:
     """The smallest CPU time of ``repeats`` runs of ``schedule`` through the manager, and the last result."""
-    from checkpointing.adjoint import CheckpointManager, tiers_for_platform
+    from checkpointing.adjoint import gradient
 
-    best, result = np.inf, None
-    for _ in range(repeats):
-        manager = CheckpointManager(loop, tiers_for_platform(platform))
-        start = time.process_time()
-        result = manager.run(schedule)
-        best = min(best, time.process_time() - start)
-    return best, result
+    results = [gradient(loop, schedule, platform) for _ in range(repeats)]
+    return min(r.cpu_time for r in results), results[-1]
 
 
 def run(out: Path, full: bool) -> dict:

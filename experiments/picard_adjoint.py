@@ -27,10 +27,12 @@ import numpy as np
 from firedrake.adjoint import Tape, continue_annotation, pause_annotation, set_working_tape
 from pyadjoint import stop_annotating
 
+from checkpointing.adjoint import gradient
+from icesheet.controls import time_loop
 from icesheet.functionals import build_functional
 
 from .harness import main_for, plt, save_figure, write_csv
-from .ice_problem import IceProblem, build_problem, run_gradient
+from .ice_problem import IceProblem, build_problem
 
 NAME = "picard_adjoint"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -86,7 +88,8 @@ def measure(problem: IceProblem, mode: str, tolerance: float) -> tuple[dict, np.
                                                          "solver.residual_tolerance": tolerance})
     state_bytes = sum(f.dat.data_ro.nbytes for f in model.state)
     tape = one_step_tape(model, problem.dt)
-    result = run_gradient(model, problem, [model.log_friction], build_functional(model, "vaf", problem.steps))
+    functional = build_functional(model, "vaf", problem.steps)
+    result = gradient(time_loop(model, functional, problem.timesteps, ("friction",)))
     c = result.counters
     row = {"mode": mode, "tolerance": tolerance, **tape, "state_bytes": state_bytes,
            "tape_states": tape["tape_bytes"] / state_bytes,

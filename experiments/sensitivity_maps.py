@@ -21,12 +21,13 @@ import firedrake as fd
 import numpy as np
 from pyadjoint import stop_annotating
 
+from checkpointing.adjoint import gradient
 from checkpointing.platform import Level, Platform
-from icesheet.controls import riesz_representative
+from icesheet.controls import riesz_representative, time_loop
 from icesheet.functionals import build_functional, density
 
 from .harness import main_for, plt, save_figure, write_csv
-from .ice_problem import IceProblem, build_problem, grounded_mask, run_gradient
+from .ice_problem import IceProblem, build_problem, grounded_mask
 
 NAME = "sensitivity_maps"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -68,8 +69,8 @@ class Sensitivities:
     def gradient(self, name: str) -> dict:
         """The three derivatives of functional ``name`` as cofunctions, and ``J``."""
         functional = build_functional(self.model, name, self.problem.steps)
-        result = run_gradient(self.model, self.problem, [self.model.log_friction, self.model.accumulation],
-                              functional, planner="revolve", platform=self.platform)
+        loop = time_loop(self.model, functional, self.problem.timesteps, ("friction", "accumulation"))
+        result = gradient(loop, "revolve", self.platform)
         thickness_bar, velocity_bar = result.initial_state_gradient
         return {"J": result.value, "log_friction": result.gradient[0], "accumulation": result.gradient[1],
                 "initial_thickness": thickness_bar, "velocity_bar_norm": float(velocity_bar.dat.norm),

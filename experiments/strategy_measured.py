@@ -58,21 +58,18 @@ def _setup_loop(model, steps: int):
 
 def worker(cell_size: float, steps: int, memory: int, strategy: str, platform_file: Path, directory: Path) -> dict:
     """Run one strategy in this process; return its measured CPU time, counts, peak RSS and gradient."""
-    from checkpointing.adjoint import CheckpointManager, RamTier, tiers_for_platform
-    from checkpointing.planners import plan
+    from checkpointing.adjoint import gradient
     from checkpointing.platform import Platform
 
     from .strategy_table import strategy_schedules
 
     model, loop = _setup(cell_size, steps)
     _, warm_up = _setup_loop(model, 2)
-    CheckpointManager(warm_up, [RamTier(2)]).run(plan("store-all", 2, Platform.from_spec("2:0:0")))  # compile
+    gradient(warm_up, "store-all")  # compiles the kernels
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     schedule, platform = strategy_schedules(steps, memory, Platform.from_toml(platform_file))[strategy]
-    manager = CheckpointManager(loop, tiers_for_platform(platform, [str(directory)] * (platform.n_levels - 1)))
-    start = time.process_time()
-    result = manager.run(schedule)
-    seconds = time.process_time() - start
+    result = gradient(loop, schedule, platform, [str(directory)] * (platform.n_levels - 1))
+    seconds = result.cpu_time
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return {"strategy": strategy, "seconds": seconds, "forward_steps": result.counters.forward_steps,
             "peak": result.counters.peak, "rss_above_baseline_mb": peak - baseline,

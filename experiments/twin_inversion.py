@@ -30,11 +30,13 @@ import numpy as np
 from pyadjoint import stop_annotating
 from scipy.optimize import minimize
 
-from checkpointing.adjoint import CheckpointManager, RamTier, TimeLoop
+from checkpointing.adjoint import evaluate, gradient
 from checkpointing.platform import Level, Platform
 
 from .harness import main_for, plt, save_figure, write_csv
-from .ice_problem import IceProblem, build_problem, grounded_mask, run_gradient
+from icesheet.controls import time_loop
+
+from .ice_problem import IceProblem, build_problem, grounded_mask
 
 NAME = "twin_inversion"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -108,10 +110,13 @@ class TwinInversion:
         with stop_annotating():
             self.model.log_friction.dat.data_wo[...] = values
 
+    def loop(self):
+        """The time loop of ``J(theta)``: the control is the log friction ``theta``."""
+        return time_loop(self.model, self.functional, self.problem.timesteps, ("friction",))
+
     def value_and_gradient(self, values):
         self.set_theta(values)
-        result = run_gradient(self.model, self.problem, [self.model.log_friction], self.functional,
-                              planner="revolve", platform=self.platform)
+        result = gradient(self.loop(), "revolve", self.platform)
         return result.value, np.array(result.gradient[0].dat.data_ro)
 
     def misfit(self, values) -> float:
@@ -119,8 +124,7 @@ class TwinInversion:
         alpha = float(self.alpha)
         self.alpha.assign(0.0)
         self.set_theta(values)
-        loop = TimeLoop(self.model, self.problem.timesteps, (self.model.log_friction,), self.functional)
-        value = CheckpointManager(loop, [RamTier(1)]).evaluate()
+        value = evaluate(self.loop())
         self.alpha.assign(alpha)
         return value
 

@@ -3,12 +3,15 @@
 Modules, one concept each:
 
 - ``constants``: physical constants and Glen's rate factor A(T);
-- ``physics``: UFL terms of the shallow-stream momentum balance (viscosity, friction, driving and front stress,
-  surface, flotation); ``transport``: the weak form of the thickness equation;
+- ``physics``: UFL terms (``physics.geometry``: surface, flotation; ``physics.ssa``: the shallow-stream momentum
+  balance; ``physics.sia``: the shallow-ice flux); ``transport``: the weak form of the thickness equation;
 - ``velocity_solver`` (Picard with Newton finish, adjoint modes) and ``thickness_solver`` (backward Euler + clamp):
   the numerics;
 - ``model``: ``IceModel``, its state ``(thickness, velocity)``, ``step``/``run``, diagnostics, state copies;
-- ``scenarios`` (registry and parameters, no Firedrake) and ``setups`` (builders); ``sia``: the shallow-ice model;
+  ``sia``: ``SIAModel``, the shallow-ice model; ``timeloop``: ``run_steps``, ``StepInfo``, ``check_field`` (both);
+- ``controls``: control names, the manager's time loop and ``compute_gradient`` (through
+  ``checkpointing.adjoint.gradient``); ``functionals``: volume, VAF, velocity misfit;
+- ``scenarios`` (registry and parameters, no Firedrake) and ``setups``/``sia_setups`` (builders);
 - ``cli`` and ``commands``: the ``icesheet`` command line; ``output``: VTK, CSV, plots, summary.
 
 Nothing here imports Firedrake at package import time, so input checks run without it.

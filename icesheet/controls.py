@@ -1,6 +1,6 @@
 r"""Controls of the ice model and the gradient :math:`dJ/dp` through the checkpoint manager.
 
-Controls (names of the ``icesheet gradient`` command; notes/contract_model.md):
+Controls (names of the ``icesheet gradient`` command; docs/model.md):
 
 ``friction``
     the Weertman coefficient :math:`C` (``model.friction``), or :math:`\theta = \log C` (``model.log_friction``)
@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import dataclass
 
-from checkpointing.planners import plan
-from checkpointing.platform import Level, Platform
+from checkpointing.platform import Platform
 from icesheet.errors import InputError
 
 __all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "available_controls", "control_function", "parameter_names",
@@ -94,13 +92,17 @@ def riesz_representative(derivative, riesz_map: str = "L2"):
 
 
 def time_loop(model, functional, timesteps, controls=None, on_step=None):
-    """The manager's chain for ``model``: every parameter control in ``controls`` (default: all the model has,
-    :func:`available_controls`) is a control of the loop (the initial thickness always is, through ``x_0``);
-    ``on_step(info, taped, seconds)`` is called after every model step
-    (:class:`checkpointing.adjoint.calibration.ObservedModel`)."""
+    """The checkpoint manager's chain (:class:`checkpointing.adjoint.TimeLoop`) for ``model``:
+    ``timesteps`` (years, one per step), ``functional(i, state)`` returning ``j_i`` (an AdjFloat, or None); every
+    parameter control in ``controls`` (default: all the model has, :func:`available_controls`) is a control of the
+    loop (the initial thickness always is, through ``x_0``); ``on_step(info, taped, seconds)`` is called after every
+    model step (:class:`checkpointing.adjoint.calibration.ObservedModel`).
+
+    The model's state is ``(thickness, velocity)``: the velocity is the next Picard initial guess, so a restored step
+    repeats its Picard iterations bit for bit (docs/model.md).  The velocity's part of the initial-state gradient is
+    zero in the fixed-point adjoint mode, where the converged velocity does not depend on the Picard initial guess."""
     from checkpointing.adjoint import TimeLoop
     from checkpointing.adjoint.calibration import ObservedModel
-    from checkpointing.adjoint.ice import ice_time_loop
 
     controls = available_controls(model) if controls is None else controls
     for control in controls:
@@ -109,19 +111,16 @@ def time_loop(model, functional, timesteps, controls=None, on_step=None):
             raise InputError(f"control = {control!r}: this model has no such control (a melt factor needs a "
                              f"scenario with sub-shelf melt, e.g. mismip_ice1r); its controls are "
                              f"{', '.join(available_controls(model))}")
-    names = parameter_names(model)
-    loop = ice_time_loop(model, list(timesteps), functional,
-                         controls=tuple(names[c] for c in controls if c != "thickness"))
-    if on_step is None:
-        return loop
-    return TimeLoop(ObservedModel(model, on_step), loop.timesteps, loop.controls, loop.functional)
+    parameters = tuple(control_function(model, c) for c in controls if c != "thickness")
+    stepped = model if on_step is None else ObservedModel(model, on_step)
+    return TimeLoop(stepped, list(timesteps), parameters, functional)
 
 
 @dataclass
 class Gradient:
     """One gradient computation: ``value`` = J, per control name the ``derivative`` (Cofunction) and its
     ``riesz`` representative (Function named ``gradient_<control Function's name>``), the manager's ``result``
-    (AdjointResult) and the wall time of ``manager.run`` (s)."""
+    (AdjointResult) and the wall time of the manager's run (s)."""
 
     value: float
     derivative: dict
@@ -131,26 +130,18 @@ class Gradient:
 
 
 def compute_gradient(model, functional, timesteps, controls=None, schedule: str = "store-all",
-                     platform: Platform | None = None, directories=(), tiers=None, riesz_map: str = "L2",
+                     platform: Platform | None = None, storage=(), riesz_map: str = "L2",
                      on_step=None, schedule_options=None) -> Gradient:
     """J and dJ/dp for every control in ``controls`` (default: all the model has) from one run of the checkpoint
     manager.
 
-    ``schedule`` is a planner name of :data:`checkpointing.planners.PLANNERS` (or a list of actions), planned on
-    ``platform`` (default: one RAM level holding every state); disk levels are served from ``directories`` (one per
-    level >= 1) unless ``tiers`` are given.  ``result.predicted`` is the simulator's report on ``platform``."""
-    from checkpointing.adjoint import CheckpointManager, tiers_for_platform
+    ``schedule``, ``platform`` and ``storage`` (disk directories, one per level >= 1, or one Tier per level) are
+    those of :func:`checkpointing.adjoint.gradient`; ``schedule_options`` go to the planner."""
+    from checkpointing.adjoint import gradient
 
-    steps = len(list(timesteps))
     controls = available_controls(model) if controls is None else controls
-    platform = platform or Platform((Level(steps, name="ram"),), name="ram")
     loop = time_loop(model, functional, timesteps, controls, on_step)
-    if isinstance(schedule, str):
-        schedule = plan(schedule, steps, platform, **(schedule_options or {}))
-    manager = CheckpointManager(loop, tiers if tiers is not None else tiers_for_platform(platform, directories))
-    start = time.perf_counter()
-    result = manager.run(schedule, platform)
-    wall_time = time.perf_counter() - start
+    result = gradient(loop, schedule, platform, storage, planner_options=schedule_options)
     derivatives = dict(zip((c for c in controls if c != "thickness"), result.gradient))
     if "thickness" in controls:
         derivatives["thickness"] = result.initial_state_gradient[0]
@@ -160,4 +151,4 @@ def compute_gradient(model, functional, timesteps, controls=None, schedule: str 
         g.rename(f"gradient_{parameter_names(model).get(c, c)}")
     if not math.isfinite(result.value):
         raise FloatingPointError(f"J = {result.value}: the functional is not finite")
-    return Gradient(result.value, derivatives, riesz, result, wall_time)
+    return Gradient(result.value, derivatives, riesz, result, result.run_time)

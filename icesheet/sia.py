@@ -1,14 +1,7 @@
 """Shallow-ice approximation (SIA) for grounded ice sheets, implicit in time.
 
-Physics (Bueler et al. 2005, J. Glaciol. 51(173), 291-306, isothermal SIA; Halfar 1981): on a bed b, with thickness H and surface
-s = b + H, the SIA ice flux and depth-averaged velocity are
-
-    q = -D grad s,   D = Gamma H^(n+2) |grad s|^(n-1),   u = q / H = -Gamma H^(n+1) |grad s|^(n-1) grad s,
-    Gamma = 2 A (rho g)^n / (n + 2),
-
-and mass conservation is the degenerate nonlinear diffusion problem dH/dt = div(D grad s) + a with H >= 0
-(a: surface mass balance). The domain boundary carries no flux (q . nu = 0): symmetry planes of a quarter domain,
-or an outer edge kept ice-free.
+Physics: the SIA flux and mass balance of icesheet/physics/sia.py (Bueler et al. 2005; Halfar 1981), on a bed b
+with thickness H, surface s = b + H, and no flux through the domain boundary.
 
 Numerics: continuous P1 thickness, backward Euler in time. Each step solves
 
@@ -31,12 +24,12 @@ import math
 import time
 
 import firedrake as fd
-from firedrake import dx, grad, inner
+from firedrake import dx
 from pyadjoint import annotate_tape, stop_annotating
 
 from icesheet import constants
-from icesheet.model import StepInfo, check_field, run_steps
-from icesheet.physics import thickness_above_flotation
+from icesheet.physics import flux_coefficient, sia_mass_balance, sia_velocity, thickness_above_flotation
+from icesheet.timeloop import StepInfo, check_field, run_steps
 
 #: Newton with bounds (reduced-space active set), direct LU solves (MUMPS, so 1 and 2 ranks agree to round-off).
 SOLVER_PARAMETERS = {
@@ -56,41 +49,6 @@ _ROUNDOFF_RESIDUAL = 1e-12
 _BOUND_INACTIVE = 1e-10
 #: Upper bound handed to the variational inequality (no upper constraint in practice), m.
 _NO_UPPER_BOUND = 1e20
-
-
-def _power(base, exponent: float):
-    """base**exponent with an integer exponent when the value is integral (exact derivative at base = 0)."""
-    return base ** (int(exponent) if float(exponent).is_integer() else exponent)
-
-
-def flux_coefficient(rate_factor, density: float, gravity: float, glen_exponent: float):
-    """Gamma = 2 A (rho g)^n / (n + 2) (Bueler et al. 2005); m^-n yr^-1 for A in MPa^-n yr^-1."""
-    return 2 * rate_factor * (density * gravity) ** glen_exponent / (glen_exponent + 2)
-
-
-def sia_velocity(thickness, surface, coefficient, glen_exponent: float):
-    """Depth-averaged SIA velocity u = -Gamma H^(n+1) |grad s|^(n-1) grad s (m/yr)."""
-    n = glen_exponent
-    slope_squared = inner(grad(surface), grad(surface))
-    return -coefficient * _power(thickness, n + 1) * _power(slope_squared, (n - 1) / 2) * grad(surface)
-
-
-def sia_flux(thickness, surface, coefficient, glen_exponent: float):
-    """SIA ice flux q = H u = -Gamma H^(n+2) |grad s|^(n-1) grad s (m^2/yr)."""
-    return thickness * sia_velocity(thickness, surface, coefficient, glen_exponent)
-
-
-def sia_mass_balance(thickness, thickness_previous, bed, accumulation, coefficient, glen_exponent: float, timestep,
-                     test_function):
-    """Backward-Euler weak form of dH/dt + div q = a with no boundary flux and a lumped time derivative:
-
-    int_lumped (H - H_prev)/dt phi dx - int q . grad(phi) dx - int a phi dx, with q = sia_flux(H, b + H, Gamma, n).
-    """
-    flux = sia_flux(thickness, bed + thickness, coefficient, glen_exponent)
-    lumped = dx(scheme="KMV", degree=1)
-    return ((thickness - thickness_previous) / timestep * test_function * lumped
-            - inner(flux, grad(test_function)) * dx
-            - accumulation * test_function * dx)
 
 
 class SIAModel:
@@ -206,7 +164,7 @@ class SIAModel:
                         clamped_volume=float(mass_defect), wall_time=time.perf_counter() - start)
 
     def run(self, steps: int, dt: float, progress: bool = False, on_step=None) -> list[dict]:
-        """``steps`` steps of ``dt`` years, with the records of IceModel.run (:func:`icesheet.model.run_steps`)."""
+        """``steps`` steps of ``dt`` years, with the records of IceModel.run (:func:`icesheet.timeloop.run_steps`)."""
         return run_steps(self, steps, dt, progress=progress, on_step=on_step)
 
     def volume(self) -> float:

@@ -17,7 +17,7 @@ import numpy as np
 import ufl
 
 from icesheet import constants
-from icesheet.sia import flux_coefficient
+from icesheet.physics.sia import flux_coefficient
 
 GLEN_EXPONENT = 3.0
 #: Bueler et al. (2005) parameters, converted to metres, years, MPa.

@@ -1,7 +1,9 @@
 """Shared test helpers.
 
 ``run_mpi`` runs a Python module under ``mpiexec -n 2`` in a subprocess and returns the JSON object that rank 0
-printed on its last stdout line: the MPI tests compare that with the serial result computed in-process.
+printed on its last stdout line: the MPI tests compare that with the serial result computed in-process.  The
+subprocess finds the test-support modules (``support.*``, tests/support/) through ``PYTHONPATH``, as pytest does
+through ``pythonpath`` in pyproject.toml.
 """
 from __future__ import annotations
 
@@ -10,8 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent
 
 
 def run_mpi(module: str, *args: str, ranks: int = 2, timeout: float = 600) -> dict:
@@ -19,7 +24,8 @@ def run_mpi(module: str, *args: str, ranks: int = 2, timeout: float = 600) -> di
     if mpiexec is None:
         pytest.fail("mpiexec not found: Debian's openmpi-bin is needed (scripts/install.sh installs it)")
     env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
+               OMPI_MCA_rmaps_base_oversubscribe="1",
+               PYTHONPATH=os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, "-m", module, *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:

@@ -1,6 +1,6 @@
 r"""Calibrate the cost model of a platform on the actual model and machine, and predict makespans with it.
 
-The cost model (Herrmann & Pallez 2020, ACM TOMS 46(2), section 2; references.md sections 1 and 3): a forward step
+The cost model (Herrmann & Pallez 2020, ACM TOMS 46(2), section 2; docs/checkpointing.md): a forward step
 :math:`F_i` costs :math:`u_{f,i}`, a backward step :math:`\bar F_i` costs :math:`u_{b,i}` (it re-runs :math:`F_i` on a
 tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` costs :math:`w_k` and reading one
 :math:`r_k`; the makespan of a schedule is the sum of the costs of its actions
@@ -39,9 +39,9 @@ from mpi4py import MPI
 from ..planners import plan
 from ..platform import Level, Platform
 from ..simulator import Report, simulate
-from .manager import CheckpointManager
+from .driver import gradient
 from .protocol import TimeLoop
-from .tiers import RamTier, StateLayout
+from .tiers import StateLayout
 
 __all__ = ["Calibration", "calibrate", "measure_tier_costs", "ObservedModel"]
 
@@ -181,10 +181,9 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) 
     steps = loop.steps
     warm_up = TimeLoop(loop.model, loop.timesteps[:1], loop.controls,
                        lambda index, state: loop.functional(steps, state) if index == 1 else None)
-    CheckpointManager(warm_up, [RamTier(1)]).run(plan("store-all", 1, Platform((Level(1),))))
-    manager = CheckpointManager(TimeLoop(timed, loop.timesteps, loop.controls, functional), [RamTier(steps)])
+    gradient(warm_up, "store-all")
     start = clock()
-    manager.run(plan("store-all", steps, Platform((Level(steps),))))
+    gradient(TimeLoop(timed, loop.timesteps, loop.controls, functional), "store-all")
     elapsed = clock() - start
     forward = [t for t, taped in times if not taped]
     taped_forward = [t for t, taped in times if taped][::-1]  # re-taped in the order F_{l-1} .. F_0

@@ -2,14 +2,13 @@
 
 API
 ---
-::
+Most callers want :func:`checkpointing.adjoint.gradient` (driver.py), which plans the schedule, builds the tiers
+and runs this manager in one call.  The manager itself::
 
-    from checkpointing.adjoint import CheckpointManager, TimeLoop, RamTier, DiskTier, tiers_for_platform
+    from checkpointing.adjoint import CheckpointManager, TimeLoop, tiers_for_platform
     from checkpointing.planners import plan
 
-    loop = TimeLoop(model, timesteps=[dt] * l, controls=(model.friction,), functional=j)   # see protocol.py
-    # for icesheet.IceModel: loop = ice_time_loop(model, [dt] * l, j, controls=("friction", "accumulation"))
-    #   (checkpointing.adjoint.ice; j(i, state) -> AdjFloat or None, assembling forms built once, outside j)
+    loop = TimeLoop(model, timesteps=[dt] * l, controls=(p,), functional=j)   # see protocol.py
     tiers = tiers_for_platform(platform, directories=["/scratch/ckpt"])  # or [RamTier(4), DiskTier(path), ...]
     manager = CheckpointManager(loop, tiers)
     result = manager.run(plan("hrevolve", l, platform), platform)  # any schedule of checkpointing.actions
@@ -18,6 +17,7 @@ API
     result.initial_state_gradient   # tuple of firedrake.Cofunction: xbar_0 = dJ/dx_0, one per state Function
     result.counters                 # Counters: forward/backward steps, reads/writes/peak per tier, wall time, RSS
     result.predicted                # simulator Report on `platform` (counts must match; makespan in its units)
+    result.run_time, result.cpu_time  # wall and CPU seconds of the whole run
     manager.evaluate()              # J only: one untaped forward sweep
 
 ``run`` reads ``x_0`` from ``model.state`` when called and puts it back there when it returns (or fails), so
@@ -52,8 +52,8 @@ The working state of the schedule (checkpointing/actions.py) *is* the model's st
     on its working state ``x_{i+1}`` before anything else, and ``Backward(i)`` re-tapes ``F_i`` as
     ``model.step(dt_i, hint=...)``.  ``x_{i+1}`` is the result of ``F_i``, and every schedule runs ``Backward(l)``,
     ..., ``Backward(0)`` in this order, each ``Backward(i+1)`` starting on ``x_{i+1}``, so every re-taped step gets a
-    hint taken from its own result (e.g. the ice model skips its Picard loop: the converged velocity is in
-    ``x_{i+1}``).  The manager holds one hint at a time (for the ice model one velocity field: bounded memory, not
+    hint taken from its own result (e.g. a model with an iterative solve can start it from the converged solution
+    kept in ``x_{i+1}``).  The manager holds one hint at a time (e.g. one field: bounded memory, not
     a checkpoint; the schedule's counts and the simulator's ``ub`` are unchanged, the hint only makes the re-taped
     step cheaper).
 
@@ -83,9 +83,9 @@ from ..actions import Advance, Backward, Discard, Read, Write
 from ..platform import Level, Platform
 from ..simulator import Report, simulate
 from .protocol import TimeLoop
-from .tiers import DiskTier, RamTier, StateLayout, Tier
+from .tiers import StateLayout, Tier
 
-__all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError", "tiers_for_platform"]
+__all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError"]
 
 
 class StepFailedError(RuntimeError):
@@ -122,26 +122,16 @@ class Counters:
 
 @dataclass
 class AdjointResult:
-    """``value`` = J, ``gradient`` = dJ/dp per control, ``initial_state_gradient`` = xbar_0 per state Function."""
+    """``value`` = J, ``gradient`` = dJ/dp per control, ``initial_state_gradient`` = xbar_0 per state Function;
+    ``run_time`` and ``cpu_time``: wall and CPU time (s, this process) of the whole :meth:`CheckpointManager.run`."""
 
     value: float
     gradient: tuple
     initial_state_gradient: tuple
     counters: Counters
     predicted: Report
-
-
-def tiers_for_platform(platform: Platform, directories=()) -> list[Tier]:
-    """One tier per level of ``platform``: level 0 in RAM, level ``k >= 1`` a :class:`DiskTier` in
-    ``directories[k-1]``, each with the level's capacity and name."""
-    directories = list(directories)
-    if len(directories) != platform.n_levels - 1:
-        raise ValueError(f"directories = {directories!r}: platform {platform.name or ''!r} has "
-                         f"{platform.n_levels} levels, so {platform.n_levels - 1} directories are needed "
-                         "(level 0 is RAM)")
-    levels = platform.levels
-    return [RamTier(levels[0].capacity, levels[0].name)] + [
-        DiskTier(d, level.capacity, level.name) for d, level in zip(directories, levels[1:])]
+    run_time: float = 0.0
+    cpu_time: float = 0.0
 
 
 def _owned_views(functions) -> list[np.ndarray]:
@@ -207,6 +197,7 @@ class CheckpointManager:
         ``platform``: optionally the costed platform the schedule was planned for; ``result.predicted`` is then the
         simulator's report on it (makespan in its units) instead of on :attr:`platform` (unit costs).  It must
         have one level per tier and no level larger than its tier."""
+        start, cpu_start = time.perf_counter(), time.process_time()
         schedule = list(schedule)
         if platform is None:
             platform = self.platform
@@ -215,7 +206,9 @@ class CheckpointManager:
             raise ValueError(f"platform capacities {platform.capacities} do not fit the tiers' capacities "
                              f"{[t.capacity for t in self.tiers]} (one level per tier, none larger than its tier)")
         predicted = simulate(schedule, platform, self.loop.steps)
-        return _Execution(self, schedule, predicted).run()
+        result = _Execution(self, schedule, predicted).run()
+        result.run_time, result.cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
+        return result
 
     # shared by both ---------------------------------------------------------------------------------------
     def _step(self, index: int, phase: str, hint=None) -> None:

@@ -2,17 +2,17 @@
 
 A :class:`TimeLoop` describes the chain of Griewank & Walther (2000) on a Firedrake model:
 
-- ``model.state``: the Functions holding ``x_i`` (notes/contract_model.md); ``model.step(dt)`` runs ``F_i``,
+- ``model.state``: the Functions holding ``x_i`` (docs/model.md states the contract); ``model.step(dt)`` runs ``F_i``,
   reading and overwriting exactly these Functions in place, through pyadjoint-overloaded operations only;
 - ``timesteps``: ``dt_i`` for ``F_i``, ``i = 0 .. l-1`` (so ``l = len(timesteps)``);
-- ``controls``: parameter Functions ``p`` that appear in the model's forms (friction, accumulation, ...);
+- ``controls``: parameter Functions ``p`` that appear in the model's forms (coefficients, sources, ...);
   the initial state ``x_0`` is always a control too (its gradient is ``xbar_0``);
 - ``functional(i, state)``: ``j_i(x_i)``, an AdjFloat (from ``firedrake.assemble``) or ``None`` (no term),
   called for ``i = 0 .. l`` on the state Functions holding ``x_i``; ``J = sum_i j_i(x_i)``.  A term may also
   depend on the controls (a regularisation, say, returned at one index only).
 
 Optional: ``model.retape_hint()`` returns a copy of whatever the model can reuse, from the state ``x_{i+1}`` it
-holds, when ``F_i`` is re-run from ``x_i`` (the ice model: the converged velocity); the manager then re-tapes ``F_i``
+holds, when ``F_i`` is re-run from ``x_i`` (e.g. the converged solution of an iterative solve); the manager then re-tapes ``F_i``
 as ``model.step(dt_i, hint=h)`` with ``h`` taken on ``x_{i+1}`` (manager.py).  The step must give the same
 ``x_{i+1}`` with or without ``h`` (up to its solver tolerance); only its cost may differ.
 """

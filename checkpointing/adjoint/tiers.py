@@ -207,7 +207,7 @@ class RamTier(Tier):
 
 
 class DiskTier(Tier):
-    """Checkpoints as files ``<directory>/icesheet-checkpoints-<run id>/x<index>.rank<rank>.bin``.
+    """Checkpoints as files ``<directory>/checkpoints-<run id>/x<index>.rank<rank>.bin``.
 
     ``directory`` is created if needed.  The run subdirectory is new for every run and removed by :meth:`close`.
     """
@@ -225,7 +225,7 @@ class DiskTier(Tier):
     def open(self, layout, slots, comm):
         super().open(layout, slots, comm)
         run_id = comm.bcast(uuid.uuid4().hex[:12] if comm.rank == 0 else None, root=0)
-        self.run_directory = os.path.join(self.directory, f"icesheet-checkpoints-{run_id}")
+        self.run_directory = os.path.join(self.directory, f"checkpoints-{run_id}")
         global_bytes = comm.allreduce(layout.nbytes)
         error = None
         try:

@@ -239,7 +239,7 @@ def run(request: Request, progress: bool = True) -> dict:
 
     with bar:
         gradient = compute_gradient(model, functional, timesteps, (request.control,), schedule=schedule,
-                                    platform=platform, tiers=tiers, riesz_map=request.riesz, on_step=on_step)
+                                    platform=platform, storage=tiers, riesz_map=request.riesz, on_step=on_step)
     counters = gradient.result.counters
     measured_makespan = sum(counters.wall_time.values())
     summary = {

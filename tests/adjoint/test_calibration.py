@@ -2,7 +2,7 @@
 
 Oracles: a step that sleeps a known time costs at least that long, forward and taped (lower bounds only: no
 timing assertion that load could break); the calibrated platform's H-Revolve schedule has the dynamic-programming
-optimal makespan (references.md section 3) and, run by the manager on the calibrated tiers, gives the store-all
+optimal makespan (Herrmann & Pallez 2020; docs/checkpointing.md) and, run by the manager on the calibrated tiers, gives the store-all
 gradient with the simulator's counts; calibration leaves the model's state and the disk as it found them.
 """
 import time
@@ -19,7 +19,7 @@ class SleepyDiffusion:
     """The toy model, sleeping ``dt`` seconds in every step: a step of known minimum cost."""
 
     def __init__(self):
-        from checkpointing.adjoint.toymodel import NonlinearDiffusion
+        from support.toymodel import NonlinearDiffusion
 
         self.model = NonlinearDiffusion(cells=4)
 
@@ -36,7 +36,7 @@ class SleepyDiffusion:
 def calibrated(tmp_path_factory):
     from checkpointing.adjoint import DiskTier, RamTier, TimeLoop
     from checkpointing.adjoint.calibration import calibrate
-    from checkpointing.adjoint.toymodel import misfit_functional
+    from support.toymodel import misfit_functional
 
     sleepy = SleepyDiffusion()
     loop = TimeLoop(sleepy, TIMESTEPS, (sleepy.model.source,), misfit_functional(sleepy.model, len(TIMESTEPS)))
@@ -67,9 +67,8 @@ def test_calibration_restores_the_state_and_leaves_no_checkpoint_files(calibrate
 
 
 def test_optimal_schedule_on_the_calibrated_platform_runs_with_the_store_all_gradient(calibrated):
-    from checkpointing.adjoint import CheckpointManager, RamTier
-    from checkpointing.planners import optimal_makespan, plan
-    from checkpointing.platform import Level, Platform
+    from checkpointing.adjoint import gradient
+    from checkpointing.planners import optimal_makespan
 
     calibration, loop, tiers = calibrated["calibration"], calibrated["loop"], calibrated["tiers"]
     platform = calibration.platform()
@@ -77,10 +76,9 @@ def test_optimal_schedule_on_the_calibrated_platform_runs_with_the_store_all_gra
     schedule = calibration.optimal_schedule()
     assert calibration.predict(schedule, per_step=False).makespan == pytest.approx(
         optimal_makespan(len(TIMESTEPS), platform), rel=1e-12)
-    result = CheckpointManager(loop, tiers).run(schedule, platform)
+    result = gradient(loop, schedule, platform, tiers)
     assert result.counters.mismatches(calibration.predict(schedule)) == []
-    steps = len(TIMESTEPS)
-    reference = CheckpointManager(loop, [RamTier(steps)]).run(plan("store-all", steps, Platform((Level(steps),))))
+    reference = gradient(loop, "store-all")
     assert result.value == pytest.approx(reference.value, rel=1e-12)
     g, g_ref = result.gradient[0].dat.data_ro, reference.gradient[0].dat.data_ro
     assert np.linalg.norm(g - g_ref) <= 1e-10 * np.linalg.norm(g_ref)

@@ -29,14 +29,14 @@ class CountingModel:
 
 @pytest.fixture(scope="module")
 def toy_model():
-    from checkpointing.adjoint.toymodel import NonlinearDiffusion
+    from support.toymodel import NonlinearDiffusion
 
     return NonlinearDiffusion(6)
 
 
 def manager_for(toy_model, tiers, fail_at=None):
     from checkpointing.adjoint import CheckpointManager, TimeLoop
-    from checkpointing.adjoint.toymodel import misfit_functional
+    from support.toymodel import misfit_functional
 
     counting = CountingModel(toy_model, fail_at)
     loop = TimeLoop(counting, [DT] * STEPS, (toy_model.source,), misfit_functional(toy_model, STEPS))
@@ -148,7 +148,7 @@ def test_solver_failure_names_the_step_and_the_phase(toy_model, tmp_path, fail_a
 
 def test_bad_time_loops_are_rejected_naming_the_field(toy_model):
     from checkpointing.adjoint import TimeLoop
-    from checkpointing.adjoint.toymodel import misfit_functional
+    from support.toymodel import misfit_functional
 
     functional = misfit_functional(toy_model, 2)
     with pytest.raises(ValueError, match=r"timesteps\[1\] = -0.1"):

@@ -99,7 +99,7 @@ def test_schedule_gives_the_store_all_gradient_with_the_predicted_counts(runs, s
     rows = {row["quantity"]: row for row in csv.DictReader(open(out / "summary.csv"))}
     assert int(rows["forward_steps"]["measured"]) == int(rows["forward_steps"]["predicted"]) == report.forward_steps
     assert (out / "gradient.png").stat().st_size > 0 and (out / "gradient.pvd").is_file()
-    assert not list((out / "checkpoints").glob("icesheet-checkpoints-*")) if "disk" in storage else True
+    assert not list((out / "checkpoints").glob("checkpoints-*")) if "disk" in storage else True
 
 
 def test_calibrate_runs_the_optimal_schedule_of_the_calibrated_platform(runs):

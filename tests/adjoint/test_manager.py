@@ -28,7 +28,7 @@ SCHEDULES = {
 @pytest.fixture(scope="module")
 def toy():
     from checkpointing.adjoint import TimeLoop
-    from checkpointing.adjoint.toymodel import NonlinearDiffusion, misfit_functional
+    from support.toymodel import NonlinearDiffusion, misfit_functional
 
     model = NonlinearDiffusion(8)
     loop = TimeLoop(model, [DT] * STEPS, (model.source, model.diffusivity), misfit_functional(model, STEPS))
@@ -41,7 +41,7 @@ def store_all(toy, tmp_path_factory):
 
 
 def run_schedule(loop, name, spec, tmp_path):
-    from checkpointing.adjoint import CheckpointManager, tiers_for_platform
+    from checkpointing.adjoint import gradient
     from checkpointing.planners import plan
     from checkpointing.platform import Platform
 
@@ -51,7 +51,7 @@ def run_schedule(loop, name, spec, tmp_path):
     if name == "nonuniform":  # a chain whose steps cost differently (e.g. Picard iteration counts)
         opts = {"forward_costs": [1.0 + (i % 3) for i in range(STEPS)], "backward_costs": [2.0] * (STEPS + 1)}
     schedule = plan(name, STEPS, platform, **opts)
-    result = CheckpointManager(loop, tiers_for_platform(platform, directories)).run(schedule, platform)
+    result = gradient(loop, name, platform, directories, planner_options=opts)
     return schedule, platform, result
 
 

@@ -7,13 +7,13 @@ PLATFORM = "1:0:0,1:0.5:0.5,inf:1:1"  # RAM, a fast disk directory, a slow disk 
 
 
 def test_two_ranks_match_one_rank_through_hrevolve_on_disk(tmp_path, mpi_run):
-    from checkpointing.adjoint.toy_gradient import toy_gradient_summary
+    from support.toy_gradient import toy_gradient_summary
     from checkpointing.platform import Platform
 
     serial_dirs = [tmp_path / "serial-ssd", tmp_path / "serial-pfs"]
     serial = toy_gradient_summary(8, 10, "hrevolve", Platform.from_spec(PLATFORM), serial_dirs)
     parallel_dirs = [tmp_path / "mpi-ssd", tmp_path / "mpi-pfs"]
-    parallel = mpi_run("checkpointing.adjoint.toy_gradient", "--cells", "8", "--steps", "10", "--planner", "hrevolve",
+    parallel = mpi_run("support.toy_gradient", "--cells", "8", "--steps", "10", "--planner", "hrevolve",
                        "--platform", PLATFORM, "--directory", str(parallel_dirs[0]),
                        "--directory", str(parallel_dirs[1]))
     assert parallel["ranks"] == 2 and serial["ranks"] == 1
@@ -30,7 +30,7 @@ def test_two_ranks_match_one_rank_through_hrevolve_on_disk(tmp_path, mpi_run):
 
 def test_a_checkpoint_corrupted_on_one_rank_stops_both_ranks_with_the_same_error(tmp_path, mpi_run):
     directories = [tmp_path / "ssd", tmp_path / "pfs"]
-    report = mpi_run("checkpointing.adjoint.toy_gradient", "--cells", "8", "--steps", "10", "--planner", "hrevolve",
+    report = mpi_run("support.toy_gradient", "--cells", "8", "--steps", "10", "--planner", "hrevolve",
                      "--platform", PLATFORM, "--directory", str(directories[0]), "--directory", str(directories[1]),
                      "--corrupt-rank", "1")
     # mpi_run returning at all means neither rank was left waiting; rank 0 reports rank 1's error

@@ -5,10 +5,10 @@ pytestmark = [pytest.mark.firedrake, pytest.mark.mpi]
 
 
 def test_two_ranks_match_serial(mpi_run):
-    from icesheet.parallel_check import fingerprint
+    from support.parallel_check import fingerprint
 
     serial = fingerprint(steps=3)
-    parallel = mpi_run("icesheet.parallel_check", "--steps", "3")
+    parallel = mpi_run("support.parallel_check", "--steps", "3")
     assert parallel["ranks"] == 2 and serial["ranks"] == 1
     for key in ("volume", "vaf"):
         assert parallel[key] == pytest.approx(serial[key], rel=1e-8)

@@ -140,10 +140,10 @@ def test_bad_input_is_rejected_naming_the_field():
 @pytest.mark.mpi
 def test_halfar_dome_same_on_two_ranks(mpi_run):
     """Volumes and final norms of 3 steps agree on 1 and 2 ranks (MUMPS LU: up to round-off)."""
-    from icesheet.parallel_check import fingerprint
+    from support.parallel_check import fingerprint
 
     arguments = ("--scenario", "halfar_dome", "--steps", "3", "--cell-size", "50000")
-    parallel = mpi_run("icesheet.parallel_check", *arguments)
+    parallel = mpi_run("support.parallel_check", *arguments)
     serial = fingerprint("halfar_dome", steps=3, cell_size=50000.0)
     assert parallel["ranks"] == 2 and serial["ranks"] == 1
     assert parallel["volume"] == pytest.approx(serial["volume"], rel=1e-10)

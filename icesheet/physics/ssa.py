@@ -22,14 +22,14 @@ iterate and the full residual at the unknown itself (icesheet.velocity_solver).
 from __future__ import annotations
 
 import ufl
-from ufl import Identity, conditional, dot, grad, gt, inner, lt, max_value, min_value, sqrt, sym, tr
+from ufl import Identity, dot, grad, inner, min_value, sqrt, sym, tr
 
 from icesheet import constants
+from icesheet.physics.geometry import surface
 
 __all__ = [
     "strain_rate", "effective_strain_rate", "viscosity", "membrane_stress", "membrane_term",
-    "sliding_coefficient", "friction_term", "surface", "grounded_indicator", "driving_stress_term",
-    "terminus_term", "thickness_above_flotation",
+    "sliding_coefficient", "friction_term", "driving_stress_term", "terminus_term",
 ]
 
 
@@ -74,21 +74,6 @@ def friction_term(u, v, beta, grounded):
     return grounded * beta * inner(u, v)
 
 
-def surface(thickness, bed, rho_ice=constants.ice_density, rho_water=constants.water_density):
-    r"""Surface elevation :math:`s = \max(b + h, (1 - \rho_I/\rho_W) h)`: grounded ice rests on the bed, floating ice
-    is in hydrostatic equilibrium with sea level at z = 0."""
-    return max_value(bed + thickness, (1 - rho_ice / rho_water) * thickness)
-
-
-def grounded_indicator(thickness, bed, rho_ice=constants.ice_density, rho_water=constants.water_density):
-    r""":math:`\chi_g = 1` where the ice is thicker than flotation, :math:`\rho_I h + \rho_W b > 0`, else 0.
-
-    A sharp switch evaluated at quadrature points, so the grounding line may cross a cell (a sub-element treatment
-    of friction in the spirit of Seroussi et al. 2014, The Cryosphere 8).  It depends on the thickness only, so the
-    momentum residual stays smooth in the velocity."""
-    return conditional(gt(rho_ice * thickness + rho_water * bed, 0), 1.0, 0.0)
-
-
 def driving_stress_term(v, thickness, bed, rho_ice=constants.ice_density, rho_water=constants.water_density,
                         g=constants.gravity):
     r"""Integrand :math:`\rho_I g h \nabla s\cdot v` of the gravitational driving stress :math:`\tau_d = -\rho_I g h
@@ -109,9 +94,3 @@ def terminus_term(v, thickness, bed, rho_ice=constants.ice_density, rho_water=co
     base = min_value(surface(thickness, bed, rho_ice, rho_water) - thickness, 0.0)
     stress = 0.5 * g * (rho_ice * thickness**2 - rho_water * base**2)
     return stress * dot(v, nu)
-
-
-def thickness_above_flotation(thickness, bed, rho_ice=constants.ice_density, rho_water=constants.water_density):
-    r"""Thickness above flotation per unit area: :math:`\max(h + (\rho_W/\rho_I) b, 0)` where :math:`b < 0`, else
-    :math:`h` (references.md section 5); its integral is the volume above flotation (VAF)."""
-    return conditional(lt(bed, 0), max_value(thickness + rho_water / rho_ice * bed, 0.0), thickness)

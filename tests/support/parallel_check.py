@@ -1,6 +1,6 @@
 """Run a few steps of a small scenario and print a JSON line of volumes and norms (for the 1-vs-2-rank test).
 
-``mpiexec -n 2 python -m icesheet.parallel_check --steps 3`` prints, on rank 0, the volume and VAF after each step,
+``mpiexec -n 2 python -m support.parallel_check --steps 3`` (tests/ on PYTHONPATH) prints, on rank 0, the volume and VAF after each step,
 the L2 norms of the final thickness and velocity, and the Picard iterations per step; the same numbers computed
 serially must agree to round-off (up to the direct solver's parallel ordering).
 """

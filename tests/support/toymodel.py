@@ -6,7 +6,7 @@ discretised with P1 elements and backward Euler, one Newton solve per step: x_{i
 
     F(u^{n+1}; u^n, f) = int (u^{n+1} - u^n)/dt v + kappa (1 + (u^{n+1})^2) grad u^{n+1} . grad v - f v dx = 0.
 
-It follows the model contract (notes/contract_model.md): ``state`` is ``(u,)``, ``step(dt)`` overwrites ``u`` in
+It follows the model contract (docs/model.md): ``state`` is ``(u,)``, ``step(dt)`` overwrites ``u`` in
 place, and every Function, form and solver is built once in the constructor (new ones per step leak through
 Firedrake's caches).  Controls: ``source`` (f) and ``diffusivity`` (kappa), both P1 Functions.
 """

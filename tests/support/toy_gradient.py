@@ -1,8 +1,8 @@
 """Gradient of the toy nonlinear-diffusion functional through a planned schedule, summarised as JSON.
 
-    python -m checkpointing.adjoint.toy_gradient --cells 8 --steps 10 --planner disk-revolve \\
-        --platform 2:0:0,inf:2:2 --directory /tmp/ckpt
-    mpiexec -n 2 python -m checkpointing.adjoint.toy_gradient ...     (the same numbers, partition-independent)
+    python -m support.toy_gradient --cells 8 --steps 10 --planner disk-revolve \\
+        --platform 2:0:0,inf:2:2 --directory CHECKPOINT_DIR             (with tests/ on PYTHONPATH)
+    mpiexec -n 2 python -m support.toy_gradient ...     (the same numbers, partition-independent)
 
 Prints one JSON line (rank 0): ``J``, the global l2 norms of the gradient cofunctions, the directional derivatives
 ``dJ/dp . h`` for fixed smooth directions ``h`` (partition-independent, unlike raw dof vectors), the counters and
@@ -20,19 +20,16 @@ import os
 
 import firedrake as fd
 
-from ..planners import plan
-from ..platform import Platform
-from .manager import CheckpointManager, tiers_for_platform
-from .protocol import TimeLoop
-from .tiers import DiskTier, StorageError
-from .toymodel import NonlinearDiffusion, misfit_functional
+from checkpointing.adjoint import DiskTier, StorageError, TimeLoop, gradient, tiers_for_platform
+from checkpointing.platform import Platform
+from support.toymodel import NonlinearDiffusion, misfit_functional
 
 __all__ = ["toy_gradient_summary", "main"]
 
 
 def toy_gradient_summary(cells: int, steps: int, planner: str, platform: Platform, directories=(),
                          dt: float = 0.05, corrupt_rank: int | None = None) -> dict:
-    """Run the manager on the toy model with ``plan(planner, steps, platform)``; return partition-independent
+    """The gradient of the toy model through ``planner``'s schedule on ``platform``; return partition-independent
     numbers (see the module docstring)."""
     model = NonlinearDiffusion(cells)
     comm = model.mesh.comm
@@ -40,9 +37,8 @@ def toy_gradient_summary(cells: int, steps: int, planner: str, platform: Platfor
     tiers = tiers_for_platform(platform, directories)
     if corrupt_rank is not None:
         _corrupt_first_write(next(t for t in tiers if isinstance(t, DiskTier)), comm.rank == corrupt_rank)
-    manager = CheckpointManager(loop, tiers)
     try:
-        result = manager.run(plan(planner, steps, platform), platform)
+        result = gradient(loop, planner, platform, tiers)
     except StorageError as exc:
         left = comm.allreduce(sum(len(files) for d in directories for _, _, files in os.walk(d)))
         return {"ranks": comm.size, "error": type(exc).__name__, "message": str(exc), "files_left": left}

@@ -1,0 +1,100 @@
+"""The time loop shared by the ice models (``IceModel``, ``SIAModel``): what a step reports, field checks, and
+``run_steps``, the loop with a progress bar, a log line and a diagnostics record per step.
+
+A model for :func:`run_steps` has ``mesh``, ``time`` (years), ``step(dt) -> StepInfo``, ``volume()`` and
+``volume_above_flotation()`` (m^3); the checkpoint manager needs less (``state`` and ``step``: docs/model.md).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from icesheet.errors import InvalidFieldError
+
+__all__ = ["StepInfo", "check_field", "run_steps"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class StepInfo:
+    """What one model step did: Picard iterations with the relative change and relative residual after each
+    (``residual_history[0]`` is that of the initial guess), Newton iterations (of the SSA's finish, or the SIA's
+    solve, which has no Picard loop), the final relative residual, the volume added by the thickness bound (m^3)
+    and the wall time (s)."""
+
+    dt: float
+    picard_iterations: int
+    picard_changes: list[float] = field(default_factory=list)
+    residual_history: list[float] = field(default_factory=list)
+    newton_iterations: int = 0
+    final_residual: float = float("nan")
+    clamped_volume: float = 0.0
+    wall_time: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_field(name: str, function, minimum: float | None = None, strict: bool = False, source: str = "") -> None:
+    """Raise InvalidFieldError naming ``name`` if ``function`` has NaN/inf values or values below ``minimum``
+    (``<= minimum`` when ``strict``)."""
+    comm = function.function_space().mesh().comm
+    values = function.dat.data_ro
+    where = f" (from {source})" if source else ""
+    bad = int(comm.allreduce(int(np.count_nonzero(~np.isfinite(values)))))
+    if bad:
+        raise InvalidFieldError(f"{name}{where}: {bad} values are NaN or infinite; it must be finite everywhere")
+    if minimum is None:
+        return
+    local_min = float(values.min()) if values.size else math.inf
+    lowest = comm.allreduce(local_min, op=_mpi_min())
+    if lowest < minimum or (strict and lowest <= minimum):
+        relation = ">" if strict else ">="
+        raise InvalidFieldError(f"{name}{where}: minimum value {lowest:g}; it must be {relation} {minimum:g} "
+                                "everywhere")
+
+
+def _mpi_min():
+    from mpi4py import MPI
+
+    return MPI.MIN
+
+
+def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=None) -> list[dict]:
+    """The time loop shared by the models (``IceModel``, ``SIAModel``): ``n_steps`` steps of ``dt`` years with a
+    progress bar on rank 0 and a log line per step.  Returns one record per step and one for the initial state
+    (step 0): step, time, volume, vaf, picard_iterations, newton_iterations, final_residual, clamped_volume,
+    wall_time.  ``on_step(model, record)`` is called after each step (and for step 0)."""
+    from tqdm.auto import tqdm
+
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps = {n_steps!r}: must be an integer >= 0")
+    records = [_step_record(model, 0, None)]
+    if on_step is not None:
+        on_step(model, records[-1])
+    show = progress and model.mesh.comm.rank == 0
+    with tqdm(total=n_steps, disable=not show, desc="time steps", unit="step") as bar:
+        for k in range(1, n_steps + 1):
+            info = model.step(dt)
+            records.append(_step_record(model, k, info))
+            logger.info("step %d t=%.4g yr: volume %.6e m^3, VAF %.6e m^3, %d Picard + %d Newton iterations, "
+                        "%.2f s", k, model.time, records[-1]["volume"], records[-1]["vaf"],
+                        info.picard_iterations, info.newton_iterations, info.wall_time)
+            bar.set_postfix(picard=info.picard_iterations, vaf=f"{records[-1]['vaf']:.4e}")
+            bar.update()
+            if on_step is not None:
+                on_step(model, records[-1])
+    return records
+
+
+def _step_record(model, step: int, info: StepInfo | None) -> dict:
+    return {"step": step, "time": model.time, "volume": model.volume(), "vaf": model.volume_above_flotation(),
+            "picard_iterations": info.picard_iterations if info else 0,
+            "newton_iterations": info.newton_iterations if info else 0,
+            "final_residual": info.final_residual if info else float("nan"),
+            "clamped_volume": info.clamped_volume if info else 0.0,
+            "wall_time": info.wall_time if info else 0.0}
