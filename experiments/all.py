@@ -23,7 +23,8 @@ from .harness import run_one, setup_logging, write_csv
 log = logging.getLogger("experiments.all")
 
 PURE = ("revolve_tradeoff", "hrevolve_vs_heuristics", "strategy_table")
-ON_THE_MODEL = ("sensitivity_maps", "picard_adjoint", "strategy_measured", "nonuniform_costs", "twin_inversion")
+ON_THE_MODEL = ("sensitivity_maps", "picard_adjoint", "strategy_measured", "nonuniform_costs", "twin_inversion",
+                "mismip")
 EXPERIMENTS = PURE + ON_THE_MODEL
 
 

@@ -335,6 +335,33 @@ def figure_series(results: dict, out: Path) -> Path:
     return save_figure(fig, out / "mismip_series.png")
 
 
+def figure_spinup(out: Path) -> Path | None:
+    """VAF and centreline grounding line against spin-up time from the logs saved in data/mismip
+    (``spinup_<cell>km.csv``, rows of :func:`spin_up`), with WAVI's Ice0 values as horizontal lines."""
+    logs = sorted(STATES.glob("spinup_*km.csv"), key=lambda p: -float(p.stem.split("_")[1][:-2]))
+    if not logs:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+    for path in logs:
+        with open(path) as handle:
+            rows = list(csv.DictReader(handle))
+        t = [float(r["time"]) for r in rows]
+        axes[0].plot(t, [float(r["vaf"]) for r in rows], lw=1, label=f"ours {path.stem.split('_')[1]}")
+        axes[1].plot(t, [float(r["grounding_line"]) / 1e3 for r in rows], lw=1, label=f"ours {path.stem.split('_')[1]}")
+    for peer, style in (("WAVI 1 km", ":"), ("WAVI 2 km", "--")):
+        axes[0].axhline(PEER[peer]["ice0"]["vaf"][0], color="k", ls=style, lw=0.8, label=f"{peer} Ice0")
+        axes[1].axhline(PEER[peer]["ice0"]["grounding_line"][0] / 1e3, color="k", ls=style, lw=0.8, label=peer)
+    axes[0].set_ylabel("VAF (m$^3$)")
+    axes[1].set_ylabel("centreline grounding line (km)")
+    axes[1].set_ylim(380, 480)
+    for ax in axes:
+        ax.set_xlabel("spin-up time (yr)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("MISMIP+ Ice0 spin-up from 100 m of ice (finer meshes restart from a coarser state)")
+    fig.tight_layout()
+    return save_figure(fig, out / "mismip_spinup.png")
+
+
 def figure_maps(initial, final, out: Path) -> Path:
     """Thickness at t = 0 with the grounding line at t = 0 (white) and after Ice1r (red), and Ice1r's melt at t=0."""
     import firedrake as fd
@@ -406,6 +433,7 @@ def run(out: Path, full: bool) -> dict:
                                      for e in data}, float("nan")))
     write_csv(out / "mismip_summary.csv", rows)
     figure_series(results, out)
+    figure_spinup(out)
     size, models = finest
     if models["ice0"].mesh.comm.size == 1:
         figure_maps(build("mismip_ice1r", size["cell_size"], size["state"]), models["ice1r"], out)
