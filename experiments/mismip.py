@@ -5,8 +5,9 @@ MISMIP+ (Asay-Davis et al. 2016, GMD 9, 2471; docs/mismip.md): the scenarios ``m
 sub-shelf melt; ``mismip_ice1ra`` continues from the end of Ice1r for 100 years without melt.  Diagnostics every
 step: volume above flotation (VAF), grounded area, and the grounding-line position on the centreline y = 40 km (the
 first x, going downstream, where the height above flotation :math:`h + (\rho_W/\rho_I) b` changes sign, linear
-between samples every 250 m).  The published comparison (:data:`PEER`) is the WAVI model's MISMIP+ output (1 and
-2 km, L1L2 stresses, Weertman friction), a member of the ensemble of Cornford et al. (2020, The Cryosphere 14, 2283).
+between samples every 250 m).  The published comparison (:data:`PEER`, from data/mismip/peer_wavi.json) is the WAVI
+model's MISMIP+ output (1 and 2 km, L1L2 stresses, Weertman friction), a member of the ensemble of Cornford et al.
+(2020, The Cryosphere 14, 2283).
 
 Two entry points:
 
@@ -49,50 +50,9 @@ SAMPLE_SPACING = 250.0  # m, along the centreline
 YEARS = 100.0
 RAMP = 1.5  # growth factor of the spin-up's steps after a (re)start
 
-#: WAVI (L1L2, Weertman; public MISMIP+ output files {Ice0,Ice1r,Ice1ra}_CWI_WAVI_L1L2c_Weertman_{1,2}km.nc of
-#: github.com/alextbradley/WAVI_MISMIP_PLUS): every 10 years over each experiment's first 100 years (Ice0 and Ice1r
-#: from t = 0, Ice1ra from t = 100), VAF (m^3), grounded area (m^2) and the grounding line where it crosses the
-#: centreline (m).
-PEER = {
-    "WAVI 1 km": {
-        "ice0": {"vaf": [3.6939e13, 3.6938e13, 3.6937e13, 3.6937e13, 3.6938e13, 3.6938e13, 3.6938e13, 3.6938e13,
-                         3.6938e13, 3.6939e13, 3.6938e13],
-                 "grounded_area": [3.8501e10, 3.8504e10, 3.8508e10, 3.8511e10, 3.8515e10, 3.8519e10, 3.8515e10,
-                                   3.8513e10, 3.8513e10, 3.8513e10, 3.8511e10],
-                 "grounding_line": [457.4e3, 457.4e3, 457.4e3, 457.4e3, 457.5e3, 457.5e3, 457.5e3, 457.5e3,
-                                    457.5e3, 457.5e3, 457.5e3]},
-        "ice1r": {"vaf": [3.6700e13, 3.6688e13, 3.6645e13, 3.6571e13, 3.6472e13, 3.6354e13, 3.6217e13, 3.6069e13,
-                          3.5906e13, 3.5735e13, 3.5560e13],
-                  "grounded_area": [3.8501e10, 3.8228e10, 3.7943e10, 3.7716e10, 3.7510e10, 3.7338e10, 3.7143e10,
-                                    3.6974e10, 3.6792e10, 3.6646e10, 3.6502e10],
-                  "grounding_line": [457.4e3, 455.5e3, 451.6e3, 447.6e3, 443.6e3, 441.5e3, 437.6e3, 435.5e3,
-                                     431.6e3, 429.5e3, 427.5e3]},
-        "ice1ra": {"vaf": [3.5497e13, 3.5341e13, 3.5226e13, 3.5143e13, 3.5085e13, 3.5042e13, 3.5011e13, 3.4988e13,
-                           3.4972e13, 3.4959e13, 3.4950e13],
-                   "grounded_area": [3.6502e10, 3.6374e10, 3.6416e10, 3.6494e10, 3.6578e10, 3.6653e10, 3.6727e10,
-                                     3.6795e10, 3.6857e10, 3.6915e10, 3.6963e10],
-                   "grounding_line": [427.5e3, 423.3e3, 423.4e3, 424.4e3, 425.5e3, 426.6e3, 427.7e3, 428.7e3,
-                                      429.6e3, 430.4e3, 431.2e3]}},
-    "WAVI 2 km": {
-        "ice0": {"vaf": [3.6701e13, 3.6701e13, 3.6701e13, 3.6702e13, 3.6703e13, 3.6704e13, 3.6704e13, 3.6705e13,
-                         3.6705e13, 3.6706e13, 3.6706e13],
-                 "grounded_area": [3.8522e10, 3.8520e10, 3.8521e10, 3.8524e10, 3.8525e10, 3.8529e10, 3.8523e10,
-                                   3.8526e10, 3.8529e10, 3.8528e10, 3.8522e10],
-                 "grounding_line": [456.0e3, 456.0e3, 455.9e3, 456.0e3, 456.0e3, 456.0e3, 456.0e3, 456.0e3,
-                                    456.0e3, 456.0e3, 456.0e3]},
-        "ice1r": {"vaf": [3.6580e13, 3.6564e13, 3.6526e13, 3.6468e13, 3.6391e13, 3.6306e13, 3.6207e13, 3.6097e13,
-                          3.5987e13, 3.5863e13, 3.5745e13],
-                  "grounded_area": [3.8522e10, 3.8289e10, 3.8049e10, 3.7905e10, 3.7727e10, 3.7550e10, 3.7464e10,
-                                    3.7304e10, 3.7223e10, 3.7072e10, 3.6995e10],
-                  "grounding_line": [456.0e3, 455.0e3, 451.0e3, 450.4e3, 447.0e3, 443.1e3, 443.0e3, 439.1e3,
-                                     438.8e3, 435.1e3, 434.8e3]},
-        "ice1ra": {"vaf": [3.5702e13, 3.5577e13, 3.5466e13, 3.5384e13, 3.5325e13, 3.5281e13, 3.5249e13, 3.5224e13,
-                           3.5205e13, 3.5191e13, 3.5181e13],
-                   "grounded_area": [3.6995e10, 3.6831e10, 3.6810e10, 3.6857e10, 3.6920e10, 3.6987e10, 3.7051e10,
-                                     3.7107e10, 3.7164e10, 3.7224e10, 3.7271e10],
-                   "grounding_line": [434.9e3, 430.0e3, 429.4e3, 429.8e3, 430.4e3, 431.1e3, 432.1e3, 432.7e3,
-                                      433.5e3, 434.2e3, 434.7e3]}},
-}
+#: WAVI's MISMIP+ results (data/mismip/peer_wavi.json: source, units): {"WAVI 1 km" | "WAVI 2 km": {experiment:
+#: {"vaf" | "grounded_area" | "grounding_line": 11 values, every 10 years over the experiment's first 100 years}}}
+PEER = json.loads((STATES / "peer_wavi.json").read_text())["models"]
 PEER_TIMES = [10.0 * k for k in range(11)]  # yr after each experiment's start
 #: the experiments in order, each with the state it starts from and its start time (yr)
 EXPERIMENTS = (("ice0", "spin-up", 0.0), ("ice1r", "spin-up", 0.0), ("ice1ra", "ice1r", 100.0))
