@@ -13,9 +13,9 @@ Two entry points:
 
 - ``python -m experiments.mismip spinup --cell-size 8000 --years 20000 --out DIR [--restart STATE.h5]``: Ice0 from
   its initial condition (or a saved state) toward steady state, with time steps growing by 1.5 per step from
-  0.25 yr up to a Courant limit, halved and retried when a solve fails; saves the state (firedrake.CheckpointFile + a JSON with the time) every
-  ``--save-every`` years and at the end, logs VAF drift and grounding line to ``DIR/spinup.csv``.  A stopped run
-  restarts from its last saved state.
+  0.25 yr up to a Courant limit, halved and retried when a solve fails; saves the state (firedrake.CheckpointFile +
+  a JSON with the time) every ``--save-every`` years and at the end, logs VAF drift and grounding line to
+  ``DIR/spinup.csv``.  A stopped run restarts from its last saved state.
 - ``python -m experiments.mismip --out DIR [--full]``: the three experiments from the spin-up state in
   ``data/mismip/`` (default: 8 km; ``--full``: the finest saved, see :func:`sizes`), figures, tables and the final
   state of each (``DIR/mismip/<experiment>_final.h5``).
@@ -231,9 +231,10 @@ def spin_up(cell_size: float, years: float, out: Path, restart: Path | None = No
                 save(model, state, {"cell_size": cell_size, "vaf_rate": record["vaf_rate"],
                                     "grounding_line": now["grounding_line"]})
                 next_save = model.time + save_every
-                log.info("t = %.0f yr: VAF %.5e m^3 (%+.3e m^3/yr), grounded area %.5e m^2, grounding line %.1f km, "
-                         "dt %.2f yr, %.0f s so far; saved %s", model.time, now["vaf"], record["vaf_rate"],
-                         now["grounded_area"], now["grounding_line"] / 1e3, dt, time.perf_counter() - start, state)
+                if rank0:
+                    log.info("t = %.0f yr: VAF %.5e m^3 (%+.3e m^3/yr), grounded area %.5e m^2, grounding line "
+                             "%.1f km, dt %.2f yr, %.0f s so far; saved %s", model.time, now["vaf"], record["vaf_rate"],
+                             now["grounded_area"], now["grounding_line"] / 1e3, dt, time.perf_counter() - start, state)
     finally:
         if rank0:
             handle.close()
