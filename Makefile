@@ -23,7 +23,7 @@ install:
 	@bash scripts/install.sh
 
 run: install
-	$(ENV) icesheet run --out $(OUT)/run
+	$(ENV) icesheet run --out $(OUT)/run --overwrite
 
 smoke: install
 	$(ENV) python -m experiments.smoke_taylor --out $(OUT)/smoke

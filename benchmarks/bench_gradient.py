@@ -2,7 +2,7 @@
 
 Model: the marine ice stream (MISMIP+ bed, ``--cell-size``), ``--steps`` steps of 10 years, J = volume above
 flotation at the end, control: log friction (theta = log C).  For each adjoint mode of the velocity solver
-(notes/contract_model.md; references.md section 4):
+(docs/model.md, section 6):
 
 - ``forward_s``: one untaped forward sweep (``checkpointing.adjoint.evaluate``);
 - ``manager_s``: the gradient users get (``icesheet.controls.compute_gradient``, store-all: the manager re-tapes each

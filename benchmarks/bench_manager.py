@@ -13,7 +13,7 @@ diffusivity.  Variants (each (variant, l) in its own process, so that peak RSS i
 
 Each worker first runs a 2-step adjoint (kernel compilation, caches), then records ``ru_maxrss`` as its baseline,
 then runs the configuration and reports the peak RSS above that baseline, the forward and gradient wall times,
-and dJ.h for a fixed direction h (all variants must agree).  Expectation (/work/shared/memory-facts.md): vanilla
+and dJ.h for a fixed direction h (all variants must agree).  Expectation (docs/checkpointing.md, "The checkpoint manager"): vanilla
 pyadjoint grows with l even under Revolve (pyadjoint#169); the manager's Revolve/H-Revolve stay flat and its
 store-all grows by one state per step.
 

@@ -6,7 +6,7 @@ our table memory is also given exactly (``20 bytes`` per table entry, see ``chec
 two-level platforms another child times checkpoint_schedules 1.0.4 ``HRevolve(l + 1, ram, disk, uf, ub, wd, rd)``
 (its ``max_n`` counts one more step than our ``l``; its table needs an integer disk capacity, so an unbounded disk is
 given ``l`` slots) until its schedule iterator is exhausted, and, when that took under ``--peer-makespan-limit``
-seconds, its makespan (``hrevolve(...).makespan``, to compare with ours + ``(l + 1) uf``; references.md section 3).
+seconds, its makespan (``hrevolve(...).makespan``, to compare with ours + ``(l + 1) uf``; docs/checkpointing.md, "Makespan conventions").
 A peer run longer than ``--peer-timeout`` seconds is stopped and reported as a timeout, so its ratio is a lower
 bound.  Timings depend on the machine's load; the load average is recorded.
 

@@ -24,13 +24,28 @@ Semantics (enforced by the simulator):
     ``index == l``); runs ``Fbar_index``.  Cost ``ub``.  Afterwards the working state is consumed (empty).
 
 ``x_0`` is the initial working state and is *not* stored at the start: a schedule writes it where it wants it.
+
+**Branches (join graphs).**  Every action takes an optional ``branch`` (default ``None``: the single chain above,
+whose schedules are unchanged).  In a join graph (:mod:`checkpointing.joingraph`) ``branch = b`` names tooth ``b``
+(``0 <= b < p``) and ``branch = HANDLE`` the handle; indices then count states of that branch.  Two actions exist
+only in join graphs: ``Start(branch)`` loads a branch's initial state into the working state, and ``Join(tooth)``
+adds the tooth's end state to the join (see :mod:`checkpointing.joingraph` for their rules).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Union
 
-__all__ = ["Advance", "Write", "Read", "Discard", "Backward", "Action", "Schedule"]
+__all__ = ["Advance", "Write", "Read", "Discard", "Backward", "Start", "Join", "HANDLE", "Action", "Schedule"]
+
+HANDLE = -1  # the branch index of a join graph's handle (teeth are 0 .. p-1)
+
+
+def _on(branch) -> str:
+    """The suffix naming the branch of an action (empty for the single chain)."""
+    if branch is None:
+        return ""
+    return " on the handle" if branch == HANDLE else f" on tooth {branch}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +54,10 @@ class Advance:
 
     start: int
     end: int
+    branch: int | None = None
 
     def __str__(self) -> str:
-        return f"advance x{self.start} -> x{self.end}"
+        return f"advance x{self.start} -> x{self.end}{_on(self.branch)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +66,10 @@ class Write:
 
     index: int
     level: int
+    branch: int | None = None
 
     def __str__(self) -> str:
-        return f"write x{self.index} to level {self.level}"
+        return f"write x{self.index} to level {self.level}{_on(self.branch)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +78,10 @@ class Read:
 
     index: int
     level: int
+    branch: int | None = None
 
     def __str__(self) -> str:
-        return f"read x{self.index} from level {self.level}"
+        return f"read x{self.index} from level {self.level}{_on(self.branch)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +90,10 @@ class Discard:
 
     index: int
     level: int
+    branch: int | None = None
 
     def __str__(self) -> str:
-        return f"discard x{self.index} from level {self.level}"
+        return f"discard x{self.index} from level {self.level}{_on(self.branch)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +101,33 @@ class Backward:
     """Run the backward step ``Fbar_index``: ``xbar_index = Fbar_index(x_index, xbar_{index+1})``."""
 
     index: int
+    branch: int | None = None
 
     def __str__(self) -> str:
-        return f"backward {self.index}"
+        return f"backward {self.index}{_on(self.branch)}"
 
 
-Action = Union[Advance, Write, Read, Discard, Backward]
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Load the initial state of ``branch`` into the working state: ``x_0`` of a tooth (from the run's inputs), or
+    the completed join ``y_0`` for the handle.  Join graphs only; each branch starts at most once."""
+
+    branch: int
+
+    def __str__(self) -> str:
+        return f"start{_on(self.branch)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Add the end state ``x_{l_b}`` of tooth ``branch`` (the working state) to the join ``y_0``; the working state
+    is kept.  Join graphs only; each tooth joins once."""
+
+    branch: int
+
+    def __str__(self) -> str:
+        return f"join{_on(self.branch)}"
+
+
+Action = Union[Advance, Write, Read, Discard, Backward, Start, Join]
 Schedule = list  # a list of Action; planners return plain lists so they can be inspected and sliced

@@ -4,13 +4,18 @@
                        [--json] [--actions] [--forward-costs ...] [--backward-costs ...] [--option KEY=VALUE]
     checkpointing compare --steps L (--platform ... | --levels ...) [--uf X] [--ub Y] [--json] [--peer]
     checkpointing platforms [--json]
+    checkpointing join --teeth L1,L2,... [--handle H] (--platform ... | --levels ...) [--algorithm NAME|all]
+                       [--uf X] [--ub Y] [--handle-uf X] [--handle-ub Y] [--json] [--actions]
+    checkpointing clean-checkpoints DIR [--dry-run] [--json]
 
 ``plan`` plans a schedule and reports what the simulator measures on it; ``compare`` runs every algorithm (with
 ``--peer`` also checkpoint_schedules' planners, translated by :mod:`checkpointing.interop`) and divides each
-makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  Makespans are in the DP
-convention (references.md section 3); ``makespan_peer_convention`` adds ``(l + 1) uf`` to compare with
-checkpoint_schedules' ``Sequence.makespan``.  Bad arguments exit with status 2 and one line on stderr naming the
-field, the value and what is allowed; a schedule that does not fit the platform exits with status 3.
+makespan by the optimum of Herrmann & Pallez (2020)'s dynamic programme.  ``clean-checkpoints`` lists the
+checkpoint run directories in DIR and removes those whose owner process is dead (checkpointing/rundirs.py).
+Makespans are in the DP convention (docs/checkpointing.md, "Makespan conventions"); ``makespan_peer_convention``
+adds ``(l + 1) uf`` to compare with checkpoint_schedules' ``Sequence.makespan``.  Failures go through
+checkpointing/exits.py: bad arguments exit with status 2 and one line on stderr naming the field, the value and
+what is allowed; a schedule that does not fit the platform exits with status 3; ``--debug`` adds the traceback.
 """
 from __future__ import annotations
 
@@ -22,22 +27,20 @@ import sys
 import time
 from pathlib import Path
 
-from .platform import Platform, PlatformError
+from .platform import Platform, PlatformError, PlatformNotFoundError, shipped_platforms
+from .platform import load_platform as load_platform_file
 
-__all__ = ["main", "PLATFORM_DIR"]
+__all__ = ["main"]
 
 log = logging.getLogger("checkpointing.cli")
 
-#: the platform files shipped with the repository (``data/platforms/NAME.toml``)
-PLATFORM_DIR = Path(__file__).resolve().parents[1] / "data" / "platforms"
-
-EXIT_USAGE = 2
-EXIT_DOES_NOT_FIT = 3
 MAX_STEPS = 10**6  # the planners build the whole action list
 
 
 class UsageError(Exception):
     """A command-line argument is invalid; the message names the field, the value and what is allowed."""
+
+    exit_status = 2  # checkpointing/exits.py
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,18 +109,6 @@ def _options(items: list[str]) -> dict:
     return opts
 
 
-def resolve_platform_file(text: str) -> Path:
-    """``text`` as a path, or the name of a file in :data:`PLATFORM_DIR` (with or without ``.toml``)."""
-    path = Path(text)
-    if path.is_file():
-        return path
-    shipped = PLATFORM_DIR / (text if text.endswith(".toml") else text + ".toml")
-    if shipped.is_file():
-        return shipped
-    names = ", ".join(p.stem for p in sorted(PLATFORM_DIR.glob("*.toml")))
-    raise UsageError(f"--platform = {text!r}: no such file, nor a shipped platform (one of: {names})")
-
-
 def load_platform(args) -> Platform:
     """The platform of ``--platform`` or ``--levels``, with ``--uf``/``--ub`` overriding its step costs."""
     uf, ub = _cost("--uf", args.uf), _cost("--ub", args.ub)
@@ -125,10 +116,12 @@ def load_platform(args) -> Platform:
         raise UsageError("--platform / --levels: give exactly one of them (a platform file, or 'c:w:r,...')")
     try:
         if args.platform is not None:
-            platform = Platform.from_toml(resolve_platform_file(args.platform))
+            platform = load_platform_file(args.platform, field="--platform")
         else:
             platform = Platform.from_spec(args.levels, 1.0, 1.0)
             platform = Platform(platform.levels, 1.0, 1.0, name=f"levels {args.levels}")
+    except PlatformNotFoundError as exc:
+        raise UsageError(str(exc)) from None
     except PlatformError as exc:
         flag = "--platform" if args.platform is not None else "--levels"
         raise UsageError(f"{flag}: {exc}") from None
@@ -136,16 +129,6 @@ def load_platform(args) -> Platform:
 
 
 # ------------------------------------------------------------------------------------------------ commands
-def _capacity(value):
-    return "inf" if value == math.inf else value
-
-
-def platform_dict(platform: Platform) -> dict:
-    return {"name": platform.name, "uf": platform.uf, "ub": platform.ub,
-            "levels": [{"name": lev.name, "capacity": _capacity(lev.capacity), "write": lev.write_cost,
-                        "read": lev.read_cost} for lev in platform.levels]}
-
-
 def run_plan(name: str, steps: int, platform: Platform, *, forward_costs=None, backward_costs=None,
              options=None) -> tuple[list, object]:
     """Plan with algorithm ``name`` and simulate the result: ``(actions, Report)``."""
@@ -183,7 +166,7 @@ def cmd_plan(args, out) -> int:
     actions, report = run_plan(args.algorithm, steps, platform, forward_costs=forward_costs,
                                backward_costs=backward_costs, options=_options(args.option))
     result = {"algorithm": args.algorithm, "steps": steps, "platform": platform.name,
-              "uf": platform.uf, "ub": platform.ub, "levels": platform_dict(platform)["levels"],
+              "uf": platform.uf, "ub": platform.ub, "levels": platform.to_dict()["levels"],
               **report.to_dict()}
     if forward_costs is None:
         result["makespan_peer_convention"] = report.makespan + (steps + 1) * platform.uf
@@ -269,18 +252,101 @@ def _peer_rows(steps: int, platform: Platform, optimum: float) -> list[dict]:
 
 def cmd_platforms(args, out) -> int:
     rows = []
-    for path in sorted(PLATFORM_DIR.glob("*.toml")):
+    for name, path in shipped_platforms().items():
         try:
             platform = Platform.from_toml(path)
         except PlatformError as exc:
             raise UsageError(f"platform file {str(path)!r}: {exc}") from None
-        rows.append({"file": str(path), **platform_dict(platform)})
+        rows.append({"file": str(path), **platform.to_dict()})
     if args.json:
         print(json.dumps(rows), file=out)
         return 0
     for row in rows:
         levels = ", ".join(f"{lev['name']} {lev['capacity']}:{lev['write']:g}:{lev['read']:g}" for lev in row["levels"])
         print(f"{Path(row['file']).stem:<18} uf {row['uf']:g}, ub {row['ub']:g}; {levels}", file=out)
+    return 0
+
+
+def _teeth(text: str) -> list[int]:
+    try:
+        lengths = [int(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        lengths = []
+    if not lengths or any(not 0 <= x <= MAX_STEPS for x in lengths):
+        raise UsageError(f"--teeth = {text!r}: expected comma-separated tooth lengths, integers 0..{MAX_STEPS}")
+    return lengths
+
+
+def cmd_join(args, out) -> int:
+    """Plan a join graph with one planner or all of them (``checkpointing.join_planners``), simulate each."""
+    from .emit import ScheduleDoesNotFit
+    from .join_planners import JOIN_PLANNERS, join_plan
+    from .joingraph import Branch, JoinGraph, simulate_join
+
+    platform = load_platform(args)
+    handle = _steps(args.handle)
+    graph = JoinGraph(tuple(Branch(x) for x in _teeth(args.teeth)),
+                      Branch(handle, _cost("--handle-uf", args.handle_uf), _cost("--handle-ub", args.handle_ub) or 0.0))
+    names = sorted(JOIN_PLANNERS) if args.algorithm == "all" else [args.algorithm]
+    if args.algorithm != "all" and args.algorithm not in JOIN_PLANNERS:
+        raise UsageError(f"--algorithm = {args.algorithm!r}: unknown; one of all, {', '.join(sorted(JOIN_PLANNERS))}")
+    rows = []
+    for name in names:
+        start = time.perf_counter()
+        try:
+            plan = join_plan(name, graph, platform)
+        except ScheduleDoesNotFit as exc:
+            if len(names) == 1:
+                raise
+            rows.append({"algorithm": name, "makespan": None, "note": " ".join(str(exc).split())})
+            continue
+        seconds = time.perf_counter() - start
+        actions = plan.schedule()
+        report = simulate_join(actions, graph, platform, structured=True)
+        note = "" if plan.certificate is None else f"proven optimal by the lower bound {plan.certificate:g}"
+        row = {"algorithm": name, "makespan": report.makespan, "plan_seconds": round(seconds, 4),
+               "forward_checkpoints": plan.forward_checkpoints, "handle_slots": plan.handle_slots,
+               **{k: v for k, v in report.to_dict().items() if k != "makespan"}, "note": note}
+        if args.actions:
+            row["actions"] = [str(a) for a in actions]
+        rows.append(row)
+    best = min((r["makespan"] for r in rows if r["makespan"] is not None), default=None)
+    if args.json:
+        print(json.dumps({"graph": graph.describe(), "teeth": graph.lengths, "handle": handle,
+                          "levels": platform.to_dict()["levels"], "algorithms": rows}), file=out)
+        return 0
+    print(_describe(platform), file=out)
+    print(f"join graph: {graph.describe()} (optimal: on levels 0 and 1 if level 1 is an unbounded disk; the others: "
+          "level 0)", file=out)
+    print(f"{'algorithm':<20}{'makespan':>12}{'/ best':>9}{'forward ckpts':>15}{'plan s':>9}", file=out)
+    for row in rows:
+        if row["makespan"] is None:
+            print(f"{row['algorithm']:<20}{'-':>12}{'-':>9}{'-':>15}{'-':>9}   {row['note']}", file=out)
+        else:
+            print(f"{row['algorithm']:<20}{row['makespan']:>12g}{row['makespan'] / best:>9.4f}"
+                  f"{row['forward_checkpoints']:>15}{row['plan_seconds']:>9.3f}   {row['note']}", file=out)
+        for action in row.get("actions", []):
+            print(f"  {action}", file=out)
+    return 0
+
+
+def cmd_clean_checkpoints(args, out) -> int:
+    from . import rundirs
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise UsageError(f"DIR = {str(directory)!r}: not a directory (give the --disk-dir of the runs)")
+    found = rundirs.scan(str(directory))
+    removed = {entry.path for entry in rundirs.remove_orphans(str(directory), dry_run=args.dry_run)}
+    if args.json:
+        print(json.dumps([{"path": e.path, "status": e.status, "files": e.files, "bytes": e.bytes,
+                           "owners": [f"{p.host}:{p.pid}" for p in e.processes], "start": e.start,
+                           "removed": e.path in removed and not args.dry_run} for e in found]), file=out)
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for entry in found:
+        print(f"{verb if entry.path in removed else 'kept'}: {entry.describe()}", file=out)
+    print(f"{len(found)} checkpoint run directories in {directory}; {verb} {len(removed)}", file=out)
     return 0
 
 
@@ -292,12 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="checkpointing", description="Plan, cost and compare checkpointing schedules "
                      "(Revolve, Disk-Revolve, H-Revolve and heuristics) on multi-level storage platforms.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv: debug)")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def chain_arguments(p):
         p.add_argument("--steps", required=True,
                        help="l, the number of forward steps of the chain (the DP planners take O(l^2) time)")
-        p.add_argument("--platform", help="platform TOML file, or the name of one in data/platforms")
+        p.add_argument("--platform", help="platform TOML file, or the name of a shipped one (checkpointing platforms lists them)")
         p.add_argument("--levels", help="levels 'c:w:r,c:w:r,...' fastest first; c may be 'inf'")
         p.add_argument("--uf", help="cost of a forward step (overrides the platform; default 1 with --levels)")
         p.add_argument("--ub", help="cost of a backward step (overrides the platform; default 1 with --levels)")
@@ -319,32 +386,46 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also cost checkpoint_schedules' planners (one or two levels) with our simulator")
     p.set_defaults(run=cmd_compare)
 
-    p = sub.add_parser("platforms", help="list the platform files in data/platforms")
+    p = sub.add_parser("join", help="plan a join graph (teeth joined into a handle) with each join planner")
+    p.add_argument("--teeth", required=True, help="tooth lengths l_1,...,l_p")
+    p.add_argument("--handle", default="0", help="handle length h (default 0: no handle)")
+    p.add_argument("--platform", help="platform TOML file, or the name of a shipped platform (level 0 is used)")
+    p.add_argument("--levels", help="levels 'c:w:r,...' (level 0 is used)")
+    p.add_argument("--uf", help="cost of a tooth's forward step (default 1 with --levels)")
+    p.add_argument("--ub", help="cost of a tooth's backward step (default 1 with --levels)")
+    p.add_argument("--handle-uf", help="cost of a handle forward step (default: --uf)")
+    p.add_argument("--handle-ub", help="cost of a handle backward step (default 0)")
+    p.add_argument("--algorithm", default="all", help="join planner name, or 'all' (default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--actions", action="store_true", help="also print the action lists")
+    p.set_defaults(run=cmd_join)
+
+    p = sub.add_parser("platforms", help="list the shipped platform files (checkpointing/data/platforms)")
     p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
     p.set_defaults(run=cmd_platforms)
+
+    p = sub.add_parser("clean-checkpoints", help="remove checkpoint run directories whose owner process is dead")
+    p.add_argument("directory", metavar="DIR", help="a --disk-dir of earlier runs")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    p.add_argument("--json", action="store_true", help="print one JSON array on stdout")
+    p.set_defaults(run=cmd_clean_checkpoints)
     return parser
 
 
 def main(argv=None, out=None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad arguments, 3 schedule does not fit)."""
-    from .emit import ScheduleDoesNotFit
-    from .simulator import InvalidScheduleError
+    """Run the command line; returns the exit status (checkpointing/exits.py: 0 success, 2 bad arguments, 3 schedule
+    does not fit, 1 internal error)."""
+    from .exits import report_failure
+    from .rundirs import Terminated
 
     out = sys.stdout if out is None else out
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                             format="%(levelname)s %(name)s: %(message)s")
         return args.run(args, out)
-    except UsageError as exc:
-        print(f"checkpointing: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except ScheduleDoesNotFit as exc:
-        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_DOES_NOT_FIT
-    except InvalidScheduleError as exc:
-        print(f"checkpointing: internal error: the planner produced an invalid schedule: {exc}", file=sys.stderr)
-        return 1
-    except (PlatformError, ValueError) as exc:
-        print(f"checkpointing: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_USAGE
+    except (Exception, KeyboardInterrupt, Terminated) as exc:
+        if type(exc) is ValueError:  # a planner's check of its arguments
+            exc = UsageError(" ".join(str(exc).split()))
+        return report_failure("checkpointing", exc, debug=debug)

@@ -17,6 +17,8 @@ __all__ = ["ScheduleDoesNotFit", "expand", "recompute_all_actions"]
 class ScheduleDoesNotFit(ValueError):
     """The platform has too few slots for the requested algorithm; the message names capacity and length."""
 
+    exit_status = 3  # checkpointing/exits.py
+
 
 def expand(root: tuple, rule: Callable[[tuple], list]) -> list:
     """Expand the plan tree rooted at the node ``root`` (a tuple) into a list of actions.

@@ -19,7 +19,7 @@ ours                                        checkpoint_schedules
 plus ``EndForward()`` right after the first taped step ``l`` and ``EndReverse()`` at the end.  Because the peer
 executes each backward step as an explicit taped forward step plus a reverse step, a Revolve-family schedule that
 tapes every step once costs ``ours + (l + 1) * uf`` in the peer's ``Sequence.makespan`` convention
-(references.md, section 3).
+(docs/checkpointing.md, "Makespan conventions").
 
 Importing goes the other way and also covers the peer's schedules that keep taped data ("adjoint dependencies",
 ``write_adj_deps=True``) instead of restart data: keeping the tape of step ``i`` on storage ``S`` is modelled as

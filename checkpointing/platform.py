@@ -4,23 +4,35 @@ The cost model is that of Herrmann & Pallez (2020), "H-Revolve: a framework for 
 synchronous hierarchical platforms", ACM TOMS 46(2), section 2: level ``k`` (``k = 0`` the fastest, usually RAM)
 holds at most ``c_k`` checkpoints, writing one costs ``w_k`` and reading one costs ``r_k``; a forward step costs
 ``uf`` and a backward step ``ub``.  Costs are in any one time unit (seconds when calibrated, or multiples of ``uf``).
+
+Platform files (TOML: ``name``, ``description``, ``source``, ``uf``, ``ub`` and one ``[[levels]]`` table per level
+with ``name``, ``capacity``, ``write``, ``read``) ship as package data in ``checkpointing/data/platforms/``;
+:func:`load_platform` takes a file path or the name of a shipped file, for every command line.
 """
 from __future__ import annotations
 
+import importlib.resources
 import math
 import numbers
+import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-__all__ = ["Level", "Platform", "PlatformError", "INF"]
+__all__ = ["Level", "Platform", "PlatformError", "PlatformNotFoundError", "INF", "shipped_platforms",
+           "load_platform"]
 
 INF = math.inf
 
 
 class PlatformError(ValueError):
     """A platform description is invalid; the message names the field, the value and what is allowed."""
+
+    exit_status = 2  # checkpointing/exits.py
+
+
+class PlatformNotFoundError(PlatformError):
+    """A platform named on a command line is neither a file nor a shipped platform."""
 
 
 def _check_cost(name: str, value) -> float:
@@ -140,6 +152,9 @@ class Platform:
             raise PlatformError(f"{source}: missing [[levels]] tables")
         if not isinstance(data["levels"], list):
             raise PlatformError(f"{source}: levels = {data['levels']!r}: expected a list of [[levels]] tables")
+        for key in ("name", "description", "source"):
+            if key in data and not isinstance(data[key], str):
+                raise PlatformError(f"{source}: {key} = {data[key]!r}: must be a string (in quotes)")
         levels = []
         for k, lev in enumerate(data["levels"]):
             if not isinstance(lev, dict):
@@ -150,24 +165,84 @@ class Platform:
                 raise PlatformError(f"{source}: levels[{k}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(lallowed)}")
             if "capacity" not in lev:
                 raise PlatformError(f"{source}: levels[{k}].capacity is missing (an integer >= 0 or 'inf')")
+            if isinstance(lev["capacity"], float) and not math.isfinite(lev["capacity"]):
+                raise PlatformError(f"{source}: levels[{k}].capacity = {lev['capacity']!r} (a number too large for a "
+                                    "float, or TOML's inf): write capacity = \"inf\" (a string) for an unbounded "
+                                    "level, or an integer >= 0")
+            for key in ("name", "description"):
+                if key in lev and not isinstance(lev[key], str):
+                    raise PlatformError(f"{source}: levels[{k}].{key} = {lev[key]!r}: must be a string (in quotes)")
             levels.append(Level(lev["capacity"], lev.get("write", 0.0), lev.get("read", 0.0),
                                 name=lev.get("name", f"level{k}")))
         return cls(tuple(levels), data.get("uf", 1.0), data.get("ub", 1.0), data.get("name", ""))
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> "Platform":
-        """Read a platform from a TOML file (see ``data/platforms/*.toml``)."""
-        path = Path(path)
+    def from_toml(cls, path) -> "Platform":
+        """Read a platform from a TOML file (a path, or a shipped resource of :func:`shipped_platforms`)."""
+        path = Path(path) if isinstance(path, (str, os.PathLike)) else path
         if not path.is_file():
             raise PlatformError(f"platform file {str(path)!r} does not exist")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise PlatformError(f"platform file {str(path)!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise PlatformError(f"platform file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                                "a platform file is TOML, see checkpointing/data/platforms/") from None
+        except OSError as exc:
+            raise PlatformError(f"platform file {str(path)!r} cannot be read: {exc.strerror}") from None
         return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict:
+        """The platform as the tables of a platform file (:meth:`from_dict` reads it back); capacity ``"inf"``."""
+        return {"name": self.name, "uf": self.uf, "ub": self.ub,
+                "levels": [{"name": lev.name, "capacity": "inf" if lev.capacity == INF else lev.capacity,
+                            "write": lev.write_cost, "read": lev.read_cost} for lev in self.levels]}
+
+    def to_toml(self, description: str = "", source: str = "") -> str:
+        """The platform as a platform file (:meth:`from_toml` reads it back exactly: floats are written by repr)."""
+        data = self.to_dict()
+        lines = [f"name = {_toml_string(self.name)}"]
+        lines += [f"{key} = {_toml_string(text)}" for key, text in (("description", description),
+                                                                    ("source", source)) if text]
+        lines += [f"uf = {self.uf!r}", f"ub = {self.ub!r}"]
+        for level in data["levels"]:
+            capacity = level["capacity"]
+            lines += ["", "[[levels]]", f"name = {_toml_string(level['name'])}",
+                      f"capacity = {_toml_string(capacity) if capacity == 'inf' else capacity}",
+                      f"write = {level['write']!r}", f"read = {level['read']!r}"]
+        return "\n".join(lines) + "\n"
 
     def describe(self) -> str:
         rows = [f"uf = {self.uf:g}, ub = {self.ub:g}"]
         for k, lev in enumerate(self.levels):
             rows.append(f"  level {k} ({lev.name}): capacity {lev.capacity}, write {lev.write_cost:g}, read {lev.read_cost:g}")
         return "\n".join(rows)
+
+
+def _toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: quote, backslash and control characters escaped (TOML 1.0, "String")."""
+    escaped = "".join(f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F else "\\" + c if c in '"\\' else c
+                      for c in text)
+    return f'"{escaped}"'
+
+
+def shipped_platforms() -> dict:
+    """The platform files shipped with the package (``checkpointing/data/platforms/NAME.toml``), as
+    ``{NAME: resource}`` sorted by name; each resource is a :class:`importlib.resources.abc.Traversable`."""
+    folder = importlib.resources.files("checkpointing") / "data" / "platforms"
+    files = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".toml")), key=lambda e: e.name)
+    return {entry.name[:-len(".toml")]: entry for entry in files}
+
+
+def load_platform(text: str, field: str = "platform") -> Platform:
+    """The platform of the TOML file ``text``, or of the shipped platform named ``text`` (with or without
+    ``.toml``); raises :class:`PlatformError` naming ``field`` and the shipped names when it is neither."""
+    path = Path(text)
+    if path.is_file():
+        return Platform.from_toml(path)
+    shipped = shipped_platforms()
+    name = text[:-len(".toml")] if text.endswith(".toml") else text
+    if name in shipped:
+        return Platform.from_toml(shipped[name])
+    raise PlatformNotFoundError(f"{field} = {text!r}: no such file, nor a shipped platform (one of: {', '.join(shipped)})")

@@ -18,7 +18,8 @@ reached by the first sweep).  The untaped forward steps of an optimal schedule, 
 
     forward_steps(l, s) = t(l + 1, s) = revolve_forward_steps(l + 1, s) - (l + 1),
 
-which is the ``(l + 1) uf`` difference between our makespan and checkpoint_schedules' (references.md section 3).
+which is the ``(l + 1) uf`` difference between our makespan and checkpoint_schedules'
+(docs/checkpointing.md, "Makespan conventions").
 
 **Optimal split.**  Reversing ``x_a .. x_{a+n}`` with ``x_a`` stored and ``s >= 2`` slots: advance ``j`` steps,
 store ``x_{a+j}``, reverse the right part (``n - j`` steps, ``s - 1`` slots), then the left part (``j - 1`` steps,

@@ -100,6 +100,8 @@ def simulate(schedule, platform: Platform, steps: int, *, forward_costs=None, ba
 
     for pos, action in enumerate(schedule):
         kind = type(action)
+        if getattr(action, "branch", None) is not None:
+            fail(pos, action, "names a branch, but a chain has none (join graphs: checkpointing.joingraph.simulate_join)")
         if kind is Advance:
             a, b = action.start, action.end
             if working != a:

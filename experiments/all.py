@@ -22,9 +22,9 @@ from .harness import run_one, setup_logging, write_csv
 
 log = logging.getLogger("experiments.all")
 
-PURE = ("revolve_tradeoff", "hrevolve_vs_heuristics", "strategy_table")
+PURE = ("revolve_tradeoff", "hrevolve_vs_heuristics", "strategy_table", "join_graphs")
 ON_THE_MODEL = ("sensitivity_maps", "picard_adjoint", "strategy_measured", "nonuniform_costs", "twin_inversion",
-                "mismip", "mismip_sensitivity")
+                "file_inversion", "mismip", "mismip_sensitivity")
 EXPERIMENTS = PURE + ON_THE_MODEL
 
 

@@ -2,8 +2,8 @@
 
 The analogue of Fig. 5 of Herrmann & Pallez (ACM TOMS 46(2), 2020), "relative performance of the heuristics
 compared to the optimal solution on hierarchical platforms for large graph sizes", on the platforms shipped in
-data/platforms/.  The optimum is the H-Revolve dynamic programme ``Opt_{K-1}(l, c_{K-1})`` (one table up to the
-largest ``l`` gives the value for every shorter chain); each heuristic's makespan is the simulator's cost of the
+checkpointing/data/platforms/.  The optimum is the H-Revolve dynamic programme ``Opt_{K-1}(l, c_{K-1})`` (one table
+up to the largest ``l`` gives the value for every shorter chain); each heuristic's makespan is the simulator's cost of the
 schedule its planner emits (an independent check of validity and cost), so ``ratio >= 1`` is a real property: no
 valid schedule beats the optimum.  H-Revolve's own schedules are simulated too and must cost exactly the optimum.
 
@@ -34,7 +34,7 @@ from tqdm import tqdm
 from checkpointing.emit import ScheduleDoesNotFit
 from checkpointing.hrevolve import hrevolve_schedule, hrevolve_tables
 from checkpointing.planners import PLANNERS, plan
-from checkpointing.platform import Platform
+from checkpointing.platform import Platform, shipped_platforms
 from checkpointing.simulator import simulate
 
 from .harness import main_for, plt, save_figure, write_csv
@@ -42,7 +42,6 @@ from .harness import main_for, plt, save_figure, write_csv
 NAME = "hrevolve_vs_heuristics"
 log = logging.getLogger(f"experiments.{NAME}")
 
-PLATFORM_DIR = Path(__file__).resolve().parent.parent / "data" / "platforms"
 NOT_HEURISTICS = {"hrevolve", "nonuniform", "store-all", "recompute-all"}  # optima and baselines
 TOLERANCE = 1e-9
 
@@ -160,10 +159,10 @@ def plot(rows: list[dict], platforms: list[str], path: Path) -> Path:
 def run(out: Path, full: bool, platform_files: list[Path] | None = None) -> dict:
     size = sizes(full)
     lengths = chain_lengths(size["max_length"], size["points"])
-    files = sorted(PLATFORM_DIR.glob("*.toml")) if platform_files is None else platform_files
+    files = list(shipped_platforms().values()) if platform_files is None else platform_files
     platforms = [Platform.from_toml(f) for f in files]
     if not platforms:
-        raise FileNotFoundError(f"no platform files (*.toml) in {PLATFORM_DIR}")
+        raise FileNotFoundError("no platform files (*.toml) given, and none shipped in checkpointing/data/platforms")
     heuristics = heuristic_names()
     log.info("heuristics: %s; platforms: %s; l up to %d", heuristics, [p.name for p in platforms], max(lengths))
     rows = [row for p in platforms for row in platform_rows(p, lengths, heuristics)]

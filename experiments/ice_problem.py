@@ -1,10 +1,10 @@
 """The ice-model problems of the experiments: the marine ice stream at experiment size, and its time loop.
 
-Imports Firedrake.  The model is the ``marine_ice_stream`` scenario (MISMIP+ bed; data/scenarios/) on a coarse
-mesh, with the Weertman coefficient parameterised as ``C = exp(theta)`` (``model.log_friction``) so that friction
-stays positive during an inversion.  The chain of the checkpointing schedules is its time loop: ``l`` steps of
-``dt`` years, state ``x_i = (h_i, u_i)`` (thickness, velocity; docs/model.md).  Gradients go through ``checkpointing.adjoint.gradient`` with the
-loop of ``icesheet.controls.time_loop``.
+Imports Firedrake.  The model is the ``marine_ice_stream`` scenario (MISMIP+ bed; icesheet/data/scenarios/) on a
+coarse mesh, with the Weertman coefficient parameterised as ``C = exp(theta)`` (``model.log_friction``) so that
+friction stays positive during an inversion.  The chain of the checkpointing schedules is its time loop: ``l`` steps
+of ``dt`` years, state ``x_i = (h_i, u_i)`` (thickness, velocity; docs/model.md).  Gradients go through
+``checkpointing.adjoint.gradient`` with the loop of ``icesheet.controls.time_loop``.
 """
 from __future__ import annotations
 

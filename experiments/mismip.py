@@ -1,7 +1,7 @@
 """MISMIP+ Ice0, Ice1r and Ice1ra against published results: grounding line, VAF and grounded area over 100 years.
 
 MISMIP+ (Asay-Davis et al. 2016, GMD 9, 2471; docs/mismip.md): the scenarios ``mismip_ice0`` and ``mismip_ice1r``
-(data/scenarios/) start from the steady state of an Ice0 spin-up and run 100 years, without and with the Ice1
+(icesheet/data/scenarios/) start from the steady state of an Ice0 spin-up and run 100 years, without and with the Ice1
 sub-shelf melt; ``mismip_ice1ra`` continues from the end of Ice1r for 100 years without melt.  Diagnostics every
 step: volume above flotation (VAF), grounded area, and the grounding-line position on the centreline y = 40 km (the
 first x, going downstream, where the height above flotation :math:`h + (\rho_W/\rho_I) b` changes sign, linear

@@ -3,7 +3,7 @@
 The velocity solve of each step is a Picard iteration ``u_{k+1} = G(u_k; h, C)`` (seed talk, "solve for
 velocities").  An AD tool that tapes it (``adjoint_mode="unrolled"``) stores every iterate and replays every
 linear solve backwards, so the memory and time of a backward step grow with the number of Picard iterations.  The
-fixed-point adjoint (Christianson 1994; references.md section 4; ``adjoint_mode="fixed-point"``) tapes one Newton
+fixed-point adjoint (Christianson 1994; docs/model.md, section 6; ``adjoint_mode="fixed-point"``) tapes one Newton
 solve of ``F(u) = 0`` at the converged velocity and solves one linear adjoint system, independent of the iterations.
 
 For Picard tolerances ``1e-4 .. 1e-8`` (more iterations as it tightens) and both modes we measure
@@ -84,7 +84,7 @@ def one_step_tape(model, dt: float) -> dict:
 
 
 def measure(problem: IceProblem, mode: str, tolerance: float) -> tuple[dict, np.ndarray]:
-    model = build_problem(problem, adjoint_mode=mode, **{"solver.tolerance": tolerance,
+    model = build_problem(problem, adjoint_mode=mode, **{"solver.strategy": "picard", "solver.tolerance": tolerance,
                                                          "solver.residual_tolerance": tolerance})
     state_bytes = sum(f.dat.data_ro.nbytes for f in model.state)
     tape = one_step_tape(model, problem.dt)

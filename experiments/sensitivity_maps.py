@@ -1,12 +1,12 @@
 """Sensitivity maps: gradients of ice volume and volume above flotation after T years on the marine ice stream.
 
-For ``J = V(h_l)`` (volume, ``int h dx``) and ``J = VAF(h_l)`` (references.md section 5) after ``l`` steps, the
+For ``J = V(h_l)`` (volume, ``int h dx``) and ``J = VAF(h_l)`` (docs/model.md, section 3) after ``l`` steps, the
 checkpoint manager gives ``dJ/dtheta`` (log friction, ``C = exp(theta)``), ``dJ/da`` (accumulation) and
 ``dJ/dh_0`` (initial thickness; ``xbar_0``) in one adjoint sweep per functional.  Those derivatives are cofunctions
 (``dJ/dp . phi_j``); the maps show their L2 Riesz representatives ``g`` (``int g phi_j = dJ/dp . phi_j``), i.e.
 sensitivity densities per square metre: m^3 per unit log-friction per m^2, m^3 per (m/yr) per m^2, m^3 per m per m^2.
 
-Headline (a Taylor test per control, references.md section 7): for a smooth direction ``h`` the remainder
+Headline (a Taylor test per control, docs/model.md section 6): for a smooth direction ``h`` the remainder
 ``|J(p + eps h) - J(p) - eps dJ.h|`` falls at least like ``eps^1.8`` (first-order would be ``eps^1``), for both
 functionals and all three controls; and far upstream of the grounding line, where ice only moves slowly, mass
 conservation gives ``dV/da ~ T`` (accumulation added for ``T`` years stays) and ``dV/dh_0 ~ 1`` (within 10 %).

@@ -87,12 +87,8 @@ def calibrate_platform(size: dict, out: Path, directory: Path) -> tuple[dict, Pa
                             clock=time.process_time)
     platform = calibration.platform("calibrated")
     path = out / "calibrated_platform.toml"
-    ram, disk = platform.levels
-    path.write_text(f'name = "calibrated"\ndescription = "calibrated on this machine (CPU time, s)"\n'
-                    f'source = "checkpointing.adjoint.calibration"\nuf = {platform.uf!r}\nub = {platform.ub!r}\n\n'
-                    f'[[levels]]\nname = "ram"\ncapacity = {size["memory"]}\nwrite = {ram.write_cost!r}\n'
-                    f'read = {ram.read_cost!r}\n\n[[levels]]\nname = "disk"\ncapacity = "inf"\n'
-                    f'write = {disk.write_cost!r}\nread = {disk.read_cost!r}\n')
+    path.write_text(platform.to_toml(description="calibrated on this machine (CPU time, s)",
+                                     source="checkpointing.adjoint.calibration"))
     return calibration, path
 
 

@@ -2,7 +2,7 @@
 
 The seed talk's table ranks "Store all" ($ time, $$$ space), "Store none" ($$$, $), "No reuse" ($$, $$) and
 "Memory reuse" ($, $).  Here each strategy is a schedule, and the simulator gives its time (makespan, in forward
-steps: ``uf = 1``, ``ub = 2`` and the storage costs of data/platforms/ram-ssd-pfs.toml) and its space (peak number of
+steps: ``uf = 1``, ``ub = 2`` and the storage costs of checkpointing/data/platforms/ram-ssd-pfs.toml) and its space (peak number of
 checkpoints per level), for a chain of ``l`` steps and ``M`` memory slots:
 
 * store all: ``x_0 .. x_{l-1}`` in memory (``l`` slots);
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from checkpointing.planners import plan
-from checkpointing.platform import Level, Platform
+from checkpointing.platform import Level, Platform, load_platform
 from checkpointing.simulator import simulate
 
 from .harness import main_for, plt, save_figure, write_csv
@@ -35,7 +35,7 @@ from .no_reuse import no_reuse_schedule
 NAME = "strategy_table"
 log = logging.getLogger(f"experiments.{NAME}")
 
-HIERARCHY = Path(__file__).resolve().parent.parent / "data" / "platforms" / "ram-ssd-pfs.toml"
+HIERARCHY = "ram-ssd-pfs"  # a shipped platform (checkpointing/data/platforms)
 STRATEGIES = ("store all", "store none", "no reuse", "memory reuse", "H-Revolve")
 
 
@@ -135,7 +135,7 @@ def sizes(full: bool) -> dict:
 
 def run(out: Path, full: bool) -> dict:
     size = sizes(full)
-    hierarchy = Platform.from_toml(HIERARCHY)
+    hierarchy = load_platform(HIERARCHY)
     table = table_rows(size["steps"], size["memory"], hierarchy)
     sweep = sweep_rows(size["steps"], hierarchy, size["points"])
     write_csv(out / "strategy_table.csv", table)

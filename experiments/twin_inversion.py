@@ -56,6 +56,13 @@ def sizes(full: bool) -> dict:
             "maxiter": 30, "lcurve_maxiter": 15}
 
 
+def true_log_friction(mesh, prior_value: float, width: float):
+    """The synthetic truth of the module docstring, ``ln C0 + 0.7 cos(2 pi x / 300 km) exp(-((y - W/2) / 25 km)^2)``,
+    as a UFL expression on ``mesh``."""
+    x, y = fd.SpatialCoordinate(mesh)
+    return prior_value + ANOMALY * fd.cos(2 * np.pi * x / 300e3) * fd.exp(-((y - width / 2) / 25e3) ** 2)
+
+
 class TwinInversion:
     """The twin experiment: model, true friction, noisy observations, and ``J``/``dJ`` for a given ``alpha``."""
 
@@ -63,14 +70,13 @@ class TwinInversion:
         self.problem = problem
         self.model = model = build_problem(problem)
         mesh = model.mesh
-        x, y = fd.SpatialCoordinate(mesh)
         width = mesh.coordinates.dat.data_ro[:, 1].max()
         self.prior_value = float(np.mean(model.log_friction.dat.data_ro))  # the scenario's friction is uniform
         space = model.thickness_space
         with stop_annotating():
             self.prior = fd.Function(space, name="log_friction_prior").assign(self.prior_value)
             self.truth = fd.Function(space, name="log_friction_true").interpolate(
-                self.prior_value + ANOMALY * fd.cos(2 * np.pi * x / 300e3) * fd.exp(-((y - width / 2) / 25e3) ** 2))
+                true_log_friction(mesh, self.prior_value, width))
         self.initial_state = [f.copy(deepcopy=True) for f in model.state]
         self.grounded = grounded_mask(model)
         self.area = fd.assemble(fd.Constant(1.0) * fd.dx(domain=mesh))

@@ -1,6 +1,6 @@
 r"""Physical constants and Glen's rate factor, in one unit system: metres, years, megapascals.
 
-The values follow icepack's conventions (references.md section 5).  Stresses are in MPa, so densities carry the
+The values follow icepack's conventions (docs/model.md, section 2).  Stresses are in MPa, so densities carry the
 factor ``1e-6 / year**2`` that makes :math:`\rho g h` come out in MPa for :math:`g` in m yr\ :sup:`-2`; with these
 units the rate factor :math:`A` is of order one (MPa\ :sup:`-3` yr\ :sup:`-1`) for typical ice temperatures.
 """

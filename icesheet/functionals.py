@@ -7,7 +7,7 @@ Densities (integrated over the domain :math:`\Omega` with ``firedrake.assemble``
     :math:`V(h) = \int_\Omega h\,dx` (m^3).
 ``vaf``
     volume above flotation :math:`\int_\Omega h_{af}\,dx` (m^3), with :math:`h_{af} = \max(h + (\rho_W/\rho_I) b, 0)`
-    where the bed is below sea level (:math:`b < 0`) and :math:`h_{af} = h` elsewhere (references.md section 5;
+    where the bed is below sea level (:math:`b < 0`) and :math:`h_{af} = h` elsewhere (docs/model.md, section 3;
     ``icesheet.physics.thickness_above_flotation``, the model's own VAF diagnostic).  The max is not smoothed: it
     is a kink (continuous, piecewise linear), not a jump, so :math:`J` stays Lipschitz with a derivative defined
     almost everywhere, and a perturbation of size :math:`\epsilon` that moves quadrature points across the kink
@@ -18,9 +18,9 @@ Densities (integrated over the domain :math:`\Omega` with ``firedrake.assemble``
 
 Times (``when``): ``"final"`` gives :math:`J = j(x_l)`; ``"sum"`` gives :math:`J = \sum_{i=1}^{l} j(x_i)`.  Terms
 start at :math:`i = 1` because the velocity held in the state :math:`x_i = (h_i, u_i)` is the one solved during step
-:math:`i-1` (at :math:`h_{i-1}`); :math:`u_0` is only the first Picard guess (notes/contract_model.md).
+:math:`i-1` (at :math:`h_{i-1}`); :math:`u_0` is only the first Picard guess (docs/model.md, section 6).
 
-Forms are built once per functional and assembled at each call (memory-facts.md: new forms per step leak).
+Forms are built once per functional and assembled at each call (new forms per step leak memory: docs/model.md, section 1).
 Firedrake is imported when a functional is built, so that the names can be checked before (``icesheet gradient``).
 """
 from __future__ import annotations

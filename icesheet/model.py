@@ -7,7 +7,7 @@ One step of length :math:`\delta t` (years), as in the seed talk's algorithm:
 2. thickness :math:`h^{n+1}` from :math:`(h^{n+1} - h^n)/\delta t + \nabla\cdot(h^{n+1}u^n) = a` (backward Euler,
    icesheet.thickness_solver), clamped at zero.
 
-The time-loop state (contract_model.md) is ``state = (thickness, velocity)``: the velocity is the next Picard
+The time-loop state (docs/model.md, section 1) is ``state = (thickness, velocity)``: the velocity is the next Picard
 initial guess, so restoring both repeats a step bit for bit.  ``step`` reads and overwrites these two Functions in
 place; ``step(dt, hint=...)``, the hint taken by ``retape_hint()`` on the state the step produces, re-runs a step
 whose result is known, skipping its Picard loop in the fixed-point adjoint mode (for re-taping by the checkpoint
@@ -126,11 +126,7 @@ class IceModel:
         else:
             self.rate_factor = rate_factor_values
 
-        self.velocity_solver = VelocitySolver(
-            self.velocity, self.thickness, self.bed, self.friction, self.rate_factor,
-            inflow_velocity=self.inflow_velocity, inflow_ids=boundaries.inflow,
-            side_wall_ids=boundaries.side_walls, calving_front_ids=boundaries.calving_front,
-            rho_water=water_density, options=picard, adjoint_mode=adjoint_mode)
+        self.velocity_solver = VelocitySolver.for_model(self, picard, adjoint_mode)
         #: the sub-shelf melt f m(h, b) (UFL, m/yr) or None
         self.melt_rate = (None if melt is None
                           else self.melt_factor * melt(self.thickness, self.bed, rho_water=water_density))
@@ -204,7 +200,7 @@ class IceModel:
             return float(firedrake.assemble(self._volume_form))
 
     def volume_above_flotation(self) -> float:
-        """Volume above flotation (references.md section 5), m^3."""
+        """Volume above flotation (docs/model.md, section 3), m^3."""
         with stop_annotating():
             return float(firedrake.assemble(self._vaf_form))
 
@@ -221,9 +217,10 @@ class IceModel:
         return {"thickness": self.thickness, "surface": self.surface, "velocity": self.velocity,
                 "grounded": self.grounded}
 
-    def run(self, n_steps: int, dt: float, progress: bool = True, on_step=None) -> list[dict]:
+    def run(self, n_steps: int, dt: float, progress: bool = True, on_step=None, stable: bool = True,
+            guard=None) -> list[dict]:
         """``n_steps`` steps of ``dt`` years (see :func:`run_steps`)."""
-        return run_steps(self, n_steps, dt, progress=progress, on_step=on_step)
+        return run_steps(self, n_steps, dt, progress=progress, on_step=on_step, stable=stable, guard=guard)
 
     # -- state copies ----------------------------------------------------------------------------------------------
     def state_arrays(self) -> tuple[np.ndarray, ...]:
@@ -246,9 +243,13 @@ class IceModel:
     def load_state(self, path) -> None:
         """Read thickness and velocity saved by ``save_state`` (on this mesh or another covering the domain) into
         the state, interpolating onto this model's mesh; checks that the thickness is finite and >= 0."""
-        with firedrake.CheckpointFile(str(path), "r", comm=self.mesh.comm) as src:
-            mesh = src.load_mesh()
-            loaded = [src.load_function(mesh, f.name()) for f in self.state]
+        try:
+            with firedrake.CheckpointFile(str(path), "r", comm=self.mesh.comm) as src:
+                mesh = src.load_mesh()
+                loaded = [src.load_function(mesh, f.name()) for f in self.state]
+        except Exception as err:  # h5py and PETSc raise their own errors for a garbage or foreign file
+            raise InvalidFieldError(f"initial state {str(path)!r}: not a state file written by IceModel.save_state "
+                                    f"({type(err).__name__}: {' '.join(str(err).split())[:200]})") from err
         with stop_annotating():
             for f, g in zip(self.state, loaded):
                 f.interpolate(g)

@@ -1,6 +1,6 @@
 """Registry of scenarios and their parameters (pure Python: no Firedrake import here).
 
-A scenario is a name, a parameter file ``data/scenarios/<name>.toml`` holding every parameter with its default, and
+A scenario is a name, a parameter file ``icesheet/data/scenarios/<name>.toml`` (package data) holding every parameter with its default, and
 a builder ``"module:function"`` that turns the validated parameters into a model (imported only when a model is
 built).  A user config file (TOML, same sections) overrides defaults; its keys must exist in the scenario's file.
 To add a scenario: write its TOML file and builder and add one line to ``SCENARIOS``.
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.resources
 import math
 import tomllib
 from pathlib import Path
 
 from icesheet.errors import ScenarioError
+from icesheet.solver_options import LINE_SEARCHES, LINEAR_SOLVERS, PRECONDITIONERS, STRATEGIES
 
 __all__ = ["SCENARIOS", "DEFAULT_SCENARIO", "SCENARIO_DIR", "ScenarioError", "scenario_parameters",
            "build_model", "apply_override"]
@@ -28,16 +30,30 @@ SCENARIOS: dict[str, str] = {
     "halfar_dome": "icesheet.sia_setups:halfar_dome",
 }
 DEFAULT_SCENARIO = "marine_ice_stream"
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "data" / "scenarios"
+SCENARIO_DIR = importlib.resources.files("icesheet") / "data" / "scenarios"  # a Traversable, read with .open()
 
 
 # Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
 _POSITIVE = {"dt", "length", "width", "cell_size", "rate_factor", "temperature", "tolerance", "residual_tolerance",
-             "newton_tolerance", "water_density", "ice_density", "rheology_si", "water_column_scale"}
-_NONNEGATIVE = {"friction", "rate", "melt_factor"}
-_POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations"}
-_NONNEGATIVE_INT = {"steps"}
+             "newton_tolerance", "newton_switch", "linear_tolerance", "water_density", "ice_density", "rheology_si", "inflow_speed",
+             "water_column_scale"}
+_NONNEGATIVE = {"friction", "front_speed_guess", "rate", "melt_factor"}
+#: upper bounds by key name, with the reason given in the message
+_AT_MOST = {
+    "steps": (10**6, "the bound of 'checkpointing plan': schedules list every step"),
+    "dt": (1.0e5, "a glacial cycle; a time step beyond the stable one is split into sub-steps anyway"),
+    "inflow_speed": (1.0e5, "m/yr, faster than any glacier (the fastest flow about 2e4 m/yr)"),
+    "front_speed_guess": (1.0e5, "m/yr, faster than any glacier (the fastest flow about 2e4 m/yr)"),
+}
+#: a structured mesh needs at least this many cells along each side the scenario resolves
+MIN_CELLS_ACROSS = 2
+#: at most this many triangles: the direct (LU) solvers' memory grows faster than linearly with the cell count
+MAX_CELLS = 1_000_000
+_POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations", "preconditioner_lag"}
+_NONNEGATIVE_INT = {"steps", "anderson_depth"}
 _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto", "on", "off"),
+            "strategy": ("auto",) + STRATEGIES, "line_search": LINE_SEARCHES, "linear_solver": LINEAR_SOLVERS,
+            "preconditioner": PRECONDITIONERS,
             "friction_parameterisation": ("linear", "log"),
             "rate_factor_parameterisation": ("linear", "log")}
 
@@ -60,16 +76,52 @@ def _check_value(key: str, value, default) -> None:
         raise ScenarioError(f"{key} = {value!r}: must be > 0")
     if (name in _NONNEGATIVE or name in _NONNEGATIVE_INT or "thickness" in name) and value < 0:
         raise ScenarioError(f"{key} = {value!r}: must be >= 0 (a thickness, count or coefficient)")
+    if name in _AT_MOST and value > _AT_MOST[name][0]:
+        bound, reason = _AT_MOST[name]
+        raise ScenarioError(f"{key} = {value!r}: must be <= {bound:g} ({reason})")
 
 
-def _read_toml(path: Path, what: str) -> dict:
+def _check_mesh(parameters: dict, defaults: dict) -> None:
+    """A structured mesh (no mesh.file) must have MIN_CELLS_ACROSS cells along each side that the scenario's own
+    mesh resolves, and at most MAX_CELLS triangles."""
+    mesh, default = parameters.get("mesh", {}), defaults.get("mesh", {})
+    if mesh.get("file") or "cell_size" not in mesh:
+        return
+    size = mesh["cell_size"]
+    sides = [(side, mesh[side]) for side in ("length", "width") if side in mesh]  # a square has only a length
+    counts = []
+    for side, extent in sides:
+        count = max(1, math.ceil(extent / size - 1e-9))
+        resolved = default[side] / default["cell_size"] >= MIN_CELLS_ACROSS  # a one-cell strip stays one cell
+        if resolved and count < MIN_CELLS_ACROSS:
+            raise ScenarioError(f"mesh.cell_size = {size:g}: the {side} of {extent:g} m would have {count} cell(s); "
+                                f"at least {MIN_CELLS_ACROSS} are needed "
+                                f"(cell_size <= {extent / MIN_CELLS_ACROSS:g} m)")
+        counts.append(count if resolved else 1)
+    extents = [extent for _, extent in sides]
+    if len(sides) == 1:
+        counts, extents = counts * 2, extents * 2
+    cells = 2 * math.prod(counts)
+    if cells > MAX_CELLS:
+        smallest = math.sqrt(2 * math.prod(extents) / MAX_CELLS)
+        raise ScenarioError(f"mesh.cell_size = {size:g}: the mesh would have about {cells:.3g} triangles, more than "
+                            f"{MAX_CELLS:g} (the direct solvers' memory grows faster than linearly); use a cell_size "
+                            f">= {smallest:.3g} m")
+
+
+def _read_toml(path, what: str) -> dict:
     if not path.is_file():
         raise ScenarioError(f"{what} = {str(path)!r}: no such file")
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise ScenarioError(f"{what} = {str(path)!r}: not valid TOML ({err})") from None
+    except UnicodeDecodeError as err:
+        raise ScenarioError(f"{what} = {str(path)!r}: not UTF-8 text ({err.reason} at byte {err.start}); it must "
+                            "be a TOML file like data/scenarios/*.toml") from None
+    except OSError as err:
+        raise ScenarioError(f"{what} = {str(path)!r}: cannot be read ({err.strerror})") from None
 
 
 def apply_override(parameters: dict, key: str, value) -> None:
@@ -105,6 +157,7 @@ def scenario_parameters(name: str, config_file: str | Path | None = None, overri
                 apply_override(parameters, f"{section}.{key}", value)
     for key, value in (overrides or {}).items():
         apply_override(parameters, key, value)
+    _check_mesh(parameters, defaults)
     mesh_file = parameters.get("mesh", {}).get("file", "")
     if mesh_file and not Path(mesh_file).is_file():
         raise ScenarioError(f"mesh.file = {mesh_file!r}: no such file")

@@ -1,6 +1,6 @@
 """Builders of the registered scenarios (icesheet.scenarios): parameters (validated dicts) -> IceModel.
 
-Each builder takes the parameter tables of ``data/scenarios/<name>.toml`` and keyword overrides of IceModel's own
+Each builder takes the parameter tables of ``icesheet/data/scenarios/<name>.toml`` and keyword overrides of IceModel's own
 options (``adjoint_mode``, ``friction_parameterisation``, ``picard`` ...), which win over the ``[solver]`` table.
 Meshes are structured triangle meshes of the rectangle [0, length] x [0, width] (or ``mesh.file``, a gmsh mesh with
 the same boundary ids): 1 inflow (x = 0), 2 calving front (x = length), 3 and 4 side walls (y = 0, y = width).
@@ -15,7 +15,7 @@ from firedrake import as_vector, conditional, lt, max_value, min_value
 from icesheet import constants
 from icesheet.errors import ScenarioError
 from icesheet.model import Boundaries, IceModel
-from icesheet.velocity_solver import PicardOptions
+from icesheet.solver_options import PicardOptions
 
 __all__ = ["ice_shelf_ramp", "van_der_veen_shelf", "marine_ice_stream", "mismip_plus", "rectangle_mesh",
            "model_options", "CHANNEL"]
@@ -27,7 +27,12 @@ CHANNEL = Boundaries(inflow=(1,), calving_front=(2,), side_walls=(3, 4))
 def rectangle_mesh(mesh_parameters: dict, cells_across: int | None = None):
     """Structured triangle mesh of [0, length] x [0, width] with cells of about ``cell_size``, or ``file``."""
     if mesh_parameters.get("file"):
-        return firedrake.Mesh(mesh_parameters["file"])
+        try:
+            return firedrake.Mesh(mesh_parameters["file"])
+        except Exception as err:  # PETSc's reader raises its own errors for a garbage file
+            raise ScenarioError(f"mesh.file = {mesh_parameters['file']!r}: not a readable mesh "
+                                f"({type(err).__name__}: {' '.join(str(err).split())[:200]}); give a gmsh .msh "
+                                "file with the scenario's boundary ids") from err
     length, width, size = mesh_parameters["length"], mesh_parameters["width"], mesh_parameters["cell_size"]
     nx = max(1, math.ceil(length / size - 1e-9))
     ny = cells_across or max(1, math.ceil(width / size - 1e-9))
@@ -37,19 +42,21 @@ def rectangle_mesh(mesh_parameters: dict, cells_across: int | None = None):
 def model_options(solver: dict, **overrides) -> dict:
     """IceModel keyword options from a ``[solver]`` table; ``overrides`` (IceModel keywords) take precedence."""
     newton = {"auto": None, "on": True, "off": False}[solver["newton_finish"]]
+    strategy = None if solver["strategy"] == "auto" else solver["strategy"]
+    picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
+                   "newton_tolerance", "newton_max_iterations", "line_search", "linear_solver", "preconditioner",
+                   "linear_tolerance", "preconditioner_lag")
     options = {"adjoint_mode": solver["adjoint_mode"],
                "friction_parameterisation": solver["friction_parameterisation"],
                "rate_factor_parameterisation": solver["rate_factor_parameterisation"],
-               "picard": PicardOptions(tolerance=solver["tolerance"], residual_tolerance=solver["residual_tolerance"],
-                                       max_iterations=solver["max_iterations"], newton_finish=newton,
-                                       newton_tolerance=solver["newton_tolerance"],
-                                       newton_max_iterations=solver["newton_max_iterations"])}
+               "picard": PicardOptions(strategy=strategy, newton_finish=newton,
+                                       **{key: solver[key] for key in picard_keys})}
     options.update(overrides)
     return options
 
 
 def ice_shelf_ramp(parameters: dict, **overrides) -> IceModel:
-    """Floating shelf with h = h0 - dh x / L (references.md section 6); friction zero (it floats everywhere)."""
+    """Floating shelf with h = h0 - dh x / L (docs/model.md, section 7); friction zero (it floats everywhere)."""
     mesh_p, ice = parameters["mesh"], parameters["ice"]
     mesh = rectangle_mesh(mesh_p)
     x, _ = firedrake.SpatialCoordinate(mesh)

@@ -173,7 +173,7 @@ class SIAModel:
             return float(fd.assemble(self._volume_form))
 
     def volume_above_flotation(self) -> float:
-        """Volume above flotation (references.md section 5) with this model's ice density, m^3."""
+        """Volume above flotation (docs/model.md, section 3) with this model's ice density, m^3."""
         with stop_annotating():
             return float(fd.assemble(self._vaf_form))
 

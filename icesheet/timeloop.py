@@ -64,37 +64,81 @@ def _mpi_min():
     return MPI.MIN
 
 
-def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=None) -> list[dict]:
+def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=None, stable: bool = True,
+              guard=None) -> list[dict]:
     """The time loop shared by the models (``IceModel``, ``SIAModel``): ``n_steps`` steps of ``dt`` years with a
     progress bar on rank 0 and a log line per step.  Returns one record per step and one for the initial state
     (step 0): step, time, volume, vaf, picard_iterations, newton_iterations, final_residual, clamped_volume,
-    wall_time.  ``on_step(model, record)`` is called after each step (and for step 0)."""
+    substeps, wall_time.  ``on_step(model, record)`` is called after each step (and for step 0).
+
+    ``stable`` (icesheet/stability.py): the velocity is solved at the initial thickness first (models with
+    ``solve_velocity``), and before every step the stable time step is evaluated at the current state; a step longer
+    than it is split into equal sub-steps (a warning when the count changes; the record sums them; more than
+    ``stability.MAX_SUBSTEPS`` raise InputError).  After every step ``guard`` (default ``stability.Guard()``;
+    ``False`` for none) checks the clamp, volume, thickness and speed and raises PhysicsGuardError, after
+    ``on_step`` has seen the step.  A failing step raises ModelStepError naming it."""
     from tqdm.auto import tqdm
+
+    from icesheet import stability
 
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
         raise ValueError(f"n_steps = {n_steps!r}: must be an integer >= 0")
+    guard = stability.Guard() if guard is None else guard
+    if stable and hasattr(model, "solve_velocity"):
+        model.solve_velocity()
     records = [_step_record(model, 0, None)]
     if on_step is not None:
         on_step(model, records[-1])
     show = progress and model.mesh.comm.rank == 0
+    count = 1
     with tqdm(total=n_steps, disable=not show, desc="time steps", unit="step") as bar:
         for k in range(1, n_steps + 1):
-            info = model.step(dt)
-            records.append(_step_record(model, k, info))
+            if stable:
+                limit = stability.time_step_limit(model)
+                count, previous = stability.substeps(dt, limit.dt, stability.MAX_SUBSTEPS), count
+                if count != previous and model.mesh.comm.rank == 0:
+                    logger.warning("step %d: dt = %g yr is split into %d sub-steps of %.3g yr: %s", k, dt, count,
+                                   dt / count, limit.describe())
+            info = _substeps(model, k, dt, count)
+            records.append(_step_record(model, k, info, count))
             logger.info("step %d t=%.4g yr: volume %.6e m^3, VAF %.6e m^3, %d Picard + %d Newton iterations, "
-                        "%.2f s", k, model.time, records[-1]["volume"], records[-1]["vaf"],
-                        info.picard_iterations, info.newton_iterations, info.wall_time)
+                        "%d sub-steps, %.2f s", k, model.time, records[-1]["volume"], records[-1]["vaf"],
+                        info.picard_iterations, info.newton_iterations, count, info.wall_time)
             bar.set_postfix(picard=info.picard_iterations, vaf=f"{records[-1]['vaf']:.4e}")
             bar.update()
             if on_step is not None:
                 on_step(model, records[-1])
+            if guard:
+                guard.check_step(model, k, records[-1]["volume"], info.clamped_volume)
     return records
 
 
-def _step_record(model, step: int, info: StepInfo | None) -> dict:
+def _substeps(model, k: int, dt: float, count: int) -> StepInfo:
+    """``count`` steps of ``dt / count``, as one StepInfo (iterations, clamped volume and wall time summed)."""
+    from icesheet.errors import ModelStepError
+
+    from checkpointing.rundirs import check_terminated
+
+    infos = []
+    for _ in range(count):
+        check_terminated()
+        try:
+            infos.append(model.step(dt / count))
+        except Exception as exc:
+            raise ModelStepError(f"step {k} (t = {model.time:g} yr, dt = {dt / count:g} yr) failed: "
+                                 f"{type(exc).__name__}: {' '.join(str(exc).split())}; try a smaller --dt") from exc
+    return StepInfo(dt=dt, picard_iterations=sum(i.picard_iterations for i in infos),
+                    picard_changes=[c for i in infos for c in i.picard_changes],
+                    residual_history=[r for i in infos for r in i.residual_history],
+                    newton_iterations=sum(i.newton_iterations for i in infos),
+                    final_residual=infos[-1].final_residual, clamped_volume=sum(i.clamped_volume for i in infos),
+                    wall_time=sum(i.wall_time for i in infos))
+
+
+def _step_record(model, step: int, info: StepInfo | None, substeps: int = 0) -> dict:
     return {"step": step, "time": model.time, "volume": model.volume(), "vaf": model.volume_above_flotation(),
             "picard_iterations": info.picard_iterations if info else 0,
             "newton_iterations": info.newton_iterations if info else 0,
             "final_residual": info.final_residual if info else float("nan"),
-            "clamped_volume": info.clamped_volume if info else 0.0,
+            "clamped_volume": info.clamped_volume if info else 0.0, "substeps": substeps,
             "wall_time": info.wall_time if info else 0.0}

@@ -1,93 +1,95 @@
-r"""Picard (fixed-point) solver for the SSA momentum balance, with an optional Newton finish.
+r"""Velocity solve of the SSA momentum balance :math:`F(u) = 0`: the Picard loop, accelerated, and Newton's method.
 
-One velocity solve (the seed talk's algorithm; MacAyeal 1989):
+:math:`F(u; v) = \int_\Omega h M(u):\dot\varepsilon(v) + \chi_g\beta(u)\,u\cdot v\,dx - \langle\tau_d, v\rangle` (terms
+in icesheet.physics; MacAyeal 1989, J. Geophys. Res. 94(B4)), Dirichlet inflow, free-slip side walls.  Residual
+norms are Euclidean norms of the assembled residual with Dirichlet rows removed, divided by :math:`\|\tau_d\|`, the
+norm of the load (driving plus front stress: the residual at :math:`u = 0`).  Strategies (``PicardOptions.strategy``;
+docs/solvers.md compares them on the marine ice stream):
 
-1. start from the velocity held in the state, :math:`u_0`;
-2. for :math:`i = 0, 1, \dots`: evaluate the viscosity :math:`\mu_i = \mu(u_i)` and the linearised friction
-   :math:`\beta_i = C|u_i|^{1/m - 1}` at the iterate, solve the *linear* problem :math:`A\{\mu_i, \beta_i\}\,
-   u_{i+1} = \tau_d` (membrane stress + friction = driving stress + calving-front stress, Dirichlet inflow, free-slip
-   side walls), and stop when both :math:`\|u_{i+1} - u_i\| / \|u_{i+1}\|` (Euclidean norms of the coefficient vectors)
-   and the full nonlinear residual :math:`r_{i+1} = \|F(u_{i+1})\| / \|\tau_d\|` are small:
-   :math:`r_{i+1} \le \text{residual\_tolerance}\cdot\max(r_0, 1)`, i.e. relative to the first residual, or to the load
-   vector :math:`\tau_d` (driving plus front stress, the residual at :math:`u = 0`) when the start was already good.
-   Residual norms are Euclidean norms of the assembled residual with Dirichlet rows removed;
-3. optionally finish with Newton's method on the full residual :math:`F(u) = 0` started from the Picard iterate.
+``"picard"`` (the seed's loop, the reference)
+    :math:`u_{k+1} = G(u_k)`, the solution of the *linear* problem :math:`A\{\mu(u_k), \beta(u_k)\}\,u_{k+1} = \tau_d`
+    with viscosity and friction coefficient frozen at the iterate, until the relative change
+    :math:`\|u_{k+1} - u_k\| / \|u_{k+1}\| \le` ``tolerance`` and the relative residual
+    :math:`r_{k+1} \le` ``residual_tolerance`` :math:`\cdot\max(r_0, 1)`; then, in the fixed-point adjoint mode, a
+    Newton finish (below) to ``newton_tolerance``.
+``"anderson"``
+    The same loop with Anderson mixing of depth ``anderson_depth`` of the Picard iterates (Walker & Ni 2011, SIAM J.
+    Numer. Anal. 49; icesheet.anderson); the change is the fixed-point residual :math:`\|G(u_k) - u_k\|/\|G(u_k)\|`.
+``"picard-newton"`` (the default), ``"anderson-newton"``
+    Picard (or Anderson-Picard) iterations only until :math:`r_k \le` ``newton_switch``, i.e. into Newton's basin,
+    then Newton's method to ``newton_tolerance`` (no Picard iteration when the initial guess is already there). If
+    Newton fails there, the loop resumes to the full Picard tolerances and Newton is tried once more.
+``"newton"``
+    Newton's method from the initial guess.
 
-Adjoint modes (contract_model.md; references.md section 4).  ``"unrolled"`` tapes every Picard linear solve, as a
-classical AD tool would.  ``"fixed-point"`` runs the Picard loop with annotation off and tapes one Newton solve of
-:math:`F(u) = 0`: its adjoint is a single linear solve with :math:`(\partial F/\partial u)^T` at the converged
-velocity (Christianson 1994, Optim. Methods Softw. 3), so tape memory and adjoint cost do not depend on the number
-of Picard iterations.  The Newton residual is divided by the scalar :math:`\|\tau_d\|` (a Constant refreshed before
-each solve), which changes neither its root nor the adjoint, so the Newton tolerance is a relative one.  The Picard
-result enters the tape as the Newton initial guess (one taped assignment), so that replays of the tape with other
-control values start Newton close to the root; no derivative flows through an initial guess.
+Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:`\|\tau_d\|`, with a line search
+(``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
+(Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17): the linear solves are only as accurate as the nonlinear
+residual needs.  Linear solvers (icesheet.solver_options): direct Cholesky (default; the operators are symmetric
+positive definite) or MUMPS LU, or CG / GMRES with a Cholesky or LU factorisation (optionally reused over several
+Jacobians), GAMG, ILU or ASM as preconditioner.  The Picard matrix and the Jacobian keep their sparsity pattern, so
+PETSc reuses each symbolic factorisation across iterations and steps and only refactors numerically.
 
-Re-taping a solved step (the checkpoint manager's backward steps).  ``solve(converged=u*)``, with ``u*`` the
-velocity this solve produced before at the same thickness and controls, skips the Picard loop in the fixed-point
-mode: ``u*`` becomes the Newton initial guess, Newton finds the residual already below its tolerance and stops after
-0 (at most a few) iterations, and the taped adjoint, one linear solve with :math:`(\partial F/\partial u)^T` at the
-root, is the same.  The result is the root of :math:`F` to the Newton tolerance whatever ``u*`` is, so a hint only
-changes the cost.  The unrolled mode (whose tape must hold every Picard solve) and a fixed-point solver without
-Newton finish ignore it.
+Adjoint modes.  ``"unrolled"`` tapes every Picard linear solve, as a classical AD tool would; it is defined for the
+``"picard"`` strategy only (an Anderson step's mixing weights and a line search's step length depend on the iterates
+in ways the tape would not see).  ``"fixed-point"`` (every strategy) runs the iterations with annotation off and tapes
+one Newton solve of :math:`F(u) = 0` started at the root: its adjoint is a single linear solve with
+:math:`(\partial F/\partial u)^T` at the converged velocity (Christianson 1994, Optim. Methods Softw. 3), so tape
+memory and adjoint cost do not depend on the iterations, and the gradient does not depend on the strategy.  The root
+enters the tape as the Newton initial guess (one taped assignment), so that replays of the tape with other control
+values start Newton close to their root; no derivative flows through an initial guess.
 
-The linear and the Newton solver, their forms and the iterate Function are built once and reused; only values
-are assigned in (memory-facts.md).
+Re-taping a solved step (the checkpoint manager's backward steps).  ``solve(converged=u*)``, with ``u*`` the velocity
+this solve produced before at the same thickness and controls, skips the Picard loop in the fixed-point mode: Newton
+starts from ``u*`` and stops after 0 (at most a few) iterations.  The result is the root of :math:`F` to the Newton
+tolerance whatever ``u*`` is, so a hint only changes the cost.  The unrolled mode and a fixed-point Picard solver
+without Newton finish ignore it.
+
+The solvers, their forms, assemblers and the iterate Function are built once and reused; only values are assigned.
 """
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import firedrake
 from firedrake.assemble import get_assembler
+from firedrake.exceptions import ConvergenceError
+from firedrake.petsc import PETSc
 import numpy as np
 from pyadjoint import stop_annotating
 from pyadjoint.tape import annotate_tape
 
 from icesheet import physics
+from icesheet.anderson import AndersonMixing
+from icesheet.solver_options import (ADJOINT_MODES, DEFAULT_STRATEGY, DIRECT_SOLVER, STRATEGIES, PicardOptions,
+                                     linear_solver_parameters)
 
-__all__ = ["PicardOptions", "PicardConvergenceError", "VelocitySolveInfo", "VelocitySolver", "ADJOINT_MODES"]
+__all__ = ["PicardOptions", "PicardConvergenceError", "VelocitySolveInfo", "VelocitySolver", "ADJOINT_MODES",
+           "STRATEGIES", "DEFAULT_STRATEGY", "DIRECT_SOLVER"]
 
-ADJOINT_MODES = ("fixed-point", "unrolled")
-
-DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
-
-
-@dataclass(frozen=True)
-class PicardOptions:
-    """Stopping rules of the velocity solve.
-
-    ``newton_finish=None`` means: a Newton finish in the fixed-point adjoint mode (where it is the taped solve),
-    none in the unrolled mode."""
-
-    tolerance: float = 1.0e-6
-    residual_tolerance: float = 1.0e-6
-    max_iterations: int = 100
-    newton_finish: bool | None = None
-    newton_tolerance: float = 1.0e-10
-    newton_max_iterations: int = 20
-
-    def __post_init__(self):
-        for name in ("tolerance", "residual_tolerance", "newton_tolerance"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise ValueError(f"picard {name} = {value!r}: must be a finite number > 0")
-        for name in ("max_iterations", "newton_max_iterations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"picard {name} = {value!r}: must be an integer >= 1")
+_PICARD_PHASE = {"picard": "picard", "anderson": "anderson", "picard-newton": "picard",
+                 "anderson-newton": "anderson", "newton": None}
 
 
 @dataclass
 class VelocitySolveInfo:
-    """What one velocity solve did: Picard iterations, the relative change and relative residual after each one
-    (``residuals[0]`` is that of the initial guess), Newton iterations of the finish (0 if none)."""
+    """What one velocity solve did: the strategy, Picard (or Anderson) iterations, the relative change and relative
+    residual after each one (``residuals[0]`` is that of the initial guess), Newton iterations (0 if none), Krylov
+    iterations of all linear solves (0 with MUMPS), whether Newton failed and the Picard loop was resumed."""
 
+    strategy: str = ""
     picard_iterations: int = 0
     changes: list[float] = field(default_factory=list)
     residuals: list[float] = field(default_factory=list)
     newton_iterations: int = 0
+    krylov_iterations: int = 0
+    fallback: bool = False
     final_residual: float = float("nan")
+
+    @property
+    def linear_solves(self) -> int:
+        """Linear systems solved: one per Picard iteration and one per Newton iteration."""
+        return self.picard_iterations + self.newton_iterations
 
 
 class PicardConvergenceError(RuntimeError):
@@ -111,10 +113,16 @@ class VelocitySolver:
                  side_wall_ids, calving_front_ids, rho_water, options: PicardOptions, adjoint_mode="fixed-point"):
         if adjoint_mode not in ADJOINT_MODES:
             raise ValueError(f"adjoint_mode = {adjoint_mode!r}: allowed values are {ADJOINT_MODES}")
+        self.strategy = options.resolved_strategy(adjoint_mode)
+        if adjoint_mode == "unrolled" and self.strategy != "picard":
+            raise ValueError(f"strategy = {self.strategy!r} with adjoint_mode = 'unrolled': the unrolled adjoint "
+                             f"is defined for strategy 'picard' only (use adjoint_mode 'fixed-point')")
         self.velocity = velocity
         self.options = options
         self.adjoint_mode = adjoint_mode
-        self.newton_finish = (adjoint_mode == "fixed-point") if options.newton_finish is None else options.newton_finish
+        self.picard_phase = _PICARD_PHASE[self.strategy]
+        finish = (adjoint_mode == "fixed-point") if options.newton_finish is None else options.newton_finish
+        self.newton = finish or self.picard_phase != self.strategy
 
         V = velocity.function_space()
         self.iterate = firedrake.Function(V, name="picard_iterate")
@@ -152,16 +160,47 @@ class VelocitySolver:
         self._load_assembler = get_assembler(self._load_form)
         self._residual_assembler = get_assembler(self._residual_form)
 
+        krylov = options.linear_solver in ("cg", "gmres")
+        serial_cholmod = V.mesh().comm.size == 1 and PETSc.Sys.hasExternalPackage("suitesparse")
+        package = {"cholesky_package": "cholmod" if serial_cholmod else "mumps"}
+        linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
+                                          **package)
+        self._adjoint_parameters = linear_solver_parameters(options.linear_solver, options.preconditioner, 1.0e-12,
+                                                            **package)
+        self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
+
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
-        self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=DIRECT_SOLVER)
+        self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=linear)
 
         scaled_residual = (1 / self.residual_scale) * self._residual_form
         newton_problem = firedrake.NonlinearVariationalProblem(scaled_residual, velocity, self.bcs)
-        newton_parameters = {"snes_type": "newtonls", "snes_linesearch_type": "bt",
+        newton_parameters = {"snes_type": "newtonls", "snes_linesearch_type": options.line_search,
                              "snes_atol": options.newton_tolerance, "snes_rtol": 1.0e-14, "snes_stol": 0.0,
-                             "snes_max_it": options.newton_max_iterations, **DIRECT_SOLVER}
-        self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem,
-                                                                   solver_parameters=newton_parameters)
+                             "snes_max_it": options.newton_max_iterations, **linear}
+        if krylov:
+            newton_parameters.update(snes_ksp_ew=True, snes_lag_preconditioner=options.preconditioner_lag)
+        self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters)
+        self._krylov = krylov
+        if krylov:
+            # An inexact solve (multigrid or Schwarz preconditioners) leaves small corrections on the Dirichlet rows,
+            # which drift the boundary values and which Newton did not correct in our runs; zero them in every step.
+            dirichlet_rows = np.flatnonzero(self._bc_mask.reshape(-1))
+
+            def keep_dirichlet_values(x, step):
+                step.array[dirichlet_rows] = 0.0
+                return True
+
+            self._newton_solver.snes.setLineSearchPreCheck(keep_dirichlet_values)
+
+    @classmethod
+    def for_model(cls, model, options: PicardOptions, adjoint_mode: str = "fixed-point") -> "VelocitySolver":
+        """A solver of ``model``'s (an IceModel's) velocity in place, on its fields and boundaries, with
+        ``options``."""
+        b = model.boundaries
+        return cls(model.velocity, model.thickness, model.bed, model.friction, model.rate_factor,
+                   inflow_velocity=model.inflow_velocity, inflow_ids=b.inflow, side_wall_ids=b.side_walls,
+                   calving_front_ids=b.calving_front, rho_water=model.water_density, options=options,
+                   adjoint_mode=adjoint_mode)
 
     # -- norms -----------------------------------------------------------------------------------------------------
     def _norm(self, array) -> float:
@@ -182,63 +221,109 @@ class VelocitySolver:
             residual = self._norm(np.where(self._bc_mask, 0.0, self._residual_vector.dat.data_ro))
         return residual / float(self.residual_scale)
 
-    def _relative_change(self) -> float:
-        u, u_old = self.velocity.dat.data_ro, self.iterate.dat.data_ro
-        return self._norm(u - u_old) / max(self._norm(u), np.finfo(float).tiny)
-
     # -- the solve -------------------------------------------------------------------------------------------------
     def solve(self, converged=None) -> VelocitySolveInfo:
-        """Picard iterations from the current velocity, then the Newton finish if enabled; returns the history.
+        """One velocity solve from the current velocity by the strategy (module docstring); returns the history.
 
         ``converged``: optionally this rank's owned values (``velocity.dat.data_ro``) of the velocity an earlier
-        solve at the same thickness and controls converged to; in the fixed-point mode with Newton finish the Picard
-        loop is then skipped and Newton starts from it (module docstring), otherwise it is ignored."""
-        hinted = converged is not None and self.adjoint_mode == "fixed-point" and self.newton_finish
+        solve at the same thickness and controls converged to; in the fixed-point mode with a Newton phase the
+        Picard loop is then skipped and Newton starts from it (module docstring), otherwise it is ignored."""
+        hinted = converged is not None and self.adjoint_mode == "fixed-point" and self.newton
         if hinted and np.shape(converged) != self.velocity.dat.data_ro.shape:
             raise ValueError(f"converged: shape {np.shape(converged)}; the owned velocity values have shape "
                              f"{self.velocity.dat.data_ro.shape}")
         with stop_annotating():
             self.residual_scale.assign(max(self.load_norm(), np.finfo(float).tiny))
-        info = VelocitySolveInfo(residuals=[self.relative_residual()])
-        if hinted:
-            with stop_annotating():
-                self.iterate.dat.data_wo[...] = converged
+            if hinted:
+                self.velocity.dat.data_wo[...] = converged
+        info = VelocitySolveInfo(strategy=self.strategy, residuals=[self.relative_residual()])
+        if self.adjoint_mode == "unrolled":
+            self._picard_loop(info, to_switch=False)  # taped
+            if self.newton:
+                self._newton_solve(info)  # taped: the adjoint of the last stretch is that of a Newton solve
         else:
-            self._picard(info)
-        if self.newton_finish:
-            if self.adjoint_mode == "fixed-point":
-                # Tape the Picard result (or the hint) as the Newton initial guess (an assignment from a copy), so
-                # that a replay of the tape with other controls starts Newton from it, not from the step's first guess.
-                if not hinted:
-                    with stop_annotating():
-                        self.iterate.assign(self.velocity)
-                self.velocity.assign(self.iterate)
-            # The taped adjoint of this solve is linear: solve it directly, not with the Newton options above.
-            taping = {"adj_kwargs": {"solver_parameters": DIRECT_SOLVER}} if annotate_tape() else {}
-            self._newton_solver.solve(**taping)
-            info.newton_iterations = self._newton_solver.snes.getIterationNumber()
+            with stop_annotating():
+                self._untaped_iterations(info, hinted)
+            if self.newton and annotate_tape():
+                self._tape_root(info)
         info.final_residual = self.relative_residual()
         return info
 
-    def _picard(self, info: VelocitySolveInfo) -> None:
-        """The Picard loop from the current velocity (taped only in the unrolled mode); appends to ``info``."""
+    def _untaped_iterations(self, info: VelocitySolveInfo, hinted: bool) -> None:
+        """The strategy's iterations (Newton's only if ``hinted``), with the fall-back to the full Picard loop when
+        Newton fails after a switch."""
+        if self.picard_phase is not None and not hinted:
+            self._picard_loop(info, to_switch=self.strategy != self.picard_phase)
+        if not self.newton:
+            return
+        start = self.velocity.dat.data_ro.copy()
+        try:
+            self._newton_solve(info)
+        except ConvergenceError:
+            if self.strategy == self.picard_phase:
+                raise  # a Newton finish after the full Picard loop: nothing left to try
+            info.fallback = True
+            self.velocity.dat.data_wo[...] = start
+            self._picard_loop(info, to_switch=False)
+            self._newton_solve(info)
+
+    def _tape_root(self, info: VelocitySolveInfo) -> None:
+        """Tape the converged velocity as the Newton initial guess (an assignment from a copy) and one Newton solve
+        from it, whose adjoint is the fixed-point adjoint (module docstring); the solve itself takes 0 iterations."""
+        with stop_annotating():
+            self.iterate.assign(self.velocity)
+        self.velocity.assign(self.iterate)
+        # The taped adjoint of this solve is linear: solve it to a tight tolerance, not with the Newton options.
+        self._newton_solve(info, adj_kwargs={"solver_parameters": self._adjoint_parameters})
+
+    def _newton_solve(self, info: VelocitySolveInfo, **taping) -> None:
+        snes = self._newton_solver.snes
+        try:
+            self._newton_solver.solve(**taping)
+        finally:
+            info.newton_iterations += snes.getIterationNumber()
+            info.krylov_iterations += snes.getLinearSolveIterations()
+
+    def _picard_loop(self, info: VelocitySolveInfo, to_switch: bool) -> None:
+        """Picard iterations (Anderson-mixed in the ``anderson*`` strategies) from the current velocity until the
+        Picard tolerances are met or, if ``to_switch``, until the relative residual is at most ``newton_switch``;
+        taped only in the unrolled mode.  Appends to ``info``."""
         opts = self.options
+        anderson = self.picard_phase == "anderson"
         threshold = opts.residual_tolerance * max(info.residuals[0], 1.0)
-        annotation = nullcontext() if self.adjoint_mode == "unrolled" else stop_annotating()
-        with annotation:
-            for _ in range(opts.max_iterations):
-                self.iterate.assign(self.velocity)
-                self._picard_solver.solve()
-                info.picard_iterations += 1
-                info.changes.append(self._relative_change())
-                info.residuals.append(self.relative_residual())
-                if info.changes[-1] <= opts.tolerance and info.residuals[-1] <= threshold:
-                    break
-            else:
-                raise PicardConvergenceError(
-                    f"Picard iteration for the velocity did not converge in max_iterations = {opts.max_iterations}: "
-                    f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
-                    f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
+        if to_switch and info.residuals[-1] <= opts.newton_switch:
+            return
+        self._anderson.reset()
+        for _ in range(opts.max_iterations):
+            self.iterate.assign(self.velocity)
+            self._picard_solver.solve()
+            if self._krylov:  # an inexact solve may leave the Dirichlet values slightly off (see above)
+                for bc in self.bcs:
+                    bc.apply(self.velocity)
+            info.picard_iterations += 1
+            info.krylov_iterations += self._picard_solver.snes.ksp.getIterationNumber()
+            u, g = self.iterate.dat.data_ro, self.velocity.dat.data_ro
+            info.changes.append(self._norm(g - u) / max(self._norm(g), np.finfo(float).tiny))
+            residual = None
+            if anderson:
+                picard_iterate = g.copy()
+                self.velocity.dat.data_wo[...] = self._anderson.mix(u.reshape(-1), g.reshape(-1)).reshape(g.shape)
+                residual = self.relative_residual()
+                if residual > info.residuals[-1]:
+                    # Safeguard (ours): mixing made the residual grow (AA is not globally convergent and can stagnate
+                    # far from the root): restart the mixing from the plain Picard iterate.
+                    self._anderson.reset()
+                    self.velocity.dat.data_wo[...] = picard_iterate
+                    residual = None
+            info.residuals.append(self.relative_residual() if residual is None else residual)
+            if to_switch and info.residuals[-1] <= opts.newton_switch:
+                return
+            if info.changes[-1] <= opts.tolerance and info.residuals[-1] <= threshold:
+                return
+        raise PicardConvergenceError(
+            f"Picard iteration for the velocity did not converge in max_iterations = {opts.max_iterations}: "
+            f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
+            f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
 
 
 def _dirichlet_mask(V, bcs):

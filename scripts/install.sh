@@ -27,7 +27,8 @@ PETSC4PY_VERSION=3.26.0
 PYADJOINT_VERSION=2026.10.0
 CHECKPOINT_SCHEDULES_VERSION=1.0.4
 VTK_VERSION=9.7.2
-STACK="firedrake[vtk]==$FIREDRAKE_VERSION vtk==$VTK_VERSION petsc4py==$PETSC4PY_VERSION pyadjoint-ad==$PYADJOINT_VERSION checkpoint-schedules==$CHECKPOINT_SCHEDULES_VERSION"
+H5PY_VERSION=3.16.0
+STACK="firedrake[vtk]==$FIREDRAKE_VERSION vtk==$VTK_VERSION petsc4py==$PETSC4PY_VERSION pyadjoint-ad==$PYADJOINT_VERSION checkpoint-schedules==$CHECKPOINT_SCHEDULES_VERSION h5py==$H5PY_VERSION"
 MIN_FREE_MB=3000
 
 APT_PACKAGES="bison build-essential cmake flex gfortran git ninja-build pkg-config python3-dev zlib1g-dev
@@ -85,13 +86,13 @@ phase=checks
 [ -r /etc/os-release ] || die "cannot read /etc/os-release: this script supports Debian 12 (bookworm) only"
 . /etc/os-release
 if [ "${ID:-}" != debian ] || [ "${VERSION_ID:-}" != 12 ]; then
-    die "unsupported OS '${PRETTY_NAME:-unknown}': this script supports Debian 12 (bookworm) only; see ../shared/firedrake-install.md for the recipe"
+    die "unsupported OS '${PRETTY_NAME:-unknown}': this script supports Debian 12 (bookworm) only; README.md (The environment) lists what it builds"
 fi
 command -v "$PYTHON" >/dev/null || die "Python interpreter '$PYTHON' not found (set ICESHEET_PYTHON)"
 pyver=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 case $pyver in
-    3.10|3.11|3.12|3.13) ;;
-    *) die "unsupported Python $pyver from '$PYTHON': firedrake $FIREDRAKE_VERSION needs Python 3.10-3.13 (set ICESHEET_PYTHON)";;
+    3.11|3.12|3.13) ;;
+    *) die "unsupported Python $pyver from '$PYTHON': this project needs Python 3.11-3.13 (tomllib; firedrake $FIREDRAKE_VERSION supports up to 3.13; set ICESHEET_PYTHON)";;
 esac
 mkdir -p "$LOGS" "$STAMPS" "$PIP_CACHE_DIR" || die "cannot create the cache directory $CACHE (set ICESHEET_CACHE to a writable place)"
 [ -w "$CACHE" ] || die "cache directory $CACHE is not writable (set ICESHEET_CACHE)"
@@ -139,6 +140,9 @@ if done_already source && [ -x "$PETSC_DIR/configure" ]; then skip source; else
     finish
 fi
 
+# Debian's multiarch library directory (x86_64-linux-gnu, aarch64-linux-gnu, ...), where its HDF5 lives.
+multiarch() { dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch; }
+
 # ---------------------------------------------------------------- configure
 if done_already configure; then skip configure; else
     begin configure "PETSc ./configure against Debian's Open MPI, HDF5, MUMPS, ... (about 1 minute)"
@@ -150,7 +154,7 @@ if done_already configure; then skip configure; else
         --COPTFLAGS=-O2 --CXXOPTFLAGS=-O2 --FOPTFLAGS=-O2 \
         --with-bison --with-fftw \
         --with-hdf5-include=/usr/include/hdf5/openmpi \
-        --with-hdf5-lib="[/usr/lib/x86_64-linux-gnu/hdf5/openmpi/libhdf5.so,/usr/lib/x86_64-linux-gnu/hdf5/openmpi/libhdf5_hl.so]" \
+        --with-hdf5-lib="[/usr/lib/$(multiarch)/hdf5/openmpi/libhdf5.so,/usr/lib/$(multiarch)/hdf5/openmpi/libhdf5_hl.so]" \
         --with-hwloc --with-metis --with-mumps \
         --with-ptscotch --with-ptscotch-include=/usr/include/scotch \
         --with-ptscotch-lib="-lptesmumps -lptscotch -lptscotcherr -lesmumps -lscotch -lscotcherr" \
@@ -191,7 +195,7 @@ else
         "$PYTHON" -m venv "$VENV" >>"$log" 2>&1
         "$VENV/bin/python" -m pip install -U pip setuptools wheel >>"$log" 2>&1
     fi
-    CC=mpicc CXX=mpicxx HDF5_MPI=ON HDF5_DIR=/usr/lib/x86_64-linux-gnu/hdf5/openmpi \
+    CC=mpicc CXX=mpicxx HDF5_MPI=ON HDF5_DIR="/usr/lib/$(multiarch)/hdf5/openmpi" \
     CFLAGS="-O2 -g0" CXXFLAGS="-O2 -g0" \
         "$VENV/bin/python" -m pip install --no-binary h5py $STACK >>"$log" 2>&1
     echo "$stack_id" >"$VENV/.icesheet-stack"

@@ -37,3 +37,16 @@ def test_unwritable_cache_is_named(tmp_path):
     proc = run_install(tmp_path, ICESHEET_CACHE="/proc/icesheet-cache-here")
     assert proc.returncode != 0
     assert "/proc/icesheet-cache-here" in proc.stdout and "ICESHEET_CACHE" in proc.stdout
+
+
+def test_library_directory_is_the_machine_multiarch_not_a_hard_coded_one():
+    """PETSc's HDF5 and h5py are pointed at Debian's multiarch directory of this machine (oracle: gcc's own
+    ``-print-multiarch``), which holds the parallel HDF5 library; no architecture is written into the script."""
+    text = SCRIPT.read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    assert "x86_64-linux-gnu" not in code and "aarch64-linux-gnu" not in code
+    definition = next(line for line in text.splitlines() if line.startswith("multiarch()"))
+    found = subprocess.run(["bash", "-c", f"{definition}\nmultiarch"], capture_output=True, text=True)
+    expected = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
+    assert found.returncode == 0 and found.stdout.strip() == expected != ""
+    assert (Path("/usr/lib") / expected / "hdf5" / "openmpi" / "libhdf5.so").exists()

@@ -103,8 +103,7 @@ class Calibration:
     def to_dict(self) -> dict:
         return {"uf": self.uf, "ub": self.ub, "forward_costs": list(self.forward_costs),
                 "backward_costs": list(self.backward_costs), "taped_forward_costs": list(self.taped_forward_costs),
-                "levels": [{"name": n, "capacity": c if c != float("inf") else "inf", "write": w, "read": r}
-                           for n, c, w, r in zip(self.names, self.capacities, self.write_costs, self.read_costs)],
+                "levels": self.platform().to_dict()["levels"],
                 "run_time": self.run_time, "run_overhead": self.run_overhead, "clock": self.clock}
 
 

@@ -60,7 +60,7 @@ The working state of the schedule (checkpointing/actions.py) *is* the model's st
 Why not pyadjoint's own ``CheckpointManager`` (``tape.enable_checkpointing`` with a checkpoint_schedules
 schedule): it keeps the whole tape (every block, form and block variable of every step) and only drops the
 *values* its schedule does not need, so memory still grows with ``l`` (pyadjoint#169).  Measured on this machine
-(/work/shared/memory-facts.md): with ``Revolve(l, 4)`` it grew 1.0 MB per step (~1.8 states) and used more memory
+(docs/checkpointing.md, "The checkpoint manager"): with ``Revolve(l, 4)`` it grew 1.0 MB per step (~1.8 states) and used more memory
 than store-all at ``l = 40``, whereas re-taping one step on a fresh tape with objects built once and reference
 cycles collected grew by the stored states only.  It also knows only two storage types (RAM, disk), not ``K``
 levels.
@@ -82,6 +82,7 @@ from pyadjoint.drivers import marked_controls
 from ..actions import Advance, Backward, Discard, Read, Write
 from ..platform import Level, Platform
 from ..simulator import Report, simulate
+from ..rundirs import check_terminated
 from .protocol import TimeLoop
 from .tiers import StateLayout, Tier
 
@@ -90,6 +91,8 @@ __all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError"]
 
 class StepFailedError(RuntimeError):
     """A model step (e.g. its Picard or Newton solver) failed; the message names the step and the phase."""
+
+    exit_status = 5  # checkpointing/exits.py
 
 
 @dataclass
@@ -252,6 +255,7 @@ class _Execution:
                 tier.open(layout, slots, self.manager.comm)
                 opened.append(tier)
             for self.position, action in enumerate(self.schedule):
+                check_terminated()  # a SIGTERM whose exception a destructor swallowed (checkpointing/rundirs.py)
                 start = time.perf_counter()
                 self.execute(action)
                 self.counters.wall_time[type(action).__name__.lower()] += time.perf_counter() - start

@@ -27,7 +27,14 @@ Integrity and errors:
   a failure raises :class:`StorageUnavailableError` naming the directory and what was needed;
 - every disk operation ends with an agreement between ranks (:func:`agree`, an ``allgather`` of the local error):
   if one rank fails, all ranks raise the same error, so MPI never deadlocks on a half-failed collective;
-- :meth:`Tier.close` removes every file and the run directory; the manager calls it in a ``finally`` block.
+- :meth:`Tier.close` removes every file and the run directory, and the directories :meth:`DiskTier.open` created
+  for it where they are empty; the manager calls it in a ``finally`` block.
+
+Crash safety (checkpointing/rundirs.py): the run directory carries an owner record (host, pid and start time of
+every rank's process), written before any checkpoint; :meth:`DiskTier.open` first removes the run directories in
+its directory whose owners are dead on this host (left by a run killed with SIGKILL or a crash) and logs a warning
+for each; while a disk tier is open, SIGTERM raises ``checkpointing.rundirs.Terminated`` so that the files are
+removed as on SIGINT (KeyboardInterrupt).  ``checkpointing clean-checkpoints DIR`` cleans on demand.
 """
 from __future__ import annotations
 
@@ -37,8 +44,11 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
+
+from .. import rundirs
 
 __all__ = ["StorageError", "ChecksumError", "CapacityError", "StorageUnavailableError", "StateLayout",
            "Tier", "RamTier", "DiskTier", "agree"]
@@ -46,6 +56,8 @@ __all__ = ["StorageError", "ChecksumError", "CapacityError", "StorageUnavailable
 
 class StorageError(RuntimeError):
     """A storage tier could not store or return a checkpoint."""
+
+    exit_status = 4  # checkpointing/exits.py
 
 
 class ChecksumError(StorageError):
@@ -216,6 +228,8 @@ class DiskTier(Tier):
         super().__init__(capacity, name)
         self.directory = os.fspath(directory)
         self.run_directory: str | None = None
+        self.removed_orphans: list[rundirs.RunDirectory] = []  # by the last open(), on this rank
+        self._created: str | None = None  # the outermost directory open() created for self.directory
         self._digests: dict[int, str] = {}
 
     def path_of(self, index: int) -> str:
@@ -224,24 +238,50 @@ class DiskTier(Tier):
 
     def open(self, layout, slots, comm):
         super().open(layout, slots, comm)
+        self.removed_orphans = []
         run_id = comm.bcast(uuid.uuid4().hex[:12] if comm.rank == 0 else None, root=0)
-        self.run_directory = os.path.join(self.directory, f"checkpoints-{run_id}")
-        global_bytes = comm.allreduce(layout.nbytes)
+        processes = comm.allgather(rundirs.Process.current())
+        start = comm.bcast(datetime.now(timezone.utc).isoformat(timespec="seconds") if comm.rank == 0 else None)
+        self.run_directory = os.path.join(self.directory, rundirs.PREFIX + run_id)
+        self._created = rundirs.missing_ancestor(self.directory)
+        hosts = [p.host for p in processes]
+        # Rank 0 creates the run directory (a shared file system); then the first rank of every other host does
+        # where it does not see it (node-local disks).  Each first rank of a host first removes orphans.
         error = None
-        try:
-            self._probe(slots * global_bytes, slots, global_bytes)
-        except StorageUnavailableError as exc:
-            error = exc
+        for creators in ([0], [r for r in range(comm.size) if r > 0 and hosts.index(hosts[r]) == r]):
+            if comm.rank in creators and error is None:
+                error = self._create(run_id, processes, start)
+            comm.barrier()
+        rundirs.hold_sigterm()
+        global_bytes = comm.allreduce(layout.nbytes)
+        if error is None:
+            try:
+                self._probe(slots * global_bytes, slots, global_bytes)
+            except StorageUnavailableError as exc:
+                error = exc
         try:
             agree(comm, error)
         except StorageError:
-            self._remove_run_directory()
+            self.close()
             raise
+
+    def _create(self, run_id, processes, start) -> StorageUnavailableError | None:
+        """Remove orphaned run directories, then create this run's with its owner record (if not there yet)."""
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            self.removed_orphans = rundirs.remove_orphans(self.directory)
+            if not os.path.isdir(self.run_directory):
+                rundirs.create_run_directory(self.directory, run_id, processes, start)
+        except OSError as exc:
+            return StorageUnavailableError(f"checkpoint directory {self.directory!r} (tier {self.name!r}) is not "
+                                           f"writable: {exc}")
+        return None
 
     def _probe(self, needed: int, slots: int, state_bytes: int) -> None:
         where = f"checkpoint directory {self.directory!r} (tier {self.name!r})"
         try:
-            os.makedirs(self.run_directory, exist_ok=True)
+            if not os.path.isdir(self.run_directory):
+                raise OSError(f"the run directory {self.run_directory!r} is not visible on this rank")
             probe = os.path.join(self.run_directory, f"probe.rank{self.comm.rank}")
             payload = os.urandom(64)
             with open(probe, "wb") as fh:
@@ -296,8 +336,14 @@ class DiskTier(Tier):
             pass  # best effort, rank-local: close() removes the whole run directory anyway
 
     def close(self):
+        if self.comm is None:
+            return
         super().close()
-        self._remove_run_directory()
+        try:
+            self._remove_run_directory()
+        finally:
+            rundirs.release_sigterm()
+            self.comm = None
 
     def _remove_run_directory(self):
         if self.run_directory is None:
@@ -306,7 +352,9 @@ class DiskTier(Tier):
         self.comm.barrier()
         if self.comm.rank == 0:
             shutil.rmtree(self.run_directory, ignore_errors=True)
+            rundirs.remove_created_directories(self.directory, self._created)
         self.comm.barrier()
         if os.path.exists(self.run_directory):
             shutil.rmtree(self.run_directory, ignore_errors=True)
+        rundirs.remove_created_directories(self.directory, self._created)
         self.run_directory = None

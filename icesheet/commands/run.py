@@ -1,15 +1,24 @@
 """``icesheet run``: run a scenario forward in time; write VTK, PNG plots, a per-step CSV and a summary JSON.
 
-All input is checked (scenario name, config keys and values, dt, steps, mesh and state files) before Firedrake is
-imported; a thickness read with ``--initial-state`` is checked (finite, >= 0) before the first step.
+All input is checked (scenario name, config keys and values, dt, steps, mesh and state files, the output directory:
+icesheet/outdir.py) before Firedrake is imported; a thickness read with ``--initial-state`` is checked (finite,
+>= 0) before the first step.  A time step above the stable one of the mesh and flow is split into sub-steps
+(icesheet/stability.py); a run that leaves physical bounds stops with the steps done so far written.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
+from checkpointing.exits import one_line
+
 from icesheet.errors import ScenarioError
+from icesheet.outdir import check_output_directory
+from icesheet.output import RUN_FILES
 from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, build_model, scenario_parameters
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
@@ -18,14 +27,17 @@ def register(subparsers) -> None:
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO,
                         help=f"one of {', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})")
     parser.add_argument("--config", type=Path, help="TOML file overriding the scenario's parameters "
-                        "(same [sections] and keys as data/scenarios/<scenario>.toml)")
+                        "(same [sections] and keys as icesheet/data/scenarios/<scenario>.toml)")
     parser.add_argument("--steps", type=int, help="number of time steps (default: the scenario's time.steps)")
     parser.add_argument("--dt", type=float, help="time step in years (default: the scenario's time.dt)")
     parser.add_argument("--mesh-size", type=float, help="target cell size in metres (mesh.cell_size)")
     parser.add_argument("--mesh", type=Path, help="gmsh mesh file (mesh.file) with the scenario's boundary ids")
     parser.add_argument("--initial-state", type=Path,
                         help="HDF5 file written by IceModel.save_state: initial thickness and velocity")
-    parser.add_argument("--out", type=Path, default=Path("output/run"), help="output directory (default %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("out/run"), help="output directory (default %(default)s); "
+                        "it must not hold the output of an earlier run unless --overwrite is given")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the output of an earlier run in --out (only the files a run writes)")
     parser.add_argument("--vtk-every", type=int, default=1, help="write VTK every N steps (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=main)
@@ -43,11 +55,30 @@ def prepare(args) -> dict:
     if args.mesh is not None:
         overrides["mesh.file"] = str(args.mesh)
     parameters = scenario_parameters(args.scenario, args.config, overrides)
-    if args.initial_state is not None and not args.initial_state.is_file():
-        raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: no such file")
+    if args.initial_state is not None:
+        if not args.initial_state.is_file():
+            raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: no such file")
+        if not _is_hdf5(args.initial_state):
+            raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: not an HDF5 file (write one with "
+                                "IceModel.save_state)")
     if args.vtk_every < 1:
         raise ScenarioError(f"vtk_every = {args.vtk_every!r}: must be an integer >= 1")
+    check_output_directory(args.out, RUN_FILES, args.overwrite)
     return parameters
+
+
+def _is_hdf5(path: Path) -> bool:
+    """Whether ``path`` starts with the HDF5 signature, at byte 0 or after a user block of 512, 1024, 2048, ...
+    bytes (the HDF5 file format specification, "Format Signature")."""
+    signature, offset = b"\x89HDF\r\n\x1a\n", 0
+    with open(path, "rb") as fh:
+        size = path.stat().st_size
+        while offset + len(signature) <= size:
+            fh.seek(offset)
+            if fh.read(len(signature)) == signature:
+                return True
+            offset = 512 if offset == 0 else 2 * offset
+    return False
 
 
 def main(args) -> int:
@@ -62,8 +93,16 @@ def main(args) -> int:
         model.load_state(args.initial_state)
     steps, dt = parameters["time"]["steps"], parameters["time"]["dt"]
     writer = RunWriter(args.out, vtk_every=args.vtk_every)
-    records = model.run(steps, dt, progress=not args.no_progress, on_step=writer.on_step)
-    summary = writer.finish(model, records, scenario=args.scenario, parameters=parameters)
+    try:
+        model.run(steps, dt, progress=not args.no_progress, on_step=writer.on_step)
+    except BaseException as exc:  # a guard, a solver failure, SIGINT, SIGTERM: keep what was computed
+        if writer.records:
+            try:
+                writer.finish(model, scenario=args.scenario, parameters=parameters, stopped=one_line(exc))
+            except Exception as failure:  # e.g. the disk is full: report the first failure
+                logger.warning("could not write the partial summary: %s", one_line(failure))
+        raise
+    summary = writer.finish(model, scenario=args.scenario, parameters=parameters)
     if model.mesh.comm.rank == 0:
         print(f"icesheet run: {args.scenario}, {steps} steps of {dt:g} yr: volume {summary['final_volume']:.6e} m^3, "
               f"VAF {summary['final_vaf']:.6e} m^3, {summary['total_picard_iterations']} Picard iterations, "

@@ -30,5 +30,5 @@ def grounded_indicator(thickness, bed, rho_ice=constants.ice_density, rho_water=
 
 def thickness_above_flotation(thickness, bed, rho_ice=constants.ice_density, rho_water=constants.water_density):
     r"""Thickness above flotation per unit area: :math:`\max(h + (\rho_W/\rho_I) b, 0)` where :math:`b < 0`, else
-    :math:`h` (references.md section 5); its integral is the volume above flotation (VAF)."""
+    :math:`h` (docs/model.md, section 3); its integral is the volume above flotation (VAF)."""
     return conditional(lt(bed, 0), max_value(thickness + rho_water / rho_ice * bed, 0.0), thickness)

@@ -42,7 +42,7 @@ def effective_strain_rate(u, strain_rate_min=constants.strain_rate_min):
     r""":math:`\dot\varepsilon_e = \sqrt{(\dot\varepsilon:\dot\varepsilon + \mathrm{tr}(\dot\varepsilon)^2
     + \dot\varepsilon_\mathrm{min}^2)/2}`, the second invariant of the 3-D strain rate of a plug flow
     (incompressibility gives :math:`\dot\varepsilon_{zz} = -\mathrm{tr}\dot\varepsilon`), regularised by
-    :math:`\dot\varepsilon_\mathrm{min}` (references.md section 5)."""
+    :math:`\dot\varepsilon_\mathrm{min}` (docs/model.md, section 4)."""
     eps = strain_rate(u)
     return sqrt((inner(eps, eps) + tr(eps) ** 2 + strain_rate_min**2) / 2)
 
@@ -65,7 +65,7 @@ def membrane_term(u, v, thickness, mu):
 
 def sliding_coefficient(u, friction, m=constants.weertman_sliding_law, speed_min=constants.sliding_speed_min):
     r"""Weertman law :math:`\tau_b = -\beta u` with :math:`\beta = C (|u|^2 + u_\mathrm{min}^2)^{(1/m - 1)/2}`,
-    i.e. :math:`\tau_b = -C|u|^{1/m - 1}u` (references.md section 5) regularised at zero speed."""
+    i.e. :math:`\tau_b = -C|u|^{1/m - 1}u` (docs/model.md, section 4) regularised at zero speed."""
     return friction * (inner(u, u) + speed_min**2) ** ((1 / m - 1) / 2)
 
 

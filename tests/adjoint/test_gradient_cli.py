@@ -1,10 +1,10 @@
 """``icesheet gradient`` end to end on a small marine ice stream (40 km cells, 4 steps of 10 years).
 
-Oracles: the gradient through every schedule equals the store-all gradient to round-off (references.md section 7:
+Oracles: the gradient through every schedule equals the store-all gradient to round-off (docs/model.md, section 6:
 a schedule only changes what is recomputed, not the arithmetic of a step); the counted forward and backward steps,
 reads, writes and peak occupancies equal the simulator's report for the same schedule and platform (an independent
 interpreter of the schedule); with --calibrate, the schedule run is H-Revolve on the calibrated platform and its
-cost equals the dynamic-programming optimum there (references.md section 3).  Bad input fails with one line naming
+cost equals the dynamic-programming optimum there (Herrmann & Pallez 2020; docs/checkpointing.md).  Bad input fails with one line naming
 the field before any model is built.
 """
 import csv
@@ -24,7 +24,7 @@ cell_size = 40000.0
 tolerance = 1e-2
 residual_tolerance = 1e-2
 """
-PLATFORMS = Path(__file__).resolve().parents[2] / "data" / "platforms"
+PLATFORMS = Path(__file__).resolve().parents[2] / "checkpointing" / "data" / "platforms"
 COUNTS = ("forward_steps", "backward_steps", "reads", "writes", "peak")
 
 
@@ -102,6 +102,27 @@ def test_schedule_gives_the_store_all_gradient_with_the_predicted_counts(runs, s
     assert not list((out / "checkpoints").glob("checkpoints-*")) if "disk" in storage else True
 
 
+def test_a_shipped_platform_by_name_gives_the_store_all_gradient_on_its_costs(runs):
+    """``--platform ram-disk`` (a name, resolved as ``checkpointing --platform`` does) with level 0 cut to one slot:
+    the run is costed on the shipped file's levels and reproduces the store-all gradient."""
+    from checkpointing.planners import plan
+    from checkpointing.platform import Level, Platform, load_platform
+    from checkpointing.simulator import simulate
+
+    shipped = load_platform("ram-disk")
+    ram, disk = shipped.levels
+    platform = Platform((Level(1, ram.write_cost, ram.read_cost, ram.name), disk), shipped.uf, shipped.ub,
+                        shipped.name)
+    reference_out, _ = runs("store-all")
+    out, summary = runs("hrevolve", "--platform", "ram-disk", "--ram-slots", "1", "disk")
+    assert summary["platform"] == platform.to_dict()
+    report = simulate(plan("hrevolve", STEPS, platform), platform, STEPS)
+    assert summary["predicted"]["makespan"] == pytest.approx(report.makespan)
+    assert summary["measured"]["writes"] == report.writes and report.writes[1] > 0
+    expected = gradient_values(reference_out)
+    assert np.linalg.norm(gradient_values(out) - expected) <= 1e-10 * np.linalg.norm(expected)
+
+
 def test_calibrate_runs_the_optimal_schedule_of_the_calibrated_platform(runs):
     from checkpointing.planners import optimal_makespan, plan
     from checkpointing.platform import Platform
@@ -160,6 +181,8 @@ BAD_INPUT = [
     (["--disk-dir", "{tmp}/a-file/sub"], "disk_dir"),
     (["--platform", "{tmp}/missing.toml"], "platform = "),
     (["--platform", str(PLATFORMS / "ram-disk.toml")], "disk_dir"),
+    (["--platform", "ram-disk"], "disk_dir"),  # a shipped platform by name, as for checkpointing
+    (["--platform", "ram-floppy"], "platform = 'ram-floppy': no such file, nor a shipped platform"),
     (["--riesz", "H2"], "riesz = 'H2'"),
     (["--when", "always"], "when = 'always'"),
     (["--adjoint-mode", "reverse"], "adjoint_mode"),
@@ -173,7 +196,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("arguments,field", BAD_INPUT, ids=[b[1] for b in BAD_INPUT])
 def test_bad_input_fails_with_one_line_before_any_model_is_built(arguments, field, tmp_path, capsys, monkeypatch):
-    import icesheet.commands.gradient as command
+    import icesheet.gradient_run as command
     from icesheet.cli import main
 
     def no_model(*args, **kwargs):

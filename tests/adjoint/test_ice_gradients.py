@@ -1,7 +1,7 @@
 """Taylor tests of the gradients users get (icesheet.controls.compute_gradient, i.e. the checkpoint manager) for every
 functional x control pair on the marine ice stream (MISMIP+ bed, 40 km cells, 3 steps of 10 years).
 
-Oracle (references.md section 7): for a direction dp, the remainder |J(p + eps dp) - J(p) - eps dJ/dp[dp]| of a
+Oracle (docs/model.md, section 6): for a direction dp, the remainder |J(p + eps dp) - J(p) - eps dJ/dp[dp]| of a
 correct gradient falls as eps^2, so its observed order between successive halvings of eps is about 2; a wrong
 gradient leaves a first-order remainder.  J(p + eps dp) comes from a plain untaped forward sweep of the model (not
 the manager).  One model build and one manager run per functional (all four controls at once) are shared.

@@ -182,3 +182,22 @@ def test_state_is_restored_and_a_second_run_agrees(toy, tmp_path):
     assert second.value == first.value  # the forward recomputations repeat bit for bit
     for a, b in zip(manager_derivatives(first), manager_derivatives(second)):
         assert relative_error(a, b) < 1e-12  # adjoint sums may be accumulated in another order
+
+
+def test_the_entry_point_times_the_whole_run_and_refuses_inconsistent_arguments(toy, store_all, tmp_path):
+    """``checkpointing.adjoint.gradient``: its run time covers every action's; ``evaluate`` gives the same J; bad
+    combinations of schedule, platform and storage fail before anything runs, naming the argument."""
+    from checkpointing.adjoint import RamTier, evaluate, gradient
+    from checkpointing.planners import plan
+    from checkpointing.platform import Platform
+
+    _, loop = toy
+    assert store_all.run_time >= sum(store_all.counters.wall_time.values()) > 0 and store_all.cpu_time > 0
+    assert evaluate(loop) == pytest.approx(store_all.value, rel=1e-12)
+    ram = Platform.from_spec("inf:0:0")
+    with pytest.raises(ValueError, match="planner_options"):
+        gradient(loop, plan("store-all", STEPS, ram), ram, planner_options={"period": 2})
+    with pytest.raises(ValueError, match="1 directories are needed"):
+        gradient(loop, "disk-revolve", Platform.from_spec("2:0:0,inf:2:2"))
+    with pytest.raises(TypeError, match="storage"):
+        gradient(loop, "store-all", ram, [RamTier(), tmp_path])

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from checkpointing.cli import PLATFORM_DIR, main
+import checkpointing
+from checkpointing.cli import main
 from checkpointing.planners import PLANNERS, optimal_makespan, plan
 from checkpointing.platform import Platform
 from checkpointing.simulator import simulate
 
 REPO = Path(__file__).resolve().parents[2]
+
+PLATFORM_DIR = Path(checkpointing.__file__).parent / "data" / "platforms"  # the files in the source tree
 
 
 def run(argv):
@@ -99,7 +102,7 @@ def test_compare_ratios_are_at_least_one():
 
 def test_compare_with_peer_on_the_known_case():
     """The peer's HRevolve on (2 RAM, 20 disk), uf = 1, ub = 5, l = 60 reports 586 in its convention, i.e.
-    586 - 61 = 525 in ours (references.md); our optimum is 478."""
+    586 - 61 = 525 in ours (docs/references.md, checkpoint_schedules); our optimum is 478."""
     status, text = run(["compare", "--steps", "60", "--platform", "ram2-disk20", "--peer", "--json"])
     assert status == 0
     rows = {row["algorithm"]: row for row in json.loads(text)["algorithms"]}

@@ -71,7 +71,7 @@ def test_schedules_simulate_to_the_table_value():
 
 
 def test_known_case_where_the_peer_swaps_uf_and_ub():
-    """references.md section 3: l = 60, 2 RAM slots + 20 disk slots, w = r = [0, 2], uf = 1, ub = 5: optimum 478
+    """docs/references.md (checkpoint_schedules): l = 60, 2 RAM slots + 20 disk slots, w = r = [0, 2], uf = 1, ub = 5: optimum 478
     (539 = 478 + (l + 1) uf in checkpoint_schedules' convention; its HRevolve returns 586)."""
     platform = Platform((Level(2, 0, 0), Level(20, 2, 2)), uf=1, ub=5)
     assert optimal_makespan(60, platform) == 478

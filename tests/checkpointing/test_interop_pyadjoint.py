@@ -1,5 +1,5 @@
 """Vanilla pyadjoint runs our exported schedules: the gradient through ``tape.enable_checkpointing`` equals the
-un-checkpointed gradient to round-off (references.md section 7).
+un-checkpointed gradient to round-off (docs/model.md, section 6).
 
 The model: 20 implicit steps of a nonlinear heat equation on an 8 x 8 mesh,
 ``(u - u_) / dt + div(kappa (1 + u^2) grad u) = 0``, with ``J = sum_n int u_n^2 dx``.  The diffusivity depends on

@@ -1,5 +1,5 @@
 """The schedules are pure Python: importing every module of ``checkpointing`` outside ``checkpointing.adjoint``
-loads neither Firedrake nor PETSc (planners never import Firedrake; style.md)."""
+loads neither Firedrake nor PETSc (planners never import Firedrake; docs/checkpointing.md)."""
 import subprocess
 import sys
 

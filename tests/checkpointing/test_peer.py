@@ -1,6 +1,6 @@
 """Differential tests against the peer library checkpoint_schedules 1.0.4 (Firedrake's schedule provider).
 
-Convention (references.md section 3): the peer's ``Sequence.makespan`` runs one explicit taped forward step before
+Convention (docs/checkpointing.md, "Makespan conventions"): the peer's ``Sequence.makespan`` runs one explicit taped forward step before
 each of the ``l + 1`` backward steps, so ``peer = ours + (l + 1) uf`` for the same schedule.  With ``uf == ub`` the
 peer's H-Revolve is optimal and must equal our dynamic programme; with ``uf != ub`` it passes ``uf`` and ``ub`` to
 its table in swapped order and may only be worse.
@@ -91,7 +91,7 @@ def test_periodic_disk_revolve_never_worse_than_peer(steps, ram, uf, ub, io, cap
 
 
 def test_known_case_strictly_better_than_peer():
-    """references.md: l = 60, (2 RAM, 20 disk), w = r = [0, 2], uf = 1, ub = 5: peer 586, optimum 539 in the
+    """docs/references.md (checkpoint_schedules): l = 60, (2 RAM, 20 disk), w = r = [0, 2], uf = 1, ub = 5: peer 586, optimum 539 in the
     peer's convention, 478 in ours."""
     platform = two_levels(2, 20, 2, 2, 1, 5)
     peer = hrevolve(60, (2, 20), [0, 2], [0, 2], 1, 5).makespan

@@ -24,7 +24,7 @@ def test_simulated_forward_steps_equal_closed_form(s):
 @pytest.mark.parametrize("s, steps, total", [(3, 14, 14 + 27), (2, 10, 30), (2, 100, 945), (3, 10, 25),
                                              (3, 100, 590), (5, 100, 416), (10, 1000, 4636)])
 def test_table_of_total_forward_steps(s, steps, total):
-    """references.md section 2 (TOMS 799 driver and table): L + t(L, s); the schedule for our chain of
+    """Griewank & Walther 2000 (docs/references.md; the TOMS 799 driver and table): L + t(L, s); the schedule for our chain of
     length L - 1 runs total - L untaped forward steps."""
     assert revolve_forward_steps(steps, s) == total
     platform = Platform((Level(s),), uf=1.0, ub=0.0)

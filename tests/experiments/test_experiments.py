@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from checkpointing.platform import Level, Platform
+from checkpointing.platform import Level, Platform, load_platform, shipped_platforms
 from checkpointing.simulator import simulate
 from experiments import all as run_all
 from experiments import hrevolve_vs_heuristics, revolve_tradeoff, strategy_table
@@ -22,13 +22,12 @@ def test_revolve_counts_match_closed_form_and_repetition_bound():
 
 
 def test_closed_form_reproduces_the_published_table():
-    """references.md section 2: total forward steps L + t(L, s) of Griewank & Walther for L = l + 1."""
+    """Griewank & Walther (2000; docs/references.md): total forward steps L + t(L, s) of Griewank & Walther for L = l + 1."""
     for s, L, total in [(3, 14, 41), (2, 10, 30), (2, 100, 945), (3, 100, 590), (5, 100, 416), (10, 1000, 4636)]:
         assert L + revolve_tradeoff.closed_form_forward_steps(L - 1, s) == total
 
 
-@pytest.mark.parametrize("platform_file", sorted(hrevolve_vs_heuristics.PLATFORM_DIR.glob("*.toml")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("platform_file", list(shipped_platforms().values()), ids=lambda p: p.name)
 def test_heuristics_never_beat_the_optimum(platform_file):
     platform = Platform.from_toml(platform_file)
     heuristics = hrevolve_vs_heuristics.heuristic_names()
@@ -40,7 +39,7 @@ def test_heuristics_never_beat_the_optimum(platform_file):
 
 def test_hrevolve_beats_or_outlasts_every_heuristic_over_all_platforms():
     heuristics = hrevolve_vs_heuristics.heuristic_names()
-    rows = [row for f in sorted(hrevolve_vs_heuristics.PLATFORM_DIR.glob("*.toml"))
+    rows = [row for f in shipped_platforms().values()
             for row in hrevolve_vs_heuristics.platform_rows(Platform.from_toml(f),
                                                             hrevolve_vs_heuristics.chain_lengths(150, 10),
                                                             heuristics)]
@@ -66,7 +65,7 @@ def test_no_reuse_rejects_zero_slots():
 
 @pytest.mark.parametrize("steps, memory", [(30, 4), (100, 10), (64, 2)])
 def test_strategy_table_orderings(steps, memory):
-    hierarchy = Platform.from_toml(strategy_table.HIERARCHY)
+    hierarchy = load_platform(strategy_table.HIERARCHY)
     ok, facts = strategy_table.check(strategy_table.table_rows(steps, memory, hierarchy), steps, memory)
     assert ok, facts
 

@@ -1,5 +1,5 @@
 """The fixed-point adjoint's tape does not grow with the Picard iterations, the unrolled one does
-(Christianson 1994; references.md section 4): the property behind experiments/picard_adjoint.py, on a tiny mesh."""
+(Christianson 1994; docs/model.md, section 6): the property behind experiments/picard_adjoint.py, on a tiny mesh."""
 import pytest
 
 pytestmark = pytest.mark.firedrake
@@ -14,7 +14,8 @@ def test_fixed_point_tape_is_independent_of_picard_iterations():
     for mode in ("fixed-point", "unrolled"):
         for tolerance in (1e-4, 1e-8):
             model = build_problem(problem, adjoint_mode=mode,
-                                  **{"solver.tolerance": tolerance, "solver.residual_tolerance": tolerance})
+                                  **{"solver.strategy": "picard", "solver.tolerance": tolerance,
+                                     "solver.residual_tolerance": tolerance})
             taped[mode, tolerance] = one_step_tape(model, problem.dt)
     loose, tight = taped["fixed-point", 1e-4], taped["fixed-point", 1e-8]
     assert tight["picard_iterations"] > loose["picard_iterations"]

@@ -1,13 +1,14 @@
-"""The fixed-point adjoint of the Picard loop passes pyadjoint's Taylor test (second-order remainder, references.md
-section 7), the unrolled adjoint (every Picard solve taped) gives the same gradient, and the fixed-point tape does
-not grow with the Picard iterations (Christianson 1994; references.md section 4)."""
+"""The fixed-point adjoint of the velocity solve passes pyadjoint's Taylor test (second-order remainder, docs/model.md
+section 6), the unrolled adjoint (every Picard solve taped) gives the same gradient, the fixed-point tape does not
+grow with the Picard iterations (Christianson 1994, Optim. Methods Softw. 3; docs/model.md, section 6), and every
+strategy and linear solver gives the same fixed-point gradient (one adjoint solve at the same root; docs/solvers.md)."""
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.firedrake
 
 
-def taped_gradient(adjoint_mode, steps, taylor):
+def taped_gradient(adjoint_mode, steps, taylor, **model_options):
     """J = int h^2 dx after ``steps`` steps of a coarse marine ice stream; control: log friction."""
     import firedrake
     from firedrake.adjoint import Control, ReducedFunctional, continue_annotation, get_working_tape, \
@@ -17,8 +18,9 @@ def taped_gradient(adjoint_mode, steps, taylor):
     from icesheet.scenarios import build_model, scenario_parameters
 
     set_working_tape(Tape())
-    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": 80e3})
-    model = build_model("marine_ice_stream", parameters, adjoint_mode=adjoint_mode, friction_parameterisation="log")
+    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": 40e3})  # 2 cells across
+    model = build_model("marine_ice_stream", parameters, adjoint_mode=adjoint_mode, friction_parameterisation="log",
+                        **model_options)
     continue_annotation()
     try:
         picard = sum(model.step(10.0).picard_iterations for _ in range(steps))
@@ -46,3 +48,16 @@ def test_fixed_point_adjoint_passes_the_taylor_test_and_matches_the_unrolled_gra
     assert unrolled["solves"] == unrolled["picard"] + 2 > fixed["solves"]
     scale = np.linalg.norm(fixed["gradient"])
     assert np.linalg.norm(fixed["gradient"] - unrolled["gradient"]) <= 1e-4 * scale
+
+
+@pytest.mark.parametrize("options", [{"strategy": "picard"}, {"strategy": "anderson-newton"}, {"strategy": "newton"},
+                                     {"linear_solver": "cg", "preconditioner": "gamg"}],
+                         ids=lambda options: "+".join(options.values()))
+def test_every_strategy_gives_the_default_fixed_point_gradient(options):
+    from icesheet.velocity_solver import PicardOptions
+
+    default = taped_gradient("fixed-point", steps=2, taylor=False)
+    other = taped_gradient("fixed-point", steps=2, taylor=False, picard=PicardOptions(**options))
+    assert other["solves"] == default["solves"] == 2 * 2
+    scale = np.linalg.norm(default["gradient"])
+    assert np.linalg.norm(other["gradient"] - default["gradient"]) <= 1e-8 * scale

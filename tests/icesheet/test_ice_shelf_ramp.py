@@ -1,4 +1,4 @@
-"""Ice-shelf ramp: the velocity converges to the exact solution (Greve & Blatter; references.md section 6).
+"""Ice-shelf ramp: the velocity converges to the exact solution (Greve & Blatter 2009; docs/model.md, section 7).
 
 For a floating shelf with h = h0 - dh x / L, constant A, inflow u0 and a calving front at x = L,
 

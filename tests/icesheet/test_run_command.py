@@ -28,7 +28,7 @@ def test_run_writes_vtk_csv_plots_and_summary(tmp_path):
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [int(r["step"]) for r in rows] == [0, 1, 2]
     assert [float(r["time"]) for r in rows] == [0.0, 5.0, 10.0]
-    assert all(int(r["picard_iterations"]) > 0 for r in rows[1:])
+    assert all(int(r["picard_iterations"]) + int(r["newton_iterations"]) > 0 for r in rows[1:])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["final_volume"] == pytest.approx(float(rows[-1]["volume"]))
     assert summary["vtk"] == vtk_available()

@@ -1,7 +1,7 @@
 """The SIA model (icesheet.sia) against exact solutions of Bueler et al. (2005, J. Glaciol. 51(173)):
 Test B (Halfar's 1981 similarity solution) and Test A (steady dome under uniform accumulation).
 
-Oracles: the closed forms of the paper (references.md section 6), t0 = 422.45 years quoted there, the SI values of
+Oracles: the closed forms of the paper (docs/model.md, section 7), t0 = 422.45 years quoted there, the SI values of
 the paper (unit conversion checked independently of icesheet.constants), Halfar's volume conservation and the
 self-similar velocity u = r / (18 t) that follows from it.
 """
@@ -188,7 +188,7 @@ def test_steady_dome_converges():
 
 def test_taped_steps_pass_taylor_tests():
     """J = int H^2 dx after 3 taped Halfar steps: the Taylor remainder |J(m + eps h) - J(m) - eps dJ.h| falls like
-    eps^2 (references.md section 7) for the rate factor, the accumulation and the initial thickness as controls
+    eps^2 (docs/model.md, section 6) for the rate factor, the accumulation and the initial thickness as controls
     (measured 2.000; directions >= 0, so that the bound H >= 0 stays inactive)."""
     import firedrake
     from firedrake import assemble, dx

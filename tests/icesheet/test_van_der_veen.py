@@ -1,4 +1,4 @@
-"""van der Veen's steady ice shelf (references.md section 6): the coupled model (velocity + thickness) marches from a
+"""van der Veen's steady ice shelf (docs/model.md, section 7): the coupled model (velocity + thickness) marches from a
 linear ramp to a steady state that matches the exact H(x) = (4 C x / Q0 + H0^-4)^(-1/4), u = Q0 / H, with the
 error falling under mesh refinement."""
 import numpy as np

@@ -67,7 +67,10 @@ def test_picard_converges_to_the_root_of_the_ssa_action(name):
 
 @pytest.mark.parametrize("name", sorted(COARSE))
 def test_newton_finish_drives_the_residual_to_round_off(name):
-    model = coarse_model(name)  # fixed-point mode: Picard, then Newton on the full residual
+    from icesheet.velocity_solver import PicardOptions
+
+    # fixed-point mode, the seed's strategy: Picard to 1e-6, then Newton on the full residual
+    model = coarse_model(name, picard=PicardOptions(strategy="picard"))
     info = model.solve_velocity()
     assert info.newton_iterations <= 3
     residual, load = action_residual_norms(model)
@@ -122,3 +125,148 @@ def test_save_and_load_state_round_trip(tmp_path):
     model.load_state(tmp_path / "state.h5")
     for a, b in zip(saved, model.state_arrays()):
         assert np.allclose(a, b, rtol=1e-12, atol=1e-9)
+
+
+# -- strategies (icesheet.velocity_solver; docs/solvers.md) --------------------------------------------------------
+#: every strategy with MUMPS, and Krylov solvers with each preconditioner
+STRATEGY_CASES = [{"strategy": s} for s in ("picard", "anderson", "picard-newton", "anderson-newton", "newton")] + [
+    {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "gamg"},
+    {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "ilu"},
+    {"strategy": "anderson-newton", "linear_solver": "gmres", "preconditioner": "asm"},
+    {"strategy": "newton", "linear_solver": "gmres", "preconditioner": "lu"}]
+#: the tight reference: the seed's Picard loop, finished by Newton to a relative residual of 1e-12
+TIGHT = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
+
+
+def case_id(options):
+    return "+".join(str(v) for v in options.values())
+
+
+def tight_reference(model, start):
+    """The velocity the tight reference converges to from the state ``start`` (the state is then restored)."""
+    from icesheet.velocity_solver import PicardOptions, VelocitySolver
+
+    model.set_state_arrays(start)
+    VelocitySolver.for_model(model, PicardOptions(**TIGHT)).solve()
+    reference = model.velocity.dat.data_ro.copy()
+    model.set_state_arrays(start)
+    return reference
+
+
+def relative_difference(u, reference):
+    return np.linalg.norm(u - reference) / np.linalg.norm(reference)
+
+
+@pytest.mark.parametrize("options", STRATEGY_CASES, ids=case_id)
+def test_every_strategy_converges_to_the_reference_velocity_on_the_marine_ice_stream(options):
+    # The cold solve from the scenario's rough guess, a thickness update of 10 years, then the warm-started solve a
+    # time loop makes at every step: both must land on the tight reference's velocity, which satisfies the SSA as
+    # the action functional writes it.
+    from icesheet.velocity_solver import PicardOptions
+
+    model = coarse_model("marine_ice_stream", picard=PicardOptions(**options))
+    for stage in ("cold", "warm"):
+        start = model.state_arrays()
+        reference = tight_reference(model, start)
+        info = model.solve_velocity()
+        assert relative_difference(model.velocity.dat.data_ro, reference) <= 1e-6, (stage, info)
+        assert info.strategy == options["strategy"]
+        residual, load = action_residual_norms(model)
+        assert residual <= 1e-9 * load, (stage, residual, load)
+        model.thickness_solver.solve(10.0)
+
+
+@pytest.mark.parametrize("options", STRATEGY_CASES, ids=case_id)
+def test_every_strategy_converges_to_the_exact_ramp_shelf_velocity(options):
+    # Ice-shelf ramp (exact solution in tests/icesheet/test_ice_shelf_ramp.py): every strategy reaches the tight
+    # reference's velocity, whose L2 distance to the exact solution is the discretisation error at 16 cells.
+    import firedrake
+    from firedrake import as_vector, assemble, dx, inner
+
+    from icesheet.scenarios import build_model, scenario_parameters
+    from icesheet.velocity_solver import PicardOptions
+
+    from test_ice_shelf_ramp import L, exact_speed
+
+    parameters = scenario_parameters("ice_shelf_ramp", overrides={"mesh.cell_size": L / 16})
+    model = build_model("ice_shelf_ramp", parameters, picard=PicardOptions(**options))
+    reference = tight_reference(model, model.state_arrays())
+    model.solve_velocity()
+    assert relative_difference(model.velocity.dat.data_ro, reference) <= 1e-6
+    x, _ = firedrake.SpatialCoordinate(model.mesh)
+    exact = as_vector((exact_speed(x), 0.0))
+    error = np.sqrt(assemble(inner(model.velocity - exact, model.velocity - exact) * dx(degree=8))
+                    / assemble(inner(exact, exact) * dx(degree=8)))
+    assert error < 1e-3, error
+
+
+def test_the_default_takes_at_most_six_linear_solves_per_warm_started_step():
+    # 20 km cells, 5-year steps: after the first (cold) solve every velocity solve starts from the previous one.
+    # (10-year steps, whose warm starts are farther from the root, take up to 7: docs/solvers.md.)
+    from icesheet.scenarios import build_model, scenario_parameters
+    from icesheet.solver_options import DEFAULT_STRATEGY
+
+    model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream",
+                                                                 overrides={"mesh.cell_size": 20000.0}))
+    assert model.velocity_solver.strategy == DEFAULT_STRATEGY
+    infos = [model.step(5.0) for _ in range(5)]
+    warm = [info.picard_iterations + info.newton_iterations for info in infos[1:]]
+    assert all(1 <= solves <= 6 for solves in warm), warm
+    assert all(info.final_residual <= 1e-10 for info in infos)
+
+
+def test_newton_failing_from_a_cold_start_falls_back_to_the_picard_loop():
+    # One Newton iteration cannot reach 1e-10 from the scenario's rough guess; the solver then runs the Picard loop
+    # to its tolerances and Newton again (one iteration is enough from there), and says so.
+    from icesheet.velocity_solver import PicardOptions
+
+    model = coarse_model("marine_ice_stream", picard=PicardOptions(strategy="newton", newton_max_iterations=2))
+    info = model.solve_velocity()
+    assert info.fallback and info.picard_iterations > 0
+    assert info.final_residual <= 1e-10
+
+
+def test_unrolled_mode_refuses_strategies_it_cannot_tape():
+    from icesheet.velocity_solver import PicardOptions
+
+    with pytest.raises(ValueError, match="strategy = 'anderson' with adjoint_mode = 'unrolled'"):
+        coarse_model("marine_ice_stream", adjoint_mode="unrolled", picard=PicardOptions(strategy="anderson"))
+    model = coarse_model("marine_ice_stream", adjoint_mode="unrolled")  # "auto" is the Picard loop when unrolled
+    assert model.velocity_solver.strategy == "picard"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("solver.strategy", "fast", "solver.strategy = 'fast': allowed values are"),
+    ("solver.linear_solver", "lu", "solver.linear_solver = 'lu': allowed values are"),
+    ("solver.preconditioner", "jacobi", "solver.preconditioner = 'jacobi': allowed values are"),
+    ("solver.newton_switch", 0.0, "solver.newton_switch = 0.0: must be > 0"),
+    ("solver.anderson_depth", -1, "solver.anderson_depth = -1: must be >= 0")])
+def test_solver_table_values_are_checked_before_any_work(key, value, message):
+    from icesheet.scenarios import ScenarioError, scenario_parameters
+
+    with pytest.raises(ScenarioError, match=message):
+        scenario_parameters("marine_ice_stream", overrides={key: value})
+
+
+@pytest.mark.parametrize("linear_solver", ["cholesky", "mumps"])
+def test_warm_started_solves_reuse_the_symbolic_factorisation(linear_solver):
+    # The operators keep their sparsity pattern, so after the first solve PETSc refactors numerically only.
+    from firedrake.petsc import PETSc
+
+    from icesheet.velocity_solver import PicardOptions
+
+    PETSc.Log.begin()
+    events = {kind: [PETSc.Log.Event(f"Mat{name}{kind}") for name in ("LUFactor", "CholFctr")]
+              for kind in ("Sym", "Num")}
+
+    def counts():
+        return {kind: sum(event.getPerfInfo()["count"] for event in group) for kind, group in events.items()}
+
+    model = coarse_model("marine_ice_stream", picard=PicardOptions(linear_solver=linear_solver))
+    model.step(10.0)
+    before = counts()
+    info = model.step(10.0)
+    after = counts()
+    assert after["Sym"] - before["Sym"] == 0
+    # one numeric factorisation per velocity linear solve, one for the thickness solve
+    assert after["Num"] - before["Num"] == info.picard_iterations + info.newton_iterations + 1

@@ -11,12 +11,17 @@ the simulator's prediction.  Used by the MPI test and handy for a quick look.
 ``--corrupt-rank R`` flips one byte of the first checkpoint file that rank ``R`` writes on the first disk level:
 the run must then stop on *every* rank with the same ``ChecksumError`` (the ranks agree on errors, so none is left
 waiting in a collective) and leave no file behind; the JSON line then reports the error instead of the gradient.
+
+``--hold-at-backward I`` prints ``holding at backward step I`` (rank 0) when the backward phase reaches step ``I``
+and sleeps there, with its checkpoints on disk, until a signal ends it (for the crash-safety tests: SIGKILL,
+SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import time
 
 import firedrake as fd
 
@@ -28,12 +33,16 @@ __all__ = ["toy_gradient_summary", "main"]
 
 
 def toy_gradient_summary(cells: int, steps: int, planner: str, platform: Platform, directories=(),
-                         dt: float = 0.05, corrupt_rank: int | None = None) -> dict:
+                         dt: float = 0.05, corrupt_rank: int | None = None,
+                         hold_at_backward: int | None = None) -> dict:
     """The gradient of the toy model through ``planner``'s schedule on ``platform``; return partition-independent
     numbers (see the module docstring)."""
     model = NonlinearDiffusion(cells)
     comm = model.mesh.comm
-    loop = TimeLoop(model, [dt] * steps, (model.source, model.diffusivity), misfit_functional(model, steps))
+    functional = misfit_functional(model, steps)
+    if hold_at_backward is not None:
+        functional = _holding_at(functional, hold_at_backward, comm.rank == 0)
+    loop = TimeLoop(model, [dt] * steps, (model.source, model.diffusivity), functional)
     tiers = tiers_for_platform(platform, directories)
     if corrupt_rank is not None:
         _corrupt_first_write(next(t for t in tiers if isinstance(t, DiskTier)), comm.rank == corrupt_rank)
@@ -53,6 +62,19 @@ def toy_gradient_summary(cells: int, steps: int, planner: str, platform: Platfor
         "counters": {k: v for k, v in result.counters.to_dict().items() if k not in ("wall_time", "peak_rss_mb")},
         "predicted": result.predicted.to_dict(),
     }
+
+
+def _holding_at(functional, index: int, announce: bool):
+    """``functional``, sleeping when called for ``index`` (the manager calls it only in backward steps)."""
+
+    def holding(i, state):
+        if i == index:
+            if announce:
+                print(f"holding at backward step {index}", flush=True)
+            time.sleep(3600)
+        return functional(i, state)
+
+    return holding
 
 
 def _corrupt_first_write(tier: DiskTier, here: bool) -> None:
@@ -81,9 +103,12 @@ def main(argv=None) -> int:
                         help="directory of disk level k >= 1 (repeat once per disk level)")
     parser.add_argument("--corrupt-rank", type=int, default=None,
                         help="flip a byte of the first disk checkpoint this rank writes (fault demonstration)")
+    parser.add_argument("--hold-at-backward", type=int, default=None,
+                        help="sleep at this backward step until killed (crash-safety tests)")
     args = parser.parse_args(argv)
     summary = toy_gradient_summary(args.cells, args.steps, args.planner, Platform.from_spec(args.platform),
-                                   args.directory, corrupt_rank=args.corrupt_rank)
+                                   args.directory, corrupt_rank=args.corrupt_rank,
+                                   hold_at_backward=args.hold_at_backward)
     if fd.COMM_WORLD.rank == 0:
         print(json.dumps(summary), flush=True)
     return 0

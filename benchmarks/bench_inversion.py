@@ -1,0 +1,116 @@
+"""The 4 km goal case of ``icesheet invert`` (issue 11): twin inversion of log-friction from noisy velocity files
+(experiments/file_inversion.py), with the weight by the discrepancy principle, timed end to end.
+
+Variants side by side in one run: the Picard tolerance of the velocity solves, ``--picard-tolerance 1e-2`` (the
+command's default: Picard only gives Newton its start) against the scenario's 1e-6.  Per variant: wall time,
+minimisations, iterations and evaluations, final misfit per observation, stop, grounded-ice friction error relative
+to the initial guess's, and the load average (the machine is shared: compare variants within one run).
+
+Transient memory (``--transient``): one evaluation of the transient objective (icesheet.inversion.TransientInversion)
+with observations at every one of ``l`` steps, for growing ``l`` in one process, through Revolve with 2 RAM slots
+and, last, store-all: checkpoints held at the peak, forward steps, and the process's peak RSS so far (monotone: a
+flat column means the memory did not grow with the number of observation times).
+
+Usage:  python benchmarks/bench_inversion.py [--cell-size 4000] [--variants 1e-2 1e-6]
+        python benchmarks/bench_inversion.py --transient [--lengths 2 4 8 16]
+Writes benchmarks/results/bench_inversion.{csv,json} (or bench_inversion_transient.{csv,json}).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+COLUMNS = ("cell_size", "picard_tolerance", "seconds", "solves", "iterations", "total_evaluations", "alpha",
+           "misfit", "stop", "gradient_reduction", "relative_error", "goal_met", "load_before", "load_after")
+
+
+TRANSIENT_COLUMNS = ("steps", "observation_times", "schedule", "ram_slots", "peak_checkpoints", "forward_steps",
+                     "seconds", "peak_rss_mb", "load")
+
+
+def transient_memory(lengths, cell_size: float = 20000.0, dt: float = 5.0) -> list[dict]:
+    """One transient evaluation per ``l`` in ``lengths`` (Revolve, 2 slots), then store-all at the largest ``l``."""
+    import time
+
+    import numpy as np
+
+    from checkpointing.platform import Level, Platform
+    from experiments.file_inversion import write_transient_twin
+    from icesheet.inversion import TransientInversion, control_parameters
+    from icesheet.observations import observations_on_mesh, read_observations
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    largest = max(lengths)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_transient_twin(Path(tmp), cell_size, dt, largest)["files"]
+        overrides = {"mesh.cell_size": cell_size, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2,
+                     **control_parameters(["friction"])}
+        model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides=overrides))
+        data = {round(t / dt) + 1: read_observations(p) for t, p in files.items()}
+        cases = [(l, "revolve", 2) for l in sorted(lengths)] + [(largest, "store-all", largest)]
+        for steps, schedule, slots in cases:
+            terms = {i: [observations_on_mesh(data[i], model.velocity)] for i in range(1, steps + 1)}
+            problem = TransientInversion(model, terms, [dt] * steps, schedule=schedule,
+                                         platform=Platform((Level(slots, name="ram"),), name=f"ram{slots}"))
+            start = time.perf_counter()
+            value, _ = problem.evaluate(problem.vector())
+            counters = problem.last_result.counters
+            rows.append({"steps": steps, "observation_times": steps, "schedule": schedule, "ram_slots": slots,
+                         "peak_checkpoints": counters.peak[0], "forward_steps": counters.forward_steps,
+                         "seconds": time.perf_counter() - start, "peak_rss_mb": counters.peak_rss_mb,
+                         "load": os.getloadavg()[0]})
+            assert np.isfinite(value)
+            print(" ".join(f"{k}={rows[-1][k]}" for k in TRANSIENT_COLUMNS), flush=True)
+    return rows
+
+
+def _save(name: str, columns, rows) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / f"{name}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cell-size", type=float, default=4000.0)
+    parser.add_argument("--variants", nargs="+", default=["1e-2", "1e-6"], help="Picard tolerances")
+    parser.add_argument("--transient", action="store_true", help="the transient memory measurement instead")
+    parser.add_argument("--lengths", nargs="+", type=int, default=[2, 4, 8, 16], help="steps (= observation times)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    if args.transient:
+        _save("bench_inversion_transient", TRANSIENT_COLUMNS, transient_memory(args.lengths))
+        return 0
+    from experiments.file_inversion import ERROR_GOAL, TIME_GOAL, invert_twin
+
+    rows = []
+    for tolerance in args.variants:
+        load_before = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            result = invert_twin(Path(tmp), args.cell_size, "--picard-tolerance", tolerance)
+        row = {"cell_size": args.cell_size, "picard_tolerance": float(tolerance), "load_before": load_before,
+               "load_after": os.getloadavg()[0],
+               **{k: result[k] for k in ("seconds", "solves", "iterations", "total_evaluations", "alpha", "misfit",
+                                         "stop", "gradient_reduction", "relative_error")}}
+        row["goal_met"] = bool(result["converged"] and row["relative_error"] <= ERROR_GOAL
+                               and row["seconds"] < TIME_GOAL)
+        rows.append(row)
+        print(" ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in COLUMNS),
+              flush=True)
+    _save("bench_inversion", COLUMNS, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,259 @@
+"""Velocity-solve strategies side by side on warm-started states of the marine ice stream, against a Newton solve
+configured as icepack configures it.
+
+States: the ``marine_ice_stream`` scenario at each ``--cell-sizes`` (default 4, 2, 1 km) run for ``--steps`` steps
+(default 3) of ``dt = cell size / 1 km`` years (the scenario's 10 years is unstable at 2 km and finer) with the
+default strategy; the state after them (thickness h_n, velocity u_{n-1} of the previous step) is the start of every
+solve below: the warm-started velocity solve a time loop makes at every step.
+
+Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): every
+strategy with the default direct Cholesky solver, the seed's Picard loop and Newton with MUMPS LU, variants of the
+default (switch threshold, line search) and the default with Krylov solvers (CG + a Cholesky factorisation reused over
+3 Jacobians, CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
+configured as icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``,
+``nleqerr`` line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference
+is the Picard loop finished by Newton to a relative residual of 1e-12.
+
+Each candidate first solves once untimed (kernels compiled, PETSc objects and symbolic factorisations set up, as in a
+time loop after its first step); then ``--repeats`` rounds, in each of which every candidate solves once from the same
+restored state (interleaved: the machine is shared and its load changes), give the wall time per solve (the minimum;
+the median is kept in the JSON), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
+numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve, the final relative residual ||F(u)|| /
+||tau_d|| and the relative l2 distance of the velocity to the tight reference. ``ratio_to_snes`` = wall per solve /
+that of ``snes-icepack`` on the same state in the same run.
+
+Usage:  python benchmarks/bench_velocity.py [--cell-sizes 4000 2000 1000] [--steps 3] [--repeats 3] [--quick]
+Prints a table, writes benchmarks/results/bench_velocity.{csv,json} and docs/figures/solver_strategies.png.
+Serial (the parallel scaling of the default is benchmarks/bench_forward.py's).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+FIGURE = ROOT / "docs" / "figures" / "solver_strategies.png"
+#: name -> PicardOptions keywords over the defaults (strategy "picard-newton", Cholesky; None: the PETSc SNES solve
+#: configured as icepack's)
+CANDIDATES = {
+    "picard mumps (seed)": {"strategy": "picard", "linear_solver": "mumps"},
+    "picard": {"strategy": "picard"},
+    "anderson": {"strategy": "anderson"},
+    "picard-newton (default)": {},
+    "picard-newton switch 1e-2": {"newton_switch": 1e-2},
+    "picard-newton l2": {"line_search": "l2"},
+    "anderson-newton": {"strategy": "anderson-newton"},
+    "newton": {"strategy": "newton"},
+    "newton mumps": {"strategy": "newton", "linear_solver": "mumps"},
+    "picard-newton cg+cholesky lag 3": {"linear_solver": "cg", "preconditioner_lag": 3},
+    "picard-newton cg+gamg": {"linear_solver": "cg", "preconditioner": "gamg"},
+    "picard-newton gmres+ilu": {"linear_solver": "gmres", "preconditioner": "ilu"},
+    "picard-newton gmres+asm": {"linear_solver": "gmres", "preconditioner": "asm"},
+    "snes-icepack": None,
+}
+ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
+                "pc_factor_mat_solver_type": "mumps"}
+REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
+COLUMNS = ("cell_size", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "linear_solves", "picard", "newton",
+           "krylov", "symbolic_factorisations", "numeric_factorisations", "final_residual", "difference_to_reference",
+           "fallback", "error")
+EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
+          "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
+
+
+def event_count(names: tuple[str, ...]) -> int:
+    """How often the PETSc log events ``names`` ran, summed."""
+    from firedrake.petsc import PETSc
+
+    return sum(PETSc.Log.Event(name).getPerfInfo()["count"] for name in names)
+
+
+def make_state(cell_size: float, steps: int):
+    """The model after ``steps`` steps of ``cell_size / 1000`` years, and copies of its state arrays."""
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size})
+    model = build_model("marine_ice_stream", parameters)
+    dt = cell_size / 1000.0
+    for _ in range(steps):
+        model.step(dt)
+    # The state after a step holds u_{n-1}, the converged velocity at the previous thickness: the warm start.
+    return model, model.state_arrays(), dt
+
+
+def velocity_solver(model, **options):
+    from icesheet.velocity_solver import PicardOptions, VelocitySolver
+
+    return VelocitySolver.for_model(model, PicardOptions(**{"strategy": "picard-newton", **options}))
+
+
+class IcepackNewton:
+    """One SNES solve of the model's residual with icepack's default options; ``solve()`` mimics VelocitySolver's."""
+
+    def __init__(self, model, reference_solver):
+        import firedrake
+
+        problem = firedrake.NonlinearVariationalProblem(reference_solver._residual_form, model.velocity,
+                                                        reference_solver.bcs)
+        self.solver = firedrake.NonlinearVariationalSolver(problem, solver_parameters=ICEPACK_SNES)
+
+    def solve(self):
+        from icesheet.velocity_solver import VelocitySolveInfo
+
+        self.solver.solve()
+        snes = self.solver.snes
+        return VelocitySolveInfo(strategy="snes-icepack", newton_iterations=snes.getIterationNumber(),
+                                 krylov_iterations=snes.getLinearSolveIterations())
+
+
+def timed_solve(model, state, solver, reference, reference_solver) -> dict:
+    """One solve from ``state``: wall time, counts and accuracy.  The residual is measured by ``reference_solver``
+    (the same residual and scale for every candidate)."""
+    import numpy as np
+
+    model.set_state_arrays(state)
+    before = {key: event_count(names) for key, names in EVENTS.items()}
+    start = time.perf_counter()
+    info = solver.solve()
+    wall = time.perf_counter() - start
+    u = model.velocity.dat.data_ro
+    return {"wall": wall, "linear_solves": info.linear_solves, "picard": info.picard_iterations,
+            "newton": info.newton_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
+            **{key: event_count(names) - before[key] for key, names in EVENTS.items()},
+            "final_residual": reference_solver.relative_residual(),
+            "difference_to_reference": float(np.linalg.norm(u - reference) / np.linalg.norm(reference))}
+
+
+def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) -> list[dict]:
+    """Every candidate on the state at ``cell_size``: a warm-up solve each, then ``repeats`` rounds in which every
+    candidate solves once (interleaved, so that a change of the machine's load hits all candidates alike)."""
+    model, state, dt = make_state(cell_size, steps)
+    dofs = model.velocity_space.dim()
+    reference_solver = velocity_solver(model, **REFERENCE)
+    model.set_state_arrays(state)
+    reference_info = reference_solver.solve()
+    reference = model.velocity.dat.data_ro.copy()
+    print(f"# {cell_size:.0f} m, {dofs} velocity dofs, dt {dt:g} yr: reference {reference_info.picard_iterations} "
+          f"Picard + {reference_info.newton_iterations} Newton, residual {reference_info.final_residual:.1e}",
+          flush=True)
+    rows, solvers, walls = {}, {}, {}
+    for name in candidates:
+        options = CANDIDATES[name]
+        rows[name] = {"cell_size": cell_size, "dofs": dofs, "candidate": name, "dt": dt}
+        try:
+            solvers[name] = (IcepackNewton(model, reference_solver) if options is None
+                             else velocity_solver(model, **options))
+            timed_solve(model, state, solvers[name], reference, reference_solver)  # warm-up
+            walls[name] = []
+        except Exception as error:  # a candidate that fails is reported, not fatal
+            rows[name]["error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+    for _ in range(repeats):
+        for name in walls:
+            result = timed_solve(model, state, solvers[name], reference, reference_solver)
+            walls[name].append(result.pop("wall"))
+            rows[name].update(result)
+    for name, times in walls.items():
+        rows[name].update(wall_per_solve=min(times), wall_median=statistics.median(times))
+    snes = rows.get("snes-icepack", {})
+    for row in rows.values():
+        if "wall_per_solve" in snes and "error" not in row:
+            row["ratio_to_snes"] = row["wall_per_solve"] / snes["wall_per_solve"]
+        print_row(row)
+    return list(rows.values())
+
+
+def print_row(r: dict) -> None:
+    if "error" in r:
+        print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} failed: {r['error']}", flush=True)
+        return
+    print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} {r['wall_per_solve']:>8.3f} s {r['linear_solves']:>4} solves "
+          f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
+          f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
+          f"ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
+          f"diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sizes = sorted({r["cell_size"] for r in rows}, reverse=True)
+    names = [n for n in CANDIDATES if any(r["candidate"] == n and "error" not in r for r in rows)]
+    fig, (ax_time, ax_solves) = plt.subplots(1, 2, figsize=(13, 4.8))
+    width = 0.8 / len(sizes)
+    for k, size in enumerate(sizes):
+        found = {r["candidate"]: r for r in rows if r["cell_size"] == size and "error" not in r}
+        x = np.arange(len(names)) + (k - (len(sizes) - 1) / 2) * width
+        ax_time.bar(x, [found[n].get("ratio_to_snes", np.nan) if n in found else np.nan for n in names], width,
+                    label=f"{size / 1000:g} km")
+        ax_solves.bar(x, [found[n]["linear_solves"] if n in found else np.nan for n in names], width)
+    for ax, label in ((ax_time, "wall per solve / SNES Newton (icepack)"),
+                      (ax_solves, "linear solves per solve")):
+        ax.set_xticks(np.arange(len(names)))
+        ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+    ax_time.set_yscale("log")
+    ax_time.axhline(1.0, color="k", lw=0.8)
+    ax_time.axhline(0.4, color="k", lw=0.8, ls="--")  # the goal of issue 9
+    ax_solves.axhline(6, color="k", lw=0.8, ls="--")
+    ax_time.legend(title="cell size")
+    fig.suptitle("Velocity solve strategies on the marine ice stream (warm start after a few steps)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cell-sizes", type=float, nargs="+", default=[4000.0, 2000.0, 1000.0])
+    parser.add_argument("--steps", type=int, default=3, help="steps before the measured state (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed solves per candidate (default 3)")
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
+    parser.add_argument("--quick", action="store_true", help="10 and 5 km cells, 1 repeat")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.cell_sizes, args.repeats = [10000.0, 5000.0], 1
+    for name in ("steps", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} = {getattr(args, name)}: must be >= 1")
+    if any(size <= 0 for size in args.cell_sizes):
+        parser.error(f"--cell-sizes = {args.cell_sizes}: every cell size must be > 0 (metres)")
+    os.environ.setdefault("PETSC_OPTIONS", "-options_left no")  # PETSc would list our argv as unused options
+    from firedrake.petsc import PETSc
+
+    PETSc.Log.begin()
+    load_before = os.getloadavg()
+    rows = []
+    for size in args.cell_sizes:
+        rows += run_size(size, args.steps, args.repeats, args.candidates)
+    load_after = os.getloadavg()
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs, shared "
+          "machine: ratios from one run are comparable, absolute times move with the load)")
+    if PETSc.COMM_WORLD.rank != 0:
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "bench_velocity.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(RESULTS / "bench_velocity.json", "w") as f:
+        json.dump({"columns": COLUMNS, "rows": rows, "steps": args.steps, "repeats": args.repeats,
+                   "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after},
+                  f, indent=2)
+    plot(rows, FIGURE)
+    print(f"written {RESULTS / 'bench_velocity.csv'}, {RESULTS / 'bench_velocity.json'} and {FIGURE}")
+
+
+if __name__ == "__main__":
+    main()

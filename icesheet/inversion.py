@@ -1,0 +1,422 @@
+r"""Inversion of basal friction and rheology from observed velocities: objective and gradient (snapshot mode here,
+transient mode in :class:`TransientInversion`), the L-BFGS solves that resume, and the choice of the regularisation
+weight.
+
+Controls (``CONTROLS``): ``friction``, :math:`\theta = \log C` (``model.log_friction``; the model must be built with
+``friction_parameterisation="log"``), and ``rheology``, :math:`\phi = \log A` (``model.log_rate_factor``,
+``rate_factor_parameterisation="log"``); logarithms keep :math:`C` and :math:`A` positive without bounds.
+
+Snapshot mode: one velocity solve :math:`u(\theta, \phi)` of the shallow-stream momentum balance at the model's
+current (observed) geometry.  The objective (MacAyeal 1993, J. Glaciol. 39; Tikhonov regularisation of the gradient
+as in icepack's inverse tutorial) is
+
+.. math::
+    J = \tfrac12 E(u) + \alpha \sum_{q \in \text{controls}} R(q),\qquad
+    R(q) = \frac{L^2}{2|\Omega|}\int_\Omega |\nabla(q - q_0)|^2\,dx,
+
+with :math:`E` the misfit per observation of :mod:`icesheet.observations` (1 at the noise level), :math:`q_0` the
+initial guess (the prior), :math:`L` a length (default 100 km, as experiments/twin_inversion.py).  The total
+variation option replaces :math:`R` by :math:`\frac{L}{|\Omega|}\int_\Omega (\sqrt{|\nabla(q - q_0)|^2 +
+\epsilon^2 / L^2} - \epsilon / L)\,dx` (Rudin, Osher & Fatemi 1992, smoothed by :math:`\epsilon`).
+
+Each evaluation tapes one velocity solve on a fresh pyadjoint tape (the fixed-point adjoint mode of
+icesheet.velocity_solver: one taped Newton solve, so the adjoint is one linear solve) and returns :math:`J` and
+:math:`dJ/dq`.  The Picard loop starts from the velocity of the last accepted iterate (``guess``), not from the last
+trial, so that an evaluation depends only on the iterate and the saved state: a resumed run repeats the
+uninterrupted one to the bit (serial).
+
+Optimisation variables: :math:`z_i = q_i \sqrt{m_i / |\Omega|}` with :math:`m_i` the lumped mass of node
+:math:`i`, so that :math:`\|z\|^2 = |\Omega|^{-1}\int q^2` (lumped) and the Euclidean geometry of L-BFGS is the
+:math:`L^2` one of the fields, not that of the mesh's node numbering (Schwedes et al. 2017, Mesh dependence in
+PDE-constrained optimisation, ch. 2).
+
+The weight :math:`\alpha` by Morozov's discrepancy principle (Vogel 2002, Computational Methods for Inverse
+Problems, sec. 7.3): the :math:`\alpha` at which the converged minimiser has :math:`E = \tau` (``target``, default
+1).  :math:`E(\alpha)` increases with :math:`\alpha`; :func:`discrepancy_search` brackets the root by factors of
+``bracket_factor`` and then refines it by regula falsi on :math:`(\log\alpha, \log E)` (Illinois variant), every
+trial a minimiser converged to the gradient tolerance.  Those trials, and any other weights asked for, are the
+points of the L-curve (Hansen 1992, SIAM Rev. 34).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from icesheet.observations import misfit_per_observation
+from icesheet.optimisation import LBFGSOptions, LBFGSState, load_state, minimise, save_state
+
+__all__ = ["CONTROLS", "REGULARISATIONS", "Regularisation", "SnapshotInversion", "TransientInversion", "SolveResult",
+           "Inversion",
+           "discrepancy_search", "control_parameters"]
+
+logger = logging.getLogger(__name__)
+
+CONTROLS = ("friction", "rheology")
+REGULARISATIONS = ("tikhonov", "tv")
+_ATTRIBUTES = {"friction": "log_friction", "rheology": "log_rate_factor"}
+
+
+def control_parameters(controls) -> dict:
+    """The ``[solver]`` overrides (scenario parameters) that give a model the log parameterisation of ``controls``."""
+    overrides = {}
+    for control in controls:
+        if control not in CONTROLS:
+            raise ValueError(f"control = {control!r}: unknown; choose from {', '.join(CONTROLS)}")
+        overrides[f"solver.{'friction' if control == 'friction' else 'rate_factor'}_parameterisation"] = "log"
+    return overrides
+
+
+@dataclass(frozen=True)
+class Regularisation:
+    """``kind`` (tikhonov or tv), length ``L`` (m), TV smoothing ``epsilon`` (dimensionless)."""
+
+    kind: str = "tikhonov"
+    length: float = 100e3
+    epsilon: float = 1e-2
+
+    def __post_init__(self):
+        if self.kind not in REGULARISATIONS:
+            raise ValueError(f"regularisation = {self.kind!r}: choose one of {', '.join(REGULARISATIONS)}")
+        for name in ("length", "epsilon"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"regularisation {name} = {value!r}: must be a finite number > 0")
+
+    def density(self, difference, area):
+        """The integrand of :math:`R` for ``difference`` :math:`= q - q_0` (module docstring)."""
+        import firedrake as fd
+
+        gradient = fd.grad(difference)
+        if self.kind == "tikhonov":
+            return 0.5 * self.length**2 / area * fd.inner(gradient, gradient)
+        delta = self.epsilon / self.length
+        return self.length / area * (fd.sqrt(fd.inner(gradient, gradient) + delta**2) - delta)
+
+
+class SnapshotInversion:
+    """:math:`J` and :math:`dJ/dz` of the module docstring for ``model`` (at its current geometry), the
+    ``observations`` (list of MeshObservations on ``model.velocity``) and ``controls``."""
+
+    def __init__(self, model, observations, controls=("friction",), regularisation: Regularisation = Regularisation()):
+        import firedrake as fd
+        from pyadjoint import stop_annotating
+
+        self.model, self.observations, self.controls = model, list(observations), tuple(controls)
+        if not self.observations:
+            raise ValueError("observations: none given")
+        self.functions = []
+        for control in self.controls:
+            function = getattr(model, _ATTRIBUTES.get(control, ""), None) if control in CONTROLS else None
+            if function is None:
+                raise ValueError(f"control = {control!r}: the model has no {_ATTRIBUTES.get(control, control)} "
+                                 f"(build it with control_parameters({list(self.controls)}))")
+            self.functions.append(function)
+        mesh = model.mesh
+        self.comm = mesh.comm
+        self.area = fd.assemble(fd.Constant(1.0) * fd.dx(domain=mesh))
+        with stop_annotating():
+            self.priors = [f.copy(deepcopy=True) for f in self.functions]
+        for f, prior in zip(self.functions, self.priors):
+            prior.rename(f"{f.name()}_prior")
+        self.alpha = 0.0
+        self.regularisation = regularisation
+        self._regularisation_forms = [regularisation.density(f - prior, self.area) * fd.dx
+                                      for f, prior in zip(self.functions, self.priors)]
+        space = self.functions[0].function_space()
+        lumped = fd.assemble(fd.TestFunction(space) * fd.dx).dat.data_ro
+        self._scale = np.sqrt(lumped / self.area)
+        self.observation_count = sum(o.count for o in self.observations)
+        self.guess = model.velocity.dat.data_ro.copy()
+        self.last = {}
+
+    # -- vectors ----------------------------------------------------------------------------------------------------
+    def vector(self) -> np.ndarray:
+        """This rank's part of :math:`z` at the current control values."""
+        return np.concatenate([f.dat.data_ro * self._scale for f in self.functions])
+
+    def set_vector(self, z) -> None:
+        from pyadjoint import stop_annotating
+
+        n = self._scale.size
+        with stop_annotating():
+            for k, f in enumerate(self.functions):
+                f.dat.data_wo[...] = z[k * n:(k + 1) * n] / self._scale
+
+    # -- evaluation -------------------------------------------------------------------------------------------------
+    def evaluate(self, z):
+        """``(J, dJ/dz)`` at ``z``; ``(inf, zeros)`` if the velocity solve fails.  ``last`` holds the misfit ``E``,
+        the regularisation :math:`\\sum R` (without ``alpha``) and the solver's iteration counts."""
+        import firedrake as fd
+        from firedrake.adjoint import Control, Tape, compute_derivative, set_working_tape, stop_annotating
+
+        from checkpointing.adjoint.manager import _annotating
+        from icesheet.velocity_solver import PicardConvergenceError
+
+        self.set_vector(z)
+        model = self.model
+        with stop_annotating():
+            model.velocity.dat.data_wo[...] = self.guess
+        renewed = [*self.functions, model.velocity, model.thickness]
+        for f in renewed:
+            f.clear_block_variable()
+        tape = Tape()
+        try:
+            with set_working_tape(tape), _annotating():
+                controls = [Control(f) for f in self.functions]
+                info = model.solve_velocity()
+                misfit = misfit_per_observation(self.observations)
+                regularisation = fd.assemble(sum(self._regularisation_forms))
+                objective = 0.5 * misfit + self.alpha * regularisation
+        except (PicardConvergenceError, fd.ConvergenceError) as err:
+            logger.info("velocity solve failed (%s): J = inf", str(err).splitlines()[0])
+            self.last = {}
+            return math.inf, np.zeros_like(z)
+        with stop_annotating():
+            derivatives = compute_derivative(objective, controls, tape=tape)
+        gradient = np.concatenate([d.dat.data_ro / self._scale for d in derivatives])
+        self.last = {"misfit": float(misfit), "regularisation": float(regularisation),
+                     "picard_iterations": info.picard_iterations, "newton_iterations": info.newton_iterations}
+        value = float(objective)
+        del tape, controls, derivatives, objective, misfit, regularisation
+        for f in renewed:
+            f.clear_block_variable()
+        return value, gradient
+
+    def accept(self) -> None:
+        """The last evaluation is the new iterate: the next solves start from its velocity."""
+        self.guess = self.model.velocity.dat.data_ro.copy()
+
+    def misfit(self, z) -> float:
+        """The misfit per observation ``E`` at ``z`` (one untaped velocity solve from ``guess``)."""
+        from pyadjoint import stop_annotating
+
+        self.set_vector(z)
+        with stop_annotating():
+            self.model.velocity.dat.data_wo[...] = self.guess
+            self.model.solve_velocity()
+            return float(misfit_per_observation(self.observations))
+
+
+class TransientInversion(SnapshotInversion):
+    r"""Transient mode: velocities observed at several times of a run of ``timesteps`` from the model's current
+    state :math:`x_0`.  ``observations`` maps a term index :math:`i \ge 1` to the MeshObservations of the velocity
+    held in :math:`x_i`, the one solved during step :math:`i-1` at the thickness of time :math:`t_{i-1}` (so data
+    of time :math:`t_k = k\,\delta t` are term :math:`k + 1`).  :math:`J = \tfrac12 E + \alpha\sum R` is the
+    checkpoint manager's :math:`\sum_i j_i(x_i)` with :math:`j_0 = \alpha\sum R` (the controls only) and
+    :math:`j_i` the misfit terms of time :math:`t_{i-1}`, :math:`E` normalised by all observations of all times; each
+    evaluation is one run of :func:`checkpointing.adjoint.gradient` with ``schedule`` on ``platform`` (default:
+    Revolve with two RAM slots, whose memory does not grow with the number of steps or observation times) and
+    ``storage`` (disk directories).  The state :math:`x_0` is the same at every evaluation, so no velocity guess is
+    carried between evaluations."""
+
+    def __init__(self, model, observations: dict, timesteps, controls=("friction",),
+                 regularisation: Regularisation = Regularisation(), schedule="revolve", platform=None, storage=()):
+        from checkpointing.platform import Level, Platform
+
+        if not observations or min(observations) < 1 or max(observations) > len(timesteps):
+            raise ValueError(f"observations: term indices {sorted(observations)} must lie in 1..{len(timesteps)}")
+        super().__init__(model, [o for sets in observations.values() for o in sets], controls, regularisation)
+        self.by_term = {int(i): list(sets) for i, sets in observations.items()}
+        self.timesteps = list(timesteps)
+        self.schedule = schedule
+        self.platform = platform or Platform((Level(2, name="ram"),), name="ram2")
+        self.storage = storage
+        self.last_result = None
+
+    def functional(self, index: int, state):
+        """:math:`j_i` for the manager (see the class docstring)."""
+        import firedrake as fd
+
+        if index == 0:
+            return self.alpha * fd.assemble(sum(self._regularisation_forms)) if self.alpha else None
+        sets = self.by_term.get(index)
+        if not sets:
+            return None
+        value = None
+        for o in sets:
+            term = o.chi_squared()
+            value = term if value is None else value + term
+        return value / (4 * self.observation_count)
+
+    def loop(self):
+        from icesheet.controls import time_loop
+
+        return time_loop(self.model, self.functional, self.timesteps, self.controls)
+
+    def evaluate(self, z):
+        """``(J, dJ/dz)`` at ``z`` through the checkpoint manager; ``(inf, zeros)`` if a step fails."""
+        import firedrake as fd
+        from pyadjoint import stop_annotating
+
+        from checkpointing.adjoint import StepFailedError, gradient
+
+        self.set_vector(z)
+        try:
+            result = gradient(self.loop(), self.schedule, self.platform, self.storage)
+        except StepFailedError as err:
+            logger.info("a model step failed (%s): J = inf", str(err).splitlines()[0])
+            self.last = {}
+            return math.inf, np.zeros_like(z)
+        with stop_annotating():
+            regularisation = float(fd.assemble(sum(self._regularisation_forms)))
+        self.last = {"misfit": 2 * (result.value - self.alpha * regularisation), "regularisation": regularisation,
+                     "picard_iterations": 0, "newton_iterations": 0}
+        self.last_result = result
+        return result.value, np.concatenate([d.dat.data_ro / self._scale for d in result.gradient])
+
+    def accept(self) -> None:
+        """Nothing to carry: every evaluation starts from the same :math:`x_0`."""
+
+    def misfit(self, z) -> float:
+        """The misfit per observation ``E`` at ``z`` (one untaped forward sweep)."""
+        from checkpointing.adjoint import evaluate
+
+        self.set_vector(z)
+        alpha, self.alpha = self.alpha, 0.0
+        try:
+            return 2 * evaluate(self.loop())
+        finally:
+            self.alpha = alpha
+
+
+@dataclass
+class SolveResult:
+    """One converged (or stopped) minimisation at weight ``alpha``: the final L-BFGS state, misfit ``E`` and
+    regularisation ``R`` (without alpha) at its iterate, ``history`` (one dict per iterate) and the velocity there."""
+
+    index: int
+    alpha: float
+    state: LBFGSState
+    misfit: float
+    regularisation: float
+    history: list = field(default_factory=list)
+    velocity: np.ndarray | None = None
+
+    @property
+    def gradient_reduction(self) -> float:
+        """The last gradient norm over the reference of the gradient test (the norm at the prior)."""
+        return self.history[-1]["gradient_norm"] / self.state.initial_gradient_norm if self.history else math.nan
+
+
+class Inversion:
+    """Minimisations of a :class:`SnapshotInversion` (or :class:`TransientInversion`) at given weights, each saved
+    after every iterate under ``directory`` (``solve<k>.rank<r>.npz``) so that a run continued with ``resume=True``
+    repeats the same sequence:
+    solves already finished are read back, the unfinished one continues from its last iterate.
+
+    The first solve starts from the prior; solve ``k`` starts from the solution of solve ``k - 1`` and uses the
+    gradient norm at the prior as the reference of its gradient test."""
+
+    def __init__(self, problem: SnapshotInversion, directory, options: LBFGSOptions = LBFGSOptions(),
+                 resume: bool = False, on_iteration=None):
+        self.problem, self.options, self.resume = problem, options, resume
+        self.directory = Path(directory)
+        self.on_iteration = on_iteration
+        self.results: list[SolveResult] = []
+        self.reference_gradient_norm = None
+
+    def _path(self, index: int) -> Path:
+        return self.directory / f"solve{index:02d}.rank{self.problem.comm.rank}.npz"
+
+    def solve(self, alpha: float) -> SolveResult:
+        """The minimiser at ``alpha`` (the next solve of the sequence)."""
+        problem, index = self.problem, len(self.results)
+        problem.alpha = float(alpha)
+        path = self._path(index)
+        state, history = None, []
+        if self.resume and path.is_file():
+            state, extra, metadata = load_state(path)
+            if not math.isclose(metadata["alpha"], alpha, rel_tol=1e-12):
+                raise ValueError(f"resume: {path} holds solve {index} at alpha = {metadata['alpha']:g}, but this run "
+                                 f"asks for alpha = {alpha:g}; the options differ from the interrupted run's")
+            problem.guess = extra["velocity"]
+            problem.set_vector(state.x)
+            history = metadata["history"]
+            if self.reference_gradient_norm is None:
+                self.reference_gradient_norm = state.initial_gradient_norm
+        elif self.results:
+            previous = self.results[-1]
+            problem.guess = previous.velocity.copy()
+            problem.set_vector(previous.state.x)
+
+        def record(current: LBFGSState):
+            problem.accept()
+            norm = math.sqrt(problem.comm.allreduce(float(np.dot(current.gradient, current.gradient))))
+            history.append({"solve": index, "alpha": alpha, "iteration": current.iteration,
+                            "evaluations": current.evaluations, "objective": current.value,
+                            "misfit": problem.last.get("misfit", math.nan),
+                            "regularisation": problem.last.get("regularisation", math.nan),
+                            "gradient_norm": norm, "picard_iterations": problem.last.get("picard_iterations", 0)})
+            if problem.comm.rank == 0:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            problem.comm.barrier()
+            save_state(current, path, problem.comm.rank, extra={"velocity": problem.guess},
+                       metadata={"alpha": alpha, "history": history})
+            if self.on_iteration:
+                self.on_iteration(history[-1], current)
+
+        if state is None or state.stop is None:
+            state = minimise(problem.evaluate, problem.vector() if state is None else None, self.options,
+                             comm=problem.comm, state=state, on_iteration=record,
+                             reference_gradient_norm=self.reference_gradient_norm)
+            save_state(state, path, problem.comm.rank, extra={"velocity": problem.guess},
+                       metadata={"alpha": alpha, "history": history})
+        if self.reference_gradient_norm is None:
+            self.reference_gradient_norm = state.initial_gradient_norm
+        problem.set_vector(state.x)
+        result = SolveResult(index, alpha, state, history[-1]["misfit"], history[-1]["regularisation"], history,
+                             problem.guess.copy())
+        self.results.append(result)
+        return result
+
+
+def discrepancy_search(solve, alpha0: float, target: float = 1.0, tolerance: float = 0.05,
+                       bracket_factor: float = 10.0, max_solves: int = 10):
+    """The weight :math:`\\alpha` whose minimiser has misfit :math:`E = ` ``target`` (Morozov), to a relative
+    ``tolerance`` on :math:`E`; ``solve(alpha)`` returns a SolveResult.  Returns ``(best, results)``: the result whose
+    misfit is closest to the target (in :math:`|\\log E/\\tau|`) and every result computed, in order."""
+    results = [solve(alpha0)]
+
+    def gap(result):
+        return math.log(max(result.misfit, 1e-300) / target)
+
+    def done(result):
+        return abs(result.misfit - target) <= tolerance * target
+
+    # bracket: move alpha by factors until E - target changes sign
+    while not done(results[-1]) and len(results) < max_solves:
+        low = [r for r in results if gap(r) < 0]
+        high = [r for r in results if gap(r) > 0]
+        if low and high:
+            break
+        factor = bracket_factor if not high else 1 / bracket_factor
+        results.append(solve(results[-1].alpha * factor))
+    if not done(results[-1]) and len(results) < max_solves:
+        lo = max((r for r in results if gap(r) < 0), key=lambda r: r.alpha)
+        hi = min((r for r in results if gap(r) > 0), key=lambda r: r.alpha)
+        points = [[math.log(lo.alpha), gap(lo)], [math.log(hi.alpha), gap(hi)]]
+        side = 0
+        while len(results) < max_solves:
+            (a0, g0), (a1, g1) = points
+            t = a0 - g0 * (a1 - a0) / (g1 - g0)
+            result = solve(math.exp(t))
+            results.append(result)
+            if done(result):
+                break
+            g = gap(result)
+            if g < 0:
+                points[0] = [t, g]
+                if side == -1:
+                    points[1][1] /= 2  # Illinois: halve the stale end's value
+                side = -1
+            else:
+                points[1] = [t, g]
+                if side == 1:
+                    points[0][1] /= 2
+                side = 1
+    best = min(results, key=lambda r: abs(gap(r)))
+    return best, results

@@ -1,0 +1,121 @@
+r"""Options of the velocity solve and the linear solvers, as plain data (no Firedrake import, so that scenario files
+are checked before Firedrake loads).
+
+``PicardOptions`` holds the strategy of the velocity solve and its tolerances (icesheet.velocity_solver explains
+each strategy; docs/solvers.md compares them).  Linear solvers are PETSc option dictionaries.  The Picard operator
+and the Newton Jacobian of the SSA are symmetric positive definite (the SSA velocity minimises a strictly convex
+action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they admit Cholesky and conjugate gradients:
+
+- ``"cholesky"``: sparse direct Cholesky factorisation, by CHOLMOD (SuiteSparse; Chen et al. 2008, ACM Trans. Math.
+  Softw. 35) on one rank and by MUMPS on several (CHOLMOD is serial);
+- ``"mumps"``: MUMPS's sparse direct LU factorisation (the seed's choice);
+- ``"cg"`` or ``"gmres"``: a Krylov method with one of the preconditioners of our PETSc build:
+
+  - ``"cholesky"`` or ``"lu"``: a factorisation as above, which Newton may reuse over several Jacobians
+    (``PicardOptions.preconditioner_lag``);
+  - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG);
+  - ``"ilu"``: ILU(0) on each rank's block (block Jacobi; plain ILU on one rank);
+  - ``"asm"``: additive Schwarz with overlap 1 and ILU(0) on the subdomains.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "LINE_SEARCHES", "LINEAR_SOLVERS",
+           "PRECONDITIONERS", "DIRECT_SOLVER", "linear_solver_parameters"]
+
+DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+
+LINEAR_SOLVERS = ("cholesky", "mumps", "cg", "gmres")
+
+_PRECONDITIONERS = {
+    "gamg": {"pc_type": "gamg"},
+    "ilu": {"pc_type": "bjacobi", "sub_pc_type": "ilu"},
+    "asm": {"pc_type": "asm", "pc_asm_overlap": 1, "sub_pc_type": "ilu"},
+    "lu": {"pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
+    "cholesky": {"pc_type": "cholesky"},
+}
+PRECONDITIONERS = tuple(_PRECONDITIONERS)
+
+
+def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: str = "cholesky",
+                             rtol: float = 1.0e-6, cholesky_package: str = "mumps") -> dict:
+    """PETSc options of ``linear_solver`` with ``preconditioner`` for the Krylov methods (ignored by the direct
+    solvers) and relative tolerance ``rtol`` (Krylov methods; absolute tolerance 0).  ``cholesky_package`` factors
+    for ``"cholesky"``: ``"cholmod"`` (SuiteSparse; one rank only) or ``"mumps"``."""
+    if linear_solver not in LINEAR_SOLVERS:
+        raise ValueError(f"linear_solver = {linear_solver!r}: allowed values are {LINEAR_SOLVERS}")
+    if preconditioner not in _PRECONDITIONERS:
+        raise ValueError(f"preconditioner = {preconditioner!r}: allowed values are {PRECONDITIONERS}")
+    cholesky = {"pc_type": "cholesky", "pc_factor_mat_solver_type": cholesky_package}
+    if linear_solver == "mumps":
+        return dict(DIRECT_SOLVER)
+    if linear_solver == "cholesky":
+        return {"ksp_type": "preonly", **cholesky}
+    pc = cholesky if preconditioner == "cholesky" else _PRECONDITIONERS[preconditioner]
+    return {"ksp_type": linear_solver, "ksp_rtol": rtol, "ksp_atol": 0.0, "ksp_max_it": 1000, **pc}
+
+
+ADJOINT_MODES = ("fixed-point", "unrolled")
+STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton")
+#: the strategy of ``strategy=None`` in the fixed-point mode (chosen by benchmarks/bench_velocity.py)
+DEFAULT_STRATEGY = "picard-newton"
+LINE_SEARCHES = ("bt", "nleqerr", "l2", "cp", "basic")
+
+
+@dataclass(frozen=True)
+class PicardOptions:
+    """Options of the velocity solve (strategies: icesheet.velocity_solver, docs/solvers.md).
+
+    ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode and ``"picard"`` in the unrolled
+    mode; ``newton_finish=None`` means a Newton finish of the ``"picard"``/``"anderson"`` strategies in the
+    fixed-point mode (where it is the taped solve), none in the unrolled mode.  ``tolerance``,
+    ``residual_tolerance`` and ``max_iterations`` stop the Picard loop; ``newton_switch`` ends the Picard phase of
+    the ``*-newton`` strategies (relative residual).  ``linear_tolerance`` is the relative tolerance of Krylov
+    solves in the Picard loop (Newton's are set by Eisenstat-Walker).  ``preconditioner_lag``: with a Krylov solver,
+    Newton builds its preconditioner (e.g. the Cholesky factorisation of ``preconditioner = "cholesky"``) at the
+    first Jacobian of each solve and then only at every ``preconditioner_lag``-th (PETSc's
+    ``snes_lag_preconditioner``); 1 rebuilds it at every Jacobian.  The lag restarts with each solve, so that a
+    solve repeated from the same state gives the same bits."""
+
+    strategy: str | None = None
+    tolerance: float = 1.0e-6
+    residual_tolerance: float = 1.0e-6
+    max_iterations: int = 100
+    anderson_depth: int = 5
+    newton_switch: float = 5.0e-2
+    newton_finish: bool | None = None
+    newton_tolerance: float = 1.0e-10
+    newton_max_iterations: int = 20
+    line_search: str = "bt"
+    linear_solver: str = "cholesky"
+    preconditioner: str = "cholesky"
+    linear_tolerance: float = 1.0e-6
+    preconditioner_lag: int = 3
+
+    def __post_init__(self):
+        for name, allowed in (("strategy", STRATEGIES), ("line_search", LINE_SEARCHES),
+                              ("linear_solver", LINEAR_SOLVERS), ("preconditioner", PRECONDITIONERS)):
+            value = getattr(self, name)
+            if value not in allowed and not (name == "strategy" and value is None):
+                raise ValueError(f"{name} = {value!r}: allowed values are {allowed}")
+        for name in ("tolerance", "residual_tolerance", "newton_switch", "newton_tolerance", "linear_tolerance"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise ValueError(f"solver {name} = {value!r}: must be a finite number > 0")
+        for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
+                              ("preconditioner_lag", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"solver {name} = {value!r}: must be an integer >= {minimum}")
+        if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton"):
+            raise ValueError(f"newton_finish = off with strategy = {self.strategy!r}: that strategy ends with "
+                             f"Newton's method; use 'picard' or 'anderson' for a solve without Newton")
+
+    def resolved_strategy(self, adjoint_mode: str) -> str:
+        """The strategy that runs in ``adjoint_mode``."""
+        if self.strategy is not None:
+            return self.strategy
+        return DEFAULT_STRATEGY if adjoint_mode == "fixed-point" else "picard"

@@ -1,0 +1,285 @@
+"""Inversions from observation files (icesheet.observations, icesheet.inversion, ``icesheet invert``).
+
+Oracles: the misfit of data offset from the model velocity by a known constant is its closed-form chi-squared; the
+gradients pass Taylor tests (remainder of order 2) in snapshot and transient mode, and the transient gradient is the
+same through store-all and through Revolve with one RAM slot (whose peak stays at one checkpoint); twin inversions
+from files written by icesheet.synthetic recover most of the true friction's anomaly on the grounded ice with the
+misfit at the noise level; an inversion interrupted inside its second minimisation and continued with ``--resume``
+repeats the uninterrupted run's weights, iterations and evaluations, with values equal to round-off.  Coarse meshes
+(40 km) keep this module to a few minutes; the 4 km goal case is experiments/file_inversion.py ``--full``.
+"""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.firedrake
+
+CELL = 40000.0
+SIGMA = 0.5
+
+
+def _model(controls=("friction",), cell=CELL):
+    from icesheet.inversion import control_parameters
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    overrides = {"mesh.cell_size": cell, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2,
+                 **control_parameters(controls)}
+    return build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides=overrides))
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory):
+    from experiments.file_inversion import write_twin
+
+    out = tmp_path_factory.mktemp("twin")
+    return {**write_twin(out / "observations", CELL), "out": out}
+
+
+def _taylor_orders(evaluate, z0, direction):
+    value, gradient = evaluate(z0)
+    slope = gradient @ direction
+    remainders = [abs(evaluate(z0 + h * direction)[0] - value - h * slope) for h in (1e-1, 5e-2, 2.5e-2)]
+    return [np.log2(a / b) for a, b in zip(remainders, remainders[1:])]
+
+
+def test_misfit_of_a_known_offset_is_its_chi_squared(tmp_path):
+    from pyadjoint import stop_annotating
+
+    from icesheet.observations import misfit_per_observation, observations_on_mesh, read_observations
+    from icesheet.synthetic import sample_velocity, write_grid, write_points
+
+    model = _model()
+    with stop_annotating():
+        model.solve_velocity()
+    offset = np.array([0.8, -0.3])  # data = model velocity + offset, errors 0.5 and 0.25 m/yr
+    x, y = np.arange(0.0, 640e3 + 1, 20e3), np.arange(0.0, 80e3 + 1, 20e3)
+    X, Y = np.meshgrid(x, y)
+    values = sample_velocity(model.velocity, np.column_stack([X.ravel(), Y.ravel()])).reshape(*X.shape, 2) + offset
+    values[1:3, 4:7] = np.nan  # a gap
+    grid = write_grid(tmp_path / "grid.h5", x, y, values[..., 0], values[..., 1], np.full(X.shape, 0.5),
+                      np.full(X.shape, 0.25))
+    rng = np.random.default_rng(0)
+    where = np.column_stack([rng.uniform(0, 640e3, 40), rng.uniform(0, 80e3, 40)])
+    at = sample_velocity(model.velocity, where) + offset
+    points = write_points(tmp_path / "points.csv", where[:, 0], where[:, 1], at[:, 0], at[:, 1], 0.5)
+    grid_obs = observations_on_mesh(read_observations(grid), model.velocity)
+    point_obs = observations_on_mesh(read_observations(points), model.velocity)
+    assert point_obs.count == 40
+    assert grid_obs.count < model.velocity.function_space().dim() // 2  # the gap's vertices weigh nothing
+    expected_grid = ((0.8 / 0.5) ** 2 + (0.3 / 0.25) ** 2) / 2
+    expected_points = ((0.8 / 0.5) ** 2 + (0.3 / 0.5) ** 2) / 2
+    with stop_annotating():
+        assert float(misfit_per_observation([grid_obs])) == pytest.approx(expected_grid, rel=1e-5)
+        assert float(misfit_per_observation([point_obs])) == pytest.approx(expected_points, rel=1e-9)
+        total = (expected_grid * grid_obs.count + expected_points * 40) / (grid_obs.count + 40)
+        assert float(misfit_per_observation([grid_obs, point_obs])) == pytest.approx(total, rel=1e-5)
+
+
+def test_snapshot_gradient_taylor_both_controls(twin):
+    from icesheet.inversion import Regularisation, SnapshotInversion
+    from icesheet.observations import observations_on_mesh, read_observations
+
+    model = _model(("friction", "rheology"))
+    observations = [observations_on_mesh(read_observations(twin[k]), model.velocity) for k in ("grid", "points")]
+    problem = SnapshotInversion(model, observations, ("friction", "rheology"), Regularisation("tv", 50e3))
+    problem.alpha = 0.5
+    z0 = problem.vector()
+    z0 = z0 + 0.1 * np.sin(np.arange(z0.size))  # away from the prior, where the TV term is smooth
+    direction = np.random.default_rng(1).standard_normal(z0.size) * 0.05
+    orders = _taylor_orders(problem.evaluate, z0, direction)
+    assert min(orders) > 1.8, orders
+
+
+def test_transient_gradient_taylor_any_schedule_bounded_memory(tmp_path):
+    from checkpointing.platform import Level, Platform
+    from experiments.file_inversion import write_transient_twin
+    from icesheet.inversion import TransientInversion
+    from icesheet.observations import observations_on_mesh, read_observations
+
+    dt, steps = 10.0, 3
+    files = write_transient_twin(tmp_path, CELL, dt, steps)["files"]
+    model = _model()
+    terms = {round(t / dt) + 1: [observations_on_mesh(read_observations(p), model.velocity)] for t, p in files.items()}
+    one_slot = Platform((Level(1, name="ram"),), name="ram1")
+    problem = TransientInversion(model, terms, [dt] * steps, schedule="revolve", platform=one_slot)
+    store_all = TransientInversion(model, terms, [dt] * steps, schedule="store-all",
+                                   platform=Platform((Level(steps, name="ram"),), name="ram"))
+    problem.alpha = store_all.alpha = 0.2
+    z0 = problem.vector() + 0.05
+    direction = np.random.default_rng(2).standard_normal(z0.size) * 0.05
+    orders = _taylor_orders(problem.evaluate, z0, direction)
+    assert min(orders) > 1.8, orders
+    value, gradient = problem.evaluate(z0)
+    counters = problem.last_result.counters
+    assert counters.peak[0] <= 1 and counters.forward_steps > steps  # recomputation instead of memory
+    value_all, gradient_all = store_all.evaluate(z0)
+    assert value_all == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(gradient_all, gradient, rtol=1e-9, atol=1e-12 * np.abs(gradient).max())
+
+
+def _invert(twin, out, *extra):
+    from icesheet.cli import main
+
+    return main(["invert", "--observations", str(twin["grid"]), "--observations", str(twin["points"]),
+                 "--mesh-size", str(CELL), "--out", str(out), "--no-progress", "--alpha-start", "0.03", *extra])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(twin):
+    out = twin["out"] / "uninterrupted"
+    assert _invert(twin, out) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_twin_snapshot_from_files_recovers_friction(twin, uninterrupted):
+    from experiments.file_inversion import grounded_errors
+    from icesheet.output import vtk_available
+
+    summary = json.loads((uninterrupted / "summary.json").read_text())
+    for name in ("result.h5", "history.csv", "lcurve.csv", "summary.json", "fields.png", "history.png",
+                 "lcurve.png"):
+        assert (uninterrupted / name).is_file(), name
+    assert (uninterrupted / "fields.pvd").is_file() == vtk_available()
+    assert summary["alpha_rule"] == "discrepancy principle" and summary["solves"] >= 2
+    assert abs(summary["misfit"] - 1.0) <= 0.05 or summary["stop"] == "gradient"
+    assert summary["initial_misfit"] > 50  # the prior is far from the data
+    error, initial = grounded_errors(uninterrupted / "result.h5", twin["prior"], twin["width"])
+    assert error < 0.5 * initial
+    with open(uninterrupted / "lcurve.csv") as f:
+        lcurve = list(csv.DictReader(f))
+    assert len(lcurve) == summary["solves"]
+    assert all(r["stop"] in ("gradient", "value") for r in lcurve)  # every point a converged minimiser
+    by_alpha = sorted(lcurve, key=lambda r: float(r["alpha"]))
+    misfits = [float(r["misfit"]) for r in by_alpha]
+    assert misfits == sorted(misfits)  # the misfit grows with the weight
+
+
+@pytest.mark.slow
+def test_resume_equals_uninterrupted(twin, uninterrupted, monkeypatch):
+    import firedrake as fd
+
+    from icesheet.inversion import SnapshotInversion
+
+    out = twin["out"] / "resumed"
+    accepted = {"n": 0}
+    original = SnapshotInversion.accept
+    first_solve = len(json.loads((uninterrupted / "summary.json").read_text())["lcurve"][0:1])
+    history = list(csv.DictReader(open(uninterrupted / "history.csv")))
+    stop_at = sum(1 for r in history if r["solve"] == "0") + 3  # inside the second minimisation
+    assert first_solve == 1
+
+    class Interrupted(Exception):
+        pass
+
+    def accept(self):
+        accepted["n"] += 1
+        if accepted["n"] == stop_at:
+            raise Interrupted
+        original(self)
+
+    monkeypatch.setattr(SnapshotInversion, "accept", accept)
+    with pytest.raises(Interrupted):
+        _invert(twin, out)
+    monkeypatch.setattr(SnapshotInversion, "accept", original)
+    assert _invert(twin, out, "--resume") == 0
+    # The same sequence of weights, iterates and evaluations; values equal to round-off: the L-BFGS state is restored
+    # bit for bit, but two adjoint runs at the same point differ in the last bits (pyadjoint's order of summing).
+    for name in ("history.csv", "lcurve.csv"):
+        resumed, reference = (list(csv.DictReader(open(run / name))) for run in (out, uninterrupted))
+        assert len(resumed) == len(reference), name
+        for a, b in zip(resumed, reference):
+            for key in a:
+                try:
+                    assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-9, abs=1e-12), (name, key)
+                except ValueError:
+                    assert a[key] == b[key], (name, key)
+    fields = []
+    for run in (uninterrupted, out):
+        with fd.CheckpointFile(str(run / "result.h5"), "r") as h5:
+            mesh = h5.load_mesh()
+            fields.append(np.array(h5.load_function(mesh, "log_friction").dat.data_ro))
+    np.testing.assert_allclose(fields[0], fields[1], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_twin_transient_from_files(tmp_path):
+    from experiments.file_inversion import grounded_errors, write_transient_twin
+    from icesheet.cli import main
+
+    dt, steps = 10.0, 2
+    twin = write_transient_twin(tmp_path / "observations", CELL, dt, steps)
+    argv = ["invert", "--mesh-size", str(CELL), "--dt", str(dt), "--alpha", "0.3", "--gradient-tolerance", "3e-3",
+            "--out", str(tmp_path / "out"), "--no-progress"]
+    for t, path in twin["files"].items():
+        argv += ["--observations", f"{path}@{t:g}"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["mode"] == "transient" and summary["steps"] == steps
+    assert summary["stop"] == "gradient" and summary["misfit"] < 1.2
+    error, initial = grounded_errors(tmp_path / "out" / "result.h5", twin["prior"], twin["width"])
+    assert error < 0.5 * initial
+
+
+def test_observations_off_the_mesh_are_named(twin, tmp_path, capsys):
+    from icesheet.cli import main
+    from icesheet.synthetic import write_grid, write_points
+
+    points = write_points(tmp_path / "far.csv", [1e3, 700e3], [1e3, 40e3], [1.0, 1.0], [0.0, 0.0], 0.5)
+    x, y = np.array([1e6, 1.1e6]), np.array([0.0, 1e4])
+    grid = write_grid(tmp_path / "far.nc", x, y, np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)))
+    for path, expected in ((points, "1 of 2 points lie outside the mesh, the first in data row 2 at (700000, 40000)"),
+                           (grid, "reach no vertex of the mesh")):
+        code = main(["invert", "--observations", str(path), "--mesh-size", str(CELL), "--out", str(tmp_path / "o"),
+                     "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert f"observations {str(path)!r}, variable 'x, y'" in err and expected in err
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_two_ranks_match_serial(twin, tmp_path, capsys, mpi_run):
+    from icesheet.cli import main
+
+    common = ["invert", "--observations", str(twin["grid"]), "--observations", str(twin["points"]),
+              "--mesh-size", str(CELL), "--alpha", "0.3", "--max-iterations", "8", "--no-progress", "--json"]
+    assert main([*common, "--out", str(tmp_path / "serial")]) == 0
+    serial = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    parallel = mpi_run("icesheet", *common, "--out", str(tmp_path / "parallel"))
+    assert parallel["ranks"] == 2 and serial["ranks"] == 1
+    assert parallel["observation_count"] == serial["observation_count"]
+    assert parallel["iterations"] == serial["iterations"]
+    for key in ("initial_misfit", "misfit", "regularisation"):
+        assert parallel[key] == pytest.approx(serial[key], rel=1e-6), key
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_in_a_new_process_reads_it_back(twin, uninterrupted, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    out = tmp_path / "again"
+    shutil.copytree(uninterrupted, out)
+    (out / "summary.json").unlink()
+    argv = [sys.executable, "-m", "icesheet", "invert", "--observations", str(twin["grid"]), "--observations",
+            str(twin["points"]), "--mesh-size", str(CELL), "--out", str(out), "--no-progress", "--alpha-start", "0.03",
+            "--resume"]
+    subprocess.run(argv, check=True, capture_output=True, env={**os.environ, "PETSC_OPTIONS": "-options_left no"})
+    again, before = (json.loads((d / "summary.json").read_text()) for d in (out, uninterrupted))
+    assert again["lcurve"] == before["lcurve"]  # every minimisation read back, none run again
+    assert (out / "history.csv").read_text() == (uninterrupted / "history.csv").read_text()
+
+
+def test_resume_with_another_number_of_ranks_is_refused(twin, uninterrupted, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "two"
+    shutil.copytree(uninterrupted, out)
+    shutil.copy(out / "state" / "solve00.rank0.npz", out / "state" / "solve00.rank1.npz")
+    assert _invert(twin, out, "--resume") == 2
+    assert "was written by 2 MPI ranks, this run has 1; resume with mpiexec -n 2" in capsys.readouterr().err

@@ -1,0 +1,85 @@
+"""``icesheet invert`` refuses bad options and observation files with one line naming the field (or the file and
+the variable), before Firedrake is imported.  Pure Python: the last test checks in a fresh process that the checks
+do not import Firedrake."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from icesheet.cli import main
+from icesheet.synthetic import write_grid, write_points
+
+
+@pytest.fixture
+def files(tmp_path):
+    x, y = np.array([0.0, 1e4, 2e4]), np.array([0.0, 1e4])
+    ones = np.ones((2, 3))
+    return {"grid": write_grid(tmp_path / "v.nc", x, y, ones, ones, ones, ones),
+            "points": write_points(tmp_path / "p.csv", [1.0], [2.0], [3.0], [4.0], 0.5), "tmp": tmp_path}
+
+
+def run(capsys, *argv):
+    code = main(["invert", *argv])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--control", "basal"], "control = 'basal': choose friction, rheology or friction,rheology"),
+    (["--control", "friction,friction"], "control = 'friction,friction'"),
+    (["--regularisation", "l1"], "regularisation = 'l1': choose one of tikhonov, tv"),
+    (["--alpha", "-1"], "alpha = -1.0: must be a finite number > 0"),
+    (["--alpha", "1,2"], "alpha = '1,2': one number > 0, or 'auto'"),
+    (["--lcurve", "0.1,x"], "lcurve = '0.1,x': give comma-separated numbers"),
+    (["--target", "0"], "target = 0.0: must be a finite number > 0"),
+    (["--max-iterations", "0"], "max_iterations = 0: must be an integer >= 1"),
+    (["--scenario", "ice_shelf_ramp"], "scenario = 'ice_shelf_ramp': has no basal friction"),
+    (["--grid-names", "x,y,vx"], "grid_names = 'x,y,vx': give six comma-separated names"),
+    (["--dt", "0"], "dt = 0.0: must be a finite number > 0"),
+])
+def test_bad_options_are_named(capsys, files, extra, expected):
+    code, err = run(capsys, "--observations", str(files["grid"]), *extra)
+    assert code == 2
+    assert expected in err
+
+
+def test_bad_observation_arguments_are_named(capsys, files):
+    grid = str(files["grid"])
+    for argument, expected in ((f"{grid}@soon", "the time after '@' must be a number of years"),
+                               (f"{grid}@-10", "the time -10.0 must be a finite number of years >= 0"),
+                               (f"{grid}@15", "the time must be a multiple of dt = 10 yr"),
+                               (str(files["tmp"] / "none.nc"), "no such file")):
+        code, err = run(capsys, "--observations", argument, "--dt", "10")
+        assert code == 2 and expected in err, err
+
+
+def test_transient_schedule_must_fit(capsys, files):
+    code, err = run(capsys, "--observations", f"{files['grid']}@20", "--dt", "10", "--schedule", "store-all",
+                    "--ram-slots", "1")
+    assert code == 2 and "schedule 'store-all' does not fit 3 steps" in err
+
+
+def test_malformed_file_is_named(capsys, files):
+    bad = files["tmp"] / "bad.csv"
+    bad.write_text("x,y,vx,vy\n1,2,3,4\n")
+    code, err = run(capsys, "--observations", str(files["points"]), "--observations", str(bad))
+    assert code == 2 and f"observations {str(bad)!r}, variable 'sigma': missing column" in err
+
+
+def test_resume_checks(capsys, files):
+    out = files["tmp"] / "out"
+    code, err = run(capsys, "--observations", str(files["grid"]), "--out", str(out), "--resume")
+    assert code == 2 and "there is no inversion to continue" in err
+    (out / "state").mkdir(parents=True)
+    request = {"alpha": 0.5}
+    (out / "state" / "request.json").write_text(json.dumps(request))
+    code, err = run(capsys, "--observations", str(files["grid"]), "--out", str(out), "--resume")
+    assert code == 2 and "resume: option" in err and "differs from the interrupted run's" in err
+
+
+def test_checks_do_not_import_firedrake(files):
+    code = ("import sys\nfrom icesheet.cli import main\n"
+            f"code = main(['invert', '--observations', {str(files['grid'])!r}, '--control', 'basal'])\n"
+            "assert code == 2, code\nassert 'firedrake' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
