@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -68,7 +69,7 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
               guard=None) -> list[dict]:
     """The time loop shared by the models (``IceModel``, ``SIAModel``): ``n_steps`` steps of ``dt`` years with a
     progress bar on rank 0 and a log line per step.  Returns one record per step and one for the initial state
-    (step 0): step, time, volume, vaf, picard_iterations, newton_iterations, final_residual, clamped_volume,
+    (step 0, with the iterations of the initial velocity solve): step, time, volume, vaf, picard_iterations, newton_iterations, final_residual, clamped_volume,
     substeps, wall_time.  ``on_step(model, record)`` is called after each step (and for step 0).
 
     ``stable`` (icesheet/stability.py): the velocity is solved at the initial thickness first (models with
@@ -84,9 +85,13 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
         raise ValueError(f"n_steps = {n_steps!r}: must be an integer >= 0")
     guard = stability.Guard() if guard is None else guard
+    initial = None
     if stable and hasattr(model, "solve_velocity"):
-        model.solve_velocity()
-    records = [_step_record(model, 0, None)]
+        start = time.perf_counter()
+        solve = model.solve_velocity()
+        initial = StepInfo(dt=0.0, picard_iterations=solve.picard_iterations, newton_iterations=solve.newton_iterations,
+                           final_residual=solve.final_residual, wall_time=time.perf_counter() - start)
+    records = [_step_record(model, 0, initial)]
     if on_step is not None:
         on_step(model, records[-1])
     show = progress and model.mesh.comm.rank == 0
