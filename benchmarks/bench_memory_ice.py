@@ -41,7 +41,8 @@ at every l (slopes 0.078 and 0.025 states per step), but that is ~175-185 states
 overhead (vanilla pyadjoint store-all at l = 10 is at 42 MB too), so the goal is not met at this state size.
 Vanilla pyadjoint grows 4.2 states per step (store-all) and 3.7 (Revolve(l, 4)), and with checkpointing its gradient
 is wrong on this model: dJ.h 4-12% off store-all's, also with Revolve(4, 4) at 10 km (0.84%, independent of the
-tolerance), while its replayed J agrees to 1e-15 and ``SingleMemoryStorageSchedule`` agrees exactly.
+tolerance), while its replayed J agrees to 1e-15 and ``SingleMemoryStorageSchedule`` agrees exactly
+(benchmarks/bench_pyadjoint_checkpointing_bug.py reproduces this on a 1-D model and traces its cause).
 
 Usage:  python benchmarks/bench_memory_ice.py [--cell-size 2500] [--dt 2] [--steps 10 40 120] [--slots 4] [--jobs 2]
         [--quick]

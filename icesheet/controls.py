@@ -13,6 +13,9 @@ Controls (names of the ``icesheet gradient`` command; docs/model.md):
 ``rheology``
     :math:`\log A` (``model.log_rate_factor``) when the model is built with
     ``rate_factor_parameterisation="log"``, else the rate factor :math:`A` (MPa^-3 yr^-1).
+``melt``
+    the melt-rate factor :math:`f` (``model.melt_factor``) multiplying the sub-shelf melt rate (icesheet.melt), for
+    models built with a melt term (the MISMIP+ Ice1 scenarios).
 
 The manager returns the derivative :math:`dJ/dp` as a Cofunction (a linear form: its entries are
 :math:`\partial J/\partial p_j` for the nodal values :math:`p_j`, so they scale with the cell area).  For plotting and
@@ -34,11 +37,12 @@ import math
 from dataclasses import dataclass
 
 from checkpointing.platform import Platform
+from icesheet.errors import InputError
 
-__all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "control_function", "parameter_names", "riesz_representative",
-           "time_loop", "compute_gradient"]
+__all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "available_controls", "control_function", "parameter_names",
+           "riesz_representative", "time_loop", "compute_gradient"]
 
-CONTROLS = ("friction", "accumulation", "thickness", "rheology")
+CONTROLS = ("friction", "accumulation", "thickness", "rheology", "melt")
 RIESZ_MAPS = ("L2", "H1")
 
 
@@ -47,7 +51,14 @@ def parameter_names(model) -> dict:
     names = set(model.controls())
     return {"friction": "log_friction" if "log_friction" in names else "friction",
             "accumulation": "accumulation",
-            "rheology": "log_rate_factor" if "log_rate_factor" in names else "rate_factor"}
+            "rheology": "log_rate_factor" if "log_rate_factor" in names else "rate_factor",
+            "melt": "melt_factor"}
+
+
+def available_controls(model) -> tuple:
+    """The controls of :data:`CONTROLS` that ``model`` has (``melt`` only with a melt term)."""
+    names = set(model.controls())
+    return tuple(c for c in CONTROLS if c == "thickness" or parameter_names(model)[c] in names)
 
 
 def _check_control(control: str) -> None:
@@ -80,12 +91,12 @@ def riesz_representative(derivative, riesz_map: str = "L2"):
     return _riesz_map(derivative.function_space(), riesz_map)(derivative)
 
 
-def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None):
+def time_loop(model, functional, timesteps, controls=None, on_step=None):
     """The checkpoint manager's chain (:class:`checkpointing.adjoint.TimeLoop`) for ``model``:
     ``timesteps`` (years, one per step), ``functional(i, state)`` returning ``j_i`` (an AdjFloat, or None); every
-    parameter control in ``controls`` is a control of the loop (the initial thickness always is, through ``x_0``);
-    ``on_step(info, taped, seconds)`` is called after every model step
-    (:class:`checkpointing.adjoint.calibration.ObservedModel`).
+    parameter control in ``controls`` (default: all the model has, :func:`available_controls`) is a control of the
+    loop (the initial thickness always is, through ``x_0``); ``on_step(info, taped, seconds)`` is called after every
+    model step (:class:`checkpointing.adjoint.calibration.ObservedModel`).
 
     The model's state is ``(thickness, velocity)``: the velocity is the next Picard initial guess, so a restored step
     repeats its Picard iterations bit for bit (docs/model.md).  The velocity's part of the initial-state gradient is
@@ -93,8 +104,13 @@ def time_loop(model, functional, timesteps, controls=CONTROLS, on_step=None):
     from checkpointing.adjoint import TimeLoop
     from checkpointing.adjoint.calibration import ObservedModel
 
+    controls = available_controls(model) if controls is None else controls
     for control in controls:
         _check_control(control)
+        if control not in available_controls(model):
+            raise InputError(f"control = {control!r}: this model has no such control (a melt factor needs a "
+                             f"scenario with sub-shelf melt, e.g. mismip_ice1r); its controls are "
+                             f"{', '.join(available_controls(model))}")
     parameters = tuple(control_function(model, c) for c in controls if c != "thickness")
     stepped = model if on_step is None else ObservedModel(model, on_step)
     return TimeLoop(stepped, list(timesteps), parameters, functional)
@@ -113,15 +129,17 @@ class Gradient:
     wall_time: float
 
 
-def compute_gradient(model, functional, timesteps, controls=CONTROLS, schedule: str = "store-all",
+def compute_gradient(model, functional, timesteps, controls=None, schedule: str = "store-all",
                      platform: Platform | None = None, storage=(), riesz_map: str = "L2",
                      on_step=None, schedule_options=None) -> Gradient:
-    """J and dJ/dp for every control in ``controls`` from one run of the checkpoint manager.
+    """J and dJ/dp for every control in ``controls`` (default: all the model has) from one run of the checkpoint
+    manager.
 
     ``schedule``, ``platform`` and ``storage`` (disk directories, one per level >= 1, or one Tier per level) are
     those of :func:`checkpointing.adjoint.gradient`; ``schedule_options`` go to the planner."""
     from checkpointing.adjoint import gradient
 
+    controls = available_controls(model) if controls is None else controls
     loop = time_loop(model, functional, timesteps, controls, on_step)
     result = gradient(loop, schedule, platform, storage, planner_options=schedule_options)
     derivatives = dict(zip((c for c in controls if c != "thickness"), result.gradient))

@@ -13,8 +13,10 @@ place; ``step(dt, hint=...)``, the hint taken by ``retape_hint()`` on the state 
 whose result is known, skipping its Picard loop in the fixed-point adjoint mode (for re-taping by the checkpoint
 manager).  Control fields appear directly in the forms: ``friction`` (Weertman C, MPa m^-1/3 yr^1/3) or
 ``log_friction`` (theta, C = exp(theta)), ``rate_factor`` (A, MPa^-3 yr^-1) or ``log_rate_factor``,
-``accumulation`` (a, m/yr), and the initial thickness.  All Functions, forms and solvers are built in the
-constructor and reused.
+``accumulation`` (a, m/yr), ``melt_factor`` (f, dimensionless; only when the model has a sub-shelf melt term) and the
+initial thickness.  With a melt term :math:`m(h, b)` (icesheet.melt) the continuity equation's source is
+:math:`a - f\,m(h^n, b)`, the melt evaluated at the thickness at the start of the step, so the thickness update stays
+one linear solve.  All Functions, forms and solvers are built in the constructor and reused.
 """
 from __future__ import annotations
 
@@ -54,12 +56,15 @@ class IceModel:
     ``thickness`` h (m, >= 0), ``bed`` b (m, sea level z = 0), ``friction`` C (>= 0; > 0 for the log
     parameterisation), ``rate_factor`` A (> 0), ``accumulation`` a (m/yr), ``inflow_velocity`` (vector, m/yr, imposed
     on ``boundaries.inflow``), ``inflow_thickness`` (m, the thickness of ice entering through inflow boundaries),
-    ``velocity`` (initial Picard guess, default zero).  ``water_density`` in model units (constants).
+    ``velocity`` (initial Picard guess, default zero).  ``water_density`` in model units (constants).  ``melt``:
+    optionally a sub-shelf melt rate, a function ``melt(thickness, bed, rho_water=...)`` returning a UFL expression in
+    m/yr (e.g. :func:`icesheet.melt.mismip_melt_rate`), multiplied by the field ``melt_factor`` (>= 0).
     """
 
     def __init__(self, mesh, *, thickness, bed, friction, rate_factor, accumulation, inflow_velocity,
                  inflow_thickness, boundaries: Boundaries, velocity=None, degree: int = 1,
-                 water_density: float = constants.water_density, friction_parameterisation: str = "linear",
+                 water_density: float = constants.water_density, melt=None, melt_factor=1.0,
+                 friction_parameterisation: str = "linear",
                  rate_factor_parameterisation: str = "linear", adjoint_mode: str = "fixed-point",
                  picard: PicardOptions = PicardOptions()):
         for name, value, allowed in (("friction_parameterisation", friction_parameterisation, PARAMETERISATIONS),
@@ -95,6 +100,7 @@ class IceModel:
             self.inflow_thickness = field_in(Q, "inflow_thickness", inflow_thickness)
             friction_values = field_in(Q, "friction", friction)
             rate_factor_values = field_in(Q, "rate_factor", rate_factor)
+            self.melt_factor = field_in(Q, "melt_factor", melt_factor) if melt is not None else None
         check_field("thickness", self.thickness, minimum=0.0)
         check_field("velocity", self.velocity)
         check_field("bed", self.bed)
@@ -103,6 +109,8 @@ class IceModel:
         check_field("inflow_thickness", self.inflow_thickness, minimum=0.0)
         check_field("friction", friction_values, minimum=0.0, strict=friction_parameterisation == "log")
         check_field("rate_factor", rate_factor_values, minimum=0.0, strict=True)
+        if self.melt_factor is not None:
+            check_field("melt_factor", self.melt_factor, minimum=0.0)
 
         self.log_friction = self.log_rate_factor = None
         if friction_parameterisation == "log":
@@ -119,13 +127,17 @@ class IceModel:
             self.rate_factor = rate_factor_values
 
         self.velocity_solver = VelocitySolver.for_model(self, picard, adjoint_mode)
-        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self.accumulation,
-                                                self.inflow_thickness)
+        #: the sub-shelf melt f m(h, b) (UFL, m/yr) or None
+        self.melt_rate = (None if melt is None
+                          else self.melt_factor * melt(self.thickness, self.bed, rho_water=water_density))
+        mass_balance = self.accumulation if melt is None else self.accumulation - self.melt_rate
+        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, mass_balance, self.inflow_thickness)
 
         self.surface = firedrake.Function(Q, name="surface")
         self.grounded = firedrake.Function(Q, name="grounded")
         self._surface_expr = physics.surface(self.thickness, self.bed, rho_water=water_density)
         self._grounded_expr = physics.grounded_indicator(self.thickness, self.bed, rho_water=water_density)
+        self._grounded_area_form = self._grounded_expr * firedrake.dx
         self._volume_form = self.thickness * firedrake.dx
         self._vaf_form = physics.thickness_above_flotation(self.thickness, self.bed,
                                                            rho_water=water_density) * firedrake.dx
@@ -138,13 +150,17 @@ class IceModel:
 
     def controls(self) -> dict:
         """The control Functions by name: friction (or log_friction), rate_factor (or log_rate_factor),
-        accumulation, and thickness (the initial thickness is the state's thickness before the first step)."""
+        accumulation, melt_factor (with a melt term), and thickness (the initial thickness is the state's thickness
+        before the first step)."""
         controls = {}
         controls.update({"log_friction": self.log_friction} if self.log_friction is not None
                         else {"friction": self.friction})
         controls.update({"log_rate_factor": self.log_rate_factor} if self.log_rate_factor is not None
                         else {"rate_factor": self.rate_factor})
-        controls.update(accumulation=self.accumulation, thickness=self.thickness)
+        controls.update(accumulation=self.accumulation)
+        if self.melt_factor is not None:
+            controls.update(melt_factor=self.melt_factor)
+        controls.update(thickness=self.thickness)
         return controls
 
     def solve_velocity(self):
@@ -187,6 +203,11 @@ class IceModel:
         """Volume above flotation (docs/model.md, section 3), m^3."""
         with stop_annotating():
             return float(firedrake.assemble(self._vaf_form))
+
+    def grounded_area(self) -> float:
+        r"""Area where the ice is grounded, :math:`\int_\Omega \chi_g\,dx` (m^2; icesheet.physics.grounded_indicator)."""
+        with stop_annotating():
+            return float(firedrake.assemble(self._grounded_area_form))
 
     def output_fields(self) -> dict:
         """Thickness, surface elevation, velocity and grounded mask (1 grounded, 0 afloat), for plots and VTK."""

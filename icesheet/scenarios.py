@@ -24,6 +24,9 @@ SCENARIOS: dict[str, str] = {
     "ice_shelf_ramp": "icesheet.setups:ice_shelf_ramp",
     "van_der_veen_shelf": "icesheet.setups:van_der_veen_shelf",
     "marine_ice_stream": "icesheet.setups:marine_ice_stream",
+    "mismip_ice0": "icesheet.setups:mismip_plus",
+    "mismip_ice1r": "icesheet.setups:mismip_plus",
+    "mismip_ice1ra": "icesheet.setups:mismip_plus",
     "halfar_dome": "icesheet.sia_setups:halfar_dome",
 }
 DEFAULT_SCENARIO = "marine_ice_stream"
@@ -32,8 +35,9 @@ SCENARIO_DIR = importlib.resources.files("icesheet") / "data" / "scenarios"  # a
 
 # Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
 _POSITIVE = {"dt", "length", "width", "cell_size", "rate_factor", "temperature", "tolerance", "residual_tolerance",
-             "newton_tolerance", "newton_switch", "linear_tolerance", "water_density", "rheology_si", "inflow_speed"}
-_NONNEGATIVE = {"friction", "front_speed_guess"}
+             "newton_tolerance", "newton_switch", "linear_tolerance", "water_density", "ice_density", "rheology_si", "inflow_speed",
+             "water_column_scale"}
+_NONNEGATIVE = {"friction", "front_speed_guess", "rate", "melt_factor"}
 #: upper bounds by key name, with the reason given in the message
 _AT_MOST = {
     "steps": (10**6, "the bound of 'checkpointing plan': schedules list every step"),

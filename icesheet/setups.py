@@ -17,8 +17,8 @@ from icesheet.errors import ScenarioError
 from icesheet.model import Boundaries, IceModel
 from icesheet.solver_options import PicardOptions
 
-__all__ = ["ice_shelf_ramp", "van_der_veen_shelf", "marine_ice_stream", "rectangle_mesh", "model_options",
-           "CHANNEL"]
+__all__ = ["ice_shelf_ramp", "van_der_veen_shelf", "marine_ice_stream", "mismip_plus", "rectangle_mesh",
+           "model_options", "CHANNEL"]
 
 #: boundary ids of the rectangle meshes (firedrake.RectangleMesh numbering)
 CHANNEL = Boundaries(inflow=(1,), calving_front=(2,), side_walls=(3, 4))
@@ -117,4 +117,35 @@ def marine_ice_stream(parameters: dict, **overrides) -> IceModel:
                     rate_factor=ice["rate_factor"], accumulation=ice["accumulation"],
                     inflow_velocity=as_vector((u_in, 0.0)), inflow_thickness=thickness,
                     velocity=as_vector((u_in + (u_front - u_in) * x / length, 0.0)), boundaries=CHANNEL,
+                    **model_options(parameters["solver"], **overrides))
+
+
+def mismip_plus(parameters: dict, **overrides) -> IceModel:
+    """MISMIP+ (Asay-Davis et al. 2016, GMD 9, 2471): the bed of :func:`mismip_plus_bed`, Glen's law with the
+    rate factor A, Weertman friction C|u|^(1/m - 1)u with m = 3 on grounded ice, accumulation a, calving front at
+    x = length, no flow through x = 0 (the ice divide: u = 0 there), free-slip side walls, a uniform initial
+    thickness.  With a ``[melt]`` table (experiments Ice1r, Ice1rr) the Ice1 sub-shelf melt
+    (:func:`icesheet.melt.mismip_melt_rate`) times the field ``melt_factor`` is a sink on floating ice.
+
+    Densities: the model's ice density is icesheet.constants.ice_density (917 kg/m^3); the water density is set to
+    ``917 * water_density / ice_density`` so that the flotation ratio rho_i / rho_w, which fixes the grounding
+    line, the shelf's draft and the melt, equals MISMIP+'s 918/1028 (the driving stress then differs by 0.1 %)."""
+    from icesheet.melt import mismip_melt_rate
+
+    mesh_p, ice, melt = parameters["mesh"], parameters["ice"], parameters.get("melt")
+    mesh = rectangle_mesh(mesh_p)
+    x, y = firedrake.SpatialCoordinate(mesh)
+    rho_water = constants.ice_density * ice["water_density"] / ice["ice_density"]
+    options = {}
+    if melt is not None:
+        def melt_rate(thickness, bed, rho_water):
+            return mismip_melt_rate(thickness, bed, rate=melt["rate"], water_column_scale=melt["water_column_scale"],
+                                    depth=melt["onset_depth"], rho_water=rho_water)
+
+        options = {"melt": melt_rate, "melt_factor": melt["melt_factor"]}
+    return IceModel(mesh, degree=mesh_p["degree"], thickness=ice["initial_thickness"],
+                    bed=mismip_plus_bed(x, y, mesh_p["width"]), friction=ice["friction"],
+                    rate_factor=ice["rate_factor"], accumulation=ice["accumulation"],
+                    inflow_velocity=as_vector((0.0, 0.0)), inflow_thickness=ice["initial_thickness"],
+                    velocity=as_vector((0.0, 0.0)), boundaries=CHANNEL, water_density=rho_water, **options,
                     **model_options(parameters["solver"], **overrides))

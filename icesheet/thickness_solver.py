@@ -18,7 +18,9 @@ __all__ = ["ThicknessSolver"]
 
 
 class ThicknessSolver:
-    """Advances ``thickness`` in place by one backward-Euler step of :math:`\\partial_t h + \\nabla\\cdot(hu) = a`."""
+    """Advances ``thickness`` in place by one backward-Euler step of :math:`\\partial_t h + \\nabla\\cdot(hu) = a`;
+    ``accumulation`` :math:`a` (m/yr) is a Function or a UFL expression (e.g. surface accumulation minus sub-shelf
+    melt, icesheet.model)."""
 
     def __init__(self, thickness, velocity, accumulation, inflow_thickness):
         Q = thickness.function_space()
