@@ -105,6 +105,7 @@ def main(args) -> int:
     summary = writer.finish(model, scenario=args.scenario, parameters=parameters)
     if model.mesh.comm.rank == 0:
         print(f"icesheet run: {args.scenario}, {steps} steps of {dt:g} yr: volume {summary['final_volume']:.6e} m^3, "
-              f"VAF {summary['final_vaf']:.6e} m^3, {summary['total_picard_iterations']} Picard iterations, "
+              f"VAF {summary['final_vaf']:.6e} m^3, {summary['total_picard_iterations']} Picard + "
+              f"{summary['total_newton_iterations']} Newton iterations, "
               f"{summary['wall_time']:.1f} s; output in {args.out}")
     return 0
