@@ -281,7 +281,7 @@ def test_the_checker_catches_what_it_should(tmp_path):
     path = ROOT / "icesheet" / "model.py"
     assert missing_names(path, "see docs/model.md and docs/checkpointing.md, or README.md") == []
     assert missing_names(path, "see notes/nowhere.md") == ["missing file 'notes/nowhere.md'"]
-    assert missing_names(path, "see references.md section 5") == ["missing file 'references.md'"]
+    assert missing_names(path, "see reading-list.md section 5") == ["missing file 'reading-list.md'"]
     assert missing_names(ROOT / "docs" / "model.md", "see references.md") == []  # docs/references.md, relative
     work, steering = f"/{MACHINE_DIRECTORIES[0]}/", f"../{STEERING_FOLDER}/"
     assert missing_names(path, f"built in {work}main") == [f"machine path '{work}'"]
