@@ -16,6 +16,7 @@ import heapq
 import itertools
 
 from .actions import HANDLE, Advance, Backward, Discard, Join, Read, Start, Write
+from .bruteforce import _path
 from .joingraph import JoinGraph
 from .platform import Platform
 
@@ -116,11 +117,3 @@ def _backward(b, i, x, nb, started, joined, acc, stored, ub):
     dropped = sorted(s for s in stored if s[0] == i and s[1] >= x)
     actions = [Backward(x, b)] + [Discard(s[1], s[2], b) for s in dropped]
     return ub[i], actions, (None, _dec(nb, i), started, joined, acc, stored.difference(dropped))
-
-
-def _path(parent, state) -> list:
-    pieces = []
-    while parent[state] is not None:
-        state, actions = parent[state]
-        pieces.append(actions)
-    return [action for actions in reversed(pieces) for action in actions]

@@ -48,13 +48,12 @@ planners' schedules are checked to have them).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from .actions import HANDLE, Advance, Backward, Discard, Join, Read, Start, Write
-from .platform import Platform
+from .platform import Platform, PlatformError, check_cost
 from .simulator import InvalidScheduleError
 
 __all__ = ["Branch", "JoinGraph", "JoinReport", "simulate_join", "HANDLE", "JoinGraphError"]
@@ -71,15 +70,13 @@ def _check_length(name: str, value) -> int:
 
 
 def _check_cost(name: str, value) -> float | None:
+    """``value`` as a step cost (``None`` kept: the platform's); the platform's rule, raised as JoinGraphError."""
     if value is None:
         return None
     try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise JoinGraphError(f"{name} = {value!r}: a step cost must be a finite number >= 0") from None
-    if not math.isfinite(x) or x < 0:
-        raise JoinGraphError(f"{name} = {value!r}: a step cost must be a finite number >= 0")
-    return x
+        return check_cost(name, value)
+    except PlatformError as err:
+        raise JoinGraphError(str(err)) from None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ class PlatformNotFoundError(PlatformError):
     """A platform named on a command line is neither a file nor a shipped platform."""
 
 
-def _check_cost(name: str, value) -> float:
+def check_cost(name: str, value) -> float:
+    """``value`` as a finite cost >= 0, or PlatformError naming ``name``."""
     try:
         x = float(value)
     except (TypeError, ValueError):
@@ -72,8 +73,8 @@ class Level:
     def __post_init__(self):
         label = self.name or "level"
         object.__setattr__(self, "capacity", _check_capacity(f"{label}.capacity", self.capacity))
-        object.__setattr__(self, "write_cost", _check_cost(f"{label}.write_cost", self.write_cost))
-        object.__setattr__(self, "read_cost", _check_cost(f"{label}.read_cost", self.read_cost))
+        object.__setattr__(self, "write_cost", check_cost(f"{label}.write_cost", self.write_cost))
+        object.__setattr__(self, "read_cost", check_cost(f"{label}.read_cost", self.read_cost))
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ class Platform:
             raise PlatformError("capacities = [" + ", ".join(str(l.capacity) for l in named) + "]: "
                                 "the platform has no room for x_0; at least one level needs capacity >= 1")
         object.__setattr__(self, "levels", tuple(named))
-        object.__setattr__(self, "uf", _check_cost("uf", self.uf))
-        object.__setattr__(self, "ub", _check_cost("ub", self.ub))
+        object.__setattr__(self, "uf", check_cost("uf", self.uf))
+        object.__setattr__(self, "ub", check_cost("ub", self.ub))
 
     # convenient views --------------------------------------------------------------------------
     @property
