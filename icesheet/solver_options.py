@@ -12,7 +12,9 @@ action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they adm
 - ``"cg"`` or ``"gmres"``: a Krylov method with one of the preconditioners of our PETSc build:
 
   - ``"cholesky"`` or ``"lu"``: a factorisation as above, which Newton may reuse over several Jacobians
-    (``PicardOptions.preconditioner_lag``);
+    (``PicardOptions.preconditioner_lag``): the preconditioner of a modified Newton method whose linear solves are
+    conjugate-gradient iterations with a factorisation of an earlier Jacobian (Kelley 2003, *Solving Nonlinear
+    Equations with Newton's Method*, SIAM, sections 2.5 and 3.2; Brown & Saad 1990, SIAM J. Sci. Stat. Comput. 11);
   - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG);
   - ``"ilu"``: ILU(0) on each rank's block (block Jacobi; plain ILU on one rank);
   - ``"asm"``: additive Schwarz with overlap 1 and ILU(0) on the subdomains.
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "LINE_SEARCHES", "LINEAR_SOLVERS",
-           "PRECONDITIONERS", "DIRECT_SOLVER", "linear_solver_parameters"]
+           "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "linear_solver_parameters"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
@@ -63,6 +65,8 @@ STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton"
 #: the strategy of ``strategy=None`` in the fixed-point mode (chosen by benchmarks/bench_velocity.py)
 DEFAULT_STRATEGY = "picard-newton"
 LINE_SEARCHES = ("bt", "nleqerr", "l2", "cp", "basic")
+#: ``preconditioner_lag`` of the adaptive rule: rebuild when a Krylov solve slows down (PicardOptions)
+ADAPTIVE_LAG = 0
 
 
 @dataclass(frozen=True)
@@ -74,11 +78,15 @@ class PicardOptions:
     fixed-point mode (where it is the taped solve), none in the unrolled mode.  ``tolerance``,
     ``residual_tolerance`` and ``max_iterations`` stop the Picard loop; ``newton_switch`` ends the Picard phase of
     the ``*-newton`` strategies (relative residual).  ``linear_tolerance`` is the relative tolerance of Krylov
-    solves in the Picard loop (Newton's are set by Eisenstat-Walker).  ``preconditioner_lag``: with a Krylov solver,
-    Newton builds its preconditioner (e.g. the Cholesky factorisation of ``preconditioner = "cholesky"``) at the
-    first Jacobian of each solve and then only at every ``preconditioner_lag``-th (PETSc's
-    ``snes_lag_preconditioner``); 1 rebuilds it at every Jacobian.  The lag restarts with each solve, so that a
-    solve repeated from the same state gives the same bits."""
+    solves in the Picard loop; Newton's Krylov solves stop at the Eisenstat-Walker forcing term (Eisenstat & Walker
+    1996, SIAM J. Sci. Comput. 17, choice 2, PETSc's ``snes_ksp_ew``), capped at ``newton_linear_tolerance`` (PETSc's
+    ``snes_ksp_ew_rtol0`` and ``snes_ksp_ew_rtolmax``: PETSc's default cap 0.9 lets inexact steps leave Newton's
+    basin).  ``preconditioner_lag``: with a Krylov solver, Newton builds its preconditioner (e.g. the Cholesky
+    factorisation of ``preconditioner = "cholesky"``) at the first Jacobian of each solve and then, for a lag
+    ``k >= 1``, only at every ``k``-th (PETSc's ``snes_lag_preconditioner``; 1 rebuilds it at every Jacobian); for
+    ``0`` (``ADAPTIVE_LAG``) only after a Newton linear solve that needed more than ``rebuild_iterations`` Krylov
+    iterations or failed.  The rule restarts with each solve, so that a solve repeated from the same state gives
+    the same bits (the checkpointed recomputations of a gradient repeat the forward run's)."""
 
     strategy: str | None = None
     tolerance: float = 1.0e-6
@@ -93,7 +101,9 @@ class PicardOptions:
     linear_solver: str = "cholesky"
     preconditioner: str = "cholesky"
     linear_tolerance: float = 1.0e-6
+    newton_linear_tolerance: float = 1.0e-3
     preconditioner_lag: int = 3
+    rebuild_iterations: int = 8
 
     def __post_init__(self):
         for name, allowed in (("strategy", STRATEGIES), ("line_search", LINE_SEARCHES),
@@ -101,12 +111,13 @@ class PicardOptions:
             value = getattr(self, name)
             if value not in allowed and not (name == "strategy" and value is None):
                 raise ValueError(f"{name} = {value!r}: allowed values are {allowed}")
-        for name in ("tolerance", "residual_tolerance", "newton_switch", "newton_tolerance", "linear_tolerance"):
+        for name in ("tolerance", "residual_tolerance", "newton_switch", "newton_tolerance", "linear_tolerance",
+                     "newton_linear_tolerance"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"solver {name} = {value!r}: must be a finite number > 0")
         for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
-                              ("preconditioner_lag", 1)):
+                              ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"solver {name} = {value!r}: must be an integer >= {minimum}")

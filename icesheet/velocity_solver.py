@@ -49,6 +49,7 @@ The solvers, their forms, assemblers and the iterate Function are built once and
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 
 import firedrake
@@ -61,8 +62,8 @@ from pyadjoint.tape import annotate_tape
 
 from icesheet import physics
 from icesheet.anderson import AndersonMixing
-from icesheet.solver_options import (ADJOINT_MODES, DEFAULT_STRATEGY, DIRECT_SOLVER, STRATEGIES, PicardOptions,
-                                     linear_solver_parameters)
+from icesheet.solver_options import (ADAPTIVE_LAG, ADJOINT_MODES, DEFAULT_STRATEGY, DIRECT_SOLVER, STRATEGIES,
+                                     PicardOptions, linear_solver_parameters)
 
 __all__ = ["PicardOptions", "PicardConvergenceError", "VelocitySolveInfo", "VelocitySolver", "ADJOINT_MODES",
            "STRATEGIES", "DEFAULT_STRATEGY", "DIRECT_SOLVER"]
@@ -161,7 +162,7 @@ class VelocitySolver:
         self._residual_assembler = get_assembler(self._residual_form)
 
         krylov = options.linear_solver in ("cg", "gmres")
-        serial_cholmod = V.mesh().comm.size == 1 and PETSc.Sys.hasExternalPackage("suitesparse")
+        serial_cholmod = V.mesh().comm.size == 1 and PETSc.Sys.hasExternalPackage("cholmod")
         package = {"cholesky_package": "cholmod" if serial_cholmod else "mumps"}
         linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
                                           **package)
@@ -170,17 +171,25 @@ class VelocitySolver:
         self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
-        self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=linear)
+        near_nullspace = rigid_body_modes(V) if krylov and options.preconditioner == "gamg" else None
+        self._picard_solver = firedrake.LinearVariationalSolver(picard_problem, solver_parameters=linear,
+                                                                near_nullspace=near_nullspace)
 
         scaled_residual = (1 / self.residual_scale) * self._residual_form
         newton_problem = firedrake.NonlinearVariationalProblem(scaled_residual, velocity, self.bcs)
         newton_parameters = {"snes_type": "newtonls", "snes_linesearch_type": options.line_search,
                              "snes_atol": options.newton_tolerance, "snes_rtol": 1.0e-14, "snes_stol": 0.0,
                              "snes_max_it": options.newton_max_iterations, **linear}
+        adaptive = krylov and options.preconditioner_lag == ADAPTIVE_LAG
         if krylov:
-            newton_parameters.update(snes_ksp_ew=True, snes_lag_preconditioner=options.preconditioner_lag)
-        self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters)
+            cap = options.newton_linear_tolerance
+            newton_parameters.update(snes_ksp_ew=True, snes_ksp_ew_rtol0=cap, snes_ksp_ew_rtolmax=cap,
+                                     snes_lag_preconditioner=-2 if adaptive else options.preconditioner_lag)
+        self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters,
+                                                                   near_nullspace=near_nullspace)
         self._krylov = krylov
+        if adaptive:
+            self._newton_solver.snes.setUpdate(self._rebuild_rule)
         if krylov:
             # An inexact solve (multigrid or Schwarz preconditioners) leaves small corrections on the Dirichlet rows,
             # which drift the boundary values and which Newton did not correct in our runs; zero them in every step.
@@ -201,6 +210,16 @@ class VelocitySolver:
                    inflow_velocity=model.inflow_velocity, inflow_ids=b.inflow, side_wall_ids=b.side_walls,
                    calving_front_ids=b.calving_front, rho_water=model.water_density, options=options,
                    adjoint_mode=adjoint_mode)
+
+    def _rebuild_rule(self, snes, iteration: int) -> None:
+        """The adaptive preconditioner lag (PicardOptions.preconditioner_lag = 0), called by SNES before each Newton
+        iteration: rebuild the preconditioner at the first Jacobian of a solve and after a linear solve that took
+        more than ``rebuild_iterations`` Krylov iterations or failed; otherwise keep it (a modified Newton method:
+        CG iterations with the factorisation of an earlier Jacobian of this solve)."""
+        ksp = snes.getKSP()
+        if (iteration == 0 or ksp.getIterationNumber() > self.options.rebuild_iterations
+                or ksp.getConvergedReason() < 0):
+            _set_lag_preconditioner(snes, -2)  # PETSc: rebuild at the next Jacobian, then keep (lag -1)
 
     # -- norms -----------------------------------------------------------------------------------------------------
     def _norm(self, array) -> float:
@@ -324,6 +343,34 @@ class VelocitySolver:
             f"Picard iteration for the velocity did not converge in max_iterations = {opts.max_iterations}: "
             f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
             f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
+
+
+def rigid_body_modes(V):
+    r"""The rigid-body modes of the plane, :math:`(1, 0)`, :math:`(0, 1)` and :math:`(-y, x)`, orthonormalised, as a
+    near-nullspace for smoothed-aggregation multigrid (PETSc's GAMG, ``MatSetNearNullSpace``; Vaněk, Mandel & Brezina
+    1996, Computing 56): the SSA membrane operator is that of 2-D linear elasticity with a varying modulus, whose
+    kernel without boundary conditions is spanned by these modes (friction and boundary conditions make them only
+    nearly singular)."""
+    x, y = firedrake.SpatialCoordinate(V.mesh())
+    modes = [firedrake.Function(V).interpolate(firedrake.as_vector(mode)) for mode in ((1.0, 0.0), (0.0, 1.0), (-y, x))]
+    basis = firedrake.VectorSpaceBasis(modes)
+    basis.orthonormalize()
+    return basis
+
+
+def _set_lag_preconditioner(snes, lag: int) -> None:
+    """PETSc's ``SNESSetLagPreconditioner(snes, lag)`` (PETSc manual page of that name; petsc4py 3.26 does not wrap
+    it): ``-2`` rebuilds the preconditioner at the next Jacobian and then never (lag ``-1``)."""
+    global _petsc_library
+    if _petsc_library is None:
+        _petsc_library = ctypes.CDLL(PETSc.__file__)  # the petsc4py module; its libpetsc holds the symbol
+    integer = ctypes.c_int64 if np.dtype(PETSc.IntType).itemsize == 8 else ctypes.c_int32
+    error = _petsc_library.SNESSetLagPreconditioner(ctypes.c_void_p(snes.handle), integer(lag))
+    if error:
+        raise RuntimeError(f"SNESSetLagPreconditioner(lag = {lag}) failed: PETSc error code {error}")
+
+
+_petsc_library = None
 
 
 def _dirichlet_mask(V, bcs):
