@@ -7,23 +7,27 @@ default strategy; the state after them (thickness h_n, velocity u_{n-1} of the p
 solve below: the warm-started velocity solve a time loop makes at every step.
 
 Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): every
-strategy with the default direct Cholesky solver, the seed's Picard loop and Newton with MUMPS LU, variants of the
-default (switch threshold, line search) and the default with Krylov solvers (CG + a Cholesky factorisation reused over
-3 Jacobians, CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
+strategy with the default linear solver (CG preconditioned by a Cholesky factorisation that Newton builds at the first
+Jacobian of a solve and rebuilds only after a slow CG solve), the seed's Picard loop and Newton with MUMPS LU,
+variants of the default (switch threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation
+rebuilt every 3 Jacobians) and other Krylov solvers (CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
 configured as icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``,
 ``nleqerr`` line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference
 is the Picard loop finished by Newton to a relative residual of 1e-12.
 
 Each candidate first solves once untimed (kernels compiled, PETSc objects and symbolic factorisations set up, as in a
-time loop after its first step); then ``--repeats`` rounds, in each of which every candidate solves once from the same
-restored state (interleaved: the machine is shared and its load changes), give the wall time per solve (the minimum;
-the median is kept in the JSON), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
+time loop after its first step; its symbolic factorisations are counted, to show that the counter sees them); then
+``--repeats`` rounds, in each of which every candidate solves once from the same restored state (interleaved: the
+machine is shared and its load changes), give the wall time and the CPU time of this process per solve (the minimum;
+the medians are kept in the JSON; on a busy machine the CPU time is the steadier measure), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
 numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve, the final relative residual ||F(u)|| /
 ||tau_d|| and the relative l2 distance of the velocity to the tight reference. ``ratio_to_snes`` = wall per solve /
-that of ``snes-icepack`` on the same state in the same run.
+that of ``snes-icepack`` on the same state in the same run, ``cpu_ratio_to_snes`` the same for CPU time.
 
 Usage:  python benchmarks/bench_velocity.py [--cell-sizes 4000 2000 1000] [--steps 3] [--repeats 3] [--quick]
-Prints a table, writes benchmarks/results/bench_velocity.{csv,json} and docs/figures/solver_strategies.png.
+                                           [--candidates NAME ...] [--append]
+Prints a table, writes benchmarks/results/bench_velocity.{csv,json} and docs/figures/solver_strategies.png;
+``--append`` keeps the saved rows of other cell sizes (e.g. 1 km run with fewer candidates, separately).
 Serial (the parallel scaling of the default is benchmarks/bench_forward.py's).
 """
 from __future__ import annotations
@@ -53,6 +57,7 @@ CANDIDATES = {
     "anderson-newton": {"strategy": "anderson-newton"},
     "newton": {"strategy": "newton"},
     "newton mumps": {"strategy": "newton", "linear_solver": "mumps"},
+    "picard-newton direct cholesky": {"linear_solver": "cholesky"},
     "picard-newton cg+cholesky lag 3": {"linear_solver": "cg", "preconditioner_lag": 3},
     "picard-newton cg+gamg": {"linear_solver": "cg", "preconditioner": "gamg"},
     "picard-newton gmres+ilu": {"linear_solver": "gmres", "preconditioner": "ilu"},
@@ -62,9 +67,9 @@ CANDIDATES = {
 ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps"}
 REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
-COLUMNS = ("cell_size", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "linear_solves", "picard", "newton",
-           "krylov", "symbolic_factorisations", "numeric_factorisations", "final_residual", "difference_to_reference",
-           "fallback", "error")
+COLUMNS = ("cell_size", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve", "cpu_ratio_to_snes",
+           "linear_solves", "picard", "newton", "krylov", "symbolic_factorisations", "numeric_factorisations",
+           "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
 EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
           "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
 
@@ -121,11 +126,11 @@ def timed_solve(model, state, solver, reference, reference_solver) -> dict:
 
     model.set_state_arrays(state)
     before = {key: event_count(names) for key, names in EVENTS.items()}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     info = solver.solve()
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     u = model.velocity.dat.data_ro
-    return {"wall": wall, "linear_solves": info.linear_solves, "picard": info.picard_iterations,
+    return {"wall": wall, "cpu": cpu, "linear_solves": info.linear_solves, "picard": info.picard_iterations,
             "newton": info.newton_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
             **{key: event_count(names) - before[key] for key, names in EVENTS.items()},
             "final_residual": reference_solver.relative_residual(),
@@ -144,28 +149,32 @@ def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) 
     print(f"# {cell_size:.0f} m, {dofs} velocity dofs, dt {dt:g} yr: reference {reference_info.picard_iterations} "
           f"Picard + {reference_info.newton_iterations} Newton, residual {reference_info.final_residual:.1e}",
           flush=True)
-    rows, solvers, walls = {}, {}, {}
+    rows, solvers, walls, cpus = {}, {}, {}, {}
     for name in candidates:
         options = CANDIDATES[name]
         rows[name] = {"cell_size": cell_size, "dofs": dofs, "candidate": name, "dt": dt}
         try:
             solvers[name] = (IcepackNewton(model, reference_solver) if options is None
                              else velocity_solver(model, **options))
-            timed_solve(model, state, solvers[name], reference, reference_solver)  # warm-up
-            walls[name] = []
+            warm_up = timed_solve(model, state, solvers[name], reference, reference_solver)
+            rows[name]["symbolic_first_solve"] = warm_up["symbolic_factorisations"]
+            walls[name], cpus[name] = [], []
         except Exception as error:  # a candidate that fails is reported, not fatal
             rows[name]["error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
     for _ in range(repeats):
         for name in walls:
             result = timed_solve(model, state, solvers[name], reference, reference_solver)
             walls[name].append(result.pop("wall"))
-            rows[name].update(result)
+            cpus[name].append(result.pop("cpu"))
+            rows[name].update(result, load=os.getloadavg()[0])
     for name, times in walls.items():
-        rows[name].update(wall_per_solve=min(times), wall_median=statistics.median(times))
+        rows[name].update(wall_per_solve=min(times), wall_median=statistics.median(times),
+                          cpu_per_solve=min(cpus[name]), cpu_median=statistics.median(cpus[name]))
     snes = rows.get("snes-icepack", {})
     for row in rows.values():
         if "wall_per_solve" in snes and "error" not in row:
             row["ratio_to_snes"] = row["wall_per_solve"] / snes["wall_per_solve"]
+            row["cpu_ratio_to_snes"] = row["cpu_per_solve"] / snes["cpu_per_solve"]
         print_row(row)
     return list(rows.values())
 
@@ -174,10 +183,11 @@ def print_row(r: dict) -> None:
     if "error" in r:
         print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} failed: {r['error']}", flush=True)
         return
-    print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} {r['wall_per_solve']:>8.3f} s {r['linear_solves']:>4} solves "
+    print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} {r['wall_per_solve']:>8.3f} s (cpu {r['cpu_per_solve']:.3f} s, "
+          f"ratio {r.get('cpu_ratio_to_snes', float('nan')):.2f}) {r['linear_solves']:>4} solves "
           f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
           f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
-          f"ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
+          f"wall ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
           f"diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
 
 
@@ -195,10 +205,10 @@ def plot(rows: list[dict], path: Path) -> None:
     for k, size in enumerate(sizes):
         found = {r["candidate"]: r for r in rows if r["cell_size"] == size and "error" not in r}
         x = np.arange(len(names)) + (k - (len(sizes) - 1) / 2) * width
-        ax_time.bar(x, [found[n].get("ratio_to_snes", np.nan) if n in found else np.nan for n in names], width,
+        ax_time.bar(x, [found[n].get("cpu_ratio_to_snes", np.nan) if n in found else np.nan for n in names], width,
                     label=f"{size / 1000:g} km")
         ax_solves.bar(x, [found[n]["linear_solves"] if n in found else np.nan for n in names], width)
-    for ax, label in ((ax_time, "wall per solve / SNES Newton (icepack)"),
+    for ax, label in ((ax_time, "CPU time per solve / SNES Newton (icepack)"),
                       (ax_solves, "linear solves per solve")):
         ax.set_xticks(np.arange(len(names)))
         ax.set_xticklabels(names, rotation=40, ha="right", fontsize=8)
@@ -221,6 +231,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed solves per candidate (default 3)")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     parser.add_argument("--quick", action="store_true", help="10 and 5 km cells, 1 repeat")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the saved rows of the cell sizes not run now (one table from several runs)")
     args = parser.parse_args(argv)
     if args.quick:
         args.cell_sizes, args.repeats = [10000.0, 5000.0], 1
@@ -238,6 +250,13 @@ def main(argv=None) -> None:
     for size in args.cell_sizes:
         rows += run_size(size, args.steps, args.repeats, args.candidates)
     load_after = os.getloadavg()
+    runs = [{"cell_sizes": args.cell_sizes, "candidates": args.candidates, "load_average_before": load_before,
+             "load_average_after": load_after, "repeats": args.repeats, "steps": args.steps}]
+    if args.append and (RESULTS / "bench_velocity.json").is_file():
+        saved = json.loads((RESULTS / "bench_velocity.json").read_text())
+        rows = [r for r in saved["rows"] if r["cell_size"] not in args.cell_sizes] + rows
+        runs = saved.get("runs", []) + runs
+        rows.sort(key=lambda r: -r["cell_size"])
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs, shared "
           "machine: ratios from one run are comparable, absolute times move with the load)")
     if PETSc.COMM_WORLD.rank != 0:
@@ -248,9 +267,7 @@ def main(argv=None) -> None:
         writer.writeheader()
         writer.writerows(rows)
     with open(RESULTS / "bench_velocity.json", "w") as f:
-        json.dump({"columns": COLUMNS, "rows": rows, "steps": args.steps, "repeats": args.repeats,
-                   "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after},
-                  f, indent=2)
+        json.dump({"columns": COLUMNS, "rows": rows, "cpus": os.cpu_count(), "runs": runs}, f, indent=2)
     plot(rows, FIGURE)
     print(f"written {RESULTS / 'bench_velocity.csv'}, {RESULTS / 'bench_velocity.json'} and {FIGURE}")
 

@@ -98,11 +98,11 @@ class PicardOptions:
     newton_tolerance: float = 1.0e-10
     newton_max_iterations: int = 20
     line_search: str = "bt"
-    linear_solver: str = "cholesky"
+    linear_solver: str = "cg"
     preconditioner: str = "cholesky"
     linear_tolerance: float = 1.0e-6
     newton_linear_tolerance: float = 1.0e-3
-    preconditioner_lag: int = 3
+    preconditioner_lag: int = ADAPTIVE_LAG
     rebuild_iterations: int = 8
 
     def __post_init__(self):
