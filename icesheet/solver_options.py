@@ -12,10 +12,12 @@ action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they adm
 - ``"cg"`` or ``"gmres"``: a Krylov method with one of the preconditioners of our PETSc build:
 
   - ``"cholesky"`` or ``"lu"``: a factorisation as above, which Newton may reuse over several Jacobians
-    (``PicardOptions.preconditioner_lag``): the preconditioner of a modified Newton method whose linear solves are
-    conjugate-gradient iterations with a factorisation of an earlier Jacobian (Kelley 2003, *Solving Nonlinear
-    Equations with Newton's Method*, SIAM, sections 2.5 and 3.2; Brown & Saad 1990, SIAM J. Sci. Stat. Comput. 11);
-  - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG);
+    (``PicardOptions.preconditioner_lag``; PETSc's ``SNESSetLagPreconditioner``): the linear solves of Newton's
+    method are then conjugate-gradient iterations preconditioned by the factorisation of an earlier Jacobian of the
+    same solve (a Newton-Krylov method; Kelley 2003, *Solving Nonlinear Equations with Newton's Method*, SIAM).
+    ``cg`` + ``cholesky`` with the adaptive lag (``preconditioner_lag = 0``) is the default;
+  - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG), with the rigid-body modes of the plane as
+    near-nullspace;
   - ``"ilu"``: ILU(0) on each rank's block (block Jacobi; plain ILU on one rank);
   - ``"asm"``: additive Schwarz with overlap 1 and ILU(0) on the subdomains.
 """

@@ -24,11 +24,17 @@ docs/solvers.md compares them on the marine ice stream):
 
 Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:`\|\tau_d\|`, with a line search
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
-(Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17): the linear solves are only as accurate as the nonlinear
-residual needs.  Linear solvers (icesheet.solver_options): direct Cholesky (default; the operators are symmetric
-positive definite) or MUMPS LU, or CG / GMRES with a Cholesky or LU factorisation (optionally reused over several
-Jacobians), GAMG, ILU or ASM as preconditioner.  The Picard matrix and the Jacobian keep their sparsity pattern, so
-PETSc reuses each symbolic factorisation across iterations and steps and only refactors numerically.
+(Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17) capped at ``newton_linear_tolerance``: the linear solves are
+only as accurate as the nonlinear residual needs.  Linear solvers (icesheet.solver_options; the operators are
+symmetric positive definite): by default CG preconditioned by a Cholesky factorisation of the Jacobian that Newton
+builds at the first Jacobian of each solve and keeps while CG converges in at most ``rebuild_iterations``
+iterations (``preconditioner_lag = 0``, the adaptive lag: a Newton-Krylov method whose linear solves are CG
+iterations with the factorisation of an earlier Jacobian; Kelley 2003, *Solving Nonlinear Equations with Newton's
+Method*, SIAM), so that a warm-started solve factorises once or twice instead of at every Newton
+iteration; or a direct Cholesky or MUMPS LU solve of every system; or CG / GMRES with a factorisation rebuilt every
+``preconditioner_lag`` Jacobians, GAMG (with the rigid-body modes as near-nullspace), ILU or ASM.  The Picard matrix
+and the Jacobian keep their sparsity pattern, so PETSc reuses each symbolic factorisation across iterations and steps
+and only refactors numerically.
 
 Adjoint modes.  ``"unrolled"`` tapes every Picard linear solve, as a classical AD tool would; it is defined for the
 ``"picard"`` strategy only (an Anderson step's mixing weights and a line search's step length depend on the iterates
@@ -50,6 +56,7 @@ The solvers, their forms, assemblers and the iterate Function are built once and
 from __future__ import annotations
 
 import ctypes
+import functools
 from dataclasses import dataclass, field
 
 import firedrake
@@ -214,8 +221,8 @@ class VelocitySolver:
     def _rebuild_rule(self, snes, iteration: int) -> None:
         """The adaptive preconditioner lag (PicardOptions.preconditioner_lag = 0), called by SNES before each Newton
         iteration: rebuild the preconditioner at the first Jacobian of a solve and after a linear solve that took
-        more than ``rebuild_iterations`` Krylov iterations or failed; otherwise keep it (a modified Newton method:
-        CG iterations with the factorisation of an earlier Jacobian of this solve)."""
+        more than ``rebuild_iterations`` Krylov iterations or failed; otherwise keep it (the Newton systems are then
+        solved by CG preconditioned with the factorisation of an earlier Jacobian of this solve)."""
         ksp = snes.getKSP()
         if (iteration == 0 or ksp.getIterationNumber() > self.options.rebuild_iterations
                 or ksp.getConvergedReason() < 0):
@@ -361,16 +368,16 @@ def rigid_body_modes(V):
 def _set_lag_preconditioner(snes, lag: int) -> None:
     """PETSc's ``SNESSetLagPreconditioner(snes, lag)`` (PETSc manual page of that name; petsc4py 3.26 does not wrap
     it): ``-2`` rebuilds the preconditioner at the next Jacobian and then never (lag ``-1``)."""
-    global _petsc_library
-    if _petsc_library is None:
-        _petsc_library = ctypes.CDLL(PETSc.__file__)  # the petsc4py module; its libpetsc holds the symbol
     integer = ctypes.c_int64 if np.dtype(PETSc.IntType).itemsize == 8 else ctypes.c_int32
-    error = _petsc_library.SNESSetLagPreconditioner(ctypes.c_void_p(snes.handle), integer(lag))
+    error = _petsc_library().SNESSetLagPreconditioner(ctypes.c_void_p(snes.handle), integer(lag))
     if error:
         raise RuntimeError(f"SNESSetLagPreconditioner(lag = {lag}) failed: PETSc error code {error}")
 
 
-_petsc_library = None
+@functools.cache
+def _petsc_library() -> ctypes.CDLL:
+    """The petsc4py extension module as a shared library: the libpetsc it links holds PETSc's C functions."""
+    return ctypes.CDLL(PETSc.__file__)
 
 
 def _dirichlet_mask(V, bcs):
