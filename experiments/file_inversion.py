@@ -72,11 +72,13 @@ def write_twin(out: Path, cell_size: float, grid_spacing: float | None = None, s
 
 
 def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, seed: int = 0,
-                         gap_fraction: float = GAP_FRACTION) -> dict:
+                         gap_fraction: float = GAP_FRACTION, grounded_indicator: str = "smooth") -> dict:
     """A run of ``steps`` steps of ``dt`` years with the true friction from the scenario's initial state; the velocity
     of each step (solved at the thickness of time ``k dt``) written as ``out/velocity_<k>.nc`` (grid on the vertices,
-    noise and gaps as :func:`write_twin`); returns ``{"files": {time: path}, "prior", "width"}``."""
+    noise and gaps as :func:`write_twin`); returns ``{"files": {time: path}, "prior", "width"}``.  The model's
+    ``grounded_indicator`` (physics table) is the one the transient inversion uses by default (smooth)."""
     parameters = scenario_parameters(SCENARIO, overrides={"mesh.cell_size": cell_size,
+                                                          "physics.grounded_indicator": grounded_indicator,
                                                           **control_parameters(["friction"])})
     model = build_model(SCENARIO, parameters)
     length, width = parameters["mesh"]["length"], parameters["mesh"]["width"]

@@ -29,7 +29,7 @@ from pathlib import Path
 from icesheet.errors import InputError
 from icesheet.inversion import CONTROLS, REGULARISATIONS, control_parameters
 from icesheet.observations import GridNames, read_observations
-from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, build_model, scenario_parameters
+from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, apply_override, build_model, scenario_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ def register(subparsers) -> None:
     parser.add_argument("--initial-state", type=Path, help="HDF5 file of IceModel.save_state: the observed geometry")
     parser.add_argument("--dt", type=float, help="time step in years of a transient inversion (default: the "
                         "scenario's time.dt)")
+    parser.add_argument("--grounded-indicator", default="auto", choices=("auto", "sharp", "smooth"),
+                        help="friction on grounded ice (physics.grounded_indicator): auto (default) is smooth in a "
+                        "transient inversion, whose objective jumps with the sharp one, and the scenario's (sharp) in "
+                        "a snapshot")
     parser.add_argument("--schedule", default="revolve", help="checkpointing schedule of a transient inversion "
                         "(a planner of icesheet gradient; default %(default)s)")
     parser.add_argument("--ram-slots", type=int, default=2, help="RAM checkpoints of a transient inversion "
@@ -180,6 +184,11 @@ def prepare(args):
         if abs(when / dt - round(when / dt)) > 1e-9:
             raise InputError(f"observations = '{path}@{when:g}': the time must be a multiple of dt = {dt:g} yr")
     steps = round(max(when for _, when in files) / dt) + 1
+    indicator = args.grounded_indicator
+    if indicator == "auto":
+        indicator = "smooth" if steps > 1 else None
+    if indicator is not None:
+        apply_override(parameters, "physics.grounded_indicator", indicator)
     platform = None
     if steps > 1:
         from checkpointing.emit import ScheduleDoesNotFit
