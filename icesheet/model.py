@@ -137,8 +137,9 @@ class IceModel:
         #: the sub-shelf melt f m(h, b) (UFL, m/yr) or None
         self.melt_rate = (None if melt is None
                           else self.melt_factor * melt(self.thickness, self.bed, rho_water=water_density))
-        mass_balance = self.accumulation if melt is None else self.accumulation - self.melt_rate
-        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, mass_balance, self.inflow_thickness)
+        self._mass_balance = self.accumulation if melt is None else self.accumulation - self.melt_rate
+        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
+                                                self.inflow_thickness)
 
         self.surface = firedrake.Function(Q, name="surface")
         self.grounded = firedrake.Function(Q, name="grounded")
@@ -193,6 +194,15 @@ class IceModel:
                         newton_iterations=velocity_info.newton_iterations,
                         final_residual=velocity_info.final_residual, clamped_volume=clamped,
                         wall_time=time.perf_counter() - start)
+
+    def reset_solvers(self) -> None:
+        """Build the velocity and thickness solvers anew, on the same fields and options.  After a failed solve
+        (e.g. a factorisation of a matrix from an absurd trial thickness) PETSc's direct solvers can be left in a
+        state where every later solve fails (MUMPS: ``INFOG(1) = -3``); an optimiser that tries such points calls
+        this before going on."""
+        self.velocity_solver = VelocitySolver.for_model(self, self.velocity_solver.options, self.adjoint_mode)
+        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
+                                                self.inflow_thickness)
 
     def retape_hint(self):
         """A copy of this rank's velocity values: on a state ``x_{i+1}`` produced by a step, the velocity that step

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from icesheet.errors import InputError
-from icesheet.inversion import CONTROLS, REGULARISATIONS, control_parameters
+from icesheet.inversion import CONTROLS, REGULARISATIONS, control_parameters, term_index
 from icesheet.observations import GridNames, read_observations
 from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, apply_override, build_model, scenario_parameters
 
@@ -45,9 +45,11 @@ def register(subparsers) -> None:
                         help="observation file: grid (.nc, .nc4, .h5, .hdf5) or points (.csv), of time T years "
                         "(default 0); repeatable")
     parser.add_argument("--grid-names", default="x,y,vx,vy,vx_error,vy_error",
-                        help="variable names in grid files: x,y,vx,vy,vx_error,vy_error (default %(default)s)")
+                        help="variable names in grid files: x,y,vx,vy,vx_error,vy_error, optionally followed by "
+                        "surface,surface_error (default %(default)s,surface,surface_error)")
     parser.add_argument("--control", default="friction",
-                        help="friction, rheology or friction,rheology (log C, log A; default %(default)s)")
+                        help="friction, rheology and/or thickness, comma-separated (log C, log A, the initial "
+                        "thickness: transient mode; default %(default)s)")
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO,
                         help=f"geometry and prior: one of {', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})")
     parser.add_argument("--config", type=Path, help="TOML file overriding the scenario's parameters")
@@ -78,6 +80,8 @@ def register(subparsers) -> None:
                         help="extra weights for the L-curve, comma-separated (each a converged minimiser)")
     parser.add_argument("--regularisation", default="tikhonov", help="tikhonov (default) or tv")
     parser.add_argument("--length", type=float, default=100e3, help="regularisation length L, m (default 1e5)")
+    parser.add_argument("--thickness-scale", type=float, default=100.0,
+                        help="thickness scale H, m, of the initial thickness's regularisation (default 100)")
     parser.add_argument("--picard-tolerance", type=float, default=1e-2,
                         help="Picard tolerances (solver.tolerance, solver.residual_tolerance) of the velocity solves: "
                         "Picard only gives Newton its start, Newton converges to solver.newton_tolerance "
@@ -101,6 +105,7 @@ class Request:
 
     observations: list
     times: list
+    quantities: list
     grid_names: list
     controls: list
     scenario: str
@@ -113,9 +118,11 @@ class Request:
     lcurve: list
     regularisation: str
     length: float
+    thickness_scale: float
     max_iterations: int
     gradient_tolerance: float
     max_solves: int
+    mode: str
     dt: float
     steps: int
     schedule: str
@@ -154,13 +161,15 @@ def prepare(args):
     """Check every option and read every observation file (pure Python); returns ``(request, data)``."""
     controls = [c.strip() for c in args.control.split(",") if c.strip()]
     if not controls or any(c not in CONTROLS for c in controls) or len(set(controls)) != len(controls):
-        raise InputError(f"control = {args.control!r}: choose friction, rheology or friction,rheology")
+        raise InputError(f"control = {args.control!r}: choose one or more of friction, rheology, thickness "
+                         "(comma-separated, each once)")
     if args.regularisation not in REGULARISATIONS:
         raise InputError(f"regularisation = {args.regularisation!r}: choose one of {', '.join(REGULARISATIONS)}")
     alpha = None if args.alpha == "auto" else _floats("alpha", args.alpha)
     if alpha is not None and len(alpha) != 1:
         raise InputError(f"alpha = {args.alpha!r}: one number > 0, or 'auto'")
-    for name in ("alpha_start", "target", "target_tolerance", "length", "gradient_tolerance", "picard_tolerance"):
+    for name in ("alpha_start", "target", "target_tolerance", "length", "thickness_scale", "gradient_tolerance",
+                 "picard_tolerance"):
         _positive(name, getattr(args, name))
     for name in ("max_iterations", "max_solves"):
         if getattr(args, name) < 1:
@@ -183,14 +192,16 @@ def prepare(args):
     for path, when in files:
         if abs(when / dt - round(when / dt)) > 1e-9:
             raise InputError(f"observations = '{path}@{when:g}': the time must be a multiple of dt = {dt:g} yr")
-    steps = round(max(when for _, when in files) / dt) + 1
+    data = [read_observations(path, names) for path, _ in files]
+    steps = max(1, max(term_index(d.quantity, when, dt) for d, (_, when) in zip(data, files)))
+    transient = steps > 1 or "thickness" in controls or any(d.quantity != "velocity" for d in data)
     indicator = args.grounded_indicator
     if indicator == "auto":
-        indicator = "smooth" if steps > 1 else None
+        indicator = "smooth" if transient else None
     if indicator is not None:
         apply_override(parameters, "physics.grounded_indicator", indicator)
     platform = None
-    if steps > 1:
+    if transient:
         from checkpointing.emit import ScheduleDoesNotFit
         from checkpointing.planners import PLANNERS, plan
         from checkpointing.simulator import InvalidScheduleError, simulate
@@ -208,13 +219,13 @@ def prepare(args):
         platform = storage.to_dict()
         for k, directory in enumerate(args.disk_dir, start=1):
             check_writable_directory(directory, f"disk_dir (level {k})")
-    data = [read_observations(path, names) for path, _ in files]
-    request = Request([str(p) for p, _ in files], [w for _, w in files], list(asdict(names).values()), controls,
-                      args.scenario,
+    request = Request([str(p) for p, _ in files], [w for _, w in files], [d.quantity for d in data],
+                      list(asdict(names).values()), controls, args.scenario,
                       parameters, str(args.initial_state) if args.initial_state else None,
                       alpha[0] if alpha else None, args.alpha_start, args.target, args.target_tolerance,
-                      _floats("lcurve", args.lcurve), args.regularisation, args.length, args.max_iterations,
-                      args.gradient_tolerance, args.max_solves, dt, steps, args.schedule, platform,
+                      _floats("lcurve", args.lcurve), args.regularisation, args.length, args.thickness_scale,
+                      args.max_iterations, args.gradient_tolerance, args.max_solves,
+                      "transient" if transient else "snapshot", dt, steps, args.schedule, platform,
                       [str(d) for d in args.disk_dir])
     return request, data
 
@@ -260,6 +271,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     from pyadjoint import stop_annotating
     from tqdm.auto import tqdm
 
+    from icesheet import physics
     from icesheet.inversion import (Inversion, Regularisation, SnapshotInversion, TransientInversion,
                                     discrepancy_search)
     from icesheet.observations import observations_on_mesh
@@ -270,14 +282,16 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     if request.initial_state:
         model.load_state(request.initial_state)
     comm = model.mesh.comm
-    observations = [observations_on_mesh(d, model.velocity) for d in data]
-    regularisation = Regularisation(request.regularisation, request.length)
-    if request.steps == 1:
+    surface = physics.surface(model.thickness, model.bed, rho_water=model.water_density)
+    observations = [observations_on_mesh(d, model.velocity, surface) for d in data]
+    regularisation = Regularisation(request.regularisation, request.length,
+                                    thickness_scale=request.thickness_scale)
+    if request.mode == "snapshot":
         problem = SnapshotInversion(model, observations, request.controls, regularisation)
     else:
         terms: dict = {}
         for o, when in zip(observations, request.times):
-            terms.setdefault(round(when / request.dt) + 1, []).append(o)
+            terms.setdefault(term_index(o.quantity, when, request.dt), []).append(o)
         problem = TransientInversion(model, terms, [request.dt] * request.steps, request.controls, regularisation,
                                      request.schedule, _platform(request.platform), request.disk_dirs)
     state_dir = out / "state"
@@ -360,11 +374,13 @@ def _summary(request, model, inversion, chosen, rule, observations, wall_time) -
     first = inversion.results[0].history[0]
     return {
         "controls": request.controls, "scenario": request.scenario,
-        "mode": "snapshot" if request.steps == 1 else "transient", "steps": request.steps, "dt": request.dt,
-        "schedule": request.schedule if request.steps > 1 else None, "platform": request.platform,
-        "observations": [{"file": o.path, "kind": o.kind, "count": o.count, "time": when}
+        "mode": request.mode, "steps": request.steps, "dt": request.dt,
+        "grounded_indicator": request.parameters.get("physics", {}).get("grounded_indicator"),
+        "schedule": request.schedule if request.mode == "transient" else None, "platform": request.platform,
+        "observations": [{"file": o.path, "kind": o.kind, "quantity": o.quantity, "count": o.count, "time": when}
                          for o, when in zip(observations, request.times)],
-        "observation_count": sum(o.count for o in observations), "alpha": chosen.alpha, "alpha_rule": rule,
+        "observation_count": sum(o.count for o in observations),
+        "observed_values": sum(o.size for o in observations), "alpha": chosen.alpha, "alpha_rule": rule,
         "target": request.target, "initial_misfit": first["misfit"], "misfit": chosen.misfit,
         "regularisation": chosen.regularisation, "iterations": chosen.state.iteration,
         "evaluations": chosen.state.evaluations, "stop": chosen.state.stop,
@@ -397,11 +413,11 @@ def _write_outputs(out: Path, model, problem, inversion, chosen, summary) -> Non
     from icesheet.output import vtk_available
 
     comm = model.mesh.comm
-    fields = list(problem.functions)
+    fields = problem.recovered_fields()
     with stop_annotating():
         physical = [fd.Function(f.function_space(), name=f.name().replace("log_", "")).interpolate(fd.exp(f))
-                    for f in fields]
-    observed = [o.observed for o in problem.observations if o.kind == "grid"]
+                    for f in fields if f.name().startswith("log_")]
+    observed = [o.observed for o in problem.observations if o.kind == "grid"]  # on the mesh's vertices
     if vtk_available():
         fd.output.VTKFile(str(out / "fields.pvd"), comm=comm).write(*fields, *physical, model.velocity, *observed)
     else:
