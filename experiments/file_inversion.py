@@ -81,7 +81,7 @@ def thickness_anomaly(mesh, amplitude: float, width: float):
 
 def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, seed: int = 0,
                          gap_fraction: float = GAP_FRACTION, grounded_indicator: str = "smooth",
-                         surface: bool = False, thickness_error: float = 0.0) -> dict:
+                         surface: bool = False, thickness_error: float = 0.0, friction_error: bool = True) -> dict:
     """A run of ``steps`` steps of ``dt`` years with the true friction from the scenario's initial state; the velocity
     of each step (solved at the thickness of time ``k dt``) written as ``out/velocity_<k>.nc`` (grid on the vertices,
     noise and gaps as :func:`write_twin`) and, with ``surface``, the surface elevation of time ``k dt`` as
@@ -89,7 +89,8 @@ def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, see
     "prior", "width", "true_thickness"}``.  The model's ``grounded_indicator`` (physics table) is the one the
     transient inversion uses by default (smooth).  ``thickness_error`` (m): the truth's initial thickness is the
     scenario's plus :func:`thickness_anomaly` of this amplitude, so that the scenario's is a wrong prior
-    (``true_thickness``: the truth's initial thickness values, this rank's)."""
+    (``true_thickness``: the truth's initial thickness values, this rank's).  Without ``friction_error`` the truth's
+    friction is the scenario's (a twin of the initial thickness alone)."""
     parameters = scenario_parameters(SCENARIO, overrides={"mesh.cell_size": cell_size,
                                                           "physics.grounded_indicator": grounded_indicator,
                                                           **control_parameters(["friction"])})
@@ -99,13 +100,15 @@ def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, see
     x, y = np.arange(0.0, length + 1.0, cell_size), np.arange(0.0, width + 1.0, cell_size)
     files, surface_files = {}, {}
     with stop_annotating():
-        model.log_friction.interpolate(true_log_friction(model.mesh, prior, width))
+        if friction_error:
+            model.log_friction.interpolate(true_log_friction(model.mesh, prior, width))
         model.thickness.interpolate(model.thickness + thickness_anomaly(model.mesh, thickness_error, width))
         true_thickness = model.thickness.dat.data_ro.copy()
         for k in range(steps):
             if surface:
-                surface_files[k * dt] = synthetic_surface_grid(out / f"surface_{k}.nc", model.output_fields()["surface"],
-                                                               x, y, SURFACE_NOISE, gap_fraction, seed + 100 + k)
+                surface_files[k * dt] = synthetic_surface_grid(out / f"surface_{k}.nc",
+                                                               model.output_fields()["surface"], x, y, SURFACE_NOISE,
+                                                               gap_fraction, seed + 100 + k)
             model.step(dt)  # solves the velocity at the thickness of time k dt, then moves the thickness on
             files[k * dt] = synthetic_grid(out / f"velocity_{k}.nc", model.velocity, x, y, NOISE, gap_fraction,
                                            seed + k)

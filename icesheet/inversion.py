@@ -366,7 +366,7 @@ class TransientInversion(SnapshotInversion):
 
 
 def term_index(quantity: str, time: float, dt: float) -> int:
-    """The manager's term :math:`i` (state :math:`x_i`) that holds an observation of ``quantity`` of ``time``
+    r"""The manager's term :math:`i` (state :math:`x_i`) that holds an observation of ``quantity`` of ``time``
     years, with steps of ``dt`` (:class:`TransientInversion`): :math:`t/\delta t + 1` for velocities (solved during
     the step from :math:`t`), :math:`t/\delta t` for surface elevations (of the thickness at :math:`t`)."""
     step = round(time / dt)
