@@ -395,7 +395,10 @@ class SolveResult:
     @property
     def gradient_reduction(self) -> float:
         """The last gradient norm over the reference of the gradient test (the norm at the prior)."""
-        return self.history[-1]["gradient_norm"] / self.state.initial_gradient_norm if self.history else math.nan
+        if not self.history:
+            return math.nan
+        return self.history[-1]["gradient_norm"] / self.state.initial_gradient_norm \
+            if self.state.initial_gradient_norm else 0.0
 
 
 class Inversion:

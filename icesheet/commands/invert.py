@@ -194,6 +194,10 @@ def prepare(args):
             raise InputError(f"observations = '{path}@{when:g}': the time must be a multiple of dt = {dt:g} yr")
     data = [read_observations(path, names) for path, _ in files]
     steps = max(1, max(term_index(d.quantity, when, dt) for d, (_, when) in zip(data, files)))
+    if "thickness" not in controls and all(d.quantity == "surface" and when == 0 for d, (_, when) in zip(data, files)):
+        raise InputError(f"observations = {str(files[0][0])!r}: surface elevations of time 0 depend on the initial "
+                         f"thickness only, not on {', '.join(controls)}; add --control thickness, or data of later "
+                         "times")
     transient = steps > 1 or "thickness" in controls or any(d.quantity != "velocity" for d in data)
     indicator = args.grounded_indicator
     if indicator == "auto":

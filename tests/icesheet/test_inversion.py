@@ -304,6 +304,7 @@ def test_twin_transient_from_files(tmp_path):
     assert main(argv) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["mode"] == "transient" and summary["steps"] == steps
+    assert summary["grounded_indicator"] == "smooth"  # the transient inversion's default, as the twin's
     assert summary["stop"] == "gradient" and summary["misfit"] < 1.2
     error, initial = grounded_errors(tmp_path / "out" / "result.h5", twin["prior"], twin["width"])
     assert error < 0.5 * initial
@@ -311,18 +312,44 @@ def test_twin_transient_from_files(tmp_path):
 
 def test_observations_off_the_mesh_are_named(twin, tmp_path, capsys):
     from icesheet.cli import main
-    from icesheet.synthetic import write_grid, write_points
+    from icesheet.synthetic import write_grid, write_points, write_surface_points
 
     points = write_points(tmp_path / "far.csv", [1e3, 700e3], [1e3, 40e3], [1.0, 1.0], [0.0, 0.0], 0.5)
+    surface = write_surface_points(tmp_path / "far_s.csv", [-200e3, 1e3], [1e3, 1e3], [500.0, 500.0], 1.0)
     x, y = np.array([1e6, 1.1e6]), np.array([0.0, 1e4])
     grid = write_grid(tmp_path / "far.nc", x, y, np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)))
     for path, expected in ((points, "1 of 2 points lie outside the mesh, the first in data row 2 at (700000, 40000)"),
+                           (surface, "1 of 2 points lie outside the mesh, the first in data row 1 at (-200000, 1000)"),
                            (grid, "reach no vertex of the mesh")):
-        code = main(["invert", "--observations", str(path), "--mesh-size", str(CELL), "--out", str(tmp_path / "o"),
-                     "--no-progress"])
+        code = main(["invert", "--observations", f"{path}@10", "--mesh-size", str(CELL), "--out",
+                     str(tmp_path / "o"), "--no-progress"])
         err = capsys.readouterr().err
         assert code == 2
         assert f"observations {str(path)!r}, variable 'x, y'" in err and expected in err
+
+
+@pytest.mark.slow
+def test_invert_command_initial_thickness_from_surface_and_velocity(tmp_path):
+    import firedrake as fd
+
+    from experiments.file_inversion import write_transient_twin
+    from icesheet.cli import main
+
+    twin = write_transient_twin(tmp_path / "obs", CELL, 10.0, 1, surface=True, thickness_error=100.0,
+                                friction_error=False)
+    out = tmp_path / "out"
+    assert main(["invert", "--observations", str(twin["files"][0.0]), "--observations", str(twin["surface_files"][0.0]),
+                 "--control", "thickness", "--mesh-size", str(CELL), "--dt", "10", "--alpha", "0.01",
+                 "--max-iterations", "3", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["mode"], summary["steps"], summary["grounded_indicator"]) == ("transient", 1, "smooth")
+    assert [o["quantity"] for o in summary["observations"]] == ["velocity", "surface"]
+    assert summary["misfit"] < 0.5 * summary["initial_misfit"]
+    with fd.CheckpointFile(str(out / "result.h5"), "r") as h5:
+        thickness = h5.load_function(h5.load_mesh(), "thickness").dat.data_ro
+    prior = _model(grounded_indicator="smooth").thickness.dat.data_ro
+    truth = twin["true_thickness"]
+    assert thickness.min() > 0 and np.linalg.norm(thickness - truth) < np.linalg.norm(prior - truth)
 
 
 @pytest.mark.mpi
