@@ -1,10 +1,12 @@
-r"""Inversion of basal friction and rheology from observed velocities: objective and gradient (snapshot mode here,
-transient mode in :class:`TransientInversion`), the L-BFGS solves that resume, and the choice of the regularisation
-weight.
+r"""Inversion of basal friction, rheology and initial thickness from observed velocities and surface elevations:
+objective and gradient (snapshot mode here, transient mode in :class:`TransientInversion`), the L-BFGS solves that
+resume, and the choice of the regularisation weight.
 
 Controls (``CONTROLS``): ``friction``, :math:`\theta = \log C` (``model.log_friction``; the model must be built with
 ``friction_parameterisation="log"``), and ``rheology``, :math:`\phi = \log A` (``model.log_rate_factor``,
-``rate_factor_parameterisation="log"``); logarithms keep :math:`C` and :math:`A` positive without bounds.
+``rate_factor_parameterisation="log"``); logarithms keep :math:`C` and :math:`A` positive without bounds.  The
+initial thickness, ``thickness``, is a control of the transient mode only (:class:`TransientInversion`, where it is
+kept positive the same way, :math:`h_0 = e^\eta`).
 
 Snapshot mode: one velocity solve :math:`u(\theta, \phi)` of the shallow-stream momentum balance at the model's
 current (observed) geometry.  The objective (MacAyeal 1993, J. Glaciol. 39; Tikhonov regularisation of the gradient

@@ -1,15 +1,20 @@
-"""``icesheet invert``: infer log-friction and/or log-rheology from velocity observations, with the regularisation
-weight chosen by Morozov's discrepancy principle unless ``--alpha`` is given.
+"""``icesheet invert``: infer log-friction, log-rheology and/or the initial thickness from velocity and
+surface-elevation observations, with the regularisation weight chosen by Morozov's discrepancy principle unless
+``--alpha`` is given.
 
 Observation files (``--observations``, repeatable): grids in NetCDF4/HDF5 (``.nc``, ``.h5``) or points in CSV
-(``.csv``); ``FILE@T`` says the data are of time ``T`` years (default 0).  If every file is of time 0 the inversion
-is a snapshot (one velocity solve at the scenario's geometry, or at ``--initial-state``); otherwise it is transient:
-a run of ``T_max / dt + 1`` steps of ``--dt`` years from that state, through the checkpoint manager with
-``--schedule`` on the platform of ``--ram-slots`` / ``--platform`` / ``--disk-dir`` (as ``icesheet gradient``).
-Every file and option is checked before Firedrake is imported; see docs/inversion.md.
+(``.csv``), of velocities or surface elevations; ``FILE@T`` says the data are of time ``T`` years (default 0).  If
+every file holds velocities of time 0 and the controls are friction and/or rheology, the inversion is a snapshot
+(one velocity solve at the scenario's geometry, or at ``--initial-state``); otherwise it is transient: a run of
+steps of ``--dt`` years from that state (velocities of time ``T`` are solved in step ``T / dt + 1``, surfaces of
+time ``T`` are those after ``T / dt`` steps), through the checkpoint manager with ``--schedule`` on the platform of
+``--ram-slots`` / ``--platform`` / ``--disk-dir`` (as ``icesheet gradient``), with the smoothed grounded indicator
+unless ``--grounded-indicator sharp``.  Every file and option is checked before Firedrake is imported; see
+docs/inversion.md.
 
 Outputs in ``--out``: ``fields.pvd`` (VTK: recovered controls, C and A, model and observed velocity),
-``result.h5`` (firedrake.CheckpointFile: mesh, controls, velocity, grounded mask), ``fields.png``, ``history.png``,
+``result.h5`` (firedrake.CheckpointFile: mesh, controls (``thickness``: the recovered initial thickness), velocity,
+grounded mask), ``fields.png``, ``history.png``,
 ``lcurve.png`` (serial runs), ``history.csv`` (one row per L-BFGS iterate of every solve), ``lcurve.csv`` (one row
 per converged minimiser), ``summary.json``; ``state/`` holds what ``--resume`` continues from.
 """
@@ -39,11 +44,11 @@ LCURVE_COLUMNS = ("alpha", "misfit", "regularisation", "iterations", "evaluation
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("invert", help="infer friction / rheology from velocity observations",
+    parser = subparsers.add_parser("invert", help="infer friction / rheology / initial thickness from observations",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--observations", action="append", required=True, metavar="FILE[@T]",
-                        help="observation file: grid (.nc, .nc4, .h5, .hdf5) or points (.csv), of time T years "
-                        "(default 0); repeatable")
+                        help="observation file of velocities or surface elevations: grid (.nc, .nc4, .h5, .hdf5) "
+                        "or points (.csv), of time T years (default 0); repeatable")
     parser.add_argument("--grid-names", default="x,y,vx,vy,vx_error,vy_error",
                         help="variable names in grid files: x,y,vx,vy,vx_error,vy_error, optionally followed by "
                         "surface,surface_error (default %(default)s,surface,surface_error)")

@@ -1,6 +1,7 @@
 """Physics of the ice models as small functions returning UFL expressions and forms (no solver, no Firedrake import).
 
-- :mod:`.geometry`: surface elevation, grounded indicator (sharp or smoothed), height and thickness above flotation (both models);
+- :mod:`.geometry`: surface elevation, grounded indicator (sharp or smoothed), height and thickness above flotation
+  (both models);
 - :mod:`.ssa`: the shallow-stream (SSA) momentum balance, solved by icesheet.velocity_solver for ``IceModel``;
 - :mod:`.sia`: the shallow-ice (SIA) flux and mass balance, solved by ``icesheet.sia.SIAModel``.
 
