@@ -59,7 +59,7 @@ def transient_memory(lengths, cell_size: float = 20000.0, dt: float = 5.0) -> li
     with tempfile.TemporaryDirectory() as tmp:
         files = write_transient_twin(Path(tmp), cell_size, dt, largest)["files"]
         overrides = {"mesh.cell_size": cell_size, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2,
-                     **control_parameters(["friction"])}
+                     "physics.grounded_indicator": "smooth", **control_parameters(["friction"])}  # the twin's
         model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides=overrides))
         data = {round(t / dt) + 1: read_observations(p) for t, p in files.items()}
         cases = [(l, "revolve", 2) for l in sorted(lengths)] + [(largest, "store-all", largest)]
