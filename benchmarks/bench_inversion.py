@@ -11,9 +11,16 @@ with observations at every one of ``l`` steps, for growing ``l`` in one process,
 and, last, store-all: checkpoints held at the peak, forward steps, and the process's peak RSS so far (monotone: a
 flat column means the memory did not grow with the number of observation times).
 
+Grounded indicator (``--grounding``): a transient twin (observations at ``--steps`` times ``--dt`` apart, on the
+vertices of a ``--cell-size`` mesh) written and inverted with the sharp grounded indicator, then with the smoothed
+one (physics.grounded_indicator = "smooth"), at one fixed weight: iterations, evaluations, stop, final gradient norm
+relative to the prior's, misfit, grounded-ice friction error relative to the initial guess's, seconds, load.
+
 Usage:  python benchmarks/bench_inversion.py [--cell-size 4000] [--variants 1e-2 1e-6]
         python benchmarks/bench_inversion.py --transient [--lengths 2 4 8 16]
-Writes benchmarks/results/bench_inversion.{csv,json} (or bench_inversion_transient.{csv,json}).
+        python benchmarks/bench_inversion.py --grounding [--cell-size 4000] [--steps 3] [--dt 10] [--alpha 0.1]
+Writes benchmarks/results/bench_inversion.{csv,json} (or bench_inversion_transient.{csv,json},
+bench_inversion_grounding.{csv,json}).
 """
 from __future__ import annotations
 
@@ -52,7 +59,7 @@ def transient_memory(lengths, cell_size: float = 20000.0, dt: float = 5.0) -> li
     with tempfile.TemporaryDirectory() as tmp:
         files = write_transient_twin(Path(tmp), cell_size, dt, largest)["files"]
         overrides = {"mesh.cell_size": cell_size, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2,
-                     **control_parameters(["friction"])}
+                     "physics.grounded_indicator": "smooth", **control_parameters(["friction"])}  # the twin's
         model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides=overrides))
         data = {round(t / dt) + 1: read_observations(p) for t, p in files.items()}
         cases = [(l, "revolve", 2) for l in sorted(lengths)] + [(largest, "store-all", largest)]
@@ -72,6 +79,46 @@ def transient_memory(lengths, cell_size: float = 20000.0, dt: float = 5.0) -> li
     return rows
 
 
+GROUNDING_COLUMNS = ("grounded_indicator", "cell_size", "steps", "dt", "alpha", "iterations", "evaluations", "stop",
+                     "gradient_reduction", "initial_misfit", "misfit", "relative_error", "seconds", "load_before",
+                     "load_after")
+
+
+def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterations: int) -> list[dict]:
+    """The transient twin with the sharp, then the smoothed grounded indicator (module docstring)."""
+    import time
+
+    from experiments.file_inversion import grounded_errors, write_transient_twin
+    from icesheet.cli import main as icesheet
+
+    rows = []
+    for indicator in ("sharp", "smooth"):
+        load_before = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            twin = write_transient_twin(Path(tmp) / "observations", cell_size, dt, steps,
+                                        grounded_indicator=indicator)
+            out = Path(tmp) / "invert"
+            argv = ["invert", "--mesh-size", str(cell_size), "--dt", str(dt), "--alpha", str(alpha),
+                    "--grounded-indicator", indicator, "--max-iterations", str(max_iterations), "--out", str(out),
+                    "--no-progress"]
+            for t, path in twin["files"].items():
+                argv += ["--observations", f"{path}@{t:g}"]
+            start = time.perf_counter()
+            status = icesheet(argv)
+            seconds = time.perf_counter() - start
+            if status != 0:
+                raise RuntimeError(f"icesheet {' '.join(argv)} exited with {status}")
+            summary = json.loads((out / "summary.json").read_text())
+            error, initial = grounded_errors(out / "result.h5", twin["prior"], twin["width"])
+        rows.append({"grounded_indicator": indicator, "cell_size": cell_size, "steps": steps, "dt": dt,
+                     "alpha": alpha, **{k: summary[k] for k in ("iterations", "evaluations", "stop",
+                                                                 "gradient_reduction", "initial_misfit", "misfit")},
+                     "relative_error": error / initial, "seconds": seconds, "load_before": load_before,
+                     "load_after": os.getloadavg()[0]})
+        print(" ".join(f"{k}={rows[-1][k]}" for k in GROUNDING_COLUMNS), flush=True)
+    return rows
+
+
 def _save(name: str, columns, rows) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / f"{name}.csv", "w", newline="") as f:
@@ -87,8 +134,17 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", default=["1e-2", "1e-6"], help="Picard tolerances")
     parser.add_argument("--transient", action="store_true", help="the transient memory measurement instead")
     parser.add_argument("--lengths", nargs="+", type=int, default=[2, 4, 8, 16], help="steps (= observation times)")
+    parser.add_argument("--grounding", action="store_true", help="the grounded-indicator comparison instead")
+    parser.add_argument("--steps", type=int, default=3, help="--grounding: observation times")
+    parser.add_argument("--dt", type=float, default=10.0, help="--grounding: years between them")
+    parser.add_argument("--alpha", type=float, default=0.1, help="--grounding: the regularisation weight")
+    parser.add_argument("--max-iterations", type=int, default=60, help="--grounding: L-BFGS iterations")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.grounding:
+        _save("bench_inversion_grounding", GROUNDING_COLUMNS,
+              grounding(args.cell_size, args.steps, args.dt, args.alpha, args.max_iterations))
+        return 0
     if args.transient:
         _save("bench_inversion_transient", TRANSIENT_COLUMNS, transient_memory(args.lengths))
         return 0

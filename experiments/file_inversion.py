@@ -27,7 +27,7 @@ from pyadjoint import stop_annotating
 
 from icesheet.inversion import control_parameters
 from icesheet.scenarios import build_model, scenario_parameters
-from icesheet.synthetic import synthetic_grid, synthetic_points
+from icesheet.synthetic import synthetic_grid, synthetic_points, synthetic_surface_grid
 
 from .harness import main_for
 from .twin_inversion import NOISE, true_log_friction
@@ -40,6 +40,7 @@ ERROR_GOAL = 0.15
 TIME_GOAL = 900.0  # s
 POINTS = 300
 GAP_FRACTION = 0.1
+SURFACE_NOISE = 1.0  # m, standard error of the synthetic surface elevations (an altimetry product's order)
 
 
 def sizes(full: bool) -> dict:
@@ -71,25 +72,48 @@ def write_twin(out: Path, cell_size: float, grid_spacing: float | None = None, s
     return {"grid": grid, "points": csv, "prior": prior, "width": width}
 
 
+def thickness_anomaly(mesh, amplitude: float, width: float):
+    """The initial-thickness error of the thickness twin (m): ``amplitude`` times a Gaussian bump of 40 km radius
+    centred on the trough at x = 200 km, on grounded ice upstream of the initial grounding line (450 km)."""
+    x, y = fd.SpatialCoordinate(mesh)
+    return amplitude * fd.exp(-((x - 200e3) ** 2 + (y - width / 2) ** 2) / 40e3**2)
+
+
 def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, seed: int = 0,
-                         gap_fraction: float = GAP_FRACTION) -> dict:
+                         gap_fraction: float = GAP_FRACTION, grounded_indicator: str = "smooth",
+                         surface: bool = False, thickness_error: float = 0.0, friction_error: bool = True) -> dict:
     """A run of ``steps`` steps of ``dt`` years with the true friction from the scenario's initial state; the velocity
     of each step (solved at the thickness of time ``k dt``) written as ``out/velocity_<k>.nc`` (grid on the vertices,
-    noise and gaps as :func:`write_twin`); returns ``{"files": {time: path}, "prior", "width"}``."""
+    noise and gaps as :func:`write_twin`) and, with ``surface``, the surface elevation of time ``k dt`` as
+    ``out/surface_<k>.nc`` (noise SURFACE_NOISE m); returns ``{"files": {time: path}, "surface_files": {time: path},
+    "prior", "width", "true_thickness"}``.  The model's ``grounded_indicator`` (physics table) is the one the
+    transient inversion uses by default (smooth).  ``thickness_error`` (m): the truth's initial thickness is the
+    scenario's plus :func:`thickness_anomaly` of this amplitude, so that the scenario's is a wrong prior
+    (``true_thickness``: the truth's initial thickness values, this rank's).  Without ``friction_error`` the truth's
+    friction is the scenario's (a twin of the initial thickness alone)."""
     parameters = scenario_parameters(SCENARIO, overrides={"mesh.cell_size": cell_size,
+                                                          "physics.grounded_indicator": grounded_indicator,
                                                           **control_parameters(["friction"])})
     model = build_model(SCENARIO, parameters)
     length, width = parameters["mesh"]["length"], parameters["mesh"]["width"]
     prior = float(np.mean(model.log_friction.dat.data_ro))
     x, y = np.arange(0.0, length + 1.0, cell_size), np.arange(0.0, width + 1.0, cell_size)
-    files = {}
+    files, surface_files = {}, {}
     with stop_annotating():
-        model.log_friction.interpolate(true_log_friction(model.mesh, prior, width))
+        if friction_error:
+            model.log_friction.interpolate(true_log_friction(model.mesh, prior, width))
+        model.thickness.interpolate(model.thickness + thickness_anomaly(model.mesh, thickness_error, width))
+        true_thickness = model.thickness.dat.data_ro.copy()
         for k in range(steps):
+            if surface:
+                surface_files[k * dt] = synthetic_surface_grid(out / f"surface_{k}.nc",
+                                                               model.output_fields()["surface"], x, y, SURFACE_NOISE,
+                                                               gap_fraction, seed + 100 + k)
             model.step(dt)  # solves the velocity at the thickness of time k dt, then moves the thickness on
             files[k * dt] = synthetic_grid(out / f"velocity_{k}.nc", model.velocity, x, y, NOISE, gap_fraction,
                                            seed + k)
-    return {"files": files, "prior": prior, "width": width}
+    return {"files": files, "surface_files": surface_files, "prior": prior, "width": width,
+            "true_thickness": true_thickness}
 
 
 def grounded_errors(result: Path, prior: float, width: float) -> tuple[float, float]:

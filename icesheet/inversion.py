@@ -1,10 +1,12 @@
-r"""Inversion of basal friction and rheology from observed velocities: objective and gradient (snapshot mode here,
-transient mode in :class:`TransientInversion`), the L-BFGS solves that resume, and the choice of the regularisation
-weight.
+r"""Inversion of basal friction, rheology and initial thickness from observed velocities and surface elevations:
+objective and gradient (snapshot mode here, transient mode in :class:`TransientInversion`), the L-BFGS solves that
+resume, and the choice of the regularisation weight.
 
 Controls (``CONTROLS``): ``friction``, :math:`\theta = \log C` (``model.log_friction``; the model must be built with
 ``friction_parameterisation="log"``), and ``rheology``, :math:`\phi = \log A` (``model.log_rate_factor``,
-``rate_factor_parameterisation="log"``); logarithms keep :math:`C` and :math:`A` positive without bounds.
+``rate_factor_parameterisation="log"``); logarithms keep :math:`C` and :math:`A` positive without bounds.  The
+initial thickness, ``thickness``, is a control of the transient mode only (:class:`TransientInversion`, where it is
+kept positive the same way, :math:`h_0 = e^\eta`).
 
 Snapshot mode: one velocity solve :math:`u(\theta, \phi)` of the shallow-stream momentum balance at the model's
 current (observed) geometry.  The objective (MacAyeal 1993, J. Glaciol. 39; Tikhonov regularisation of the gradient
@@ -50,12 +52,12 @@ from icesheet.observations import misfit_per_observation
 from icesheet.optimisation import LBFGSOptions, LBFGSState, load_state, minimise, save_state
 
 __all__ = ["CONTROLS", "REGULARISATIONS", "Regularisation", "SnapshotInversion", "TransientInversion", "SolveResult",
-           "Inversion",
+           "Inversion", "term_index",
            "discrepancy_search", "control_parameters"]
 
 logger = logging.getLogger(__name__)
 
-CONTROLS = ("friction", "rheology")
+CONTROLS = ("friction", "rheology", "thickness")
 REGULARISATIONS = ("tikhonov", "tv")
 _ATTRIBUTES = {"friction": "log_friction", "rheology": "log_rate_factor"}
 
@@ -66,22 +68,25 @@ def control_parameters(controls) -> dict:
     for control in controls:
         if control not in CONTROLS:
             raise ValueError(f"control = {control!r}: unknown; choose from {', '.join(CONTROLS)}")
-        overrides[f"solver.{'friction' if control == 'friction' else 'rate_factor'}_parameterisation"] = "log"
+        if control in _ATTRIBUTES:
+            overrides[f"solver.{'friction' if control == 'friction' else 'rate_factor'}_parameterisation"] = "log"
     return overrides
 
 
 @dataclass(frozen=True)
 class Regularisation:
-    """``kind`` (tikhonov or tv), length ``L`` (m), TV smoothing ``epsilon`` (dimensionless)."""
+    """``kind`` (tikhonov or tv), length ``L`` (m), TV smoothing ``epsilon`` (dimensionless), and the thickness
+    scale ``H`` (m) that makes the initial thickness's term dimensionless (:class:`TransientInversion`)."""
 
     kind: str = "tikhonov"
     length: float = 100e3
     epsilon: float = 1e-2
+    thickness_scale: float = 100.0
 
     def __post_init__(self):
         if self.kind not in REGULARISATIONS:
             raise ValueError(f"regularisation = {self.kind!r}: choose one of {', '.join(REGULARISATIONS)}")
-        for name in ("length", "epsilon"):
+        for name in ("length", "epsilon", "thickness_scale"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"regularisation {name} = {value!r}: must be a finite number > 0")
@@ -99,7 +104,9 @@ class Regularisation:
 
 class SnapshotInversion:
     """:math:`J` and :math:`dJ/dz` of the module docstring for ``model`` (at its current geometry), the
-    ``observations`` (list of MeshObservations on ``model.velocity``) and ``controls``."""
+    ``observations`` (list of MeshObservations on ``model.velocity``) and ``controls`` (friction, rheology)."""
+
+    transient = False
 
     def __init__(self, model, observations, controls=("friction",), regularisation: Regularisation = Regularisation()):
         import firedrake as fd
@@ -108,8 +115,16 @@ class SnapshotInversion:
         self.model, self.observations, self.controls = model, list(observations), tuple(controls)
         if not self.observations:
             raise ValueError("observations: none given")
+        if not self.transient:
+            if "thickness" in self.controls:
+                raise ValueError("control = 'thickness': the initial thickness is a control of the transient mode "
+                                 "(TransientInversion)")
+            surface = [o.path for o in self.observations if o.quantity != "velocity"]
+            if surface:
+                raise ValueError(f"observations {surface[0]!r}: surface elevations do not depend on friction or "
+                                 "rheology at a fixed geometry; they need the transient mode (TransientInversion)")
         self.functions = []
-        for control in self.controls:
+        for control in (c for c in self.controls if c != "thickness"):
             function = getattr(model, _ATTRIBUTES.get(control, ""), None) if control in CONTROLS else None
             if function is None:
                 raise ValueError(f"control = {control!r}: the model has no {_ATTRIBUTES.get(control, control)} "
@@ -126,17 +141,17 @@ class SnapshotInversion:
         self.regularisation = regularisation
         self._regularisation_forms = [regularisation.density(f - prior, self.area) * fd.dx
                                       for f, prior in zip(self.functions, self.priors)]
-        space = self.functions[0].function_space()
-        lumped = fd.assemble(fd.TestFunction(space) * fd.dx).dat.data_ro
+        lumped = fd.assemble(fd.TestFunction(model.thickness_space) * fd.dx).dat.data_ro
         self._scale = np.sqrt(lumped / self.area)
         self.observation_count = sum(o.count for o in self.observations)
+        self.observation_size = sum(o.size for o in self.observations)
         self.guess = model.velocity.dat.data_ro.copy()
         self.last = {}
 
     # -- vectors ----------------------------------------------------------------------------------------------------
     def vector(self) -> np.ndarray:
         """This rank's part of :math:`z` at the current control values."""
-        return np.concatenate([f.dat.data_ro * self._scale for f in self.functions])
+        return np.concatenate([np.empty(0)] + [f.dat.data_ro * self._scale for f in self.functions])
 
     def set_vector(self, z) -> None:
         from pyadjoint import stop_annotating
@@ -173,6 +188,7 @@ class SnapshotInversion:
                 objective = 0.5 * misfit + self.alpha * regularisation
         except (PicardConvergenceError, fd.ConvergenceError) as err:
             logger.info("velocity solve failed (%s): J = inf", str(err).splitlines()[0])
+            model.reset_solvers()  # a failed factorisation can break the next solves
             self.last = {}
             return math.inf, np.zeros_like(z)
         with stop_annotating():
@@ -184,7 +200,23 @@ class SnapshotInversion:
         del tape, controls, derivatives, objective, misfit, regularisation
         for f in renewed:
             f.clear_block_variable()
-        return value, gradient
+        return self._checked(value, gradient)
+
+    def _checked(self, value: float, gradient):
+        """``(value, gradient)``, or ``(inf, zeros)`` if either is not finite (on any rank): an absurd trial point
+        (the line search then shortens the step).  The solvers are then built anew: a factorisation that failed
+        there can leave them, and the adjoint solvers cached on them, returning NaN at every later point."""
+        finite = math.isfinite(value) and bool(np.all(np.isfinite(gradient)))
+        if self.comm.allreduce(finite, op=_mpi_and()):
+            return value, gradient
+        logger.info("J = %g with a gradient that is not finite: J = inf", value)
+        self.model.reset_solvers()
+        self.last = {}
+        return math.inf, np.zeros_like(gradient)
+
+    def recovered_fields(self) -> list:
+        """The control Functions as recovered, for output (the parameters' logarithms)."""
+        return list(self.functions)
 
     def accept(self) -> None:
         """The last evaluation is the new iterate: the next solves start from its velocity."""
@@ -202,50 +234,97 @@ class SnapshotInversion:
 
 
 class TransientInversion(SnapshotInversion):
-    r"""Transient mode: velocities observed at several times of a run of ``timesteps`` from the model's current
-    state :math:`x_0`.  ``observations`` maps a term index :math:`i \ge 1` to the MeshObservations of the velocity
-    held in :math:`x_i`, the one solved during step :math:`i-1` at the thickness of time :math:`t_{i-1}` (so data
-    of time :math:`t_k = k\,\delta t` are term :math:`k + 1`).  :math:`J = \tfrac12 E + \alpha\sum R` is the
-    checkpoint manager's :math:`\sum_i j_i(x_i)` with :math:`j_0 = \alpha\sum R` (the controls only) and
-    :math:`j_i` the misfit terms of time :math:`t_{i-1}`, :math:`E` normalised by all observations of all times; each
+    r"""Transient mode: velocities and surface elevations observed at several times of a run of ``timesteps`` from
+    the model's current state :math:`x_0`.  ``observations`` maps a term index :math:`i` to MeshObservations of the
+    state :math:`x_i`: its velocity, the one solved during step :math:`i-1` at the thickness of time :math:`t_{i-1}`
+    (so velocities of time :math:`t_k = k\,\delta t` are term :math:`k + 1`, :func:`term_index`), or its
+    thickness's surface elevation, that of time :math:`t_i` (term :math:`k`).  :math:`J = \tfrac12 E + \alpha\sum R`
+    is the checkpoint manager's :math:`\sum_i j_i(x_i)` with :math:`j_0` holding :math:`\alpha\sum R` and
+    :math:`j_i` the misfit terms of :math:`x_i`, :math:`E` normalised by all observed values of all times; each
     evaluation is one run of :func:`checkpointing.adjoint.gradient` with ``schedule`` on ``platform`` (default:
     Revolve with two RAM slots, whose memory does not grow with the number of steps or observation times) and
-    ``storage`` (disk directories).  The state :math:`x_0` is the same at every evaluation, so no velocity guess is
-    carried between evaluations."""
+    ``storage`` (disk directories).  The state :math:`x_0` is the same at every evaluation (but for the initial
+    thickness when it is a control), so no velocity guess is carried between evaluations.
+
+    The initial thickness (control ``thickness``) is part of :math:`x_0`; its derivative is the manager's
+    :math:`\bar x_0` (icesheet.controls).  It is kept positive by a log parameterisation, :math:`h_0 = e^{\eta}` at
+    every vertex (so :math:`\partial J/\partial\eta_k = h_k\,\partial J/\partial h_k`), which also makes its
+    optimisation variables dimensionless like those of :math:`\log C` and :math:`\log A`; its regularisation is on
+    the thickness itself, in metres, made dimensionless by the scale :math:`H` (``regularisation.thickness_scale``):
+    :math:`R(h_0) = \frac{L^2}{2|\Omega|}\int_\Omega |\nabla(h_0 - h_\text{prior})|^2 / H^2\,dx` (Tikhonov; TV
+    likewise on :math:`(h_0 - h_\text{prior})/H`), :math:`h_\text{prior}` the model's thickness when the inversion
+    is built."""
+
+    transient = True
 
     def __init__(self, model, observations: dict, timesteps, controls=("friction",),
                  regularisation: Regularisation = Regularisation(), schedule="revolve", platform=None, storage=()):
         from checkpointing.platform import Level, Platform
 
-        if not observations or min(observations) < 1 or max(observations) > len(timesteps):
-            raise ValueError(f"observations: term indices {sorted(observations)} must lie in 1..{len(timesteps)}")
+        import firedrake as fd
+        from pyadjoint import stop_annotating
+
+        if not observations or min(observations) < 0 or max(observations) > len(timesteps):
+            raise ValueError(f"observations: term indices {sorted(observations)} must lie in 0..{len(timesteps)}")
+        if any(o.quantity == "velocity" for o in observations.get(0, ())):
+            raise ValueError("observations: velocities are held by x_1 and later states (term 1 for time 0), not x_0")
         super().__init__(model, [o for sets in observations.values() for o in sets], controls, regularisation)
         self.by_term = {int(i): list(sets) for i, sets in observations.items()}
+        self.log_thickness = None
+        if "thickness" in self.controls:
+            thickness = model.thickness.dat.data_ro
+            thin = int(self.comm.allreduce(int(np.count_nonzero(thickness <= 0))))
+            if thin:
+                raise ValueError(f"control = 'thickness': the initial thickness is <= 0 at {thin} vertices; its log "
+                                 "parameterisation needs ice everywhere")
+            with stop_annotating():
+                self.thickness_prior = model.thickness.copy(deepcopy=True)
+                self.log_thickness = fd.Function(model.thickness_space, name="log_initial_thickness")
+                self.log_thickness.dat.data_wo[...] = np.log(thickness)
+            self.thickness_prior.rename("thickness_prior")
+            difference = (model.thickness - self.thickness_prior) / regularisation.thickness_scale
+            self._regularisation_forms.append(regularisation.density(difference, self.area) * fd.dx)
         self.timesteps = list(timesteps)
         self.schedule = schedule
         self.platform = platform or Platform((Level(2, name="ram"),), name="ram2")
         self.storage = storage
         self.last_result = None
 
+    def vector(self) -> np.ndarray:
+        z = super().vector()
+        if self.log_thickness is None:
+            return z
+        return np.concatenate([z, self.log_thickness.dat.data_ro * self._scale])
+
+    def set_vector(self, z) -> None:
+        from pyadjoint import stop_annotating
+
+        super().set_vector(z)
+        if self.log_thickness is not None:
+            with stop_annotating():
+                self.log_thickness.dat.data_wo[...] = z[len(self.functions) * self._scale.size:] / self._scale
+                self.model.thickness.dat.data_wo[...] = np.exp(self.log_thickness.dat.data_ro)
+
     def functional(self, index: int, state):
         """:math:`j_i` for the manager (see the class docstring)."""
         import firedrake as fd
 
-        if index == 0:
-            return self.alpha * fd.assemble(sum(self._regularisation_forms)) if self.alpha else None
-        sets = self.by_term.get(index)
-        if not sets:
-            return None
         value = None
-        for o in sets:
-            term = o.chi_squared()
+        if index == 0 and self.alpha and self._regularisation_forms:
+            value = self.alpha * fd.assemble(sum(self._regularisation_forms))
+        for o in self.by_term.get(index, ()):
+            term = o.chi_squared() / (2 * self.observation_size)
             value = term if value is None else value + term
-        return value / (4 * self.observation_count)
+        return value
 
     def loop(self):
         from icesheet.controls import time_loop
 
         return time_loop(self.model, self.functional, self.timesteps, self.controls)
+
+    def recovered_fields(self) -> list:
+        """The control Functions as recovered, for output: the parameters' logarithms and the initial thickness."""
+        return [*self.functions, *([self.model.thickness] if self.log_thickness is not None else [])]
 
     def evaluate(self, z):
         """``(J, dJ/dz)`` at ``z`` through the checkpoint manager; ``(inf, zeros)`` if a step fails."""
@@ -259,6 +338,7 @@ class TransientInversion(SnapshotInversion):
             result = gradient(self.loop(), self.schedule, self.platform, self.storage)
         except StepFailedError as err:
             logger.info("a model step failed (%s): J = inf", str(err).splitlines()[0])
+            self.model.reset_solvers()  # a failed factorisation can break the next solves
             self.last = {}
             return math.inf, np.zeros_like(z)
         with stop_annotating():
@@ -266,7 +346,11 @@ class TransientInversion(SnapshotInversion):
         self.last = {"misfit": 2 * (result.value - self.alpha * regularisation), "regularisation": regularisation,
                      "picard_iterations": 0, "newton_iterations": 0}
         self.last_result = result
-        return result.value, np.concatenate([d.dat.data_ro / self._scale for d in result.gradient])
+        parts = [np.empty(0)] + [d.dat.data_ro / self._scale for d in result.gradient]
+        if self.log_thickness is not None:  # dJ/d(eta_k) = h_k dJ/dh_k
+            parts.append(result.initial_state_gradient[0].dat.data_ro * self.model.thickness.dat.data_ro
+                         / self._scale)
+        return self._checked(result.value, np.concatenate(parts))
 
     def accept(self) -> None:
         """Nothing to carry: every evaluation starts from the same :math:`x_0`."""
@@ -281,6 +365,20 @@ class TransientInversion(SnapshotInversion):
             return 2 * evaluate(self.loop())
         finally:
             self.alpha = alpha
+
+
+def term_index(quantity: str, time: float, dt: float) -> int:
+    r"""The manager's term :math:`i` (state :math:`x_i`) that holds an observation of ``quantity`` of ``time``
+    years, with steps of ``dt`` (:class:`TransientInversion`): :math:`t/\delta t + 1` for velocities (solved during
+    the step from :math:`t`), :math:`t/\delta t` for surface elevations (of the thickness at :math:`t`)."""
+    step = round(time / dt)
+    return step + 1 if quantity == "velocity" else step
+
+
+def _mpi_and():
+    from mpi4py import MPI
+
+    return MPI.LAND
 
 
 @dataclass
@@ -299,7 +397,10 @@ class SolveResult:
     @property
     def gradient_reduction(self) -> float:
         """The last gradient norm over the reference of the gradient test (the norm at the prior)."""
-        return self.history[-1]["gradient_norm"] / self.state.initial_gradient_norm if self.history else math.nan
+        if not self.history:
+            return math.nan
+        return self.history[-1]["gradient_norm"] / self.state.initial_gradient_norm \
+            if self.state.initial_gradient_norm else 0.0
 
 
 class Inversion:

@@ -59,6 +59,9 @@ class IceModel:
     ``velocity`` (initial Picard guess, default zero).  ``water_density`` in model units (constants).  ``melt``:
     optionally a sub-shelf melt rate, a function ``melt(thickness, bed, rho_water=...)`` returning a UFL expression in
     m/yr (e.g. :func:`icesheet.melt.mismip_melt_rate`), multiplied by the field ``melt_factor`` (>= 0).
+    ``grounding_width``: None (default) for the sharp grounded indicator in the friction term, or a width in metres of
+    height above flotation for the smoothed one (icesheet.physics.smooth_grounded_indicator); the diagnostics
+    (grounded area and mask) and the sub-shelf melt keep the sharp indicator.
     """
 
     def __init__(self, mesh, *, thickness, bed, friction, rate_factor, accumulation, inflow_velocity,
@@ -66,19 +69,23 @@ class IceModel:
                  water_density: float = constants.water_density, melt=None, melt_factor=1.0,
                  friction_parameterisation: str = "linear",
                  rate_factor_parameterisation: str = "linear", adjoint_mode: str = "fixed-point",
-                 picard: PicardOptions = PicardOptions()):
+                 picard: PicardOptions = PicardOptions(), grounding_width: float | None = None):
         for name, value, allowed in (("friction_parameterisation", friction_parameterisation, PARAMETERISATIONS),
                                      ("rate_factor_parameterisation", rate_factor_parameterisation,
                                       PARAMETERISATIONS),
                                      ("adjoint_mode", adjoint_mode, ADJOINT_MODES)):
             if value not in allowed:
                 raise ValueError(f"{name} = {value!r}: allowed values are {allowed}")
+        if grounding_width is not None and not (isinstance(grounding_width, (int, float)) and
+                                                math.isfinite(grounding_width) and grounding_width > 0):
+            raise ValueError(f"grounding_width = {grounding_width!r}: a width in metres > 0, or None (sharp)")
         if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
             raise ValueError(f"degree = {degree!r}: must be an integer >= 1")
         self.mesh = mesh
         self.boundaries = boundaries
         self.water_density = water_density
         self.adjoint_mode = adjoint_mode
+        self.grounding_width = None if grounding_width is None else float(grounding_width)
         self.time = 0.0
         Q = firedrake.FunctionSpace(mesh, "CG", degree)
         V = firedrake.VectorFunctionSpace(mesh, "CG", degree)
@@ -130,8 +137,9 @@ class IceModel:
         #: the sub-shelf melt f m(h, b) (UFL, m/yr) or None
         self.melt_rate = (None if melt is None
                           else self.melt_factor * melt(self.thickness, self.bed, rho_water=water_density))
-        mass_balance = self.accumulation if melt is None else self.accumulation - self.melt_rate
-        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, mass_balance, self.inflow_thickness)
+        self._mass_balance = self.accumulation if melt is None else self.accumulation - self.melt_rate
+        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
+                                                self.inflow_thickness)
 
         self.surface = firedrake.Function(Q, name="surface")
         self.grounded = firedrake.Function(Q, name="grounded")
@@ -186,6 +194,15 @@ class IceModel:
                         newton_iterations=velocity_info.newton_iterations,
                         final_residual=velocity_info.final_residual, clamped_volume=clamped,
                         wall_time=time.perf_counter() - start)
+
+    def reset_solvers(self) -> None:
+        """Build the velocity and thickness solvers anew, on the same fields and options.  After a failed solve
+        (e.g. a factorisation of a matrix from an absurd trial thickness) PETSc's direct solvers can be left in a
+        state where every later solve fails (MUMPS: ``INFOG(1) = -3``); an optimiser that tries such points calls
+        this before going on."""
+        self.velocity_solver = VelocitySolver.for_model(self, self.velocity_solver.options, self.adjoint_mode)
+        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
+                                                self.inflow_thickness)
 
     def retape_hint(self):
         """A copy of this rank's velocity values: on a state ``x_{i+1}`` produced by a step, the velocity that step

@@ -11,7 +11,11 @@ one (Nocedal & Wright 2006, Numerical Optimization, 2nd ed.):
   :math:`H_k^0 = \gamma_k I`, :math:`\gamma_k = s_{k-1}^T y_{k-1} / y_{k-1}^T y_{k-1}` (eq. 7.20);
 - a step satisfying the strong Wolfe conditions with :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9` (Algorithms 3.5 and
   3.6; the zoom interpolates with the cubic of eq. 3.59, safeguarded by bisection); a failed function evaluation
-  (``value = inf``, e.g. a velocity solve that did not converge) shortens the step;
+  (``value = inf``, e.g. a velocity solve that did not converge) shortens the step.  If the zoom runs out of
+  evaluations (``max_line_search``) it takes the best step found that meets the sufficient-decrease condition
+  (evaluated once more, so that the last evaluation is the accepted point): where the objective has a kink along the
+  line (e.g. a thickness crossing flotation, where the surface elevation switches formula) no step meets the
+  curvature condition, and this Armijo step is what a backtracking search would take;
 - a pair is kept only when :math:`s^T y > 0` (always true after a Wolfe step).
 
 Vectors are this rank's part of a distributed vector; every inner product is summed over ``comm`` (an mpi4py
@@ -143,6 +147,10 @@ def _line_search(function, state: LBFGSState, direction, step, options: LBFGSOpt
                 if slope * (hi[0] - lo[0]) >= 0:
                     hi = lo
                 lo = (t, value, slope)
+        if lo[0] > 0:  # out of evaluations: the best step with sufficient decrease, evaluated last again
+            x, value, gradient, _ = phi(lo[0])
+            if math.isfinite(value):
+                return x, value, gradient
         return None
 
     previous = (0.0, f0, d0)

@@ -35,8 +35,8 @@ SCENARIO_DIR = importlib.resources.files("icesheet") / "data" / "scenarios"  # a
 
 # Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
 _POSITIVE = {"dt", "length", "width", "cell_size", "rate_factor", "temperature", "tolerance", "residual_tolerance",
-             "newton_tolerance", "newton_switch", "linear_tolerance", "newton_linear_tolerance", "water_density", "ice_density", "rheology_si", "inflow_speed",
-             "water_column_scale"}
+             "newton_tolerance", "newton_switch", "linear_tolerance", "newton_linear_tolerance", "water_density",
+             "ice_density", "rheology_si", "inflow_speed", "water_column_scale", "grounding_width"}
 _NONNEGATIVE = {"friction", "front_speed_guess", "rate", "melt_factor"}
 #: upper bounds by key name, with the reason given in the message
 _AT_MOST = {
@@ -55,7 +55,8 @@ _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto
             "strategy": ("auto",) + STRATEGIES, "line_search": LINE_SEARCHES, "linear_solver": LINEAR_SOLVERS,
             "preconditioner": PRECONDITIONERS,
             "friction_parameterisation": ("linear", "log"),
-            "rate_factor_parameterisation": ("linear", "log")}
+            "rate_factor_parameterisation": ("linear", "log"),
+            "grounded_indicator": ("sharp", "smooth")}
 
 
 def _check_value(key: str, value, default) -> None:

@@ -55,6 +55,14 @@ def model_options(solver: dict, **overrides) -> dict:
     return options
 
 
+def physics_options(parameters: dict) -> dict:
+    """IceModel keyword options from a scenario's optional ``[physics]`` table: ``grounded_indicator`` "sharp" (the
+    default) or "smooth" with ``grounding_width`` (m) (icesheet.physics.smooth_grounded_indicator)."""
+    table = parameters.get("physics", {})
+    smooth = table.get("grounded_indicator", "sharp") == "smooth"
+    return {"grounding_width": table["grounding_width"] if smooth else None}
+
+
 def ice_shelf_ramp(parameters: dict, **overrides) -> IceModel:
     """Floating shelf with h = h0 - dh x / L (docs/model.md, section 7); friction zero (it floats everywhere)."""
     mesh_p, ice = parameters["mesh"], parameters["ice"]
@@ -117,7 +125,7 @@ def marine_ice_stream(parameters: dict, **overrides) -> IceModel:
                     rate_factor=ice["rate_factor"], accumulation=ice["accumulation"],
                     inflow_velocity=as_vector((u_in, 0.0)), inflow_thickness=thickness,
                     velocity=as_vector((u_in + (u_front - u_in) * x / length, 0.0)), boundaries=CHANNEL,
-                    **model_options(parameters["solver"], **overrides))
+                    **model_options(parameters["solver"], **{**physics_options(parameters), **overrides}))
 
 
 def mismip_plus(parameters: dict, **overrides) -> IceModel:
@@ -148,4 +156,4 @@ def mismip_plus(parameters: dict, **overrides) -> IceModel:
                     rate_factor=ice["rate_factor"], accumulation=ice["accumulation"],
                     inflow_velocity=as_vector((0.0, 0.0)), inflow_thickness=ice["initial_thickness"],
                     velocity=as_vector((0.0, 0.0)), boundaries=CHANNEL, water_density=rho_water, **options,
-                    **model_options(parameters["solver"], **overrides))
+                    **model_options(parameters["solver"], **{**physics_options(parameters), **overrides}))

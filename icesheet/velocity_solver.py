@@ -114,11 +114,13 @@ class VelocitySolver:
     ``friction`` and ``rate_factor`` are UFL expressions (Functions, or exp of a Function for log
     parameterisations); ``inflow_velocity`` is imposed on ``inflow_ids``, the y component is set to zero on
     ``side_wall_ids`` (free slip on walls parallel to the x axis), and ``calving_front_ids`` carry the ice-water
-    pressure condition.
+    pressure condition.  Friction acts on grounded ice: the sharp :func:`icesheet.physics.grounded_indicator`, or,
+    with ``grounding_width`` :math:`w` (m), :func:`icesheet.physics.smooth_grounded_indicator`.
     """
 
     def __init__(self, velocity, thickness, bed, friction, rate_factor, *, inflow_velocity, inflow_ids,
-                 side_wall_ids, calving_front_ids, rho_water, options: PicardOptions, adjoint_mode="fixed-point"):
+                 side_wall_ids, calving_front_ids, rho_water, options: PicardOptions, adjoint_mode="fixed-point",
+                 grounding_width=None):
         if adjoint_mode not in ADJOINT_MODES:
             raise ValueError(f"adjoint_mode = {adjoint_mode!r}: allowed values are {ADJOINT_MODES}")
         self.strategy = options.resolved_strategy(adjoint_mode)
@@ -147,7 +149,8 @@ class VelocitySolver:
         self._bc_mask = _dirichlet_mask(V, self.bcs)
 
         test, trial = firedrake.TestFunction(V), firedrake.TrialFunction(V)
-        grounded = physics.grounded_indicator(thickness, bed, rho_water=rho_water)
+        grounded = (physics.grounded_indicator(thickness, bed, rho_water=rho_water) if grounding_width is None
+                    else physics.smooth_grounded_indicator(thickness, bed, grounding_width, rho_water=rho_water))
 
         def operator(u, u_coefficients):
             mu = physics.viscosity(u_coefficients, rate_factor)
@@ -216,7 +219,7 @@ class VelocitySolver:
         return cls(model.velocity, model.thickness, model.bed, model.friction, model.rate_factor,
                    inflow_velocity=model.inflow_velocity, inflow_ids=b.inflow, side_wall_ids=b.side_walls,
                    calving_front_ids=b.calving_front, rho_water=model.water_density, options=options,
-                   adjoint_mode=adjoint_mode)
+                   adjoint_mode=adjoint_mode, grounding_width=model.grounding_width)
 
     def _rebuild_rule(self, snes, iteration: int) -> None:
         """The adaptive preconditioner lag (PicardOptions.preconditioner_lag = 0), called by SNES before each Newton

@@ -1,15 +1,20 @@
-"""``icesheet invert``: infer log-friction and/or log-rheology from velocity observations, with the regularisation
-weight chosen by Morozov's discrepancy principle unless ``--alpha`` is given.
+"""``icesheet invert``: infer log-friction, log-rheology and/or the initial thickness from velocity and
+surface-elevation observations, with the regularisation weight chosen by Morozov's discrepancy principle unless
+``--alpha`` is given.
 
 Observation files (``--observations``, repeatable): grids in NetCDF4/HDF5 (``.nc``, ``.h5``) or points in CSV
-(``.csv``); ``FILE@T`` says the data are of time ``T`` years (default 0).  If every file is of time 0 the inversion
-is a snapshot (one velocity solve at the scenario's geometry, or at ``--initial-state``); otherwise it is transient:
-a run of ``T_max / dt + 1`` steps of ``--dt`` years from that state, through the checkpoint manager with
-``--schedule`` on the platform of ``--ram-slots`` / ``--platform`` / ``--disk-dir`` (as ``icesheet gradient``).
-Every file and option is checked before Firedrake is imported; see docs/inversion.md.
+(``.csv``), of velocities or surface elevations; ``FILE@T`` says the data are of time ``T`` years (default 0).  If
+every file holds velocities of time 0 and the controls are friction and/or rheology, the inversion is a snapshot
+(one velocity solve at the scenario's geometry, or at ``--initial-state``); otherwise it is transient: a run of
+steps of ``--dt`` years from that state (velocities of time ``T`` are solved in step ``T / dt + 1``, surfaces of
+time ``T`` are those after ``T / dt`` steps), through the checkpoint manager with ``--schedule`` on the platform of
+``--ram-slots`` / ``--platform`` / ``--disk-dir`` (as ``icesheet gradient``), with the smoothed grounded indicator
+unless ``--grounded-indicator sharp``.  Every file and option is checked before Firedrake is imported; see
+docs/inversion.md.
 
 Outputs in ``--out``: ``fields.pvd`` (VTK: recovered controls, C and A, model and observed velocity),
-``result.h5`` (firedrake.CheckpointFile: mesh, controls, velocity, grounded mask), ``fields.png``, ``history.png``,
+``result.h5`` (firedrake.CheckpointFile: mesh, controls (``thickness``: the recovered initial thickness), velocity,
+grounded mask), ``fields.png``, ``history.png``,
 ``lcurve.png`` (serial runs), ``history.csv`` (one row per L-BFGS iterate of every solve), ``lcurve.csv`` (one row
 per converged minimiser), ``summary.json``; ``state/`` holds what ``--resume`` continues from.
 """
@@ -27,9 +32,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from icesheet.errors import InputError
-from icesheet.inversion import CONTROLS, REGULARISATIONS, control_parameters
+from icesheet.inversion import CONTROLS, REGULARISATIONS, control_parameters, term_index
 from icesheet.observations import GridNames, read_observations
-from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, build_model, scenario_parameters
+from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, apply_override, build_model, scenario_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +44,17 @@ LCURVE_COLUMNS = ("alpha", "misfit", "regularisation", "iterations", "evaluation
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("invert", help="infer friction / rheology from velocity observations",
+    parser = subparsers.add_parser("invert", help="infer friction / rheology / initial thickness from observations",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--observations", action="append", required=True, metavar="FILE[@T]",
-                        help="observation file: grid (.nc, .nc4, .h5, .hdf5) or points (.csv), of time T years "
-                        "(default 0); repeatable")
+                        help="observation file of velocities or surface elevations: grid (.nc, .nc4, .h5, .hdf5) "
+                        "or points (.csv), of time T years (default 0); repeatable")
     parser.add_argument("--grid-names", default="x,y,vx,vy,vx_error,vy_error",
-                        help="variable names in grid files: x,y,vx,vy,vx_error,vy_error (default %(default)s)")
+                        help="variable names in grid files: x,y,vx,vy,vx_error,vy_error, optionally followed by "
+                        "surface,surface_error (default %(default)s,surface,surface_error)")
     parser.add_argument("--control", default="friction",
-                        help="friction, rheology or friction,rheology (log C, log A; default %(default)s)")
+                        help="friction, rheology and/or thickness, comma-separated (log C, log A, the initial "
+                        "thickness: transient mode; default %(default)s)")
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO,
                         help=f"geometry and prior: one of {', '.join(sorted(SCENARIOS))} (default {DEFAULT_SCENARIO})")
     parser.add_argument("--config", type=Path, help="TOML file overriding the scenario's parameters")
@@ -56,6 +63,10 @@ def register(subparsers) -> None:
     parser.add_argument("--initial-state", type=Path, help="HDF5 file of IceModel.save_state: the observed geometry")
     parser.add_argument("--dt", type=float, help="time step in years of a transient inversion (default: the "
                         "scenario's time.dt)")
+    parser.add_argument("--grounded-indicator", default="auto", choices=("auto", "sharp", "smooth"),
+                        help="friction on grounded ice (physics.grounded_indicator): auto (default) is smooth in a "
+                        "transient inversion, whose objective jumps with the sharp one, and the scenario's (sharp) in "
+                        "a snapshot")
     parser.add_argument("--schedule", default="revolve", help="checkpointing schedule of a transient inversion "
                         "(a planner of icesheet gradient; default %(default)s)")
     parser.add_argument("--ram-slots", type=int, default=2, help="RAM checkpoints of a transient inversion "
@@ -74,6 +85,8 @@ def register(subparsers) -> None:
                         help="extra weights for the L-curve, comma-separated (each a converged minimiser)")
     parser.add_argument("--regularisation", default="tikhonov", help="tikhonov (default) or tv")
     parser.add_argument("--length", type=float, default=100e3, help="regularisation length L, m (default 1e5)")
+    parser.add_argument("--thickness-scale", type=float, default=100.0,
+                        help="thickness scale H, m, of the initial thickness's regularisation (default 100)")
     parser.add_argument("--picard-tolerance", type=float, default=1e-2,
                         help="Picard tolerances (solver.tolerance, solver.residual_tolerance) of the velocity solves: "
                         "Picard only gives Newton its start, Newton converges to solver.newton_tolerance "
@@ -97,6 +110,7 @@ class Request:
 
     observations: list
     times: list
+    quantities: list
     grid_names: list
     controls: list
     scenario: str
@@ -109,9 +123,11 @@ class Request:
     lcurve: list
     regularisation: str
     length: float
+    thickness_scale: float
     max_iterations: int
     gradient_tolerance: float
     max_solves: int
+    mode: str
     dt: float
     steps: int
     schedule: str
@@ -150,13 +166,15 @@ def prepare(args):
     """Check every option and read every observation file (pure Python); returns ``(request, data)``."""
     controls = [c.strip() for c in args.control.split(",") if c.strip()]
     if not controls or any(c not in CONTROLS for c in controls) or len(set(controls)) != len(controls):
-        raise InputError(f"control = {args.control!r}: choose friction, rheology or friction,rheology")
+        raise InputError(f"control = {args.control!r}: choose one or more of friction, rheology, thickness "
+                         "(comma-separated, each once)")
     if args.regularisation not in REGULARISATIONS:
         raise InputError(f"regularisation = {args.regularisation!r}: choose one of {', '.join(REGULARISATIONS)}")
     alpha = None if args.alpha == "auto" else _floats("alpha", args.alpha)
     if alpha is not None and len(alpha) != 1:
         raise InputError(f"alpha = {args.alpha!r}: one number > 0, or 'auto'")
-    for name in ("alpha_start", "target", "target_tolerance", "length", "gradient_tolerance", "picard_tolerance"):
+    for name in ("alpha_start", "target", "target_tolerance", "length", "thickness_scale", "gradient_tolerance",
+                 "picard_tolerance"):
         _positive(name, getattr(args, name))
     for name in ("max_iterations", "max_solves"):
         if getattr(args, name) < 1:
@@ -179,9 +197,20 @@ def prepare(args):
     for path, when in files:
         if abs(when / dt - round(when / dt)) > 1e-9:
             raise InputError(f"observations = '{path}@{when:g}': the time must be a multiple of dt = {dt:g} yr")
-    steps = round(max(when for _, when in files) / dt) + 1
+    data = [read_observations(path, names) for path, _ in files]
+    steps = max(1, max(term_index(d.quantity, when, dt) for d, (_, when) in zip(data, files)))
+    if "thickness" not in controls and all(d.quantity == "surface" and when == 0 for d, (_, when) in zip(data, files)):
+        raise InputError(f"observations = {str(files[0][0])!r}: surface elevations of time 0 depend on the initial "
+                         f"thickness only, not on {', '.join(controls)}; add --control thickness, or data of later "
+                         "times")
+    transient = steps > 1 or "thickness" in controls or any(d.quantity != "velocity" for d in data)
+    indicator = args.grounded_indicator
+    if indicator == "auto":
+        indicator = "smooth" if transient else None
+    if indicator is not None:
+        apply_override(parameters, "physics.grounded_indicator", indicator)
     platform = None
-    if steps > 1:
+    if transient:
         from checkpointing.emit import ScheduleDoesNotFit
         from checkpointing.planners import PLANNERS, plan
         from checkpointing.simulator import InvalidScheduleError, simulate
@@ -199,13 +228,13 @@ def prepare(args):
         platform = storage.to_dict()
         for k, directory in enumerate(args.disk_dir, start=1):
             check_writable_directory(directory, f"disk_dir (level {k})")
-    data = [read_observations(path, names) for path, _ in files]
-    request = Request([str(p) for p, _ in files], [w for _, w in files], list(asdict(names).values()), controls,
-                      args.scenario,
+    request = Request([str(p) for p, _ in files], [w for _, w in files], [d.quantity for d in data],
+                      list(asdict(names).values()), controls, args.scenario,
                       parameters, str(args.initial_state) if args.initial_state else None,
                       alpha[0] if alpha else None, args.alpha_start, args.target, args.target_tolerance,
-                      _floats("lcurve", args.lcurve), args.regularisation, args.length, args.max_iterations,
-                      args.gradient_tolerance, args.max_solves, dt, steps, args.schedule, platform,
+                      _floats("lcurve", args.lcurve), args.regularisation, args.length, args.thickness_scale,
+                      args.max_iterations, args.gradient_tolerance, args.max_solves,
+                      "transient" if transient else "snapshot", dt, steps, args.schedule, platform,
                       [str(d) for d in args.disk_dir])
     return request, data
 
@@ -251,6 +280,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     from pyadjoint import stop_annotating
     from tqdm.auto import tqdm
 
+    from icesheet import physics
     from icesheet.inversion import (Inversion, Regularisation, SnapshotInversion, TransientInversion,
                                     discrepancy_search)
     from icesheet.observations import observations_on_mesh
@@ -261,14 +291,16 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     if request.initial_state:
         model.load_state(request.initial_state)
     comm = model.mesh.comm
-    observations = [observations_on_mesh(d, model.velocity) for d in data]
-    regularisation = Regularisation(request.regularisation, request.length)
-    if request.steps == 1:
+    surface = physics.surface(model.thickness, model.bed, rho_water=model.water_density)
+    observations = [observations_on_mesh(d, model.velocity, surface) for d in data]
+    regularisation = Regularisation(request.regularisation, request.length,
+                                    thickness_scale=request.thickness_scale)
+    if request.mode == "snapshot":
         problem = SnapshotInversion(model, observations, request.controls, regularisation)
     else:
         terms: dict = {}
         for o, when in zip(observations, request.times):
-            terms.setdefault(round(when / request.dt) + 1, []).append(o)
+            terms.setdefault(term_index(o.quantity, when, request.dt), []).append(o)
         problem = TransientInversion(model, terms, [request.dt] * request.steps, request.controls, regularisation,
                                      request.schedule, _platform(request.platform), request.disk_dirs)
     state_dir = out / "state"
@@ -351,11 +383,13 @@ def _summary(request, model, inversion, chosen, rule, observations, wall_time) -
     first = inversion.results[0].history[0]
     return {
         "controls": request.controls, "scenario": request.scenario,
-        "mode": "snapshot" if request.steps == 1 else "transient", "steps": request.steps, "dt": request.dt,
-        "schedule": request.schedule if request.steps > 1 else None, "platform": request.platform,
-        "observations": [{"file": o.path, "kind": o.kind, "count": o.count, "time": when}
+        "mode": request.mode, "steps": request.steps, "dt": request.dt,
+        "grounded_indicator": request.parameters.get("physics", {}).get("grounded_indicator"),
+        "schedule": request.schedule if request.mode == "transient" else None, "platform": request.platform,
+        "observations": [{"file": o.path, "kind": o.kind, "quantity": o.quantity, "count": o.count, "time": when}
                          for o, when in zip(observations, request.times)],
-        "observation_count": sum(o.count for o in observations), "alpha": chosen.alpha, "alpha_rule": rule,
+        "observation_count": sum(o.count for o in observations),
+        "observed_values": sum(o.size for o in observations), "alpha": chosen.alpha, "alpha_rule": rule,
         "target": request.target, "initial_misfit": first["misfit"], "misfit": chosen.misfit,
         "regularisation": chosen.regularisation, "iterations": chosen.state.iteration,
         "evaluations": chosen.state.evaluations, "stop": chosen.state.stop,
@@ -388,11 +422,11 @@ def _write_outputs(out: Path, model, problem, inversion, chosen, summary) -> Non
     from icesheet.output import vtk_available
 
     comm = model.mesh.comm
-    fields = list(problem.functions)
+    fields = problem.recovered_fields()
     with stop_annotating():
         physical = [fd.Function(f.function_space(), name=f.name().replace("log_", "")).interpolate(fd.exp(f))
-                    for f in fields]
-    observed = [o.observed for o in problem.observations if o.kind == "grid"]
+                    for f in fields if f.name().startswith("log_")]
+    observed = [o.observed for o in problem.observations if o.kind == "grid"]  # on the mesh's vertices
     if vtk_available():
         fd.output.VTKFile(str(out / "fields.pvd"), comm=comm).write(*fields, *physical, model.velocity, *observed)
     else:

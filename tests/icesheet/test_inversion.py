@@ -20,12 +20,12 @@ CELL = 40000.0
 SIGMA = 0.5
 
 
-def _model(controls=("friction",), cell=CELL):
+def _model(controls=("friction",), cell=CELL, grounded_indicator="sharp"):
     from icesheet.inversion import control_parameters
     from icesheet.scenarios import build_model, scenario_parameters
 
     overrides = {"mesh.cell_size": cell, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2,
-                 **control_parameters(controls)}
+                 "physics.grounded_indicator": grounded_indicator, **control_parameters(controls)}
     return build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides=overrides))
 
 
@@ -67,7 +67,8 @@ def test_misfit_of_a_known_offset_is_its_chi_squared(tmp_path):
     grid_obs = observations_on_mesh(read_observations(grid), model.velocity)
     point_obs = observations_on_mesh(read_observations(points), model.velocity)
     assert point_obs.count == 40
-    assert grid_obs.count < model.velocity.function_space().dim() // 2  # the gap's vertices weigh nothing
+    assert grid_obs.kind == "grid (sampled)"  # 20 km grid, 40 km cells: finer than the mesh, sampled at its points
+    assert grid_obs.count == X.size - 6  # every value but the gap's
     expected_grid = ((0.8 / 0.5) ** 2 + (0.3 / 0.25) ** 2) / 2
     expected_points = ((0.8 / 0.5) ** 2 + (0.3 / 0.5) ** 2) / 2
     with stop_annotating():
@@ -75,6 +76,37 @@ def test_misfit_of_a_known_offset_is_its_chi_squared(tmp_path):
         assert float(misfit_per_observation([point_obs])) == pytest.approx(expected_points, rel=1e-9)
         total = (expected_grid * grid_obs.count + expected_points * 40) / (grid_obs.count + 40)
         assert float(misfit_per_observation([grid_obs, point_obs])) == pytest.approx(total, rel=1e-5)
+
+
+def test_surface_misfit_of_a_known_offset_is_its_chi_squared(tmp_path):
+    from pyadjoint import stop_annotating
+
+    from icesheet import physics
+    from icesheet.observations import misfit_per_observation, observations_on_mesh, read_observations
+    from icesheet.synthetic import sample_velocity, write_surface_grid, write_surface_points
+
+    model = _model()
+    surface = physics.surface(model.thickness, model.bed, rho_water=model.water_density)
+    x, y = np.arange(0.0, 640e3 + 1, CELL), np.arange(0.0, 80e3 + 1, CELL)  # the vertices: interpolated there
+    X, Y = np.meshgrid(x, y)
+    nodal = model.output_fields()["surface"]
+    values = sample_velocity(nodal, np.column_stack([X.ravel(), Y.ravel()])).reshape(X.shape) + 1.5
+    values[1, 3] = np.nan
+    grid = write_surface_grid(tmp_path / "s.nc", x, y, values, np.full(X.shape, 2.0))
+    rng = np.random.default_rng(3)  # points on grounded ice, where s = b + h is the P1 field's value
+    where = np.column_stack([rng.uniform(0, 300e3, 30), rng.uniform(0, 80e3, 30)])
+    points = write_surface_points(tmp_path / "s.csv", where[:, 0], where[:, 1],
+                                  sample_velocity(nodal, where) - 0.5, 0.25)
+    grid_obs = observations_on_mesh(read_observations(grid), model.velocity, surface)
+    point_obs = observations_on_mesh(read_observations(points), model.velocity, surface)
+    assert (grid_obs.kind, grid_obs.quantity, grid_obs.count, grid_obs.size) == ("grid", "surface", X.size - 1,
+                                                                                 X.size - 1)
+    assert (point_obs.kind, point_obs.quantity, point_obs.size) == ("points", "surface", 30)
+    with stop_annotating():
+        assert float(misfit_per_observation([grid_obs])) == pytest.approx((1.5 / 2.0) ** 2, rel=1e-4)
+        assert float(misfit_per_observation([point_obs])) == pytest.approx((0.5 / 0.25) ** 2, rel=1e-4)
+    with pytest.raises(ValueError, match="are of the surface: pass the model's surface"):
+        observations_on_mesh(read_observations(grid), model.velocity)
 
 
 def test_snapshot_gradient_taylor_both_controls(twin):
@@ -117,6 +149,64 @@ def test_transient_gradient_taylor_any_schedule_bounded_memory(tmp_path):
     value_all, gradient_all = store_all.evaluate(z0)
     assert value_all == pytest.approx(value, rel=1e-12)
     np.testing.assert_allclose(gradient_all, gradient, rtol=1e-9, atol=1e-12 * np.abs(gradient).max())
+
+
+def _transient_terms(model, twin, dt):
+    from icesheet import physics
+    from icesheet.inversion import term_index
+    from icesheet.observations import observations_on_mesh, read_observations
+
+    surface = physics.surface(model.thickness, model.bed, rho_water=model.water_density)
+    terms = {}
+    for files in (twin["files"], twin["surface_files"]):
+        for t, path in files.items():
+            data = read_observations(path)
+            terms.setdefault(term_index(data.quantity, t, dt), []).append(
+                observations_on_mesh(data, model.velocity, surface))
+    return terms
+
+
+def test_transient_gradient_taylor_initial_thickness_and_surface(tmp_path):
+    from checkpointing.platform import Level, Platform
+    from experiments.file_inversion import write_transient_twin
+    from icesheet.inversion import TransientInversion
+
+    dt, steps = 10.0, 2
+    twin = write_transient_twin(tmp_path, CELL, dt, steps, surface=True, thickness_error=100.0)
+    model = _model()
+    terms = _transient_terms(model, twin, dt)
+    assert sorted(terms) == [0, 1, 2] and [o.quantity for o in terms[0]] == ["surface"]  # s(t=0) is held by x_0
+    problem = TransientInversion(model, terms, [dt] * steps, ("friction", "thickness"), schedule="revolve",
+                                 platform=Platform((Level(1, name="ram"),), name="ram1"))
+    problem.alpha = 0.2
+    z0 = problem.vector()
+    np.testing.assert_allclose(np.exp(z0[z0.size // 2:] / problem._scale), model.thickness.dat.data_ro, rtol=1e-12)
+    direction = np.random.default_rng(4).standard_normal(z0.size) * 0.005
+    orders = _taylor_orders(problem.evaluate, z0, direction)
+    assert min(orders) > 1.8, orders
+
+
+def test_twin_initial_thickness_error_goes_down(tmp_path):
+    """A thickness-only twin: the truth's initial thickness has a 100 m bump the prior lacks (friction known)."""
+    from pyadjoint import stop_annotating
+
+    from experiments.file_inversion import write_transient_twin
+    from icesheet.inversion import Inversion, Regularisation, TransientInversion
+    from icesheet.optimisation import LBFGSOptions
+
+    dt, steps = 10.0, 2
+    twin = write_transient_twin(tmp_path, CELL, dt, steps, surface=True, thickness_error=100.0, friction_error=False)
+    model = _model(("friction",), grounded_indicator="smooth")  # the twin's physics
+    prior = model.thickness.dat.data_ro.copy()
+    problem = TransientInversion(model, _transient_terms(model, twin, dt), [dt] * steps, ("thickness",),
+                                 Regularisation(thickness_scale=100.0))
+    result = Inversion(problem, tmp_path / "state", LBFGSOptions(max_iterations=12)).solve(0.01)
+    with stop_annotating():
+        problem.set_vector(result.state.x)
+    recovered, truth = model.thickness.dat.data_ro, twin["true_thickness"]
+    assert recovered.min() > 0
+    assert result.misfit < 0.1 * result.history[0]["misfit"]
+    assert np.linalg.norm(recovered - truth) < 0.5 * np.linalg.norm(prior - truth)
 
 
 def _invert(twin, out, *extra):
@@ -214,6 +304,7 @@ def test_twin_transient_from_files(tmp_path):
     assert main(argv) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["mode"] == "transient" and summary["steps"] == steps
+    assert summary["grounded_indicator"] == "smooth"  # the transient inversion's default, as the twin's
     assert summary["stop"] == "gradient" and summary["misfit"] < 1.2
     error, initial = grounded_errors(tmp_path / "out" / "result.h5", twin["prior"], twin["width"])
     assert error < 0.5 * initial
@@ -221,18 +312,44 @@ def test_twin_transient_from_files(tmp_path):
 
 def test_observations_off_the_mesh_are_named(twin, tmp_path, capsys):
     from icesheet.cli import main
-    from icesheet.synthetic import write_grid, write_points
+    from icesheet.synthetic import write_grid, write_points, write_surface_points
 
     points = write_points(tmp_path / "far.csv", [1e3, 700e3], [1e3, 40e3], [1.0, 1.0], [0.0, 0.0], 0.5)
+    surface = write_surface_points(tmp_path / "far_s.csv", [-200e3, 1e3], [1e3, 1e3], [500.0, 500.0], 1.0)
     x, y = np.array([1e6, 1.1e6]), np.array([0.0, 1e4])
     grid = write_grid(tmp_path / "far.nc", x, y, np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 2)))
     for path, expected in ((points, "1 of 2 points lie outside the mesh, the first in data row 2 at (700000, 40000)"),
+                           (surface, "1 of 2 points lie outside the mesh, the first in data row 1 at (-200000, 1000)"),
                            (grid, "reach no vertex of the mesh")):
-        code = main(["invert", "--observations", str(path), "--mesh-size", str(CELL), "--out", str(tmp_path / "o"),
-                     "--no-progress"])
+        code = main(["invert", "--observations", f"{path}@10", "--mesh-size", str(CELL), "--out",
+                     str(tmp_path / "o"), "--no-progress"])
         err = capsys.readouterr().err
         assert code == 2
         assert f"observations {str(path)!r}, variable 'x, y'" in err and expected in err
+
+
+@pytest.mark.slow
+def test_invert_command_initial_thickness_from_surface_and_velocity(tmp_path):
+    import firedrake as fd
+
+    from experiments.file_inversion import write_transient_twin
+    from icesheet.cli import main
+
+    twin = write_transient_twin(tmp_path / "obs", CELL, 10.0, 1, surface=True, thickness_error=100.0,
+                                friction_error=False)
+    out = tmp_path / "out"
+    assert main(["invert", "--observations", str(twin["files"][0.0]), "--observations", str(twin["surface_files"][0.0]),
+                 "--control", "thickness", "--mesh-size", str(CELL), "--dt", "10", "--alpha", "0.01",
+                 "--max-iterations", "3", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["mode"], summary["steps"], summary["grounded_indicator"]) == ("transient", 1, "smooth")
+    assert [o["quantity"] for o in summary["observations"]] == ["velocity", "surface"]
+    assert summary["misfit"] < 0.5 * summary["initial_misfit"]
+    with fd.CheckpointFile(str(out / "result.h5"), "r") as h5:
+        thickness = h5.load_function(h5.load_mesh(), "thickness").dat.data_ro
+    prior = _model(grounded_indicator="smooth").thickness.dat.data_ro
+    truth = twin["true_thickness"]
+    assert thickness.min() > 0 and np.linalg.norm(thickness - truth) < np.linalg.norm(prior - truth)
 
 
 @pytest.mark.mpi

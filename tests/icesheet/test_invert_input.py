@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from icesheet.cli import main
-from icesheet.synthetic import write_grid, write_points
+from icesheet.synthetic import write_grid, write_points, write_surface_grid
 
 
 @pytest.fixture
@@ -26,7 +26,8 @@ def run(capsys, *argv):
 
 
 @pytest.mark.parametrize("extra, expected", [
-    (["--control", "basal"], "control = 'basal': choose friction, rheology or friction,rheology"),
+    (["--control", "basal"], "control = 'basal': choose one or more of friction, rheology, thickness"),
+    (["--thickness-scale", "0"], "thickness_scale = 0.0: must be a finite number > 0"),
     (["--control", "friction,friction"], "control = 'friction,friction'"),
     (["--regularisation", "l1"], "regularisation = 'l1': choose one of tikhonov, tv"),
     (["--alpha", "-1"], "alpha = -1.0: must be a finite number > 0"),
@@ -36,6 +37,7 @@ def run(capsys, *argv):
     (["--max-iterations", "0"], "max_iterations = 0: must be an integer >= 1"),
     (["--scenario", "ice_shelf_ramp"], "scenario = 'ice_shelf_ramp': has no basal friction"),
     (["--grid-names", "x,y,vx"], "grid_names = 'x,y,vx': give six comma-separated names"),
+    (["--grounded-indicator", "soft"], "argument --grounded-indicator: invalid choice: 'soft'"),
     (["--dt", "0"], "dt = 0.0: must be a finite number > 0"),
 ])
 def test_bad_options_are_named(capsys, files, extra, expected):
@@ -83,3 +85,33 @@ def test_checks_do_not_import_firedrake(files):
             f"code = main(['invert', '--observations', {str(files['grid'])!r}, '--control', 'basal'])\n"
             "assert code == 2, code\nassert 'firedrake' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("observations, control, mode, steps, indicator", [
+    (["v.nc"], "friction", "snapshot", 1, "sharp"),  # velocities of time 0: one solve at the observed geometry
+    (["v.nc@0", "v.nc@20"], "friction", "transient", 3, "smooth"),  # velocities of 20 yr: solved in step 3
+    (["s.nc@20"], "friction", "transient", 2, "smooth"),  # the surface of 20 yr: the thickness after 2 steps
+    (["v.nc", "s.nc"], "thickness", "transient", 1, "smooth"),  # x_0's surface and x_1's velocity
+    (["v.nc"], "rheology,thickness", "transient", 1, "smooth"),
+])
+def test_mode_and_steps_follow_the_observations_and_controls(files, observations, control, mode, steps, indicator):
+    from icesheet.cli import build_parser
+    from icesheet.commands.invert import prepare
+
+    x, y = np.array([0.0, 1e4, 2e4]), np.array([0.0, 1e4])
+    write_surface_grid(files["tmp"] / "s.nc", x, y, np.full((2, 3), 100.0), np.ones((2, 3)))
+    argv = ["invert", "--control", control, "--dt", "10"]
+    for name in observations:
+        argv += ["--observations", str(files["tmp"] / name)]
+    request, data = prepare(build_parser().parse_args(argv))
+    assert (request.mode, request.steps) == (mode, steps)
+    assert request.parameters["physics"]["grounded_indicator"] == indicator
+    assert request.quantities == [d.quantity for d in data] == [
+        "surface" if name.startswith("s") else "velocity" for name in observations]
+
+
+def test_surface_of_time_zero_needs_the_thickness_control(capsys, files):
+    x, y = np.array([0.0, 1e4, 2e4]), np.array([0.0, 1e4])
+    surface = write_surface_grid(files["tmp"] / "s.nc", x, y, np.full((2, 3), 100.0), np.ones((2, 3)))
+    code, err = run(capsys, "--observations", str(surface), "--control", "friction")
+    assert code == 2 and "surface elevations of time 0 depend on the initial thickness only, not on friction" in err

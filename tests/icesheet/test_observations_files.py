@@ -180,3 +180,84 @@ def test_bilinear_reproduces_bilinear_fields_and_propagates_errors():
     # independent errors: a cell centre averages 4 values (sigma / 2), a grid point is one value (sigma)
     np.testing.assert_allclose(sy[-6], 2.0 / 2)
     np.testing.assert_allclose(sy[-5], 2.0)
+
+
+# -- surface elevations -------------------------------------------------------------------------------------------
+@pytest.fixture
+def surface_grid(tmp_path):
+    from icesheet.synthetic import write_surface_grid
+
+    surface = np.arange(12, dtype=float).reshape(3, 4) * 10.0 + 500.0
+    surface[0, 3] = np.nan  # a gap
+    return write_surface_grid(tmp_path / "surface.nc", X, Y, surface, np.full((3, 4), 1.5))
+
+
+def test_surface_grid_and_points_round_trip(surface_grid, tmp_path):
+    from icesheet.observations import GridSurface, PointSurface
+    from icesheet.synthetic import write_surface_points
+
+    data = read_observations(surface_grid)
+    assert isinstance(data, GridSurface) and data.quantity == "surface"
+    expected = np.arange(12, dtype=float).reshape(3, 4) * 10.0 + 500.0
+    expected[0, 3] = np.nan
+    np.testing.assert_array_equal(data.surface, expected)
+    assert np.isnan(data.surface_error[0, 3]) and np.count_nonzero(~data.valid) == 1
+    path = write_surface_points(tmp_path / "s.csv", [1.0, 2.0], [3.0, 4.0], [700.0, 650.5], 0.8)
+    points = read_observations(path)
+    assert isinstance(points, PointSurface)
+    np.testing.assert_array_equal(points.surface, [700.0, 650.5])
+    np.testing.assert_array_equal(points.sigma, [0.8, 0.8])
+
+
+def test_surface_in_km_is_converted(surface_grid):
+    with h5py.File(surface_grid, "a") as h5:
+        h5["surface"][...] = h5["surface"][...] / 1000.0
+        h5["surface"].attrs["units"] = "km"
+    data = read_grid(surface_grid)
+    np.testing.assert_allclose(data.surface[1], [540.0, 550.0, 560.0, 570.0], rtol=1e-6)  # float32 storage
+
+
+@pytest.mark.parametrize("variable, action, expected", [
+    ("surface_error", _delete, "missing"),
+    ("surface", _units("m/yr"), "units 'm/yr' are not a length"),
+    ("surface_error", _no_units, "no 'units' attribute"),
+    ("surface", _replace(np.full((3, 4), np.nan)), "every value is missing"),
+    ("surface", _replace(np.zeros((3, 3))), "shape (3, 3); expected (y, x) = (3, 4)"),
+    ("surface_error", _replace(-np.ones((3, 4))), "minimum -1 m; standard errors must be > 0"),
+])
+def test_malformed_surface_grid_is_named(surface_grid, variable, action, expected):
+    _edit(surface_grid, variable, action)
+    with pytest.raises(ObservationFileError) as err:
+        read_grid(surface_grid)
+    message = str(err.value)
+    assert f"observations {str(surface_grid)!r}, variable {variable!r}" in message
+    assert expected in message and "\n" not in message
+
+
+def test_grid_without_velocity_or_surface_is_named(surface_grid):
+    _edit(surface_grid, "surface", _delete)
+    with pytest.raises(ObservationFileError) as err:
+        read_grid(surface_grid)
+    assert f"variable 'vx': missing (nor is there a surface elevation 'surface')" in str(err.value)
+
+
+def test_surface_under_other_names(surface_grid):
+    with h5py.File(surface_grid, "a") as h5:
+        h5.move("surface", "usurf")
+        h5.move("surface_error", "usurf_err")
+    data = read_grid(surface_grid, GridNames.parse("x,y,vx,vy,vx_error,vy_error,usurf,usurf_err"))
+    assert data.quantity == "surface" and data.surface[2, 0] == 580.0
+
+
+@pytest.mark.parametrize("text, column, expected", [
+    ("x,y,surface\n1,2,3\n", "sigma", "missing column"),
+    ("x,y,surface,sigma\n1,2,high,1\n", "surface", "row 2: 'high' is not a number"),
+    ("x,y,surface,sigma\n1,2,3,-1\n", "sigma", "minimum -1 m; standard errors must be > 0"),
+])
+def test_malformed_surface_points_are_named(tmp_path, text, column, expected):
+    path = tmp_path / "surface.csv"
+    path.write_text(text)
+    with pytest.raises(ObservationFileError) as err:
+        read_points(path)
+    assert f"observations {str(path)!r}, variable {column!r}" in str(err.value)
+    assert expected in str(err.value)

@@ -38,6 +38,9 @@ def test_bad_command_line_values_are_named(capsys, argv, expected):
 @pytest.mark.parametrize("config, expected", [
     ("[time]\ndt_years = 3.0\n", "unknown config key 'time.dt_years'; allowed keys:"),
     ("[physics]\ndt = 3.0\n", "unknown config key 'physics.dt'"),
+    ("[physics]\ngrounded_indicator = \"soft\"\n",
+     "physics.grounded_indicator = 'soft': allowed values are ('sharp', 'smooth')"),
+    ("[physics]\ngrounding_width = 0.0\n", "physics.grounding_width = 0.0: must be > 0"),
     ("dt = 3.0\n", "'dt' must be a [section] table"),
     ("[ice]\nfront_thickness = -10.0\n", "ice.front_thickness = -10.0: must be >= 0"),
     ("[ice]\nfront_thickness = nan\n", "ice.front_thickness = nan: must be finite"),
