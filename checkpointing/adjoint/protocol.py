@@ -42,6 +42,11 @@ class SteppedModel(Protocol):
     def step(self, dt: float) -> Any: ...
 
 
+def _is_timestep(dt) -> bool:
+    """Whether ``dt`` is a finite number > 0 (not a bool)."""
+    return not isinstance(dt, bool) and isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0
+
+
 @dataclass(frozen=True)
 class TimeLoop:
     """The chain to reverse: ``model``, ``timesteps`` (``dt_i``, length ``l``), ``controls``, ``functional``."""
@@ -61,7 +66,7 @@ class TimeLoop:
         if not dts:
             raise ValueError("timesteps = []: the time loop needs at least one step")
         for i, dt in enumerate(dts):
-            if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
+            if not _is_timestep(dt):
                 raise ValueError(f"timesteps[{i}] = {dt!r}: a time step must be a finite number > 0")
         object.__setattr__(self, "timesteps", tuple(float(dt) for dt in dts))
         controls = tuple(self.controls)
@@ -119,7 +124,7 @@ class AdaptiveTimeLoop:
         dt = self.next_timestep(index, self.state)
         if dt is None:
             return None
-        if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
+        if not _is_timestep(dt):
             raise ValueError(f"next_timestep({index}) = {dt!r}: a time step must be a finite number > 0, or None "
                              "to end the chain")
         self.timesteps.append(float(dt))
