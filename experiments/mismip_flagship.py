@@ -127,7 +127,8 @@ class Progress:
     """``on_step`` for the manager: a log line every :data:`LOG_EVERY` model steps (first sweep, recomputed and
     re-taped steps counted apart), with the load average."""
 
-    def __init__(self):
+    def __init__(self, logger: logging.Logger = log):
+        self.log = logger
         self.forward = self.taped = 0
         self.start = time.perf_counter()
 
@@ -138,7 +139,7 @@ class Progress:
             self.forward += 1
         done = self.forward + self.taped
         if done % LOG_EVERY == 0:
-            log.info("model steps %d (forward %d, re-taped %d), last %.2f s (%d Picard + %d Newton), %.0f s "
+            self.log.info("model steps %d (forward %d, re-taped %d), last %.2f s (%d Picard + %d Newton), %.0f s "
                      "elapsed, load %.1f", done, self.forward, self.taped, seconds,
                      info.picard_iterations, info.newton_iterations, time.perf_counter() - self.start,
                      os.getloadavg()[0])
