@@ -14,9 +14,10 @@ Cost, on the platform calibrated on this machine (checkpointing.adjoint.calibrat
 ``calibration_steps`` steps of the first :math:`\delta t`): the simulator's makespan of the online schedule for the
 :math:`l` reached, against the offline optimum for that :math:`l` on the same platform (H-Revolve, Herrmann & Pallez
 2020; on one level it is Revolve's optimum with the measured costs), and the measured makespan against the
-predicted one.  Sizes: default 4 km, :math:`T` = 10 yr, :math:`\phi` = 0.25, 6 slots; ``--full`` 2 km from the
-relaxed state of the flagship run (``DIR/mismip_flagship/relax/``, made if missing), :math:`T` = 100 yr,
-:math:`\phi` = 0.1 (about 0.1 yr per step, like the flagship's fixed steps), 20 slots.
+predicted one.  Sizes: default 4 km from data/mismip/ice0_4km.h5, :math:`T` = 10 yr, :math:`\phi` = 0.25, 6
+slots; ``--full`` 2 km from the relaxed state of the flagship run (``DIR/mismip_flagship/relax/``, made if
+missing), :math:`T` = 100 yr, :math:`\phi` = 0.5, 20 slots.  (The stable step falls from 1.2 to about 0.3 yr as the
+grounding line retreats, so :math:`\phi` = 0.1, the flagship's 0.1 yr at the start, would need about 3500 steps.)
 
 Outputs: ``online.csv`` (one row), ``timesteps.csv`` (:math:`t_i, \delta t_i`), ``mismip_online.png``
 (:math:`\delta t_i` against time; online over offline makespan against :math:`l` with the run's :math:`l` marked).
@@ -37,8 +38,8 @@ from .mismip_flagship import CONTROLS, SIZES as FLAGSHIP_SIZES, Progress, initia
 NAME = "mismip_online"
 log = logging.getLogger(f"experiments.{NAME}")
 
-SIZES = {False: {"years": 10.0, "fraction": 0.25, "slots": 6, "calibration_steps": 5},
-         True: {"years": 100.0, "fraction": 0.1, "slots": 20, "calibration_steps": 20}}
+SIZES = {False: {"years": 10.0, "fraction": 0.25, "slots": 6, "calibration_steps": 5, "full_flagship": False},
+         True: {"years": 100.0, "fraction": 0.5, "slots": 20, "calibration_steps": 20, "full_flagship": True}}
 
 
 def calibrated_platform(model, dt: float, steps: int, slots: int):
@@ -90,7 +91,8 @@ def run(out: Path, full: bool) -> dict:
     from icesheet.functionals import build_functional
     from icesheet.stability import AdaptiveTimesteps, time_step_limit
 
-    size, flagship = SIZES[full], FLAGSHIP_SIZES[full]
+    size = SIZES[full]
+    flagship = FLAGSHIP_SIZES[size["full_flagship"]]
     state, drift = initial_state(flagship, out.parent / "mismip_flagship")
     model = build("mismip_ice1r", flagship["cell_size"], state)
     vaf_start = model.volume_above_flotation()
