@@ -17,11 +17,13 @@ the finer mesh (``IceModel.load_state``) and relaxed under Ice0 for ``relax_year
 ``spin_up``; the relaxed state is written to ``DIR/relax/`` and reused by a later run with the same sizes).  A 2 km
 steady state needs thousands of years (docs/mismip.md): the relaxed state still drifts, and its drift is reported.
 
-Sizes: default 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (a minute); ``--full`` 2 km, 1000 steps of 0.1 yr
+Sizes: default 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (2 minutes); ``--full`` 2 km, 1000 steps of 0.1 yr
 (100 years, the whole of Ice1r), 10 RAM + 40 disk slots: checkpoints for 5 % of the states, so that about as many
 steps are recomputed as taken.  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz representatives, with
 the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost, sizes, schedule, counts,
 measured and predicted times, peak RSS, state size), ``calibration.json``, ``gradients.h5`` (the two fields).
+
+The relaxed 2 km state is not steady and the discrete Ice1r is not converged in the time step (docs/mismip.md).
 
 Headline check: the run did exactly what the simulator counts for the schedule (forward and backward steps, reads,
 writes and peak occupancy per tier) and the VAF falls; the measured-over-predicted time is reported beside it.  The
