@@ -25,6 +25,7 @@ discard ``x_{p_i}``.  The result is a valid schedule, so its makespan is never b
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .actions import Advance, Backward, Discard, Read, Write
 from .emit import ScheduleDoesNotFit
@@ -107,8 +108,9 @@ class OnlineCheckpointing:
             tables[slots] = HRevolveTables(longest, Platform((Level(slots, lev.write_cost, lev.read_cost),),
                                                              self.platform.uf, self.platform.ub))
         for start, n, slots in segments:
-            out += [Read(start, self.level)] + tables[slots].schedule(n, start=start, stored=True)
-            out.append(Discard(start, self.level))
+            reversal = [replace(a, level=self.level) if isinstance(a, (Write, Read, Discard)) else a
+                        for a in tables[slots].schedule(n, start=start, stored=True)]  # planned on one level, 0
+            out += [Read(start, self.level)] + reversal + [Discard(start, self.level)]
         self.actions += out
         return out
 

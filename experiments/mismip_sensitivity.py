@@ -40,9 +40,9 @@ def directions(model) -> dict:
     return {"melt": fd.Function(Q).assign(1.0), "friction": fd.Function(Q).assign(1e-3)}
 
 
-def untaped_value(model, functional, steps: int, control, change) -> float:
-    """J after ``steps`` untaped steps from the model's current state with ``control`` raised by ``change``; the
-    control and the state are put back."""
+def untaped_value(model, functional, steps: int, control, change, dt: float = DT) -> float:
+    """J after ``steps`` untaped steps of ``dt`` from the model's current state with ``control`` raised by
+    ``change``; the control and the state are put back."""
     import firedrake as fd
     from firedrake.adjoint import stop_annotating
 
@@ -51,7 +51,7 @@ def untaped_value(model, functional, steps: int, control, change) -> float:
         with stop_annotating():
             control.assign(saved[0] + change)
             for _ in range(steps):
-                model.step(DT)
+                model.step(dt)
             return float(fd.assemble(functional.form))
     finally:
         with stop_annotating():

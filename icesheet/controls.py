@@ -40,7 +40,7 @@ from checkpointing.platform import Platform
 from icesheet.errors import InputError
 
 __all__ = ["CONTROLS", "RIESZ_MAPS", "Gradient", "available_controls", "control_function", "parameter_names",
-           "riesz_representative", "time_loop", "compute_gradient"]
+           "riesz_representative", "time_loop", "adaptive_time_loop", "compute_gradient", "compute_online_gradient"]
 
 CONTROLS = ("friction", "accumulation", "thickness", "rheology", "melt")
 RIESZ_MAPS = ("L2", "H1")
@@ -102,6 +102,24 @@ def time_loop(model, functional, timesteps, controls=None, on_step=None):
     repeats its Picard iterations bit for bit (docs/model.md).  The velocity's part of the initial-state gradient is
     zero in the fixed-point adjoint mode, where the converged velocity does not depend on the Picard initial guess."""
     from checkpointing.adjoint import TimeLoop
+
+    stepped, parameters = _stepped_and_parameters(model, controls, on_step)
+    return TimeLoop(stepped, list(timesteps), parameters, functional)
+
+
+def adaptive_time_loop(model, functional_for, next_timestep, controls=None, on_step=None):
+    """As :func:`time_loop` for a run whose time steps come from the state as it goes (e.g.
+    :class:`icesheet.stability.AdaptiveTimesteps`): a :class:`checkpointing.adjoint.AdaptiveTimeLoop` with the rule
+    ``next_timestep(i, state)`` and ``functional_for(l)`` (the functional once the number of steps ``l`` is
+    known)."""
+    from checkpointing.adjoint import AdaptiveTimeLoop
+
+    stepped, parameters = _stepped_and_parameters(model, controls, on_step)
+    return AdaptiveTimeLoop(stepped, next_timestep, parameters, functional_for)
+
+
+def _stepped_and_parameters(model, controls, on_step):
+    """The model as the manager steps it (observed if ``on_step``) and the parameter Functions of ``controls``."""
     from checkpointing.adjoint.calibration import ObservedModel
 
     controls = available_controls(model) if controls is None else controls
@@ -112,8 +130,7 @@ def time_loop(model, functional, timesteps, controls=None, on_step=None):
                              f"scenario with sub-shelf melt, e.g. mismip_ice1r); its controls are "
                              f"{', '.join(available_controls(model))}")
     parameters = tuple(control_function(model, c) for c in controls if c != "thickness")
-    stepped = model if on_step is None else ObservedModel(model, on_step)
-    return TimeLoop(stepped, list(timesteps), parameters, functional)
+    return (model if on_step is None else ObservedModel(model, on_step)), parameters
 
 
 @dataclass
@@ -142,6 +159,26 @@ def compute_gradient(model, functional, timesteps, controls=None, schedule: str 
     controls = available_controls(model) if controls is None else controls
     loop = time_loop(model, functional, timesteps, controls, on_step)
     result = gradient(loop, schedule, platform, storage, planner_options=schedule_options)
+    return _gradient(model, result, controls, riesz_map)
+
+
+def compute_online_gradient(model, functional_for, next_timestep, controls=None, platform: Platform | None = None,
+                            storage=(), level: int = 0, riesz_map: str = "L2", on_step=None) -> Gradient:
+    """As :func:`compute_gradient` for adaptive time steps (:func:`adaptive_time_loop`), through the online
+    checkpointer on ``level`` of ``platform`` (:func:`checkpointing.adjoint.online_gradient`; default platform:
+    one RAM level of 10 slots).  The time steps run are ``.result.timesteps``."""
+    from checkpointing.adjoint import online_gradient
+    from checkpointing.platform import Level
+
+    controls = available_controls(model) if controls is None else controls
+    loop = adaptive_time_loop(model, functional_for, next_timestep, controls, on_step)
+    platform = platform or Platform((Level(10, name="ram"),), name="ram")
+    result = online_gradient(loop, platform, storage, level)
+    return _gradient(model, result, controls, riesz_map)
+
+
+def _gradient(model, result, controls, riesz_map: str) -> Gradient:
+    """The manager's ``result`` as a :class:`Gradient`: derivatives and Riesz representatives per control."""
     derivatives = dict(zip((c for c in controls if c != "thickness"), result.gradient))
     if "thickness" in controls:
         derivatives["thickness"] = result.initial_state_gradient[0]

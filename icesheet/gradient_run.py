@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 class GradientRequest:
     """Validated input of one gradient: scenario and its parameters, functional (and ``when``), control, ``steps``
     of ``dt`` years, planner name, storage ``platform`` with one directory per disk level, ``calibrate``, Riesz
-    map, misfit ``sigma`` (m/yr) and output directory."""
+    map, misfit ``sigma`` (m/yr), output directory and optionally the ``initial_state`` file."""
 
     scenario: str
     parameters: dict
@@ -45,6 +45,7 @@ class GradientRequest:
     sigma: float
     out: Path
     dt_given: bool = False  # dt came from --dt or the config (refused if unstable), not the scenario (divided)
+    initial_state: Path | None = None  # an IceModel.save_state file, read (interpolated) before the first step
 
 
 def run(request: GradientRequest, progress: bool = True) -> dict:
@@ -61,6 +62,8 @@ def run(request: GradientRequest, progress: bool = True) -> dict:
     from icesheet.output import GradientWriter
 
     model = build_model(request.scenario, request.parameters)
+    if request.initial_state is not None:
+        model.load_state(request.initial_state)
     comm = model.mesh.comm
     request.dt = stable_dt(model, request)
     observed = initial_velocity_observations(model) if request.functional == "misfit" else None
@@ -94,6 +97,7 @@ def run(request: GradientRequest, progress: bool = True) -> dict:
         "scenario": request.scenario, "functional": request.functional, "when": request.when,
         "control": request.control, "control_function": control_function(model, request.control).name(),
         "steps": request.steps, "dt": request.dt, "adjoint_mode": model.adjoint_mode,
+        "initial_state": None if request.initial_state is None else str(request.initial_state),
         "schedule": request.schedule_name, "riesz_map": request.riesz, "rank": comm.rank, "ranks": comm.size,
         "dofs": model.thickness.function_space().dim(), "value": gradient.value,
         "gradient_norm": _norm(gradient.riesz[request.control], request.riesz), "wall_time": gradient.wall_time,

@@ -18,7 +18,7 @@ from icesheet.errors import ScenarioError
 from icesheet.solver_options import LINE_SEARCHES, LINEAR_SOLVERS, PRECONDITIONERS, STRATEGIES
 
 __all__ = ["SCENARIOS", "DEFAULT_SCENARIO", "SCENARIO_DIR", "ScenarioError", "scenario_parameters",
-           "build_model", "apply_override"]
+           "build_model", "apply_override", "check_state_file"]
 
 SCENARIOS: dict[str, str] = {
     "ice_shelf_ramp": "icesheet.setups:ice_shelf_ramp",
@@ -163,6 +163,29 @@ def scenario_parameters(name: str, config_file: str | Path | None = None, overri
     if mesh_file and not Path(mesh_file).is_file():
         raise ScenarioError(f"mesh.file = {mesh_file!r}: no such file")
     return parameters
+
+
+def check_state_file(path: Path, field: str = "initial_state") -> None:
+    """ScenarioError unless ``path`` is an existing HDF5 file (as IceModel.save_state writes; its content is
+    checked when the model reads it)."""
+    if not path.is_file():
+        raise ScenarioError(f"{field} = {str(path)!r}: no such file")
+    if not _is_hdf5(path):
+        raise ScenarioError(f"{field} = {str(path)!r}: not an HDF5 file (write one with IceModel.save_state)")
+
+
+def _is_hdf5(path: Path) -> bool:
+    """Whether ``path`` starts with the HDF5 signature, at byte 0 or after a user block of 512, 1024, 2048, ...
+    bytes (the HDF5 file format specification, "Format Signature")."""
+    signature, offset = b"\x89HDF\r\n\x1a\n", 0
+    with open(path, "rb") as fh:
+        size = path.stat().st_size
+        while offset + len(signature) <= size:
+            fh.seek(offset)
+            if fh.read(len(signature)) == signature:
+                return True
+            offset = 512 if offset == 0 else 2 * offset
+    return False
 
 
 def build_model(name: str, parameters: dict, **model_options):

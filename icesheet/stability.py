@@ -47,6 +47,9 @@ undershoots that the thickness clamp :math:`h \leftarrow \max(h, 0)` removes (ad
 
 A requested time step longer than :math:`\min(\delta t_\mathrm{coupling}, \delta t_\mathrm{transport})` is split
 into equal sub-steps (:func:`substeps`); the bound is re-evaluated before every step from the state at hand.
+:class:`AdaptiveTimesteps` instead takes every step as a fixed fraction of the bound at the state it starts from, so
+that the number of steps to reach a given time is known only once the run has reached it (the online checkpointer's
+case, checkpointing/online.py).
 
 **Physics guard** (:class:`Guard`): after every step a run stops with :class:`icesheet.errors.PhysicsGuardError`
 when the clamp added more than a stated fraction of the volume, or the volume, thickness or speed left physical
@@ -62,7 +65,7 @@ from icesheet.errors import InputError, PhysicsGuardError
 
 __all__ = ["COUPLING_FRACTION", "COURANT_MAX", "MAX_SUBSTEPS", "TimeStepLimit", "rounded_down", "time_step_limit",
            "initial_time_step_limit",
-           "field_maxima", "substeps",
+           "field_maxima", "substeps", "AdaptiveTimesteps",
            "Guard"]
 
 #: fraction of the linear stability limit 2/lambda_max taken as the coupling bound
@@ -192,6 +195,37 @@ def substeps(dt: float, limit: float, maximum: int | None = None) -> int:
                          f"at most {maximum} are allowed; use --dt <= {rounded_down(maximum * limit):.3g} "
                          "(and more --steps)")
     return n
+
+
+class AdaptiveTimesteps:
+    r"""The rule :math:`\delta t_i = \min(\phi\,\delta t_\mathrm{stable}(x_i),\ \delta t_\mathrm{max},\ T - t_i)`,
+    :math:`t_{i+1} = t_i + \delta t_i` from :math:`t_0 = 0`, ending the run (``None``) once :math:`t_i` reaches
+    :math:`T` = ``end`` (years): :math:`\delta t_\mathrm{stable}` is :func:`time_step_limit` at the model's current
+    thickness and velocity (the previous step's, the next Picard guess) and :math:`\phi` = ``fraction``.  Called
+    as ``rule(i, state)`` once per step, in order (checkpointing.adjoint.AdaptiveTimeLoop's ``next_timestep``);
+    ``timesteps`` records the steps given."""
+
+    def __init__(self, model, end: float, fraction: float = 1.0, dt_max: float = math.inf):
+        for name, value in (("end", end), ("fraction", fraction)):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} = {value!r}: must be a finite number > 0")
+        if not dt_max > 0:
+            raise ValueError(f"dt_max = {dt_max!r}: must be > 0")
+        self.model, self.end, self.fraction, self.dt_max = model, float(end), float(fraction), float(dt_max)
+        self.timesteps: list[float] = []
+        self.time = 0.0
+
+    def __call__(self, index: int, state=None) -> float | None:
+        if index != len(self.timesteps):
+            raise ValueError(f"index = {index}: the rule has given {len(self.timesteps)} steps; it is called once "
+                             "per step, in order")
+        remaining = self.end - self.time
+        if remaining <= 1e-9 * self.end:
+            return None
+        dt = min(self.fraction * time_step_limit(self.model).dt, self.dt_max, remaining)
+        self.timesteps.append(dt)
+        self.time += dt
+        return dt
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@
 :mod:`.calibration` measures a platform's costs on a model.  The package knows models only through the protocol.
 ``checkpointing/__init__.py`` does not import this subpackage, so the pure-Python package stays Firedrake-free.
 """
-from .driver import evaluate, gradient, tiers_for_platform
+from .driver import evaluate, gradient, online_gradient, tiers_for_platform
 from .manager import AdjointResult, CheckpointManager, Counters, StepFailedError
-from .protocol import SteppedModel, TimeLoop
+from .protocol import AdaptiveTimeLoop, SteppedModel, TimeLoop
 from .tiers import (CapacityError, ChecksumError, DiskTier, RamTier, StorageError, StorageUnavailableError, Tier)
 
-__all__ = ["gradient", "evaluate", "CheckpointManager", "AdjointResult", "Counters", "StepFailedError",
-           "tiers_for_platform", "TimeLoop", "SteppedModel", "Tier", "RamTier", "DiskTier", "StorageError",
-           "ChecksumError", "CapacityError", "StorageUnavailableError"]
+__all__ = ["gradient", "online_gradient", "evaluate", "CheckpointManager", "AdjointResult", "Counters",
+           "StepFailedError", "tiers_for_platform", "TimeLoop", "AdaptiveTimeLoop", "SteppedModel", "Tier", "RamTier",
+           "DiskTier", "StorageError", "ChecksumError", "CapacityError", "StorageUnavailableError"]

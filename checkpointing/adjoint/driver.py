@@ -11,7 +11,8 @@
 ``platform``, with ``planner_options``) or a list of :mod:`checkpointing.actions` planned elsewhere.  ``storage``
 is either the directories of the disk levels (one per level ``k >= 1``; level 0 is RAM: :func:`tiers_for_platform`)
 or one ready :class:`~checkpointing.adjoint.tiers.Tier` per level (to reuse tiers, or to measure them).
-``platform`` defaults to one RAM level with ``l`` slots (store-all fits).  ``result.predicted`` is the simulator's
+``platform`` defaults to one RAM level with ``l`` slots (store-all fits).  :func:`online_gradient` does the same
+for an :class:`~checkpointing.adjoint.protocol.AdaptiveTimeLoop`, whose ``l`` is known only once it has run.  ``result.predicted`` is the simulator's
 report on ``platform``, so its makespan is in the platform's cost units.
 """
 from __future__ import annotations
@@ -21,10 +22,10 @@ import os
 from ..planners import plan
 from ..platform import Level, Platform
 from .manager import AdjointResult, CheckpointManager
-from .protocol import TimeLoop
+from .protocol import AdaptiveTimeLoop, TimeLoop
 from .tiers import DiskTier, RamTier, Tier
 
-__all__ = ["gradient", "evaluate", "tiers_for_platform"]
+__all__ = ["gradient", "online_gradient", "evaluate", "tiers_for_platform"]
 
 
 def tiers_for_platform(platform: Platform, directories=()) -> list[Tier]:
@@ -58,6 +59,13 @@ def gradient(loop: TimeLoop, schedule="store-all", platform: Platform | None = N
     elif planner_options:
         raise ValueError(f"planner_options = {planner_options!r}: only for a planner name, not a list of actions")
     return CheckpointManager(loop, _tiers(platform, storage)).run(schedule, platform)
+
+
+def online_gradient(loop: AdaptiveTimeLoop, platform: Platform, storage=(), level: int = 0) -> AdjointResult:
+    """J, dJ/dp and dJ/dx_0 for a chain whose length is decided while it runs (adaptive time steps), with the
+    online checkpointer on ``level`` of ``platform`` (CheckpointManager.run_online; ``storage`` as for
+    :func:`gradient`).  ``loop.timesteps`` holds the time steps run."""
+    return CheckpointManager(loop, _tiers(platform, storage)).run_online(platform, level)
 
 
 def evaluate(loop: TimeLoop) -> float:

@@ -20,6 +20,10 @@ and runs this manager in one call.  The manager itself::
     result.run_time, result.cpu_time  # wall and CPU seconds of the whole run
     manager.evaluate()              # J only: one untaped forward sweep
 
+    # a chain of unknown length (adaptive time steps; protocol.py), with the online checkpointer on one level:
+    adaptive = AdaptiveTimeLoop(model, next_timestep=rule, controls=(p,), functional_for=lambda l: j)
+    result = CheckpointManager(adaptive, tiers).run_online(platform, level=0)   # adaptive.timesteps: the dt_i run
+
 ``run`` reads ``x_0`` from ``model.state`` when called and puts it back there when it returns (or fails), so
 it can be called again after changing the controls.  Errors: :class:`StepFailedError` (a model step raised; says
 which step and which phase), :class:`~checkpointing.adjoint.tiers.StorageError` and its subclasses
@@ -80,10 +84,11 @@ from firedrake.adjoint import (AdjFloat, Control, Tape, annotate_tape, continue_
 from pyadjoint.drivers import marked_controls
 
 from ..actions import Advance, Backward, Discard, Read, Write
+from ..online import OnlineCheckpointing
 from ..platform import Level, Platform
 from ..simulator import Report, simulate
 from ..rundirs import check_terminated
-from .protocol import TimeLoop
+from .protocol import AdaptiveTimeLoop, TimeLoop
 from .tiers import StateLayout, Tier
 
 __all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError"]
@@ -126,7 +131,8 @@ class Counters:
 @dataclass
 class AdjointResult:
     """``value`` = J, ``gradient`` = dJ/dp per control, ``initial_state_gradient`` = xbar_0 per state Function;
-    ``run_time`` and ``cpu_time``: wall and CPU time (s, this process) of the whole :meth:`CheckpointManager.run`."""
+    ``run_time`` and ``cpu_time``: wall and CPU time (s, this process) of the whole :meth:`CheckpointManager.run`;
+    ``timesteps``: the ``dt_i`` of the chain run (recorded during the run for an adaptive one)."""
 
     value: float
     gradient: tuple
@@ -135,6 +141,7 @@ class AdjointResult:
     predicted: Report
     run_time: float = 0.0
     cpu_time: float = 0.0
+    timesteps: tuple = ()
 
 
 def _owned_views(functions) -> list[np.ndarray]:
@@ -163,9 +170,9 @@ class CheckpointManager:
     """Runs schedules of :mod:`checkpointing.actions` for the chain ``loop`` with ``tiers[k]`` serving level
     ``k`` (see the module docstring)."""
 
-    def __init__(self, loop: TimeLoop, tiers):
-        if not isinstance(loop, TimeLoop):
-            raise TypeError(f"loop = {loop!r}: expected a checkpointing.adjoint.TimeLoop")
+    def __init__(self, loop: TimeLoop | AdaptiveTimeLoop, tiers):
+        if not isinstance(loop, (TimeLoop, AdaptiveTimeLoop)):
+            raise TypeError(f"loop = {loop!r}: expected a checkpointing.adjoint.TimeLoop or AdaptiveTimeLoop")
         tiers = list(tiers)
         if not tiers or not all(isinstance(t, Tier) for t in tiers):
             raise TypeError(f"tiers = {tiers!r}: expected a non-empty list of Tier (RamTier, DiskTier)")
@@ -181,6 +188,7 @@ class CheckpointManager:
     # public entry points ------------------------------------------------------------------------------------
     def evaluate(self) -> float:
         """``J = sum_i j_i(x_i)`` by one untaped forward sweep from the current state (which is restored)."""
+        self._require(TimeLoop, "evaluate")
         state, initial = self.loop.state, [np.array(a) for a in _owned_views(self.loop.state)]
         value = 0.0
         try:
@@ -189,7 +197,7 @@ class CheckpointManager:
                     term = self.loop.functional(i, state)
                     value += 0.0 if term is None else float(term)
                     if i < self.loop.steps:
-                        self._step(i, "forward evaluation of J")
+                        _step(self.loop, i, "forward evaluation of J")
         finally:
             _assign_owned(state, initial)
         return value
@@ -200,30 +208,81 @@ class CheckpointManager:
         ``platform``: optionally the costed platform the schedule was planned for; ``result.predicted`` is then the
         simulator's report on it (makespan in its units) instead of on :attr:`platform` (unit costs).  It must
         have one level per tier and no level larger than its tier."""
+        self._require(TimeLoop, "run")
         start, cpu_start = time.perf_counter(), time.process_time()
         schedule = list(schedule)
-        if platform is None:
-            platform = self.platform
-        elif platform.n_levels != len(self.tiers) or any(
-                level.capacity > tier.capacity for level, tier in zip(platform.levels, self.tiers)):
-            raise ValueError(f"platform capacities {platform.capacities} do not fit the tiers' capacities "
-                             f"{[t.capacity for t in self.tiers]} (one level per tier, none larger than its tier)")
+        platform = self._check_platform(platform)
         predicted = simulate(schedule, platform, self.loop.steps)
         result = _Execution(self, schedule, predicted).run()
         result.run_time, result.cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
         return result
 
-    # shared by both ---------------------------------------------------------------------------------------
-    def _step(self, index: int, phase: str, hint=None) -> None:
-        dt = self.loop.timesteps[index]
+    def run_online(self, platform: Platform | None = None, level: int = 0, max_steps: int = 10**6) -> AdjointResult:
+        """J and its gradients for an :class:`AdaptiveTimeLoop`, whose length ``l`` is decided during the first
+        forward sweep, with the online checkpointer (checkpointing/online.py) on ``level`` of ``platform``.
+
+        Before each step of the first sweep the loop's rule gives ``dt_i`` from ``x_i`` (recorded in
+        ``loop.timesteps``); the checkpointer's actions for that step (keep ``x_i`` or not, advance) are executed
+        at once; when the rule ends the chain, the reversal the checkpointer plans for the ``l`` reached is
+        executed.  ``result.predicted`` is the simulator's report of the whole schedule (``online.actions``) for
+        that ``l``, so the counters can be checked against it as for :meth:`run`.  More than ``max_steps`` steps
+        raise ValueError."""
+        self._require(AdaptiveTimeLoop, "run_online")
+        start, cpu_start = time.perf_counter(), time.process_time()
+        platform = self._check_platform(platform)
+        online = OnlineCheckpointing(platform, level)
+        adaptive = self.loop
+        adaptive.timesteps.clear()
+        execution = _Execution(self, [], None)
         try:
-            if hint is None:
-                self.loop.model.step(dt)
-            else:
-                self.loop.model.step(dt, hint=hint)
-        except Exception as exc:
-            raise StepFailedError(f"forward step F_{index} (x_{index} -> x_{index + 1}, dt = {dt:g}) failed during "
-                                  f"{phase}: {type(exc).__name__}: {exc}") from exc
+            execution.open([online.slots if k == level else 0 for k in range(len(self.tiers))])
+            while True:
+                with stop_annotating():
+                    dt = adaptive.record(adaptive.steps)
+                if dt is None:
+                    break
+                if adaptive.steps > max_steps:
+                    raise ValueError(f"max_steps = {max_steps}: the adaptive chain did not end within it")
+                execution.feed(online.step())
+            if adaptive.steps == 0:
+                raise ValueError("next_timestep(0) = None: the adaptive chain has no step")
+            execution.loop = adaptive.loop()
+            execution.feed(online.finish())
+        finally:
+            execution.close()
+        execution.predicted = simulate(online.actions, platform, adaptive.steps)
+        result = execution.result()
+        result.run_time, result.cpu_time = time.perf_counter() - start, time.process_time() - cpu_start
+        return result
+
+    def _require(self, kind, method: str) -> None:
+        if not isinstance(self.loop, kind):
+            raise TypeError(f"CheckpointManager.{method}: needs a {kind.__name__}, this manager has a "
+                            f"{type(self.loop).__name__}")
+
+    def _check_platform(self, platform: Platform | None) -> Platform:
+        """``platform`` (default: :attr:`platform`), checked against the tiers."""
+        if platform is None:
+            return self.platform
+        if platform.n_levels != len(self.tiers) or any(
+                level.capacity > tier.capacity for level, tier in zip(platform.levels, self.tiers)):
+            raise ValueError(f"platform capacities {platform.capacities} do not fit the tiers' capacities "
+                             f"{[t.capacity for t in self.tiers]} (one level per tier, none larger than its tier)")
+        return platform
+
+
+
+def _step(loop, index: int, phase: str, hint=None) -> None:
+    """``F_index`` of ``loop`` (``model.step(dt_index)``, with ``hint`` if given); StepFailedError names the step."""
+    dt = loop.timesteps[index]
+    try:
+        if hint is None:
+            loop.model.step(dt)
+        else:
+            loop.model.step(dt, hint=hint)
+    except Exception as exc:
+        raise StepFailedError(f"forward step F_{index} (x_{index} -> x_{index + 1}, dt = {dt:g}) failed during "
+                              f"{phase}: {type(exc).__name__}: {exc}") from exc
 
 
 class _Execution:
@@ -242,39 +301,56 @@ class _Execution:
         self.adjoint_state = None  # xbar_{i+1} between backward steps, then xbar_0
         self.hint = None  # (i + 1, model.retape_hint() on x_{i+1}) between backward steps, if the model has one
         self.gradient = [[np.zeros_like(a) for a in _owned_views([p])] for p in self.loop.controls]
+        self.initial, self.opened = None, []  # x_0 and the tiers opened, between open() and close()
 
     def run(self) -> AdjointResult:
-        state = self.loop.state
-        initial = [np.array(a) for a in _owned_views(state)]
-        layout = StateLayout.of(initial)
-        opened = []
+        try:
+            self.open(self.predicted.peak)
+            self.feed(self.schedule)
+        finally:
+            self.close()
+        return self.result()
+
+    def open(self, slots) -> None:
+        """Keep ``x_0`` (put back by :meth:`close`) and open the tiers for at most ``slots[k]`` checkpoints each."""
+        self.initial = [np.array(a) for a in _owned_views(self.loop.state)]
+        layout = StateLayout.of(self.initial)
         gc.collect()
         gc.freeze()  # the per-step collections then scan only objects created during this run
-        try:
-            for tier, slots in zip(self.tiers, self.predicted.peak):
-                tier.open(layout, slots, self.manager.comm)
-                opened.append(tier)
-            for self.position, action in enumerate(self.schedule):
-                check_terminated()  # a SIGTERM whose exception a destructor swallowed (checkpointing/rundirs.py)
-                start = time.perf_counter()
-                self.execute(action)
-                self.counters.wall_time[type(action).__name__.lower()] += time.perf_counter() - start
-            self.counters.reads = [t.reads for t in self.tiers]
-            self.counters.writes = [t.writes for t in self.tiers]
-            self.counters.peak = [t.peak for t in self.tiers]
-        finally:
-            for tier in opened:
-                tier.close()
-            _assign_owned(state, initial)
-            _renew_block_variables(state + self.loop.controls)
-            gc.unfreeze()
-            gc.collect()
+        for tier, count in zip(self.tiers, slots):
+            tier.open(layout, count, self.manager.comm)
+            self.opened.append(tier)
+
+    def feed(self, actions) -> None:
+        """Execute ``actions``, the next part of the schedule (positions count on from the last call)."""
+        for action in actions:
+            check_terminated()  # a SIGTERM whose exception a destructor swallowed (checkpointing/rundirs.py)
+            start = time.perf_counter()
+            self.execute(action)
+            self.counters.wall_time[type(action).__name__.lower()] += time.perf_counter() - start
+            self.position += 1
+
+    def close(self) -> None:
+        """Count the tiers' reads, writes and peaks, close them, put ``x_0`` back and drop the run's objects."""
+        self.counters.reads = [t.reads for t in self.tiers]
+        self.counters.writes = [t.writes for t in self.tiers]
+        self.counters.peak = [t.peak for t in self.tiers]
+        for tier in self.opened:
+            tier.close()
+        self.opened = []
+        if self.initial is not None:
+            _assign_owned(self.loop.state, self.initial)
+        _renew_block_variables(self.loop.state + self.loop.controls)
+        gc.unfreeze()
+        gc.collect()
         self.counters.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+    def result(self) -> AdjointResult:
         return AdjointResult(
             value=self.value,
             gradient=tuple(_cofunction(p, g) for p, g in zip(self.loop.controls, self.gradient)),
-            initial_state_gradient=tuple(_cofunction(f, a) for f, a in zip(state, self.adjoint_state)),
-            counters=self.counters, predicted=self.predicted)
+            initial_state_gradient=tuple(_cofunction(f, a) for f, a in zip(self.loop.state, self.adjoint_state)),
+            counters=self.counters, predicted=self.predicted, timesteps=tuple(self.loop.timesteps))
 
     # one handler per action ----------------------------------------------------------------------------------
     @singledispatchmethod
@@ -287,7 +363,7 @@ class _Execution:
             for i in range(action.start, action.end):
                 phase = ("the first forward sweep" if i >= self.furthest
                          else f"recomputation (schedule[{self.position}]: {action})")
-                self.manager._step(i, phase)
+                _step(self.loop, i, phase)
                 self.furthest = max(self.furthest, i + 1)
         self.counters.forward_steps += action.end - action.start
 
@@ -326,7 +402,7 @@ class _Execution:
             parameters = [Control(p) for p in controls]
             term = self.loop.functional(index, state)
             if taped_step:
-                self.manager._step(index, f"re-taping for backward step {index} (schedule[{self.position}])", hint)
+                _step(self.loop, index, f"re-taping for backward step {index} (schedule[{self.position}])", hint)
         if taped_step:
             for f, seed in zip(state, self.adjoint_state):
                 f.block_variable.adj_value = _cofunction(f, seed)

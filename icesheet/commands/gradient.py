@@ -19,7 +19,8 @@ All input is checked before Firedrake is imported: an unknown functional, contro
 that cannot hold the schedule, an unwritable --disk-dir or --out, an --out holding an earlier gradient (without
 --overwrite), a non-finite --sigma or a missing platform file fails with one line naming it.  A --dt above the
 stable time step at the initial state (icesheet/stability.py) is refused once the model is built, before any step;
-the scenario's default dt is divided instead.
+the scenario's default dt is divided instead.  ``--initial-state`` (as for ``icesheet run``) must be an HDF5 file;
+its thickness is checked (finite, >= 0) when it is read, before any step.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from icesheet.functionals import DEFAULT_SIGMA, FUNCTIONALS, WHEN
 from icesheet.gradient_run import GradientRequest
 from icesheet.outdir import check_output_directory, check_writable_directory
 from icesheet.output import GRADIENT_FILES
-from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, scenario_parameters
+from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, check_state_file, scenario_parameters
 
 
 def register(subparsers) -> None:
@@ -57,6 +58,9 @@ def register(subparsers) -> None:
     parser.add_argument("--steps", type=int, help="number of time steps l (default: the scenario's time.steps)")
     parser.add_argument("--dt", type=float, help="time step in years (default: the scenario's time.dt)")
     parser.add_argument("--mesh-size", type=float, help="target cell size in metres (mesh.cell_size)")
+    parser.add_argument("--initial-state", type=Path,
+                        help="HDF5 file written by IceModel.save_state: initial thickness and velocity "
+                        "(interpolated onto the mesh)")
     parser.add_argument("--schedule", help=f"one of {', '.join(sorted(PLANNERS))} (default store-all, or hrevolve "
                         "with --calibrate)")
     parser.add_argument("--ram-slots", type=int, help="checkpoints held in RAM (level 0)")
@@ -156,6 +160,8 @@ def prepare(args) -> GradientRequest:
         if value is not None:
             overrides[key] = value
     parameters = scenario_parameters(args.scenario, args.config, overrides)
+    if args.initial_state is not None:
+        check_state_file(args.initial_state)
     steps, dt = parameters["time"]["steps"], parameters["time"]["dt"]
     if steps < 1:
         raise InputError(f"steps = {steps!r}: a gradient needs at least one time step (steps >= 1)")
@@ -171,7 +177,8 @@ def prepare(args) -> GradientRequest:
                          f"{schedule_name!r} does not fit l = {steps} steps: {err}") from None
     return GradientRequest(args.scenario, parameters, args.functional, args.when, args.control, steps, dt,
                            schedule_name, platform, list(args.disk_dir), args.calibrate, args.riesz, args.sigma,
-                           args.out, dt_given=args.dt is not None or "dt" in _config_keys(args.config, "time"))
+                           args.out, dt_given=args.dt is not None or "dt" in _config_keys(args.config, "time"),
+                           initial_state=args.initial_state)
 
 
 def main(args) -> int:

@@ -16,7 +16,7 @@ from checkpointing.exits import one_line
 from icesheet.errors import ScenarioError
 from icesheet.outdir import check_output_directory
 from icesheet.output import RUN_FILES
-from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, build_model, scenario_parameters
+from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, build_model, check_state_file, scenario_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -56,29 +56,11 @@ def prepare(args) -> dict:
         overrides["mesh.file"] = str(args.mesh)
     parameters = scenario_parameters(args.scenario, args.config, overrides)
     if args.initial_state is not None:
-        if not args.initial_state.is_file():
-            raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: no such file")
-        if not _is_hdf5(args.initial_state):
-            raise ScenarioError(f"initial_state = {str(args.initial_state)!r}: not an HDF5 file (write one with "
-                                "IceModel.save_state)")
+        check_state_file(args.initial_state)
     if args.vtk_every < 1:
         raise ScenarioError(f"vtk_every = {args.vtk_every!r}: must be an integer >= 1")
     check_output_directory(args.out, RUN_FILES, args.overwrite)
     return parameters
-
-
-def _is_hdf5(path: Path) -> bool:
-    """Whether ``path`` starts with the HDF5 signature, at byte 0 or after a user block of 512, 1024, 2048, ...
-    bytes (the HDF5 file format specification, "Format Signature")."""
-    signature, offset = b"\x89HDF\r\n\x1a\n", 0
-    with open(path, "rb") as fh:
-        size = path.stat().st_size
-        while offset + len(signature) <= size:
-            fh.seek(offset)
-            if fh.read(len(signature)) == signature:
-                return True
-            offset = 512 if offset == 0 else 2 * offset
-    return False
 
 
 def main(args) -> int:

@@ -191,6 +191,8 @@ BAD_INPUT = [
     (["--scenario", "greenland"], "scenario = 'greenland'"),
     (["--scenario", "ice_shelf_ramp", "--friction", "log"], "friction = 'log'"),
     (["--friction", "exponential"], "friction_parameterisation = 'exponential'"),
+    (["--initial-state", "{tmp}/missing.h5"], "initial_state = "),
+    (["--initial-state", "{tmp}/a-file"], "not an HDF5 file"),
 ]
 
 

@@ -97,6 +97,20 @@ def test_online_is_valid_and_never_beats_the_offline_optimum(spec):
         assert report.peak[0] <= platform.capacities[0]
 
 
+@pytest.mark.parametrize("level", [0, 1])
+def test_online_on_any_level_uses_that_level_only(level):
+    """The checkpointer on level ``level`` of a two-level platform: its whole schedule (the reversal's segments
+    too) stores on that level, and costs the same as on a one-level platform of that level."""
+    platform = Platform.from_spec("3:0:0,4:1:2", uf=1, ub=2)
+    alone = Platform((platform.levels[level],), uf=1, ub=2)
+    for l in (5, 17, 40):
+        schedule = online_schedule(l, platform, level=level)
+        assert {a.level for a in schedule if hasattr(a, "level")} == {level}
+        report = simulate(schedule, platform, l)
+        assert report.makespan == pytest.approx(simulate(online_schedule(l, alone), alone, l).makespan)
+        assert report.peak[1 - level] == 0
+
+
 def test_online_emits_actions_step_by_step():
     platform = Platform.from_spec("3:0:0", uf=1, ub=1)
     online = OnlineCheckpointing(platform)

@@ -1,0 +1,283 @@
+r"""The flagship gradient: how the ice lost in MISMIP+ Ice1r depends on the melt and on friction, with bounded memory.
+
+:math:`J` is the volume above flotation (VAF) at the end of ``steps`` steps of ``dt`` years of Ice1r (the scenario
+``mismip_ice1r``; docs/mismip.md); the VAF lost is :math:`J(0) - J`, and :math:`J(0)` depends on neither control, so
+the gradient of the VAF lost is :math:`-dJ`.  The controls are the melt-rate factor :math:`f` (``melt_factor``, 1 in
+MISMIP+) and the Weertman coefficient :math:`C` itself (linear parameterisation, ``friction``, MPa (m/yr)^-1/3), as
+in experiments/mismip_sensitivity.py.  Both gradients come from one run of the checkpoint manager
+(icesheet.controls.compute_gradient) on an H-Revolve schedule (Herrmann & Pallez 2020, ACM TOMS 46(2)) over a RAM
+tier of ``ram_slots`` and a disk tier of ``disk_slots`` checkpoints, planned on the platform calibrated on this
+machine (checkpointing.adjoint.calibration: ``uf``, ``ub`` from a store-all gradient of the first
+``calibration_steps`` steps, ``w_k``, ``r_k`` measured on the tiers themselves, as ``icesheet gradient --calibrate``
+does, but on a prefix of the chain so that the calibration does not cost a whole store-all run).  The simulator's
+makespan of the schedule on that platform is the prediction the measured time of the run is compared with.
+
+Initial state: the 4 km Ice0 steady state (data/mismip/ice0_4km.h5), used as is at 4 km; at 2 km, interpolated onto
+the finer mesh (``IceModel.load_state``) and relaxed under Ice0 for ``relax_years`` (experiments/mismip.py,
+``spin_up``; the relaxed state is written to ``DIR/relax/`` and reused by a later run with the same sizes).  A 2 km
+steady state needs thousands of years (docs/mismip.md): the relaxed state still drifts, and its drift is reported.
+
+Sizes: default 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (2 minutes); ``--full`` 2 km, 1000 steps of 0.1 yr
+(100 years, the whole of Ice1r), 10 RAM + 40 disk slots: checkpoints for 5 % of the states, so that about as many
+steps are recomputed as taken.  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz representatives, with
+the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost, sizes, schedule, counts,
+measured and predicted times, peak RSS, state size), ``calibration.json``, ``gradients.h5`` (the two fields).
+
+The relaxed 2 km state is not steady and the discrete Ice1r is not converged in the time step (docs/mismip.md).
+
+Headline check: the run did exactly what the simulator counts for the schedule (forward and backward steps, reads,
+writes and peak occupancy per tier) and the VAF falls; the measured-over-predicted time is reported beside it.  The
+Taylor test of this gradient (at 8 km) is in tests/icesheet/test_mismip_flagship.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .harness import main_for, plt, save_figure, write_csv
+from .mismip import STATES, build, saved_time, spin_up
+
+NAME = "mismip_flagship"
+log = logging.getLogger(f"experiments.{NAME}")
+
+CONTROLS = ("melt", "friction")
+SIZES = {
+    False: {"cell_size": 4000.0, "steps": 40, "dt": 0.5, "ram_slots": 4, "disk_slots": 8, "relax_years": 0.0,
+            "calibration_steps": 5},
+    True: {"cell_size": 2000.0, "steps": 1000, "dt": 0.1, "ram_slots": 10, "disk_slots": 40, "relax_years": 200.0,
+           "calibration_steps": 20},
+}
+SOURCE_STATE = STATES / "ice0_4km.h5"
+LOG_EVERY = 50  # model steps between progress lines
+
+
+def initial_state(size: dict, out: Path) -> tuple[Path, dict]:
+    """The state Ice1r starts from and what is known of its drift under Ice0 (see the module docstring)."""
+    if size["relax_years"] == 0:
+        if size["cell_size"] != 4000.0:
+            raise ValueError(f"cell_size = {size['cell_size']:g}: without relaxation only the 4 km state is steady")
+        return SOURCE_STATE, {"relax_years": 0.0, "source": str(SOURCE_STATE.relative_to(STATES.parent.parent))}
+    directory = out / "relax"
+    state = directory / f"ice0_{size['cell_size'] / 1000:g}km.h5"
+    start = saved_time(SOURCE_STATE)
+    if not (state.is_file() and saved_time(state) >= start + size["relax_years"] - 1e-6):
+        shutil.rmtree(directory, ignore_errors=True)
+        tick = time.perf_counter()
+        spin_up(size["cell_size"], size["relax_years"], directory, restart=SOURCE_STATE,
+                save_every=size["relax_years"], log_every=10.0)
+        log.info("relaxed %g years under Ice0 at %g km in %.0f s", size["relax_years"], size["cell_size"] / 1e3,
+                 time.perf_counter() - tick)
+    return state, {"relax_years": size["relax_years"], "source": str(SOURCE_STATE.relative_to(STATES.parent.parent)),
+                   **relaxation_drift(directory / "spinup.csv")}
+
+
+def relaxation_drift(log_path: Path) -> dict:
+    """The VAF change per year over the second half of the relaxation and over its last 10 years (m^3/yr), and
+    the centreline grounding line at its end (m), from the spin-up's log."""
+    import csv
+
+    with open(log_path) as handle:
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(handle)]
+    middle = rows[(len(rows) - 1) // 2]
+    return {"vaf_rate_second_half": (rows[-1]["vaf"] - middle["vaf"]) / (rows[-1]["time"] - middle["time"]),
+            "vaf_rate_last_row": rows[-1]["vaf_rate"], "grounding_line_end": rows[-1]["grounding_line"],
+            "grounding_line_start": rows[0]["grounding_line"]}
+
+
+def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: int, disk_dir: Path,
+                      calibration_steps: int, on_step=None) -> dict:
+    """J = VAF after ``steps`` steps of ``dt`` and dJ/df, dJ/dC through H-Revolve on a calibrated RAM + disk
+    platform (module docstring).  Returns the Gradient, the schedule, the calibration, the simulator's report on
+    the calibrated platform and the thickness at the end of the run (captured when the manager evaluates j_l)."""
+    from firedrake.adjoint import stop_annotating
+
+    from checkpointing.adjoint import DiskTier, RamTier
+    from checkpointing.adjoint.calibration import calibrate
+    from checkpointing.planners import plan
+    from checkpointing.simulator import simulate
+    from icesheet.controls import compute_gradient, time_loop
+    from icesheet.functionals import build_functional
+
+    tiers = [RamTier(ram_slots, "ram"), DiskTier(disk_dir, disk_slots, "disk")]
+    prefix = min(calibration_steps, steps)
+    calibration = calibrate(time_loop(model, build_functional(model, "vaf", prefix, "final"), [dt] * prefix,
+                                      CONTROLS), tiers)
+    platform = calibration.platform()
+    schedule = plan("hrevolve", steps, platform)
+    predicted = simulate(schedule, platform, steps)
+    functional = build_functional(model, "vaf", steps, "final")
+    final = {}
+
+    def vaf_at_end(index, state):
+        if index == steps:
+            with stop_annotating():
+                final["thickness"] = state[0].copy(deepcopy=True)
+        return functional(index, state)
+
+    gradient = compute_gradient(model, vaf_at_end, [dt] * steps, CONTROLS, schedule=schedule, platform=platform,
+                                storage=tiers, on_step=on_step)
+    return {"gradient": gradient, "schedule": schedule, "calibration": calibration, "predicted": predicted,
+            "platform": platform, "final_thickness": final["thickness"]}
+
+
+class Progress:
+    """``on_step`` for the manager: a log line every :data:`LOG_EVERY` model steps (forward and re-taped steps
+    counted apart), with the load average; ``forward_seconds`` holds the time of every untaped step, in order."""
+
+    def __init__(self, logger: logging.Logger = log):
+        self.log = logger
+        self.forward = self.taped = 0
+        self.forward_seconds: list[float] = []
+        self.start = time.perf_counter()
+
+    def __call__(self, info, taped, seconds):
+        if taped:
+            self.taped += 1
+        else:
+            self.forward += 1
+            self.forward_seconds.append(seconds)
+        done = self.forward + self.taped
+        if done % LOG_EVERY == 0:
+            self.log.info("model steps %d (forward %d, re-taped %d), last %.2f s (%d Picard + %d Newton), %.0f s "
+                          "elapsed, load %.1f", done, self.forward, self.taped, seconds,
+                     info.picard_iterations, info.newton_iterations, time.perf_counter() - self.start,
+                     os.getloadavg()[0])
+
+
+def hindsight_prediction(schedule, platform, steps: int, forward_seconds, ub: float):
+    """The simulator's report of ``schedule`` with the measured cost of each step ``F_i`` of the first forward sweep
+    (the first ``steps`` untaped steps: every schedule here advances to ``x_l`` before its first read, checked) and
+    the calibrated ``ub``: what the calibration would have predicted had it known how the cost of a step changes
+    along the run (the Newton iterations per step grow as the grounding line retreats)."""
+    from checkpointing.actions import Advance, Read
+    from checkpointing.simulator import simulate
+
+    first_read = next(k for k, a in enumerate(schedule) if isinstance(a, Read))
+    if sum(a.end - a.start for a in schedule[:first_read] if isinstance(a, Advance)) != steps:
+        raise ValueError("the schedule reads a checkpoint before its first sweep reaches x_l")
+    return simulate(schedule, platform, steps, forward_costs=forward_seconds[:steps],
+                    backward_costs=[ub] * (steps + 1))
+
+
+def grounded_field(model, thickness):
+    import firedrake as fd
+
+    from icesheet import physics
+
+    return fd.Function(thickness.function_space()).interpolate(
+        physics.grounded_indicator(thickness, model.bed, rho_water=model.water_density))
+
+
+def figure(model, riesz: dict, final_thickness, title: str, out: Path) -> Path:
+    """Both sensitivities (colour scale clipped at the 99.5th percentile of |g|, so that the largest nodal values
+    along the grounding line do not hide the rest), grounding line at the start (black) and the end (green)."""
+    import numpy as np
+    from firedrake.pyplot import tricontour, tripcolor
+
+    start, end = grounded_field(model, model.thickness), grounded_field(model, final_thickness)
+    fig, axes = plt.subplots(2, 1, figsize=(12, 5.5), sharex=True)
+    labels = {"melt": "dJ/df (m$^3$ per m$^2$ per unit f)",
+              "friction": "dJ/dC (m$^3$ per m$^2$ per MPa (m/yr)$^{-1/3}$)"}
+    for ax, control in zip(axes, CONTROLS):
+        values = np.abs(riesz[control].dat.data_ro)
+        bound = float(np.percentile(values, 99.5)) or float(values.max()) or 1.0
+        colours = tripcolor(riesz[control], axes=ax, cmap="RdBu", vmin=-bound, vmax=bound)
+        fig.colorbar(colours, ax=ax, label=labels[control], extend="both")
+        tricontour(start, levels=[0.5], axes=ax, colors="k", linewidths=0.8)
+        tricontour(end, levels=[0.5], axes=ax, colors="g", linewidths=0.8)
+        ax.set_xlim(300e3, 640e3)
+        ax.set_aspect("auto")
+    axes[0].set_title(title, fontsize=9)
+    axes[1].set_xlabel("x (m); black: grounding line at t = 0, green: at the end")
+    fig.tight_layout()
+    return save_figure(fig, out / "mismip_flagship.png")
+
+
+def state_megabytes(model) -> float:
+    """The size of one checkpoint (the state Functions' values on all ranks), MB."""
+    local = sum(f.dat.data_ro.nbytes for f in model.state)
+    return model.mesh.comm.allreduce(local) / 1e6
+
+
+def run(out: Path, full: bool) -> dict:
+    import firedrake as fd
+
+    size = SIZES[full]
+    load_start = os.getloadavg()
+    tick = time.perf_counter()
+    state, drift = initial_state(size, out)
+    relax_seconds = time.perf_counter() - tick
+    model = build("mismip_ice1r", size["cell_size"], state)
+    vaf_start = model.volume_above_flotation()
+    steps, dt = size["steps"], size["dt"]
+    log.info("%g km, %d dofs, %d steps of %g yr, state %.2f MB; calibrating on %d steps", size["cell_size"] / 1e3,
+             model.thickness.function_space().dim(), steps, dt, state_megabytes(model), size["calibration_steps"])
+    tick = time.perf_counter()
+    disk_dir = out / "checkpoints"
+    progress = Progress()
+    result = flagship_gradient(model, steps, dt, size["ram_slots"], size["disk_slots"], disk_dir,
+                               size["calibration_steps"], on_step=progress)
+    total_seconds = time.perf_counter() - tick
+    gradient, predicted, calibration = result["gradient"], result["predicted"], result["calibration"]
+    counters = gradient.result.counters
+    mismatches = counters.mismatches(predicted)
+    measured = sum(counters.wall_time.values())
+    hindsight = hindsight_prediction(result["schedule"], result["platform"], steps, progress.forward_seconds,
+                                     calibration.ub)
+    ram = counters.to_dict()
+    slopes = {"melt": float(gradient.derivative["melt"].dat.inner(
+                  fd.Function(model.melt_factor.function_space()).assign(1.0).dat)),
+              "friction": float(gradient.derivative["friction"].dat.inner(
+                  fd.Function(model.friction.function_space()).assign(1e-3).dat))}
+    row = {"cell_size": size["cell_size"], "dofs": model.thickness.function_space().dim(), "steps": steps,
+           "dt": dt, "years": steps * dt, "J": gradient.value, "vaf_start": vaf_start,
+           "vaf_lost": vaf_start - gradient.value, "melt_doubled": slopes["melt"],
+           "friction_plus_10_percent": slopes["friction"], "schedule": "hrevolve", "ram_slots": size["ram_slots"],
+           "disk_slots": size["disk_slots"], "forward_steps": counters.forward_steps,
+           "recomputed_steps": counters.forward_steps - steps, "backward_steps": counters.backward_steps,
+           "ram_writes": ram["writes"][0], "ram_reads": ram["reads"][0], "disk_writes": ram["writes"][1],
+           "disk_reads": ram["reads"][1], "peak_ram": ram["peak"][0], "peak_disk": ram["peak"][1],
+           "uf": calibration.uf, "ub": calibration.ub, "disk_write": calibration.write_costs[1],
+           "disk_read": calibration.read_costs[1], "predicted_makespan": predicted.makespan,
+           "measured_makespan": measured, "measured_over_predicted": measured / predicted.makespan,
+           "predicted_makespan_first_sweep_costs": hindsight.makespan,
+           "measured_over_predicted_first_sweep_costs": measured / hindsight.makespan,
+           "gradient_run_time": gradient.wall_time, "calibration_run_time": calibration.run_time,
+           "total_seconds": total_seconds, "relax_seconds": relax_seconds, "peak_rss_mb": counters.peak_rss_mb,
+           "state_mb": state_megabytes(model), "load_start": load_start[0], "load_end": os.getloadavg()[0],
+           "counts_match_simulator": not mismatches}
+    write_csv(out / "flagship.csv", [row])
+    (out / "calibration.json").write_text(json.dumps({**calibration.to_dict(), "initial_state": drift}, indent=1))
+    with fd.CheckpointFile(str(out / "gradients.h5"), "w") as handle:
+        handle.save_mesh(model.mesh)
+        for g in gradient.riesz.values():
+            handle.save_function(g)
+    title = (f"MISMIP+ Ice1r, {size['cell_size'] / 1e3:g} km, {steps} steps of {dt:g} yr: sensitivity of the "
+             f"final VAF to the melt factor (top) and to friction C (bottom)")
+    if model.mesh.comm.size == 1:
+        figure(model, gradient.riesz, result["final_thickness"], title, out)
+    ok = bool(not mismatches and row["vaf_lost"] > 0 and math.isfinite(gradient.value))
+    headline = (f"{size['cell_size'] / 1e3:g} km, {steps} steps of {dt:g} yr: VAF lost {row['vaf_lost']:.3e} m^3; "
+                f"doubling the melt changes the final VAF by {slopes['melt']:+.3e} m^3, 10 % more friction by "
+                f"{slopes['friction']:+.3e} m^3; H-Revolve on {size['ram_slots']} RAM + {size['disk_slots']} disk "
+                f"slots: {counters.forward_steps} forward steps ({row['recomputed_steps']} recomputed), "
+                f"{row['disk_writes']} disk writes, counts {'match' if not mismatches else 'DIFFER FROM'} the "
+                f"simulator{'' if not mismatches else ' (' + '; '.join(mismatches) + ')'}; makespan measured "
+                f"{measured:.0f} s / predicted {predicted.makespan:.0f} s = {row['measured_over_predicted']:.2f} "
+                f"({row['measured_over_predicted_first_sweep_costs']:.2f} with the first sweep's step costs); "
+                f"peak RSS {counters.peak_rss_mb:.0f} MB, state {row['state_mb']:.2f} MB")
+    return {"headline": headline, "headline_ok": ok, **row, "initial_state": drift, "mismatches": mismatches}
+
+
+if __name__ == "__main__":
+    import sys
+
+    from icesheet.cli import import_firedrake
+
+    import_firedrake()
+    raise SystemExit(main_for(sys.modules[__name__]))
