@@ -246,21 +246,109 @@ def _pyadjoint(variant: str, model, functional, controls, dt: float, steps: int,
     return (steps if variant == "pyadjoint-store-all" else None), derivative
 
 
+def _warm_up(settings: dict, directory: str) -> list:
+    """The same warm-up in every process: a 2-step gradient with the manager and with vanilla pyadjoint on a coarse
+    mesh; returns the models, to be kept alive (memory they freed could be reused unseen by ru_maxrss)."""
+    from icesheet.controls import time_loop
+
+    setup, dt = SETUPS[settings["setup"]], settings["dt"]
+    models = []
+    for warm in ("manager-store-all", "pyadjoint-store-all"):
+        model, functional, _ = _build(setup, max(settings["cell_size"], WARMUP_CELL_SIZE), settings["tolerance"], 2)
+        loop = time_loop(model, functional, [dt] * 2, setup.controls)
+        if warm.startswith("manager"):
+            _manager(warm, loop, settings["slots"], directory, False, None)
+        else:
+            _pyadjoint(warm, model, functional, loop.controls, dt, 2, settings["slots"])
+        models.append((model, functional))
+    return models
+
+
+def breakdown(settings: dict) -> list[str]:
+    """Where one backward step's working set W goes (``--breakdown``; glibc only): after the warm-up and a forward
+    step, one step taped and differentiated with vanilla pyadjoint (what the manager does per backward step), with
+    the C heap in use (``mallinfo2``: PETSc's matrices and factorisations, and every numpy array) and the memory
+    Python allocated (``tracemalloc``: numpy arrays, the tape's saved values) after the forward step, after taping
+    and after the adjoint; then the PETSc matrices the adjoint left alive and a Cholesky factorisation of the
+    largest with the velocity solver's package (CHOLMOD, or MUMPS without SuiteSparse), as the adjoint's linear
+    solve makes one."""
+    import ctypes
+    import gc
+    import tracemalloc
+
+    from firedrake.adjoint import Control, ReducedFunctional, Tape, continue_annotation, pause_annotation, \
+        set_working_tape
+    from petsc4py import PETSc
+
+    from icesheet.controls import control_function
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                         "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    lines, marks = [], {}
+
+    def mark(name):
+        info = libc.mallinfo2()
+        marks[name] = ((info.uordblks + info.hblkhd) / 1e6, tracemalloc.get_traced_memory()[0] / 1e6, _rss_mb())
+
+    def change(a, b):
+        heap, traced, peak = (y - x for x, y in zip(marks[a], marks[b]))
+        return (f"C heap in use {heap:+.1f} MB, of which Python-allocated {traced:+.1f} MB; peak RSS {peak:+.1f} MB")
+
+    setup = SETUPS[settings["setup"]]
+    with tempfile.TemporaryDirectory(prefix="bench-memory-ice-") as directory:
+        warm_models = _warm_up(settings, directory)  # noqa: F841 (kept alive)
+    model, functional, _ = _build(setup, settings["cell_size"], settings["tolerance"], 1)
+    controls = [control_function(model, c) for c in setup.controls]
+    initial = [f.copy(deepcopy=True) for f in model.state]
+    model.step(settings["dt"])  # the forward step's own solvers and matrices exist before the marks
+    tracemalloc.start()
+    matrices = {id(o) for o in gc.get_objects() if isinstance(o, PETSc.Mat)}
+    mark("forward")
+    with set_working_tape(Tape()) as tape:
+        continue_annotation()
+        for f, f0 in zip(model.state, initial):
+            f.assign(f0)
+        model.step(settings["dt"])
+        value = functional(1, model.state)
+        pause_annotation()
+        mark("taped")
+        ReducedFunctional(value, [Control(c) for c in controls]).derivative()
+        gc.collect()
+        mark("adjoint")
+        blocks = len(tape.get_blocks())
+    tracemalloc.stop()
+    new = [o for o in gc.get_objects() if isinstance(o, PETSc.Mat) and id(o) not in matrices and o.handle]
+    lines.append(f"taping one step ({blocks} blocks): {change('forward', 'taped')}")
+    lines.append(f"its adjoint: {change('taped', 'adjoint')}")
+    lines.append("PETSc matrices the adjoint left alive: " + ", ".join(
+        f"{m.getSize()[0]}x{m.getSize()[1]} ({m.getInfo()['nz_used']:.0f} nonzeros)" for m in new))
+    if new:
+        largest = max(new, key=lambda m: m.getInfo()["nz_used"])
+        package = "cholmod" if PETSc.Sys.hasExternalPackage("suitesparse") else "mumps"  # as the velocity solver
+        mark("before factor")
+        ksp = PETSc.KSP().create(comm=largest.comm)
+        ksp.setOperators(largest)
+        ksp.setType("preonly")
+        ksp.getPC().setType("cholesky")
+        ksp.getPC().setFactorSolverType(package)
+        ksp.setUp()
+        mark("factor")
+        lines.append(f"a Cholesky factorisation ({package}) of the largest: {change('before factor', 'factor')}")
+        ksp.destroy()
+    return lines
+
+
 def worker(variant: str, settings: dict, steps: int, calibration_fields) -> dict:
     from icesheet.controls import time_loop
 
     setup = SETUPS[settings["setup"]]
     cell_size, dt, slots = settings["cell_size"], settings["dt"], settings["slots"]
     with tempfile.TemporaryDirectory(prefix="bench-memory-ice-") as directory:
-        warm_models = []  # kept alive: memory they freed could be reused unseen by ru_maxrss
-        for warm in ("manager-store-all", "pyadjoint-store-all"):  # the same warm-up in every process
-            model, functional, _ = _build(setup, max(cell_size, WARMUP_CELL_SIZE), settings["tolerance"], 2)
-            loop = time_loop(model, functional, [dt] * 2, setup.controls)
-            if warm.startswith("manager"):
-                _manager(warm, loop, slots, directory, False, None)
-            else:
-                _pyadjoint(warm, model, functional, loop.controls, dt, 2, slots)
-            warm_models.append((model, functional))
+        warm_models = _warm_up(settings, directory)  # noqa: F841 (kept alive)
         start_mb = _rss_mb()
         model, functional, directions = _build(setup, cell_size, settings["tolerance"], steps)
         loop = time_loop(model, functional, [dt] * steps, setup.controls)
@@ -532,6 +620,8 @@ def main(argv=None) -> int:
     parser.add_argument("--table-only", action="store_true",
                         help="re-derive and print the table from the set-up's saved JSON")
     parser.add_argument("--figure", type=Path, help="also write the figure (PNG) to this path")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="only print where one backward step's working set goes (see breakdown())")
     parser.add_argument("--worker", nargs=3, metavar=("VARIANT", "STEPS", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -556,6 +646,9 @@ def main(argv=None) -> int:
     for name in ("cell_size", "tolerance", "dt"):
         if settings[name] <= 0:
             parser.error(f"--{name.replace('_', '-')} = {settings[name]}: must be > 0")
+    if args.breakdown:
+        print("\n".join(breakdown(settings)))
+        return 0
     if min(steps) < 1 or settings["slots"] < 1:
         parser.error(f"--steps {steps} (each >= 1) and --slots {settings['slots']} (>= 1)")
     rows = [] if args.fresh else _saved(setup, settings)
