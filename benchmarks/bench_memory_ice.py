@@ -60,7 +60,11 @@ Time (calibrated set-ups).  The measured makespan (the sum of the manager's per-
 ``counters.wall_time``) over the simulator's prediction for the schedule that ran, with the per-step costs measured by
 the manager-store-all run at the same l (``calibration_steps`` = l); where none ran at that l, with the uniform mean
 costs of the longest calibration (``calibration_steps`` < l: an extrapolation of the calibration, which the table
-says).  The load average (1 minute) at the start and end of each run stands beside it.
+says).  The load average (1 minute) at the start and end of each run stands beside it.  On a shared machine the wall
+times follow the share of the cores a run gets, which changes between the calibration and the run; so beside it
+``cpu_ratio_over_predicted`` compares this process's CPU time (``cpu_s``, ``time.process_time`` over the run) relative
+to the calibration run's with the predicted makespan relative to the calibration's measured one:
+(cpu_s / cpu_s of store-all) / (predicted / store-all's makespan), at the same l only.
 
 Measured (2.5 km, 0.2 MB per state, l = 10, 40, 120, 4 slots, two runs at a time): the manager's store-all grows
 0.97 states per step; its Revolve and H-Revolve stay within 35.0-37.5 MB above the forward-only run at every l
@@ -102,7 +106,7 @@ COLUMNS = ("variant", "steps", "cell_size", "state_mb", "start_mb", "peak_mb", "
            "above_forward_states", "growth_states_per_step", "flat", "goal_met", "bound_mb", "within_bound",
            "below_vanilla_x", "below_vanilla_adjoint_x", "extrapolated", "run_s", "forward_steps",
            "measured_makespan_s", "predicted_makespan_s", "measured_over_predicted", "calibration_steps",
-           "load_start", "load_end", "directional_derivative", "relative_difference", "agrees_with_store_all")
+           "cpu_s", "cpu_ratio_over_predicted", "load_start", "load_end", "directional_derivative", "relative_difference", "agrees_with_store_all")
 WARMUP_CELL_SIZE = 10000.0  # m: the warm-up compiles the same kernels on a coarse mesh
 FLAT_SLOPE = 0.05  # states per step: below this a variant counts as flat in l
 VANILLA = "pyadjoint-store-all"
@@ -353,14 +357,14 @@ def worker(variant: str, settings: dict, steps: int, calibration_fields) -> dict
         model, functional, directions = _build(setup, cell_size, settings["tolerance"], steps)
         loop = time_loop(model, functional, [dt] * steps, setup.controls)
         load_start = os.getloadavg()[0]
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if variant.startswith("pyadjoint"):
             forward_steps, derivative = _pyadjoint(variant, model, functional, loop.controls, dt, steps, slots)
             timing = {}
         else:
             forward_steps, derivative, timing = _manager(variant, loop, slots, directory, settings["calibrate"],
                                                          calibration_fields)
-        run_s = time.perf_counter() - start
+        run_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
         peak_mb = _rss_mb()
         load_end = os.getloadavg()[0]
     state_mb = sum(f.dat.data_ro.nbytes for f in model.state) / 1e6
@@ -368,7 +372,8 @@ def worker(variant: str, settings: dict, steps: int, calibration_fields) -> dict
         float(d.dat.inner(directions[c].dat)) for c, d in zip(setup.controls, derivative)]
     return {"variant": variant, "steps": steps, "cell_size": cell_size, "state_mb": round(state_mb, 4),
             "start_mb": round(start_mb, 1), "peak_mb": round(peak_mb, 1),
-            "above_start_mb": round(peak_mb - start_mb, 1), "run_s": round(run_s, 2), "forward_steps": forward_steps,
+            "above_start_mb": round(peak_mb - start_mb, 1), "run_s": round(run_s, 2), "cpu_s": round(cpu_s, 2),
+            "forward_steps": forward_steps,
             "load_start": round(load_start, 2), "load_end": round(load_end, 2), "directional_derivative": slopes,
             **timing}
 
@@ -453,6 +458,10 @@ def derive(rows: list[dict], slots: int) -> None:
         predicted = r.get("predicted_makespan_s")
         r["measured_over_predicted"] = (None if not predicted or r.get("measured_makespan_s") is None else
                                         round(r["measured_makespan_s"] / predicted, 3))
+        calibration = by.get(("manager-store-all", r["steps"])) if r.get("calibration_steps") == r["steps"] else None
+        r["cpu_ratio_over_predicted"] = (round((r["cpu_s"] / calibration["cpu_s"]) / (
+            predicted / calibration["measured_makespan_s"]), 3) if predicted and calibration
+            and r.get("cpu_s") and calibration.get("cpu_s") else None)
     for variant in {r["variant"] for r in rows}:
         same = sorted((r for r in rows if r["variant"] == variant and r["above_forward_states"] is not None
                        and r["steps"] >= 2), key=lambda r: r["steps"])
@@ -520,10 +529,11 @@ def write_and_print(rows: list[dict], settings: dict) -> list[dict]:
                   "below_vanilla_adjoint_x", "extrapolated", "relative_difference"), 10)
     timed = [r for r in rows if r.get("run_s") is not None]
     print("time:")
-    _print_table(timed, ("variant", "l", "run s", "fwd steps", "makespan s", "predicted s", "meas/pred", "calib. l",
-                         "load start", "load end"),
-                 ("variant", "steps", "run_s", "forward_steps", "measured_makespan_s", "predicted_makespan_s",
-                  "measured_over_predicted", "calibration_steps", "load_start", "load_end"))
+    _print_table(timed, ("variant", "l", "run s", "cpu s", "fwd steps", "makespan s", "predicted s", "meas/pred",
+                         "cpu ratio", "calib. l", "load start", "load end"),
+                 ("variant", "steps", "run_s", "cpu_s", "forward_steps", "measured_makespan_s",
+                  "predicted_makespan_s", "measured_over_predicted", "cpu_ratio_over_predicted", "calibration_steps",
+                  "load_start", "load_end"))
     for line in summary(rows, setup, settings["slots"]):
         print(line)
     print(f"written: {RESULTS / (setup.results + '.csv')}, {RESULTS / (setup.results + '.json')}")
