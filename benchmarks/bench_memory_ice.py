@@ -214,12 +214,15 @@ def _manager(variant: str, loop, slots: int, directory: str, calibrate: bool, ca
         fields = {f.name: getattr(calibration, f.name) for f in dataclasses.fields(calibration) if f.name != "result"}
         return (calibration.result.counters.forward_steps, calibration.result.gradient,
                 {"calibration": fields,
-                 "measured_makespan_s": round(sum(calibration.forward_costs + calibration.backward_costs), 2)})
+                 "measured_makespan_s": round(sum(calibration.forward_costs + calibration.backward_costs), 2),
+                 "wall_time_by_action": {"advance": round(sum(calibration.forward_costs), 2),
+                                         "backward": round(sum(calibration.backward_costs), 2)}})
     calibration = None if calibration_fields is None else resized_calibration(calibration_fields, loop.steps)
     platform, tiers, calibration = _platform_and_tiers(variant, slots, directory, calibration)
     schedule = plan(variant.removeprefix("manager-"), loop.steps, platform)
     result = gradient(loop, schedule, platform, tiers)
-    timing = {"measured_makespan_s": round(sum(result.counters.wall_time.values()), 2)}
+    timing = {"measured_makespan_s": round(sum(result.counters.wall_time.values()), 2),
+              "wall_time_by_action": {k: round(v, 2) for k, v in result.counters.wall_time.items()}}
     if calibration is not None:
         timing.update(predicted_makespan_s=round(calibration.predict(schedule).makespan, 2),
                       calibration_steps=len(calibration_fields["forward_costs"]))
