@@ -77,7 +77,8 @@ while its replayed J agrees to 1e-15 and ``SingleMemoryStorageSchedule`` agrees 
 set-up's figures are in docs/mismip.md.
 
 Usage:  python benchmarks/bench_memory_ice.py [--setup stream|mismip] [--cell-size M] [--dt YR] [--steps L ...]
-        [--slots S] [--variants V ...] [--quick] [--fresh] [--table-only] [--figure PNG]
+        [--slots S] [--variants V ...] [--quick | --full] [--fresh] [--table-only] [--figure PNG] [--breakdown]
+(mismip: vanilla pyadjoint runs up to l = 250; ``--full``: l = 1, 25, 50, 100, 250, 1000.)
 Rows of earlier invocations with the same settings are kept (lengths can be measured in several invocations; a
 (variant, l) measured again is replaced); ``--fresh`` drops them.  Prints tables and writes
 benchmarks/results/<name>.{csv,json}.
@@ -125,12 +126,14 @@ class Setup:
     calibrate: bool
     controls: tuple
     target: int  # l at which the summary compares with vanilla store-all (extrapolated if not measured)
+    full_steps: tuple = ()  # --full: the chain lengths
+    vanilla_max: int | None = None  # the longest chain vanilla pyadjoint runs (longer: extrapolated)
 
 
 SETUPS = {
     "stream": Setup("stream", "bench_memory_ice", 2500.0, 2.0, (10, 40, 120), 4, False, ("friction",), 120),
     "mismip": Setup("mismip", "bench_memory_mismip", 2000.0, 0.1, (1, 25, 100, 250), 10, True,
-                    ("friction", "melt"), 1000),
+                    ("friction", "melt"), 1000, full_steps=(1, 25, 50, 100, 250, 1000), vanilla_max=250),
 }
 
 
@@ -629,6 +632,8 @@ def main(argv=None) -> int:
     parser.add_argument("--slots", type=int, help="RAM slots of the bounded schedules (stream 4, mismip 10)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--quick", action="store_true", help="--cell-size 10000 and short chains (a smoke run)")
+    parser.add_argument("--full", action="store_true", help="mismip: l = 1 25 50 100 250 1000, vanilla pyadjoint "
+                        "up to 250 (hours on 2 shared cores)")
     parser.add_argument("--fresh", action="store_true", help="drop the saved rows of earlier invocations")
     parser.add_argument("--table-only", action="store_true",
                         help="re-derive and print the table from the set-up's saved JSON")
@@ -652,6 +657,8 @@ def main(argv=None) -> int:
         return 0
     cell_size = args.cell_size or setup.cell_size
     steps = args.steps or list(setup.steps)
+    if args.full and setup.full_steps:
+        steps = list(setup.full_steps)
     if args.quick:
         cell_size, steps = 10000.0, [s for s in (1, 4, 8) if s > 1 or setup.name == "mismip"]
     settings = {"setup": setup.name, "cell_size": cell_size, "tolerance": args.tolerance,
@@ -668,7 +675,8 @@ def main(argv=None) -> int:
     order = [v for v in VARIANTS if v in args.variants]  # store-all (the calibration) before the bounded runs
     for length in sorted(steps):
         for variant in order if length > 1 else ("forward-only", "manager-store-all"):  # l = 1: W only
-            if variant not in order:
+            if variant not in order or (variant.startswith("pyadjoint") and setup.vanilla_max
+                                        and length > setup.vanilla_max):
                 continue
             row = _run_worker(variant, settings, length, _calibration_for(rows, length))
             if row is not None:
