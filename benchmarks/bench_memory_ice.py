@@ -28,8 +28,9 @@ both the peaks and the timings):
 - ``manager-store-all``: our manager, every state in RAM; with calibration this run *is* the calibration
   (``calibrate``: one store-all gradient timing every step, plus a write and read of the state on each tier);
 - ``manager-revolve``: our manager, Revolve with ``--slots`` RAM checkpoints (Griewank & Walther 2000);
-- ``manager-hrevolve``: our manager, H-Revolve on ``--slots`` RAM slots + an unbounded disk directory in a temporary
-  directory (Herrmann & Pallez 2020), planned on the calibrated platform when calibrated;
+- ``manager-hrevolve``: our manager, H-Revolve on ``--slots`` RAM slots + ``--disk-slots`` on disk in a temporary
+  directory (stream: unbounded; mismip: 10 RAM + 40 disk, the flagship's) (Herrmann & Pallez 2020), planned on the
+  calibrated platform when calibrated;
 - ``pyadjoint-store-all``: vanilla pyadjoint, the whole loop on one tape, ``ReducedFunctional.derivative``;
 - ``pyadjoint-revolve``: vanilla pyadjoint with ``tape.enable_checkpointing(checkpoint_schedules.Revolve(l, slots))``,
   written as pyadjoint's checkpointing needs (bench_manager.py): the initial state is assigned from copies on the
@@ -126,6 +127,7 @@ class Setup:
     calibrate: bool
     controls: tuple
     target: int  # l at which the summary compares with vanilla store-all (extrapolated if not measured)
+    disk_slots: int | None = None  # H-Revolve's disk level (None: unbounded)
     full_steps: tuple = ()  # --full: the chain lengths
     vanilla_max: int | None = None  # the longest chain vanilla pyadjoint runs (longer: extrapolated)
 
@@ -133,7 +135,8 @@ class Setup:
 SETUPS = {
     "stream": Setup("stream", "bench_memory_ice", 2500.0, 2.0, (10, 40, 120), 4, False, ("friction",), 120),
     "mismip": Setup("mismip", "bench_memory_mismip", 2000.0, 0.1, (1, 25, 100, 250), 10, True,
-                    ("friction", "melt"), 1000, full_steps=(1, 25, 50, 100, 250, 1000), vanilla_max=250),
+                    ("friction", "melt"), 1000, disk_slots=40, full_steps=(1, 25, 50, 100, 250, 1000),
+                    vanilla_max=250),
 }
 
 
@@ -168,20 +171,21 @@ def _build(setup: Setup, cell_size: float, tolerance: float, steps: int):
     return model, build_functional(model, "vaf", steps, "final"), directions
 
 
-def _platform_and_tiers(variant: str, slots: int, directory: str, calibration):
-    """The platform and tiers of a manager variant; with ``calibration`` its measured costs (RAM level only for
-    Revolve)."""
+def _platform_and_tiers(variant: str, slots: int, disk_slots, directory: str, calibration):
+    """The platform and tiers of a manager variant (store-all: those its calibration measures); with
+    ``calibration`` its measured costs, the capacities staying the variant's (RAM level only for Revolve)."""
     from checkpointing.adjoint import tiers_for_platform
     from checkpointing.platform import Platform
 
-    spec = {"manager-store-all": f"{slots}:0:0,inf:1:1", "manager-revolve": f"{slots}:0:0",
-            "manager-hrevolve": f"{slots}:0:0,inf:1:1"}[variant]
+    disk = "inf" if disk_slots is None else disk_slots
+    spec = {"manager-store-all": f"{slots}:0:0,{disk}:1:1", "manager-revolve": f"{slots}:0:0",
+            "manager-hrevolve": f"{slots}:0:0,{disk}:1:1"}[variant]
     platform = Platform.from_spec(spec)
     if calibration is not None:
         levels = platform.n_levels
         calibration = dataclasses.replace(calibration, write_costs=calibration.write_costs[:levels],
                                           read_costs=calibration.read_costs[:levels],
-                                          capacities=calibration.capacities[:levels],
+                                          capacities=tuple(level.capacity for level in platform.levels),
                                           names=calibration.names[:levels])
         platform = calibration.platform()
     return platform, tiers_for_platform(platform, [directory] * (platform.n_levels - 1)), calibration
@@ -199,7 +203,8 @@ def resized_calibration(fields: dict, steps: int):
                                backward_costs=(calibration.ub,) * (steps + 1), taped_forward_costs=())
 
 
-def _manager(variant: str, loop, slots: int, directory: str, calibrate: bool, calibration_fields):
+def _manager(variant: str, loop, slots: int, directory: str, calibrate: bool, calibration_fields,
+             disk_slots=None):
     """(forward steps, dJ/dp per control, timing dict) from one manager run (forward-only: one untaped sweep)."""
     from checkpointing.adjoint import evaluate, gradient
     from checkpointing.adjoint.calibration import calibrate as measure
@@ -212,7 +217,7 @@ def _manager(variant: str, loop, slots: int, directory: str, calibrate: bool, ca
         if not calibrate:
             result = gradient(loop, "store-all")
             return result.counters.forward_steps, result.gradient, {}
-        _, tiers, _ = _platform_and_tiers(variant, slots, directory, None)
+        _, tiers, _ = _platform_and_tiers(variant, slots, disk_slots, directory, None)
         calibration = measure(loop, tiers)
         fields = {f.name: getattr(calibration, f.name) for f in dataclasses.fields(calibration) if f.name != "result"}
         return (calibration.result.counters.forward_steps, calibration.result.gradient,
@@ -221,7 +226,7 @@ def _manager(variant: str, loop, slots: int, directory: str, calibrate: bool, ca
                  "wall_time_by_action": {"advance": round(sum(calibration.forward_costs), 2),
                                          "backward": round(sum(calibration.backward_costs), 2)}})
     calibration = None if calibration_fields is None else resized_calibration(calibration_fields, loop.steps)
-    platform, tiers, calibration = _platform_and_tiers(variant, slots, directory, calibration)
+    platform, tiers, calibration = _platform_and_tiers(variant, slots, disk_slots, directory, calibration)
     schedule = plan(variant.removeprefix("manager-"), loop.steps, platform)
     result = gradient(loop, schedule, platform, tiers)
     timing = {"measured_makespan_s": round(sum(result.counters.wall_time.values()), 2),
@@ -369,7 +374,8 @@ def worker(variant: str, settings: dict, steps: int, calibration_fields) -> dict
             timing = {}
         else:
             forward_steps, derivative, timing = _manager(variant, loop, slots, directory, settings["calibrate"],
-                                                         calibration_fields)
+                                                         calibration_fields,
+                                                         settings.get("disk_slots", setup.disk_slots))
         run_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
         peak_mb = _rss_mb()
         load_end = os.getloadavg()[0]
@@ -618,7 +624,7 @@ def _saved(setup: Setup, settings: dict) -> list[dict]:
     if not path.is_file():
         return []
     saved = json.loads(path.read_text())
-    same = all(saved.get(k) == v for k, v in settings.items() if k not in ("jobs",))
+    same = all(saved.get(k, v) == v for k, v in settings.items())  # a setting added since counts as the same
     return [r for r in saved["rows"] if not r.get("extrapolated")] if same else []
 
 
@@ -630,6 +636,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dt", type=float, help="time step, years (stream 2, mismip 0.1)")
     parser.add_argument("--steps", type=int, nargs="+", help="chain lengths (stream 10 40 120; mismip 1 25 100 250)")
     parser.add_argument("--slots", type=int, help="RAM slots of the bounded schedules (stream 4, mismip 10)")
+    parser.add_argument("--disk-slots", type=int, help="H-Revolve's disk checkpoints (stream: unbounded; mismip: "
+                        "40, as the flagship gradient)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--quick", action="store_true", help="--cell-size 10000 and short chains (a smoke run)")
     parser.add_argument("--full", action="store_true", help="mismip: l = 1 25 50 100 250 1000, vanilla pyadjoint "
@@ -662,7 +670,8 @@ def main(argv=None) -> int:
     if args.quick:
         cell_size, steps = 10000.0, [s for s in (1, 4, 8) if s > 1 or setup.name == "mismip"]
     settings = {"setup": setup.name, "cell_size": cell_size, "tolerance": args.tolerance,
-                "dt": args.dt or setup.dt, "slots": args.slots or setup.slots, "calibrate": setup.calibrate}
+                "dt": args.dt or setup.dt, "slots": args.slots or setup.slots, "calibrate": setup.calibrate,
+                "disk_slots": args.disk_slots or setup.disk_slots}
     for name in ("cell_size", "tolerance", "dt"):
         if settings[name] <= 0:
             parser.error(f"--{name.replace('_', '-')} = {settings[name]}: must be > 0")
