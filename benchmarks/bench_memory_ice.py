@@ -55,7 +55,10 @@ step, its adjoint solves with their matrices and factorisations, the manager's b
 that store-all holds at l = 1, which makes W at most 2 states generous); (b) ``below_vanilla_x`` >= 5: pyadjoint
 store-all's peak RSS at the same l (measured, or where it was not run extrapolated along its least-squares line in l,
 :func:`extrapolate`) over this row's; ``below_vanilla_adjoint_x`` is the same ratio of the memory above the forward
-run.  The summary line evaluates both at ``--target`` (1000 for mismip) where vanilla store-all is extrapolated.
+run.  The summary lines evaluate both at the set-up's target length (``Setup.target``: 1000 for mismip), where
+vanilla store-all is extrapolated.  With calibration, manager-store-all's rows are the calibration's run, whose
+one-step warm-up on the measured mesh frees memory (most of W) that the stored states then fill unseen by
+ru_maxrss: its growth shows only once the states exceed it.
 
 Time (calibrated set-ups).  The measured makespan (the sum of the manager's per-action wall times,
 ``counters.wall_time``) over the simulator's prediction for the schedule that ran, with the per-step costs measured by
@@ -90,7 +93,6 @@ import argparse
 import csv
 import dataclasses
 import json
-import math
 import os
 import subprocess
 import sys
@@ -108,7 +110,8 @@ COLUMNS = ("variant", "steps", "cell_size", "state_mb", "start_mb", "peak_mb", "
            "above_forward_states", "growth_states_per_step", "flat", "goal_met", "bound_mb", "within_bound",
            "below_vanilla_x", "below_vanilla_adjoint_x", "extrapolated", "run_s", "forward_steps",
            "measured_makespan_s", "predicted_makespan_s", "measured_over_predicted", "calibration_steps",
-           "cpu_s", "cpu_ratio_over_predicted", "load_start", "load_end", "directional_derivative", "relative_difference", "agrees_with_store_all")
+           "cpu_s", "cpu_ratio_over_predicted", "load_start", "load_end", "directional_derivative",
+           "relative_difference", "agrees_with_store_all")
 WARMUP_CELL_SIZE = 10000.0  # m: the warm-up compiles the same kernels on a coarse mesh
 FLAT_SLOPE = 0.05  # states per step: below this a variant counts as flat in l
 VANILLA = "pyadjoint-store-all"
