@@ -430,9 +430,9 @@ def working_set_mb(rows: list[dict]) -> float | None:
 
 
 def goal_check(rows: list[dict], slots: int) -> None:
-    """Issue 10's goal per row (in place): ``bound_mb``, ``within_bound``, ``below_vanilla_x`` and
-    ``below_vanilla_adjoint_x`` (module docstring); vanilla store-all at a length where it was not measured is
-    :func:`extrapolate`'d."""
+    """Issue 10's goal per row (in place): ``bound_mb`` and ``within_bound`` for the bounded schedules,
+    ``below_vanilla_x`` and ``below_vanilla_adjoint_x`` for every adjoint but vanilla store-all's own (module
+    docstring); vanilla store-all at a length where it was not measured is :func:`extrapolate`'d."""
     working_set = working_set_mb(rows)
     vanilla = {}
     for r in rows:
@@ -441,10 +441,10 @@ def goal_check(rows: list[dict], slots: int) -> None:
             vanilla[r["steps"]] = same[0] if same else extrapolate(rows, VANILLA, r["steps"])
     for r in rows:
         above, reference = r.get("above_forward_mb"), vanilla[r["steps"]]
-        r["bound_mb"] = (None if working_set is None or above is None else
+        r["bound_mb"] = (None if working_set is None or above is None or r["variant"] not in BOUNDED else
                          round((slots + 5) * r["state_mb"] + working_set, 1))
         r["within_bound"] = None if r["bound_mb"] is None else bool(above <= r["bound_mb"])
-        usable = reference is not None and r["variant"] != VANILLA and above is not None
+        usable = reference is not None and r["variant"] not in (VANILLA, "forward-only") and above is not None
         r["below_vanilla_x"] = round(reference["peak_mb"] / r["peak_mb"], 2) if usable else None
         r["below_vanilla_adjoint_x"] = (round(reference["above_forward_mb"] / above, 1)
                                         if usable and above > 0 else None)
@@ -555,6 +555,37 @@ def write_and_print(rows: list[dict], settings: dict) -> list[dict]:
     return rows
 
 
+def markdown(rows: list[dict]) -> str:
+    """The table of docs/mismip.md: one line per (l, variant), memory, goal, gradient and time columns."""
+    def cell(value, digits=None):
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "yes" if value else "**no**"
+        return f"{value:.{digits}f}" if digits is not None and isinstance(value, float) else str(value)
+
+    lines = ["| l | variant | peak RSS MB | above forward MB (states) | within bound | x below vanilla store-all "
+             "(peak; above forward) | dJ.h vs store-all | forward steps | wall s (CPU s) | measured / predicted "
+             "(CPU ratio) | load |", "|" + "---|" * 11]
+    for r in rows:
+        extrapolated = " (extrapolated)" if r.get("extrapolated") else ""
+        above = "" if r.get("above_forward_mb") is None else (
+            f"{r['above_forward_mb']:.1f} ({r['above_forward_states']:.0f})")
+        ratios = ("" if r.get("below_vanilla_x") is None else
+                  f"{r['below_vanilla_x']:.2f}; {cell(r.get('below_vanilla_adjoint_x'))}")
+        wall = "" if r.get("run_s") is None else f"{r['run_s']:.0f}" + (
+            f" ({r['cpu_s']:.0f})" if r.get("cpu_s") is not None else "")
+        time_ratio = "" if r.get("measured_over_predicted") is None else (
+            f"{r['measured_over_predicted']:.2f}" + (f" ({r['cpu_ratio_over_predicted']:.2f})"
+                                                     if r.get("cpu_ratio_over_predicted") else "")
+            + ("" if r.get("calibration_steps") == r["steps"] else f", calibrated at l = {r['calibration_steps']}"))
+        load = "" if r.get("load_start") is None else f"{r['load_start']:.0f}-{r['load_end']:.0f}"
+        lines.append(f"| {r['steps']} | {r['variant']}{extrapolated} | {cell(r.get('peak_mb'), 1)} | {above} | "
+                     f"{cell(r.get('within_bound'))} | {ratios} | {cell(r.get('relative_difference'))} | "
+                     f"{cell(r.get('forward_steps'))} | {wall} | {time_ratio} | {load} |")
+    return "\n".join(lines)
+
+
 def figure(rows: list[dict], settings: dict, path: Path) -> Path:
     """Memory above the forward-only run against l, one line per variant (log-x), extrapolations dashed, the goal's
     bound dotted."""
@@ -578,10 +609,9 @@ def figure(rows: list[dict], settings: dict, path: Path) -> Path:
                     [measured[-1]["above_forward_mb"], guess[0]["above_forward_mb"]], "--", color=colour)
             ax.plot(guess[0]["steps"], guess[0]["above_forward_mb"], "o", mfc="none", color=colour,
                     label=f"{variant}, extrapolated")
-    bounds = sorted((r["steps"], r["bound_mb"]) for r in rows if r.get("bound_mb") is not None
-                    and r["variant"] in BOUNDED)
-    if bounds:
-        ax.plot([b[0] for b in bounds], [b[1] for b in bounds], "k:", label="goal: (slots + 5) states + W")
+    bound = next((r["bound_mb"] for r in rows if r.get("bound_mb") is not None), None)
+    if bound is not None:  # the same at every l
+        ax.axhline(bound, color="k", linestyle=":", label=f"goal: (slots + 5) states + W = {bound:g} MB")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("time steps l")
@@ -649,6 +679,7 @@ def main(argv=None) -> int:
     parser.add_argument("--table-only", action="store_true",
                         help="re-derive and print the table from the set-up's saved JSON")
     parser.add_argument("--figure", type=Path, help="also write the figure (PNG) to this path")
+    parser.add_argument("--markdown", action="store_true", help="with --table-only: also the table as markdown")
     parser.add_argument("--breakdown", action="store_true",
                         help="only print where one backward step's working set goes (see breakdown())")
     parser.add_argument("--worker", nargs=3, metavar=("VARIANT", "STEPS", "JSON"), help=argparse.SUPPRESS)
@@ -663,6 +694,8 @@ def main(argv=None) -> int:
         saved = json.loads((RESULTS / f"{setup.results}.json").read_text())
         saved.setdefault("setup", setup.name)
         rows = write_and_print(saved.pop("rows"), saved)
+        if args.markdown:
+            print(markdown(rows))
         if args.figure:
             print(f"figure: {figure(rows, saved, args.figure)}")
         return 0
