@@ -499,12 +499,22 @@ def summary(rows: list[dict], setup: Setup, slots: int) -> list[str]:
                      f"{working_set:g} MB; bound = (slots + 5) states + W = "
                      f"{(slots + 5) * rows[0]['state_mb'] + working_set:.1f} MB above the forward run")
     vanilla = next((r for r in rows if r["variant"] == VANILLA and r["steps"] == setup.target), None)
-    for r in (r for r in rows if r["variant"] in BOUNDED and r["steps"] == setup.target):
-        how = "extrapolated" if vanilla is None or vanilla.get("extrapolated") else "measured"
-        lines.append(f"{r['variant']} at l = {r['steps']}: {r['above_forward_mb']} MB above forward "
-                     f"(within bound: {r['within_bound']}); peak {r['peak_mb']} MB, {r['below_vanilla_x']}x below "
-                     f"vanilla store-all's ({how}) peak, {r['below_vanilla_adjoint_x']}x below its memory above "
-                     "the forward run")
+    vanilla = vanilla or extrapolate(rows, VANILLA, setup.target)
+    for variant in BOUNDED:
+        measured = sorted((r for r in rows if r["variant"] == variant and r.get("above_forward_mb") is not None),
+                          key=lambda r: r["steps"])
+        if not measured:
+            continue
+        r = measured[-1]  # the longest chain measured
+        line = (f"{variant}: {', '.join(str(m['above_forward_mb']) for m in measured)} MB above forward at l = "
+                f"{', '.join(str(m['steps']) for m in measured)} (bound {r['bound_mb']} MB)")
+        if vanilla is not None:
+            how = "extrapolated" if vanilla.get("extrapolated") else "measured"
+            line += (f"; at l = {r['steps']} against vanilla store-all at l = {setup.target} ({how}: peak "
+                     f"{vanilla['peak_mb']} MB, {vanilla['above_forward_mb']} MB above forward): peak RSS "
+                     f"{vanilla['peak_mb'] / r['peak_mb']:.2f}x below, memory above forward "
+                     f"{vanilla['above_forward_mb'] / r['above_forward_mb']:.1f}x below")
+        lines.append(line)
     return lines
 
 
