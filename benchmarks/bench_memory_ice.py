@@ -68,7 +68,7 @@ says).  The load average (1 minute) at the start and end of each run stands besi
 times follow the share of the cores a run gets, which changes between the calibration and the run; so beside it
 ``cpu_ratio_over_predicted`` compares this process's CPU time (``cpu_s``, ``time.process_time`` over the run) relative
 to the calibration run's with the predicted makespan relative to the calibration's measured one:
-(cpu_s / cpu_s of store-all) / (predicted / store-all's makespan), at the same l only.
+(cpu_s / cpu_s of the calibrating store-all run) / (predicted / that run's makespan).
 
 Measured (2.5 km, 0.2 MB per state, l = 10, 40, 120, 4 slots, two runs at a time): the manager's store-all grows
 0.97 states per step; its Revolve and H-Revolve stay within 35.0-37.5 MB above the forward-only run at every l
@@ -473,7 +473,7 @@ def derive(rows: list[dict], slots: int) -> None:
         predicted = r.get("predicted_makespan_s")
         r["measured_over_predicted"] = (None if not predicted or r.get("measured_makespan_s") is None else
                                         round(r["measured_makespan_s"] / predicted, 3))
-        calibration = by.get(("manager-store-all", r["steps"])) if r.get("calibration_steps") == r["steps"] else None
+        calibration = by.get(("manager-store-all", r.get("calibration_steps")))  # the run that calibrated it
         r["cpu_ratio_over_predicted"] = (round((r["cpu_s"] / calibration["cpu_s"]) / (
             predicted / calibration["measured_makespan_s"]), 3) if predicted and calibration
             and r.get("cpu_s") and calibration.get("cpu_s") else None)
