@@ -233,7 +233,8 @@ def _manager(variant: str, loop, slots: int, directory: str, calibrate: bool, ca
     schedule = plan(variant.removeprefix("manager-"), loop.steps, platform)
     result = gradient(loop, schedule, platform, tiers)
     timing = {"measured_makespan_s": round(sum(result.counters.wall_time.values()), 2),
-              "wall_time_by_action": {k: round(v, 2) for k, v in result.counters.wall_time.items()}}
+              "wall_time_by_action": {k: round(v, 2) for k, v in result.counters.wall_time.items()},
+              "mismatches": result.counters.mismatches(result.predicted)}  # counts the simulator did not predict
     if calibration is not None:
         timing.update(predicted_makespan_s=round(calibration.predict(schedule).makespan, 2),
                       calibration_steps=len(calibration_fields["forward_costs"]))
