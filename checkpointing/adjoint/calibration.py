@@ -53,7 +53,8 @@ class Calibration:
     ``names``; ``run_time`` is the time of the store-all run that measured the step costs, ``run_overhead`` the
     part of it outside every step (the manager's set-up, its garbage collections at start and end, opening and
     closing tiers: a constant per ``CheckpointManager.run``, not part of the makespan); ``clock`` names the clock
-    all times were read from."""
+    all times were read from; ``result`` is the :class:`~checkpointing.adjoint.manager.AdjointResult` of that
+    store-all run (a gradient already paid for; not part of :meth:`to_dict`)."""
 
     forward_costs: tuple
     backward_costs: tuple
@@ -65,6 +66,7 @@ class Calibration:
     run_overhead: float = 0.0
     taped_forward_costs: tuple = field(default=())
     clock: str = "perf_counter"
+    result: object = field(default=None, repr=False, compare=False)
 
     @property
     def steps(self) -> int:
@@ -182,7 +184,7 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) 
                        lambda index, state: loop.functional(steps, state) if index == 1 else None)
     gradient(warm_up, "store-all")
     start = clock()
-    gradient(TimeLoop(timed, loop.timesteps, loop.controls, functional), "store-all")
+    result = gradient(TimeLoop(timed, loop.timesteps, loop.controls, functional), "store-all")
     elapsed = clock() - start
     forward = [t for t, taped in times if not taped]
     taped_forward = [t for t, taped in times if taped][::-1]  # re-taped in the order F_{l-1} .. F_0
@@ -196,4 +198,4 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) 
                        capacities=tuple(t.capacity for t in tiers), names=tuple(t.name for t in tiers),
                        run_time=comm.allreduce(elapsed, op=MPI.MAX),
                        run_overhead=comm.allreduce(overhead, op=MPI.MAX), clock=clock.__name__,
-                       taped_forward_costs=tuple(_max_over_ranks(comm, taped_forward)))
+                       taped_forward_costs=tuple(_max_over_ranks(comm, taped_forward)), result=result)
