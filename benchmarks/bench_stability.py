@@ -50,9 +50,15 @@ def run_case(scenario: str, cell_size: float, steps: int, stable: bool) -> dict:
     row = {"scenario": scenario, "cell_size": cell_size, "rule": stable, "dt": dt, "steps": steps,
            "cells": model.mesh.num_cells()}
     records = []
+
+    def on_step(model, record):  # a line per step, so that a long case shows its progress (and partial figures)
+        records.append(record)
+        print(f"  {scenario} {cell_size:g} m step {record['step']}: {record['substeps']} sub-steps, clamped "
+              f"{record['clamped_volume'] / record['volume'] if record['volume'] else 0:.3g} of the volume, "
+              f"{record['wall_time']:.0f} s, load {os.getloadavg()[0]:.1f}", flush=True)
+
     try:
-        model.run(steps, dt, progress=False, stable=stable, guard=None if stable else False,
-                  on_step=lambda m, r: records.append(r))
+        model.run(steps, dt, progress=False, stable=stable, guard=None if stable else False, on_step=on_step)
         row["stopped"] = ""
     except Exception as exc:  # the unguarded runs blow up: record how far they got
         row["stopped"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
@@ -78,20 +84,35 @@ def main(argv=None) -> int:
     parser.add_argument("--case", action="append",
                         help="scenario:cell_size:steps[:off] (repeatable; default: CASES)")
     parser.add_argument("--save", action="store_true", help="write benchmarks/results/bench_stability.*")
+    parser.add_argument("--append", action="store_true",
+                        help="with --save: add each case's row to the saved table as it ends (replacing a row of the "
+                             "same scenario, cell size, steps and rule) instead of writing a new table")
     args = parser.parse_args(argv)
     import_firedrake()
     rows = []
     for case in args.case or CASES:
         scenario, size, steps, *off = case.split(":")
         rows.append(run_case(scenario, float(size), int(steps), stable=off != ["off"]))
-    if args.save:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "bench_stability.json").write_text(json.dumps(rows, indent=2) + "\n")
-        with open(RESULTS / "bench_stability.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        if args.save and args.append:
+            save(rows[-1:], append=True)
+    if args.save and not args.append:
+        save(rows)
     return 0
+
+
+def save(rows: list[dict], append: bool = False) -> None:
+    """Write ``rows`` to benchmarks/results/bench_stability.{json,csv}; ``append``: merged into the saved rows."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "bench_stability.json"
+    if append and path.exists():
+        key = ("scenario", "cell_size", "steps", "rule")
+        new = {tuple(r[k] for k in key) for r in rows}
+        rows = [r for r in json.loads(path.read_text()) if tuple(r[k] for k in key) not in new] + rows
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    with open(RESULTS / "bench_stability.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 if __name__ == "__main__":
