@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import checkpointing
 from checkpointing.platform import (INF, Level, Platform, PlatformError, PlatformNotFoundError, load_platform,
+                                    storage_platform,
                                     shipped_platforms)
 
 PLATFORM_DIR = Path(checkpointing.__file__).parent / "data" / "platforms"  # the files in the source tree
@@ -169,3 +170,24 @@ def test_missing_file_is_named(tmp_path):
 def test_describe_lists_every_level():
     text = Platform.from_spec("2:0:0,inf:2:2", 1, 5).describe()
     assert "uf = 1, ub = 5" in text and "capacity inf" in text and text.count("level ") == 2
+
+
+def test_storage_platform_rule():
+    """The --platform/--ram-slots/--disk-dir rule: one RAM level of l slots plus an unbounded disk per directory, a
+    platform file's levels matched one to one with the directories, --ram-slots replacing level 0's capacity."""
+    assert storage_platform(5).capacities == [5]
+    both = storage_platform(5, ram_slots=2, disk_dirs=["a", "b"])
+    assert both.capacities == [2, INF, INF] and both.name == "ram+disk1+disk2"
+    shipped = next(iter(shipped_platforms()))
+    base = load_platform(shipped)
+    dirs = [f"d{k}" for k in range(1, base.n_levels)]
+    assert storage_platform(5, shipped, None, dirs) == base
+    assert storage_platform(5, shipped, 3, dirs).capacities == [3] + base.capacities[1:]
+    with pytest.raises(PlatformError, match=f"give --disk-dir {base.n_levels - 1} times"):
+        storage_platform(5, shipped, None, dirs + ["extra"])
+    with pytest.raises(PlatformError, match="ram_slots = 0: .*no room for x_0"):
+        storage_platform(5, ram_slots=0)
+    with pytest.raises(PlatformError, match="ram_slots = -1: must be an integer >= 0"):
+        storage_platform(5, ram_slots=-1)
+    with pytest.raises(PlatformNotFoundError, match="nowhere"):
+        storage_platform(5, "nowhere")
