@@ -137,9 +137,12 @@ class Platform:
                 raise PlatformError(f"levels[{k}] = {part.strip()!r}: expected 'capacity:write:read', e.g. '4:0:0' or 'inf:2:2'")
             c, w, r = fields
             try:
-                cap = c if c.strip().lower() == "inf" else float(c)
+                cap = c if c.strip().lower() in ("inf", "infinity", "unbounded") else float(c)
             except ValueError:
                 raise PlatformError(f"levels[{k}].capacity = {c!r}: a capacity must be an integer >= 0 or 'inf'") from None
+            if isinstance(cap, float) and not math.isfinite(cap):  # '1e400' overflows: not a way to say 'inf'
+                raise PlatformError(f"levels[{k}].capacity = {c!r}: a capacity must be an integer >= 0, or 'inf' for "
+                                    "an unbounded level")
             levels.append(Level(cap, w, r, name=f"level{k}"))
         return cls(tuple(levels), uf, ub)
 

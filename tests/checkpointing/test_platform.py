@@ -24,12 +24,14 @@ def test_spec_parses_levels_fastest_first():
     assert (p.uf, p.ub, p.n_levels) == (1.5, 2.0, 2)
     assert [lev.name for lev in p.levels] == ["level0", "level1"]
     assert isinstance(p.capacities[0], int)
+    assert Platform.from_spec("2:0:0,unbounded:1:1,Infinity:2:2").capacities == [2, INF, INF]
 
 
 @pytest.mark.parametrize("spec, field", [
     ("4:0", "levels[0]"), ("4:0:0,", "levels[1]"), ("x:0:0", "levels[0].capacity"), ("2.5:0:0", "capacity"),
     ("-1:0:0", "capacity"), ("4:-1:0", "write_cost"), ("4:0:nan", "read_cost"), ("4:0:inf", "read_cost"),
-    ("0:0:0", "capacities"), ("", "levels[0]"),
+    ("0:0:0", "capacities"), ("", "levels[0]"), ("1e400:0:0", "levels[0].capacity = '1e400'"),
+    ("4:0:0,-1e400:1:1", "levels[1].capacity = '-1e400'"),
 ])
 def test_bad_spec_names_the_field(spec, field):
     with pytest.raises(PlatformError, match=field.replace("[", r"\[").replace("]", r"\]")):
