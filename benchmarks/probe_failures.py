@@ -12,6 +12,7 @@ status (checkpointing/exits.py) or success.  The outcome is classified as
 * ``one-line``: the documented status, exactly one ``PROG: error: ...`` line on stderr and no traceback;
 * ``traceback``: a Python traceback on stderr (whatever the status);
 * ``accepted``: exit status 0;
+* ``killed``: ended by the SIGKILL the probe sent (nothing can be printed then);
 * ``other``: anything else (a signal, an undocumented status, several error lines).
 
 A probe passes when its class and status are the expected ones, the user's files it set up are byte-identical
@@ -427,6 +428,7 @@ def run_probe(probe: Probe, root: Path, can_mount: bool, timeout: float) -> dict
                     row["class"] = "silently wrong"
                     problems.append(wrong)
         elif probe.kill == "KILL":
+            row["class"] = "killed" if status == -signal.SIGKILL else row["class"]
             if status != -signal.SIGKILL:
                 problems.append(f"status {status}, not killed")
         else:
@@ -462,8 +464,11 @@ def run_probe(probe: Probe, root: Path, can_mount: bool, timeout: float) -> dict
 
 def _killed(probe: Probe, argv, inject, timeout) -> tuple[int, str]:
     """Start the held run, signal it once it holds in the backward phase; (status, stderr)."""
+    # SIGINT as in a terminal: a background job of a non-interactive shell inherits it ignored, and Python then
+    # installs no KeyboardInterrupt handler
     proc = subprocess.Popen(_command(probe, argv, inject), env=_environment(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + timeout
     line = ""
     while time.monotonic() < deadline:
@@ -474,7 +479,12 @@ def _killed(probe: Probe, argv, inject, timeout) -> tuple[int, str]:
         proc.send_signal(getattr(signal, "SIG" + probe.kill))
     else:
         proc.kill()
-    _, stderr = proc.communicate(timeout=timeout)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
     return proc.returncode, stderr
 
 
@@ -563,7 +573,8 @@ def main(argv=None) -> int:
         print(f"{'ok  ' if row['ok'] else 'FAIL'} {row['probe']}: {row['class']} {row['status']} "
               f"({row['seconds']} s) {row['problem']} | {row['line'][:160]}", flush=True)
         if args.save:  # after every probe, so that a long session keeps what it found
-            save(rows)
+            row["load"] = round(os.getloadavg()[0], 1)
+            save(rows, merge=bool(args.only) or args.fast)
     counts = {}
     for row in rows:
         counts[row["class"]] = counts.get(row["class"], 0) + 1
@@ -573,12 +584,20 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
-def save(rows: list[dict]) -> None:
+def save(rows: list[dict], merge: bool = False) -> None:
+    """Write the table; ``merge``: replace the saved rows of the same probes, keep the others (``--only``)."""
     RESULTS.mkdir(exist_ok=True)
-    with open(RESULTS / "probe_failures.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) + ["load"])
+    path = RESULTS / "probe_failures.csv"
+    rows = [{**row, "load": row.get("load", round(os.getloadavg()[0], 1))} for row in rows]
+    if merge and path.exists():
+        names = {row["probe"] for row in rows}
+        with open(path, newline="") as fh:
+            kept = [row for row in csv.DictReader(fh) if row["probe"] not in names]
+        rows = kept + rows
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows({**row, "load": round(os.getloadavg()[0], 1)} for row in rows)
+        writer.writerows(rows)
 
 
 if __name__ == "__main__":
