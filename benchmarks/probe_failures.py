@@ -584,11 +584,23 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
+#: paths that only exist on this machine (a probe's temporary directory, the environment's home), as they appear in
+#: an error line; the saved table shows them as <tmp> and <path>
+_MACHINE_PATHS = [(re.compile(r"/tmp/probe-[\w]+"), "<tmp>"), (re.compile(r"/(root|work|home/\w+)/[^\s'\")]*"), "<path>")]
+
+
+def _portable(line: str) -> str:
+    for pattern, replacement in _MACHINE_PATHS:
+        line = pattern.sub(replacement, line)
+    return line
+
+
 def save(rows: list[dict], merge: bool = False) -> None:
     """Write the table; ``merge``: replace the saved rows of the same probes, keep the others (``--only``)."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "probe_failures.csv"
-    rows = [{**row, "load": row.get("load", round(os.getloadavg()[0], 1))} for row in rows]
+    rows = [{**row, "line": _portable(row["line"]), "problem": _portable(row["problem"]),
+             "load": row.get("load", round(os.getloadavg()[0], 1))} for row in rows]
     if merge and path.exists():
         names = {row["probe"] for row in rows}
         with open(path, newline="") as fh:
