@@ -54,7 +54,7 @@ import numpy as np
 
 from .actions import HANDLE, Advance, Backward, Discard, Join, Read, Start, Write
 from .platform import Platform, PlatformError, check_cost
-from .simulator import InvalidScheduleError
+from .simulator import InvalidScheduleError, StorageLevels
 
 __all__ = ["Branch", "JoinGraph", "JoinReport", "simulate_join", "HANDLE", "JoinGraphError"]
 
@@ -175,11 +175,12 @@ def simulate_join(schedule, graph: JoinGraph, platform: Platform, *, structured:
     length = {b: graph.branch(b).length for b in branches}
     uf = {b: graph.costs(b, platform)[0] for b in branches}
     ub = {b: graph.costs(b, platform)[1] for b in branches}
-    caps, wcost, rcost = platform.capacities, platform.write_costs, platform.read_costs
-    n_levels = platform.n_levels
 
-    stored = [set() for _ in range(n_levels)]          # (branch, index) pairs
-    reads, writes, peak = [0] * n_levels, [0] * n_levels, [0] * n_levels
+    def state_name(state):
+        b, i = state
+        return f"y{i}" if b == HANDLE else f"x{i} of tooth {b}"
+
+    levels = StorageLevels(platform, state_name)      # (branch, index) pairs
     working = None                                    # (branch, index) or None
     next_backward = dict(length)                      # per branch; -1 when done
     started, joined = set(), set()
@@ -193,17 +194,8 @@ def simulate_join(schedule, graph: JoinGraph, platform: Platform, *, structured:
     def fail(pos, action, why):
         raise InvalidScheduleError(f"action {pos} ({action!r}): {why}")
 
-    def name(state):
-        if state is None:
-            return "no working state"
-        b, i = state
-        return f"the working state is {'y' if b == HANDLE else 'x'}{i}" + ("" if b == HANDLE else f" of tooth {b}")
-
     def need(pos, action, state):
-        if working != state:
-            b, i = state
-            what = f"y{i}" if b == HANDLE else f"x{i} of tooth {b}"
-            fail(pos, action, f"needs {what} as working state but {name(working)}")
+        levels.need(pos, action, state, working)
 
     def note(pos, action, why):
         violations.append(f"action {pos} ({action}): {why}")
@@ -214,10 +206,6 @@ def simulate_join(schedule, graph: JoinGraph, platform: Platform, *, structured:
         if b not in length:
             fail(pos, action, f"branch {b!r} does not exist; the graph has teeth 0..{graph.p - 1} and HANDLE "
                               f"({HANDLE})")
-
-    def check_level(pos, action, level):
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level < n_levels:
-            fail(pos, action, f"level {level!r} does not exist; the platform has levels 0..{n_levels - 1}")
 
     turn_started = False
     for pos, action in enumerate(schedule):
@@ -255,7 +243,7 @@ def simulate_join(schedule, graph: JoinGraph, platform: Platform, *, structured:
                 fail(pos, action, f"needs start < end <= {length[b]} (the length of this branch)")
             if e - 1 >= next_backward[b] + 1 and next_backward[b] < length[b]:
                 note(pos, action, f"stability 1: F_{e - 1} runs after Fbar_{next_backward[b] + 1} is done")
-            below = [i for lev in stored for (bb, i) in lev if bb == b and a < i <= next_backward[b]]
+            below = [i for lev in levels.stored for (bb, i) in lev if bb == b and a < i <= next_backward[b]]
             if below:
                 note(pos, action, f"checkpoint persistence: F_{a} runs below the stored x{min(below)} of this branch")
             others = {bb: i for bb, i in open_reads.items() if bb != b}
@@ -271,28 +259,9 @@ def simulate_join(schedule, graph: JoinGraph, platform: Platform, *, structured:
             time += (e - a) * uf[b]
             working = (b, e)
         elif kind in (Write, Read, Discard):
-            check_level(pos, action, action.level)
-            k, state = action.level, (b, action.index)
-            if kind is Write:
-                need(pos, action, state)
-                if state in stored[k]:
-                    fail(pos, action, f"this state is already stored on level {k}")
-                if len(stored[k]) >= caps[k]:
-                    fail(pos, action, f"level {k} is full (capacity {caps[k]})")
-                stored[k].add(state)
-                writes[k] += 1
-                time += wcost[k]
-                peak[k] = max(peak[k], len(stored[k]))
-            else:
-                if state not in stored[k]:
-                    fail(pos, action, f"x{action.index} of this branch is not stored on level {k}")
-                if kind is Read:
-                    reads[k] += 1
-                    time += rcost[k]
-                    working = state
-                    open_reads[b] = min(action.index, open_reads.get(b, action.index))
-                else:
-                    stored[k].remove(state)
+            working = levels.apply(pos, action, (b, action.index), working)
+            if kind is Read:
+                open_reads[b] = min(action.index, open_reads.get(b, action.index))
         else:  # Backward
             i = action.index
             if next_backward[b] < 0:
@@ -325,5 +294,5 @@ def simulate_join(schedule, graph: JoinGraph, platform: Platform, *, structured:
         raise InvalidScheduleError(f"end of schedule after {len(schedule)} actions: backward steps of {names} never "
                                    "ran")
     order = branches
-    return JoinReport(float(time), [forward[b] for b in order], [length[b] + 1 for b in order], reads, writes, peak,
-                      violations)
+    return JoinReport(float(time + levels.time), [forward[b] for b in order], [length[b] + 1 for b in order],
+                      levels.reads, levels.writes, levels.peak, violations)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["Level", "Platform", "PlatformError", "PlatformNotFoundError", "INF", "shipped_platforms",
-           "load_platform"]
+           "load_platform", "storage_platform"]
 
 INF = math.inf
 
@@ -137,9 +137,12 @@ class Platform:
                 raise PlatformError(f"levels[{k}] = {part.strip()!r}: expected 'capacity:write:read', e.g. '4:0:0' or 'inf:2:2'")
             c, w, r = fields
             try:
-                cap = c if c.strip().lower() == "inf" else float(c)
+                cap = c if c.strip().lower() in ("inf", "infinity", "unbounded") else float(c)
             except ValueError:
                 raise PlatformError(f"levels[{k}].capacity = {c!r}: a capacity must be an integer >= 0 or 'inf'") from None
+            if isinstance(cap, float) and not math.isfinite(cap):  # '1e400' overflows: not a way to say 'inf'
+                raise PlatformError(f"levels[{k}].capacity = {c!r}: a capacity must be an integer >= 0, or 'inf' for "
+                                    "an unbounded level")
             levels.append(Level(cap, w, r, name=f"level{k}"))
         return cls(tuple(levels), uf, ub)
 
@@ -247,3 +250,40 @@ def load_platform(text: str, field: str = "platform") -> Platform:
     if name in shipped:
         return Platform.from_toml(shipped[name])
     raise PlatformNotFoundError(f"{field} = {text!r}: no such file, nor a shipped platform (one of: {', '.join(shipped)})")
+
+
+def storage_platform(steps: int, platform: str | None = None, ram_slots: int | None = None,
+                     disk_dirs=()) -> Platform:
+    """The storage platform of a gradient over ``steps`` steps, the rule of the ``--platform`` / ``--ram-slots`` /
+    ``--disk-dir`` options of ``icesheet gradient`` and ``icesheet invert``: the platform file or shipped platform
+    ``platform`` (:func:`load_platform`), whose levels ``k >= 1`` must match the disk directories ``disk_dirs``
+    one to one; without it one RAM level of ``steps`` slots (store-all fits) plus one unbounded disk level per
+    directory.  ``ram_slots`` replaces level 0's capacity.  Only ``len(disk_dirs)`` matters here (the directories
+    are named in the message); checkpointing/adjoint/driver.py pairs them with the levels.  Raises PlatformError
+    (exit status 2) naming the option."""
+    if ram_slots is not None and (isinstance(ram_slots, bool) or ram_slots < 0):
+        raise PlatformError(f"ram_slots = {ram_slots!r}: must be an integer >= 0")
+    disk_dirs = [str(d) for d in disk_dirs]
+    if platform is not None:
+        try:
+            base = load_platform(platform)
+        except PlatformNotFoundError:
+            raise
+        except PlatformError as err:
+            raise PlatformError(f"platform: {err}") from None
+        levels = list(base.levels)
+        if len(disk_dirs) != len(levels) - 1:
+            raise PlatformError(f"disk_dir = {disk_dirs}: platform {base.name!r} has {len(levels)} levels, so give "
+                                f"--disk-dir {len(levels) - 1} times (level 0 is RAM)")
+        uf, ub, name = base.uf, base.ub, base.name
+    else:
+        disks = range(1, len(disk_dirs) + 1)
+        levels = [Level(steps, name="ram")] + [Level(INF, name=f"disk{k}") for k in disks]
+        uf, ub, name = 1.0, 1.0, "ram" + "".join(f"+disk{k}" for k in disks)
+    if ram_slots is not None:
+        ram = levels[0]
+        levels[0] = Level(ram_slots, ram.write_cost, ram.read_cost, ram.name)
+    try:
+        return Platform(tuple(levels), uf, ub, name)
+    except PlatformError as err:
+        raise PlatformError(f"ram_slots = {ram_slots!r}: {err}") from None

@@ -126,7 +126,7 @@ class RunDirectory:
 
 
 def create_run_directory(directory: str, run_id: str, processes, start: str) -> str:
-    """Create ``<directory>/icesheet-checkpoints-<run_id>`` holding its owner record (written under a hidden name
+    """Create ``<directory>/checkpoints-<run_id>`` holding its owner record (written under a hidden name
     first, then renamed, so the visible directory always has one); returns its path.  Raises OSError."""
     final = os.path.join(directory, PREFIX + run_id)
     hidden = os.path.join(directory, "." + PREFIX + run_id + PARTIAL_SUFFIX)

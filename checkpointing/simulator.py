@@ -26,7 +26,7 @@ import numpy as np
 from .actions import Advance, Backward, Discard, Read, Write
 from .platform import Platform
 
-__all__ = ["simulate", "Report", "InvalidScheduleError", "check_step_costs"]
+__all__ = ["simulate", "Report", "InvalidScheduleError", "StorageLevels", "check_step_costs"]
 
 
 class InvalidScheduleError(ValueError):
@@ -65,6 +65,72 @@ def _check_steps(steps) -> int:
     return int(steps)
 
 
+def _fail(pos: int, action, why: str):
+    raise InvalidScheduleError(f"action {pos} ({action!r}): {why}")
+
+
+class StorageLevels:
+    """The checkpoints held on each level of ``platform`` while a schedule is simulated: the ``Write``/``Read``/
+    ``Discard`` rules and their bookkeeping, shared by the chain simulator (:func:`simulate`) and the join-graph one
+    (:func:`checkpointing.joingraph.simulate_join`).  A state is any hashable label (a chain's index ``i``, a join
+    graph's ``(branch, i)``), named in messages by ``name(state)``.  Counts per level: ``reads``, ``writes``,
+    ``peak`` (most checkpoints held at once); ``time``: the I/O cost ``sum_k w_k writes_k + r_k reads_k``.
+
+    :meth:`apply` raises :class:`InvalidScheduleError` naming the position, the action and the rule it breaks."""
+
+    def __init__(self, platform: Platform, name=lambda state: f"x{state}"):
+        self.capacities = platform.capacities
+        self.write_costs, self.read_costs = platform.write_costs, platform.read_costs
+        self.name = name
+        n = platform.n_levels
+        self.stored = [set() for _ in range(n)]
+        self.reads, self.writes, self.peak = [0] * n, [0] * n, [0] * n
+        self.time = 0.0
+
+    def need(self, pos: int, action, state, working) -> None:
+        """InvalidScheduleError unless ``state`` is the working state ``working`` (None: none)."""
+        if working != state:
+            have = "no working state" if working is None else f"the working state is {self.name(working)}"
+            _fail(pos, action, f"needs {self.name(state)} as working state but {have}")
+
+    def _holding(self, k: int) -> str:
+        return "[" + ", ".join(self.name(s) for s in sorted(self.stored[k], key=repr)) + "]"
+
+    def apply(self, pos: int, action, state, working):
+        """Carry out ``action`` (a Write, Read or Discard on ``action.level``, at position ``pos`` of the schedule)
+        on ``state``, with ``working`` the working state (None: none); return the working state after it.  A write
+        needs ``state`` as working state, room on the level and ``state`` not stored there yet; a read or discard
+        needs it stored there; a read makes it the working state."""
+        def fail(why):
+            _fail(pos, action, why)
+
+        k, n = action.level, len(self.stored)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k < n:
+            fail(f"level {k!r} does not exist; the platform has levels 0..{n - 1}")
+        kind = type(action)
+        if kind is Write:
+            self.need(pos, action, state, working)
+            if state in self.stored[k]:
+                fail(f"{self.name(state)} is already stored on level {k}")
+            if len(self.stored[k]) >= self.capacities[k]:
+                fail(f"level {k} is full (capacity {self.capacities[k]}, holding {self._holding(k)})")
+            self.stored[k].add(state)
+            self.writes[k] += 1
+            self.time += self.write_costs[k]
+            self.peak[k] = max(self.peak[k], len(self.stored[k]))
+            return working
+        if state not in self.stored[k]:
+            fail(f"{self.name(state)} is not stored on level {k} (it holds {self._holding(k)})")
+        if kind is Read:
+            self.reads[k] += 1
+            self.time += self.read_costs[k]
+            return state
+        if kind is not Discard:
+            raise TypeError(f"action = {action!r}: expected Write, Read or Discard")
+        self.stored[k].remove(state)
+        return working
+
+
 def simulate(schedule, platform: Platform, steps: int, *, forward_costs=None, backward_costs=None) -> Report:
     """Run ``schedule`` (a sequence of actions) for a chain of ``steps`` forward steps on ``platform``.
 
@@ -75,83 +141,41 @@ def simulate(schedule, platform: Platform, steps: int, *, forward_costs=None, ba
     fwd = None if forward_costs is None else check_step_costs("forward_costs", forward_costs, l)
     bwd = None if backward_costs is None else check_step_costs("backward_costs", backward_costs, l + 1)
     fwd_prefix = None if fwd is None else np.concatenate(([0.0], np.cumsum(fwd)))
-    n_levels = platform.n_levels
-    caps = platform.capacities
-    wcost, rcost = platform.write_costs, platform.read_costs
-
-    stored = [set() for _ in range(n_levels)]
-    reads, writes, peak = [0] * n_levels, [0] * n_levels, [0] * n_levels
+    levels = StorageLevels(platform)
     working: int | None = 0
     next_backward = l
     forward_steps = 0
     time_forward = 0.0
     time_backward = 0.0
-    time_io = 0.0
-
-    def fail(pos, action, why):
-        raise InvalidScheduleError(f"action {pos} ({action!r}): {why}")
-
-    def check_level(pos, action, level):
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not 0 <= level < n_levels:
-            fail(pos, action, f"level {level!r} does not exist; the platform has levels 0..{n_levels - 1}")
-
-    def have(state):
-        return "no working state" if state is None else f"the working state is x{state}"
 
     for pos, action in enumerate(schedule):
         kind = type(action)
         if getattr(action, "branch", None) is not None:
-            fail(pos, action, "names a branch, but a chain has none (join graphs: checkpointing.joingraph.simulate_join)")
+            _fail(pos, action, "names a branch, but a chain has none (join graphs: checkpointing.joingraph.simulate_join)")
         if kind is Advance:
             a, b = action.start, action.end
-            if working != a:
-                fail(pos, action, f"needs x{a} as working state but {have(working)}")
+            levels.need(pos, action, a, working)
             if not a < b <= l:
-                fail(pos, action, f"needs start < end <= l = {l}")
+                _fail(pos, action, f"needs start < end <= l = {l}")
             forward_steps += b - a
             time_forward += (b - a) * platform.uf if fwd_prefix is None else fwd_prefix[b] - fwd_prefix[a]
             working = b
-        elif kind is Write:
-            check_level(pos, action, action.level)
-            k, i = action.level, action.index
-            if working != i:
-                fail(pos, action, f"needs x{i} as working state but {have(working)}")
-            if i in stored[k]:
-                fail(pos, action, f"x{i} is already stored on level {k}")
-            if len(stored[k]) >= caps[k]:
-                fail(pos, action, f"level {k} is full (capacity {caps[k]}, holding {sorted(stored[k])})")
-            stored[k].add(i)
-            writes[k] += 1
-            time_io += wcost[k]
-            peak[k] = max(peak[k], len(stored[k]))
-        elif kind is Read:
-            check_level(pos, action, action.level)
-            k, i = action.level, action.index
-            if i not in stored[k]:
-                fail(pos, action, f"x{i} is not stored on level {k} (it holds {sorted(stored[k])})")
-            reads[k] += 1
-            time_io += rcost[k]
-            working = i
-        elif kind is Discard:
-            check_level(pos, action, action.level)
-            k, i = action.level, action.index
-            if i not in stored[k]:
-                fail(pos, action, f"x{i} is not stored on level {k} (it holds {sorted(stored[k])})")
-            stored[k].remove(i)
+        elif kind in (Write, Read, Discard):
+            working = levels.apply(pos, action, action.index, working)
         elif kind is Backward:
             i = action.index
             if next_backward < 0:
-                fail(pos, action, "all backward steps l..0 have already run")
+                _fail(pos, action, "all backward steps l..0 have already run")
             if i != next_backward:
-                fail(pos, action, f"the next backward step must be {next_backward}")
-            if working != i:
-                fail(pos, action, f"needs x{i} as working state but {have(working)}")
+                _fail(pos, action, f"the next backward step must be {next_backward}")
+            levels.need(pos, action, i, working)
             time_backward += platform.ub if bwd is None else bwd[i]
             next_backward -= 1
             working = None
         else:
-            fail(pos, action, "not an action (expected Advance, Write, Read, Discard or Backward)")
+            _fail(pos, action, "not an action (expected Advance, Write, Read, Discard or Backward)")
     if next_backward >= 0:
         raise InvalidScheduleError(f"end of schedule after {len(schedule)} actions: backward steps "
                                    f"{next_backward}..0 never ran")
-    return Report(float(time_forward + time_backward + time_io), forward_steps, l + 1, reads, writes, peak)
+    return Report(float(time_forward + time_backward + levels.time), forward_steps, l + 1, levels.reads,
+                  levels.writes, levels.peak)

@@ -77,7 +77,8 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
     than it is split into equal sub-steps (a warning when the count changes; the record sums them; more than
     ``stability.MAX_SUBSTEPS`` raise InputError).  After every step ``guard`` (default ``stability.Guard()``;
     ``False`` for none) checks the clamp, volume, thickness and speed and raises PhysicsGuardError, after
-    ``on_step`` has seen the step.  A failing step raises ModelStepError naming it."""
+    ``on_step`` has seen the step.  A failing step (the initial velocity solve included: step 0) raises
+    ModelStepError naming it."""
     from tqdm.auto import tqdm
 
     from icesheet import stability
@@ -87,8 +88,15 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
     guard = stability.Guard() if guard is None else guard
     initial = None
     if stable and hasattr(model, "solve_velocity"):
+        from icesheet.errors import ModelStepError
+
         start = time.perf_counter()
-        solve = model.solve_velocity()
+        try:
+            solve = model.solve_velocity()
+        except Exception as exc:
+            raise ModelStepError(f"step 0, the velocity solve at the initial state (t = {model.time:g} yr), failed: "
+                                 f"{type(exc).__name__}: {' '.join(str(exc).split())}; check the initial state and "
+                                 "the [solver] options (max_iterations, tolerance, strategy)") from exc
         initial = StepInfo(dt=0.0, picard_iterations=solve.picard_iterations, newton_iterations=solve.newton_iterations,
                            final_residual=solve.final_residual, wall_time=time.perf_counter() - start)
     records = [_step_record(model, 0, initial)]

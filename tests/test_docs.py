@@ -22,14 +22,21 @@ documented                                        run as
                                                   hours; the default size of the same experiment is run where shown
 ``pytest -m mpi``                                 ``pytest -m mpi --collect-only -q`` in the repository: the marker
                                                   selects tests (running them is the test suite's job)
+``python -m experiments.X --out D`` again, in a  a copy of ``D`` from the document that ran it first in this test
+later document, word for word                     session (the same default-size experiment, run once)
 ``icesheet run|gradient`` ``--steps N``           ``--steps 2``; without ``--steps``: ``--steps 2`` appended
 ``icesheet run|gradient`` without ``--mesh-size``  ``--mesh-size 40000`` appended (coarse mesh, m)
+``icesheet invert``                               ``--max-iterations 5 --max-solves 2`` appended where not given:
+                                                  every path of the command (files, weight search, L-curve, TV,
+                                                  resume, outputs) runs, on fewer iterations (a coarser mesh is no
+                                                  cheaper: its misfit cannot reach the noise level); convergence is
+                                                  measured by ``experiments.file_inversion`` and the tests
 ``/tmp/ckpt``                                     a directory inside the temporary directory
 ``my.toml``                                       a config file ``[time] dt = 5.0`` written beforehand
 ================================================  =================================================================
 
-After an ``icesheet`` command the output directory it documents (``--out``, or the default ``out/run`` and
-``out/gradient``) must hold ``summary.json``.
+After an ``icesheet`` command the output directory it documents (``--out``, or the default ``out/run``,
+``out/gradient`` and ``output/invert``) must hold ``summary.json``.
 """
 from __future__ import annotations
 
@@ -48,8 +55,11 @@ SHELL_LANGUAGES = ("", "sh", "bash", "console")
 MAKE_TARGETS = ("run", "test", "test-python", "test-firedrake", "figures", "bench", "smoke", "install")
 SMALL_STEPS = "2"
 COARSE_MESH = "40000"
+FEW_ITERATIONS = {"--max-iterations": "5", "--max-solves": "2"}
 CONFIG = "[time]\ndt = 5.0\n"
-DEFAULT_OUT = {"run": "out/run", "gradient": "out/gradient"}
+DEFAULT_OUT = {"run": "out/run", "gradient": "out/gradient", "invert": "output/invert"}
+#: default-size experiments already run in this session: the command, word for word -> the directory it ran in
+EXPERIMENTS_RUN: dict[str, Path] = {}
 
 
 def fenced_blocks(path: Path) -> list[tuple[str, list[str], int]]:
@@ -126,6 +136,10 @@ def rewrite(command: str, tmp: Path) -> tuple[str, Path | None]:
         return f"make -n -C {shlex.quote(str(ROOT))} {words[1]}", None
     if words[:2] == ["python", "-m"] and "--full" in words:
         return f"cd {shlex.quote(str(ROOT))} && python -m {words[2]} --help", None
+    if _is_experiment(words) and EXPERIMENTS_RUN.get(command, tmp) != tmp:
+        out = words[words.index("--out") + 1]
+        source = shlex.quote(str(EXPERIMENTS_RUN[command] / out))
+        return f"mkdir -p {shlex.quote(out)} && cp -r {source}/. {shlex.quote(out)}/", None
     if "pytest" in words and "-m" in words:
         return f"cd {shlex.quote(str(ROOT))} && {command} --collect-only -q", None
     if "icesheet" not in words:
@@ -134,14 +148,23 @@ def rewrite(command: str, tmp: Path) -> tuple[str, Path | None]:
     if position + 1 >= len(words) or words[position + 1] not in DEFAULT_OUT:
         return command, None
     subcommand = words[position + 1]
+    out = tmp / (words[words.index("--out") + 1] if "--out" in words else DEFAULT_OUT[subcommand])
+    if subcommand == "invert":  # appended as text: the command may use shell variables ($OBS)
+        return command + "".join(f" {option} {value}" for option, value in FEW_ITERATIONS.items()
+                                 if option not in words), out
     if "--steps" in words:
         words[words.index("--steps") + 1] = SMALL_STEPS
     else:
         words += ["--steps", SMALL_STEPS]
     if "--mesh-size" not in words:
         words += ["--mesh-size", COARSE_MESH]
-    out = words[words.index("--out") + 1] if "--out" in words else DEFAULT_OUT[subcommand]
-    return shlex.join(words), tmp / out
+    return shlex.join(words), out
+
+
+def _is_experiment(words: list[str]) -> bool:
+    """A default-size experiment with an explicit output directory: ``python -m experiments.X --out D``."""
+    return (words[:2] == ["python", "-m"] and len(words) > 2 and words[2].startswith("experiments.")
+            and "--out" in words[:-1] and "--full" not in words)
 
 
 def _environment() -> dict:
@@ -223,6 +246,9 @@ def _run_block(item: dict, tmp: Path) -> None:
     for command, out in rewritten:
         if out is not None:
             assert (out / "summary.json").is_file(), f"{shown}`{command}`: no summary.json in {out}"
+    for command in item["block"]:
+        if _is_experiment(shlex.split(command)):
+            EXPERIMENTS_RUN.setdefault(command, tmp)
 
 
 # ---------------------------------------------------------------------------------------- files that do not exist

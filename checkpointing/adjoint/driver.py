@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 
 from ..planners import plan
-from ..platform import Level, Platform
+from ..platform import Platform, storage_platform
 from .manager import AdjointResult, CheckpointManager
 from .protocol import AdaptiveTimeLoop, TimeLoop
 from .tiers import DiskTier, RamTier, Tier
@@ -53,7 +53,7 @@ def _tiers(platform: Platform, storage) -> list[Tier]:
 def gradient(loop: TimeLoop, schedule="store-all", platform: Platform | None = None, storage=(),
              planner_options: dict | None = None) -> AdjointResult:
     """J, dJ/dp for every control of ``loop`` and dJ/dx_0, with bounded memory (see the module docstring)."""
-    platform = platform or Platform((Level(loop.steps, name="ram"),), name="ram")
+    platform = platform or storage_platform(loop.steps)
     if isinstance(schedule, str):
         schedule = plan(schedule, loop.steps, platform, **(planner_options or {}))
     elif planner_options:

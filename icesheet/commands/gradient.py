@@ -31,7 +31,7 @@ from pathlib import Path
 
 from checkpointing.emit import ScheduleDoesNotFit
 from checkpointing.planners import PLANNERS, plan
-from checkpointing.platform import INF, Level, Platform, PlatformError, PlatformNotFoundError, load_platform
+from checkpointing.platform import storage_platform
 from checkpointing.simulator import InvalidScheduleError, simulate
 from icesheet import gradient_run
 from icesheet.controls import CONTROLS, RIESZ_MAPS
@@ -91,34 +91,6 @@ def _choice(field: str, value, allowed) -> None:
         raise InputError(f"{field} = {value!r}: unknown; choose one of {', '.join(allowed)}")
 
 
-def storage_platform(args, steps: int) -> Platform:
-    """The platform of ``--platform`` / ``--ram-slots`` / ``--disk-dir`` (see the module docstring)."""
-    if args.ram_slots is not None and (isinstance(args.ram_slots, bool) or args.ram_slots < 0):
-        raise InputError(f"ram_slots = {args.ram_slots!r}: must be an integer >= 0")
-    if args.platform is not None:
-        try:
-            base = load_platform(args.platform)
-        except PlatformNotFoundError as err:
-            raise InputError(str(err)) from None
-        except PlatformError as err:
-            raise InputError(f"platform: {err}") from None
-        levels = list(base.levels)
-        if len(args.disk_dir) != len(levels) - 1:
-            raise InputError(f"disk_dir = {[str(d) for d in args.disk_dir]}: platform {base.name!r} has "
-                             f"{len(levels)} levels, so give --disk-dir {len(levels) - 1} times (level 0 is RAM)")
-        uf, ub, name = base.uf, base.ub, base.name
-    else:
-        levels = [Level(steps, name="ram")] + [Level(INF, name=f"disk{k}") for k in range(1, len(args.disk_dir) + 1)]
-        uf, ub, name = 1.0, 1.0, "ram" + "".join(f"+disk{k}" for k in range(1, len(args.disk_dir) + 1))
-    if args.ram_slots is not None:
-        ram = levels[0]
-        levels[0] = Level(args.ram_slots, ram.write_cost, ram.read_cost, ram.name)
-    try:
-        return Platform(tuple(levels), uf, ub, name)
-    except PlatformError as err:
-        raise InputError(f"ram_slots = {args.ram_slots!r}: {err}") from None
-
-
 def _config_keys(config, section: str) -> set:
     """The keys of ``[section]`` in the config file (already validated by scenario_parameters)."""
     if config is None:
@@ -165,7 +137,7 @@ def prepare(args) -> GradientRequest:
     steps, dt = parameters["time"]["steps"], parameters["time"]["dt"]
     if steps < 1:
         raise InputError(f"steps = {steps!r}: a gradient needs at least one time step (steps >= 1)")
-    platform = storage_platform(args, steps)
+    platform = storage_platform(steps, args.platform, args.ram_slots, args.disk_dir)
     for k, directory in enumerate(args.disk_dir, start=1):  # created by the disk tier, removed again if empty
         check_writable_directory(directory, f"disk_dir (level {k})")
     check_output_directory(args.out, GRADIENT_FILES, args.overwrite)

@@ -214,12 +214,12 @@ def prepare(args):
         from checkpointing.emit import ScheduleDoesNotFit
         from checkpointing.planners import PLANNERS, plan
         from checkpointing.simulator import InvalidScheduleError, simulate
-        from icesheet.commands.gradient import storage_platform
+        from checkpointing.platform import storage_platform
         from icesheet.outdir import check_writable_directory
 
         if args.schedule not in PLANNERS:
             raise InputError(f"schedule = {args.schedule!r}: unknown; choose one of {', '.join(sorted(PLANNERS))}")
-        storage = storage_platform(args, steps)
+        storage = storage_platform(steps, args.platform, args.ram_slots, args.disk_dir)
         try:
             simulate(plan(args.schedule, steps, storage), storage, steps)
         except (ScheduleDoesNotFit, InvalidScheduleError, ValueError) as err:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import checkpointing
 from checkpointing.platform import (INF, Level, Platform, PlatformError, PlatformNotFoundError, load_platform,
+                                    storage_platform,
                                     shipped_platforms)
 
 PLATFORM_DIR = Path(checkpointing.__file__).parent / "data" / "platforms"  # the files in the source tree
@@ -23,12 +24,14 @@ def test_spec_parses_levels_fastest_first():
     assert (p.uf, p.ub, p.n_levels) == (1.5, 2.0, 2)
     assert [lev.name for lev in p.levels] == ["level0", "level1"]
     assert isinstance(p.capacities[0], int)
+    assert Platform.from_spec("2:0:0,unbounded:1:1,Infinity:2:2").capacities == [2, INF, INF]
 
 
 @pytest.mark.parametrize("spec, field", [
     ("4:0", "levels[0]"), ("4:0:0,", "levels[1]"), ("x:0:0", "levels[0].capacity"), ("2.5:0:0", "capacity"),
     ("-1:0:0", "capacity"), ("4:-1:0", "write_cost"), ("4:0:nan", "read_cost"), ("4:0:inf", "read_cost"),
-    ("0:0:0", "capacities"), ("", "levels[0]"),
+    ("0:0:0", "capacities"), ("", "levels[0]"), ("1e400:0:0", "levels[0].capacity = '1e400'"),
+    ("4:0:0,-1e400:1:1", "levels[1].capacity = '-1e400'"),
 ])
 def test_bad_spec_names_the_field(spec, field):
     with pytest.raises(PlatformError, match=field.replace("[", r"\[").replace("]", r"\]")):
@@ -169,3 +172,24 @@ def test_missing_file_is_named(tmp_path):
 def test_describe_lists_every_level():
     text = Platform.from_spec("2:0:0,inf:2:2", 1, 5).describe()
     assert "uf = 1, ub = 5" in text and "capacity inf" in text and text.count("level ") == 2
+
+
+def test_storage_platform_rule():
+    """The --platform/--ram-slots/--disk-dir rule: one RAM level of l slots plus an unbounded disk per directory, a
+    platform file's levels matched one to one with the directories, --ram-slots replacing level 0's capacity."""
+    assert storage_platform(5).capacities == [5]
+    both = storage_platform(5, ram_slots=2, disk_dirs=["a", "b"])
+    assert both.capacities == [2, INF, INF] and both.name == "ram+disk1+disk2"
+    shipped = next(iter(shipped_platforms()))
+    base = load_platform(shipped)
+    dirs = [f"d{k}" for k in range(1, base.n_levels)]
+    assert storage_platform(5, shipped, None, dirs) == base
+    assert storage_platform(5, shipped, 3, dirs).capacities == [3] + base.capacities[1:]
+    with pytest.raises(PlatformError, match=f"give --disk-dir {base.n_levels - 1} times"):
+        storage_platform(5, shipped, None, dirs + ["extra"])
+    with pytest.raises(PlatformError, match="ram_slots = 0: .*no room for x_0"):
+        storage_platform(5, ram_slots=0)
+    with pytest.raises(PlatformError, match="ram_slots = -1: must be an integer >= 0"):
+        storage_platform(5, ram_slots=-1)
+    with pytest.raises(PlatformNotFoundError, match="nowhere"):
+        storage_platform(5, "nowhere")

@@ -79,6 +79,25 @@ def test_a_failed_step_keeps_the_steps_before_it_and_marks_the_summary_partial(t
     assert summary["partial"] and "step 3" in summary["stopped"] and "injected by the test" in summary["stopped"]
 
 
+def test_a_failed_initial_velocity_solve_is_step_0_with_what_to_check(tmp_path, capsys):
+    """A solver that cannot converge (Picard limited to 1 iteration) fails the velocity solve at the initial state:
+    one line naming step 0, the solver's reason and what to check, status 5; nothing was computed, so nothing is
+    written."""
+    from icesheet.cli import main
+
+    config = tmp_path / "one_iteration.toml"
+    config.write_text("[solver]\nstrategy = \"picard\"\nmax_iterations = 1\n")
+    out = tmp_path / "run"
+    status = main(["run", "--mesh-size", "40000", "--steps", "2", "--config", str(config), "--no-progress",
+                   "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 5 and "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if ": error: " in line]
+    assert "step 0, the velocity solve at the initial state" in line and "max_iterations = 1" in line
+    assert "[solver] options" in line
+    assert not (out / "summary.json").exists() and not (out / "steps.csv").exists()
+
+
 def start_long_run(out):
     """``icesheet run`` of many small steps in a subprocess; returns it once two steps are in steps.csv."""
     import subprocess
