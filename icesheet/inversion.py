@@ -327,7 +327,7 @@ class TransientInversion(SnapshotInversion):
         return [*self.functions, *([self.model.thickness] if self.log_thickness is not None else [])]
 
     def evaluate(self, z):
-        """``(J, dJ/dz)`` at ``z`` through the checkpoint manager; ``(inf, zeros)`` if a step fails."""
+        """``(J, dJ/dz)`` at ``z`` through the checkpoint manager; ``(inf, zeros)`` if a step or its adjoint fails."""
         import firedrake as fd
         from pyadjoint import stop_annotating
 
@@ -337,7 +337,7 @@ class TransientInversion(SnapshotInversion):
         try:
             result = gradient(self.loop(), self.schedule, self.platform, self.storage)
         except StepFailedError as err:
-            logger.info("a model step failed (%s): J = inf", str(err).splitlines()[0])
+            logger.info("a model step or its adjoint failed (%s): J = inf", str(err).splitlines()[0])
             self.model.reset_solvers()  # a failed factorisation can break the next solves
             self.last = {}
             return math.inf, np.zeros_like(z)

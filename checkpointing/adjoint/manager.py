@@ -25,8 +25,8 @@ and runs this manager in one call.  The manager itself::
     result = CheckpointManager(adaptive, tiers).run_online(platform, level=0)   # adaptive.timesteps: the dt_i run
 
 ``run`` reads ``x_0`` from ``model.state`` when called and puts it back there when it returns (or fails), so
-it can be called again after changing the controls.  Errors: :class:`StepFailedError` (a model step raised; says
-which step and which phase), :class:`~checkpointing.adjoint.tiers.StorageError` and its subclasses
+it can be called again after changing the controls.  Errors: :class:`StepFailedError` (a model step or its adjoint raised;
+says which step and which phase), :class:`~checkpointing.adjoint.tiers.StorageError` and its subclasses
 (``ChecksumError``, ``CapacityError``, ``StorageUnavailableError``), ``InvalidScheduleError`` (from the simulator,
 before anything runs).
 
@@ -95,7 +95,8 @@ __all__ = ["CheckpointManager", "AdjointResult", "Counters", "StepFailedError"]
 
 
 class StepFailedError(RuntimeError):
-    """A model step (e.g. its Picard or Newton solver) failed; the message names the step and the phase."""
+    """A model step (e.g. its Picard or Newton solver) or the adjoint of one (e.g. an adjoint linear solve) failed;
+    the message names the step and the phase."""
 
     exit_status = 5  # checkpointing/exits.py
 
@@ -412,7 +413,11 @@ class _Execution:
                 term.block_variable.adj_value = 1.0
         independents = inputs + parameters
         with stop_annotating(), tape.marked_control_dependents(independents), marked_controls(independents):
-            tape.evaluate_adj(markings=True)
+            try:
+                tape.evaluate_adj(markings=True)
+            except Exception as exc:  # e.g. an adjoint linear solve that fails where the Jacobian is not definite
+                raise StepFailedError(f"backward step B_{index} (the adjoint of x_{index} -> x_{index + 1}) "
+                                      f"failed: {type(exc).__name__}: {exc}") from exc
         adjoint = [[np.array(a) for a in _owned_views([_adjoint_of(c, f)])] for c, f in zip(inputs, state)]
         for total, c, p in zip(self.gradient, parameters, controls):
             for acc, a in zip(total, _owned_views([_adjoint_of(c, p)])):

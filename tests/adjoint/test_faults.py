@@ -169,3 +169,32 @@ def test_tiers_for_platform_needs_one_directory_per_disk_level(tmp_path):
     tiers = tiers_for_platform(platform, [tmp_path / "ssd", tmp_path / "pfs"])
     assert [type(t) for t in tiers] == [RamTier, DiskTier, DiskTier]
     assert [t.capacity for t in tiers] == [2, float("inf"), float("inf")]
+
+
+def test_adjoint_failure_names_the_backward_step(toy_model, tmp_path, monkeypatch):
+    """An adjoint solve that fails (as a CG solve does where a trial state's Jacobian is not definite) raises
+    StepFailedError naming the backward step, like a forward failure; x_0 is put back and the disk is left empty."""
+    import firedrake as fd
+    from pyadjoint.tape import Tape
+
+    from checkpointing.adjoint import DiskTier, StepFailedError
+    from checkpointing.planners import plan
+
+    calls = []
+    real = Tape.evaluate_adj
+
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:  # backward steps run B_10 (the final term), B_9, B_8, ...
+            raise fd.ConvergenceError("Linear solve failed: DIVERGED_INDEFINITE_PC (injected by the test)")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Tape, "evaluate_adj", failing)
+    before = toy_model.u.dat.data_ro.copy()
+    manager, _ = manager_for(toy_model, [DiskTier(tmp_path / "disk", capacity=1)])
+    with pytest.raises(StepFailedError) as info:
+        manager.run(plan("recompute-all", STEPS, manager.platform))
+    assert "backward step B_8 (the adjoint of x_8 -> x_9)" in str(info.value), str(info.value)
+    assert isinstance(info.value.__cause__, fd.ConvergenceError)
+    assert (toy_model.u.dat.data_ro == before).all()
+    assert files_under(tmp_path / "disk") == []
