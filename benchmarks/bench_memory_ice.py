@@ -452,8 +452,8 @@ def goal_check(rows: list[dict], slots: int) -> None:
 
 
 def derive(rows: list[dict], slots: int) -> None:
-    """Add the columns relative to the forward-only run at the same l, the slopes over l, the gradients' agreement,
-    the time ratio and the goals (in place)."""
+    """Add the columns relative to the forward-only run at the same l, the slopes over l, the gradients' agreement
+    and the time ratio (in place; :func:`goal_check` adds the goals)."""
     by = {(r["variant"], r["steps"]): r for r in rows}
     for r in rows:
         baseline = by.get(("forward-only", r["steps"]))
@@ -488,7 +488,6 @@ def derive(rows: list[dict], slots: int) -> None:
         for r in rows:
             if r["variant"] == variant:
                 r["growth_states_per_step"], r["flat"], r["goal_met"] = slope, flat, goal
-    goal_check(rows, slots)
 
 
 def summary(rows: list[dict], setup: Setup, slots: int) -> list[str]:

@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -354,12 +354,16 @@ def _environment() -> dict:
                 OMPI_MCA_rmaps_base_oversubscribe="1", MPLBACKEND="Agg")
 
 
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ERROR_LINE.match(line)]
+
+
 def classify(status: int, stderr: str) -> str:
     if "Traceback (most recent call last)" in stderr:
         return "traceback"
     if status == 0:
         return "accepted"
-    errors = [line for line in stderr.splitlines() if ERROR_LINE.match(line)]
+    errors = error_lines(stderr)
     return "one-line" if status in DOCUMENTED_STATUSES and len(errors) == 1 else "other"
 
 
@@ -415,7 +419,7 @@ def run_probe(probe: Probe, root: Path, can_mount: bool, timeout: float) -> dict
             status, stderr = proc.returncode, proc.stderr
         row["seconds"] = round(time.perf_counter() - start, 1)
         row["status"], row["class"] = status, classify(status, stderr)
-        errors = [line for line in stderr.splitlines() if ERROR_LINE.match(line)]
+        errors = error_lines(stderr)
         row["line"] = errors[0][:300] if errors else stderr.strip().splitlines()[-1][:300] if stderr.strip() else ""
         problems = []
         if probe.status == 0:

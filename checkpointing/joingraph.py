@@ -54,7 +54,7 @@ import numpy as np
 
 from .actions import HANDLE, Advance, Backward, Discard, Join, Read, Start, Write
 from .platform import Platform, PlatformError, check_cost
-from .simulator import InvalidScheduleError, StorageLevels
+from .simulator import InvalidScheduleError, StorageLevels, _fail as fail
 
 __all__ = ["Branch", "JoinGraph", "JoinReport", "simulate_join", "HANDLE", "JoinGraphError"]
 
@@ -190,9 +190,6 @@ def simulate_join(schedule, graph: JoinGraph, platform: Platform, *, structured:
     open_reads = {}                                   # branch -> lowest index read and not yet reversed
     violations: list[str] = []
     time = 0.0
-
-    def fail(pos, action, why):
-        raise InvalidScheduleError(f"action {pos} ({action!r}): {why}")
 
     def need(pos, action, state):
         levels.need(pos, action, state, working)

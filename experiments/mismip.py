@@ -100,6 +100,17 @@ def _min():
     return MPI.MIN
 
 
+def grounded_field(model, thickness):
+    """The grounded indicator of ``thickness`` over ``model``'s bed as a Function of the thickness's space (1 grounded,
+    0 afloat; its 0.5 contour is the grounding line on the maps)."""
+    import firedrake as fd
+
+    from icesheet import physics
+
+    return fd.Function(thickness.function_space()).interpolate(
+        physics.grounded_indicator(thickness, model.bed, rho_water=model.water_density))
+
+
 def diagnostics(model) -> dict:
     """time (yr), VAF (m^3), volume (m^3), grounded area (m^2), centreline grounding line (m)."""
     return {"time": model.time, "vaf": model.volume_above_flotation(), "volume": model.volume(),
@@ -328,16 +339,12 @@ def figure_maps(initial, final, out: Path) -> Path:
     import firedrake as fd
     from firedrake.pyplot import tricontour, tripcolor
 
-    from icesheet import physics
-
     Q = initial.thickness.function_space()
     fig, axes = plt.subplots(2, 1, figsize=(12, 5), sharex=True)
     colours = tripcolor(initial.thickness, axes=axes[0])
     fig.colorbar(colours, ax=axes[0], label="thickness (m)")
     for model, colour in ((initial, "w"), (final, "r")):
-        grounded = fd.Function(Q).interpolate(physics.grounded_indicator(model.thickness, model.bed,
-                                                                         rho_water=model.water_density))
-        tricontour(grounded, levels=[0.5], axes=axes[0], colors=colour)
+        tricontour(grounded_field(model, model.thickness), levels=[0.5], axes=axes[0], colors=colour)
     melt = fd.Function(Q).interpolate(initial.melt_rate)
     colours = tripcolor(melt, axes=axes[1], cmap="magma")
     fig.colorbar(colours, ax=axes[1], label="melt rate (m/yr)")

@@ -40,7 +40,8 @@ import time
 from pathlib import Path
 
 from .harness import main_for, plt, save_figure, write_csv
-from .mismip import STATES, build, saved_time, spin_up
+from .mismip import STATES, build, grounded_field, saved_time, spin_up
+from .mismip_sensitivity import directions
 
 NAME = "mismip_flagship"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -54,6 +55,16 @@ SIZES = {
 }
 SOURCE_STATE = STATES / "ice0_4km.h5"
 LOG_EVERY = 50  # model steps between progress lines
+
+
+def calibrate_prefix(model, tiers, dt: float, steps: int):
+    """The calibration (checkpointing.adjoint.calibration) of ``tiers`` on a store-all gradient of the first
+    ``steps`` steps of ``dt`` years: J = the VAF at the end, the controls ``CONTROLS``."""
+    from checkpointing.adjoint.calibration import calibrate
+    from icesheet.controls import time_loop
+    from icesheet.functionals import build_functional
+
+    return calibrate(time_loop(model, build_functional(model, "vaf", steps), [dt] * steps, CONTROLS), tiers)
 
 
 def initial_state(size: dict, out: Path) -> tuple[Path, dict]:
@@ -97,16 +108,13 @@ def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: 
     from firedrake.adjoint import stop_annotating
 
     from checkpointing.adjoint import DiskTier, RamTier
-    from checkpointing.adjoint.calibration import calibrate
     from checkpointing.planners import plan
     from checkpointing.simulator import simulate
-    from icesheet.controls import compute_gradient, time_loop
+    from icesheet.controls import compute_gradient
     from icesheet.functionals import build_functional
 
     tiers = [RamTier(ram_slots, "ram"), DiskTier(disk_dir, disk_slots, "disk")]
-    prefix = min(calibration_steps, steps)
-    calibration = calibrate(time_loop(model, build_functional(model, "vaf", prefix, "final"), [dt] * prefix,
-                                      CONTROLS), tiers)
+    calibration = calibrate_prefix(model, tiers, dt, min(calibration_steps, steps))
     platform = calibration.platform()
     schedule = plan("hrevolve", steps, platform)
     predicted = simulate(schedule, platform, steps)
@@ -162,15 +170,6 @@ def hindsight_prediction(schedule, platform, steps: int, forward_seconds, ub: fl
         raise ValueError("the schedule reads a checkpoint before its first sweep reaches x_l")
     return simulate(schedule, platform, steps, forward_costs=forward_seconds[:steps],
                     backward_costs=[ub] * (steps + 1))
-
-
-def grounded_field(model, thickness):
-    import firedrake as fd
-
-    from icesheet import physics
-
-    return fd.Function(thickness.function_space()).interpolate(
-        physics.grounded_indicator(thickness, model.bed, rho_water=model.water_density))
 
 
 def figure(model, riesz: dict, final_thickness, title: str, out: Path) -> Path:
@@ -230,10 +229,8 @@ def run(out: Path, full: bool) -> dict:
     hindsight = hindsight_prediction(result["schedule"], result["platform"], steps, progress.forward_seconds,
                                      calibration.ub)
     ram = counters.to_dict()
-    slopes = {"melt": float(gradient.derivative["melt"].dat.inner(
-                  fd.Function(model.melt_factor.function_space()).assign(1.0).dat)),
-              "friction": float(gradient.derivative["friction"].dat.inner(
-                  fd.Function(model.friction.function_space()).assign(1e-3).dat))}
+    h = directions(model)
+    slopes = {c: float(gradient.derivative[c].dat.inner(h[c].dat)) for c in CONTROLS}
     row = {"cell_size": size["cell_size"], "dofs": model.thickness.function_space().dim(), "steps": steps,
            "dt": dt, "years": steps * dt, "J": gradient.value, "vaf_start": vaf_start,
            "vaf_lost": vaf_start - gradient.value, "melt_doubled": slopes["melt"],

@@ -33,25 +33,14 @@ from pathlib import Path
 
 from .harness import main_for, plt, save_figure, write_csv
 from .mismip import build
-from .mismip_flagship import CONTROLS, SIZES as FLAGSHIP_SIZES, Progress, initial_state, state_megabytes
+from .mismip_flagship import (CONTROLS, SIZES as FLAGSHIP_SIZES, Progress, calibrate_prefix, initial_state,
+                              state_megabytes)
 
 NAME = "mismip_online"
 log = logging.getLogger(f"experiments.{NAME}")
 
 SIZES = {False: {"years": 10.0, "fraction": 0.25, "slots": 6, "calibration_steps": 5, "full_flagship": False},
          True: {"years": 100.0, "fraction": 0.5, "slots": 20, "calibration_steps": 20, "full_flagship": True}}
-
-
-def calibrated_platform(model, dt: float, steps: int, slots: int):
-    """The one-level RAM platform with ``slots`` slots and the costs measured on ``steps`` steps of ``dt``."""
-    from checkpointing.adjoint import RamTier
-    from checkpointing.adjoint.calibration import calibrate
-    from icesheet.controls import time_loop
-    from icesheet.functionals import build_functional
-
-    tiers = [RamTier(slots, "ram")]
-    calibration = calibrate(time_loop(model, build_functional(model, "vaf", steps), [dt] * steps, CONTROLS), tiers)
-    return calibration, tiers
 
 
 def cost_ratios(platform, longest: int, points: int = 25) -> list[dict]:
@@ -85,6 +74,7 @@ def figure(timesteps, ratios, steps: int, out: Path) -> Path:
 
 
 def run(out: Path, full: bool) -> dict:
+    from checkpointing.adjoint import RamTier
     from checkpointing.planners import plan
     from checkpointing.simulator import simulate
     from icesheet.controls import compute_online_gradient
@@ -97,7 +87,8 @@ def run(out: Path, full: bool) -> dict:
     model = build("mismip_ice1r", flagship["cell_size"], state)
     vaf_start = model.volume_above_flotation()
     first_dt = size["fraction"] * time_step_limit(model).dt
-    calibration, tiers = calibrated_platform(model, first_dt, size["calibration_steps"], size["slots"])
+    tiers = [RamTier(size["slots"], "ram")]
+    calibration = calibrate_prefix(model, tiers, first_dt, size["calibration_steps"])
     platform = calibration.platform()
     rule = AdaptiveTimesteps(model, size["years"], size["fraction"])
     log.info("%g km, %d slots, T = %g yr, dt_0 = %.3f yr; online gradient starts (load %.1f)",

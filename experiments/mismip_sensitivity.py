@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .harness import main_for, plt, save_figure, write_csv
-from .mismip import STATES, build
+from .mismip import STATES, build, grounded_field
 
 NAME = "mismip_sensitivity"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -60,13 +60,9 @@ def untaped_value(model, functional, steps: int, control, change, dt: float = DT
 
 
 def figure(model, gradient, out: Path) -> Path:
-    import firedrake as fd
     from firedrake.pyplot import tricontour, tripcolor
 
-    from icesheet import physics
-
-    grounded = fd.Function(model.thickness.function_space()).interpolate(
-        physics.grounded_indicator(model.thickness, model.bed, rho_water=model.water_density))
+    grounded = grounded_field(model, model.thickness)
     fig, axes = plt.subplots(2, 1, figsize=(12, 5), sharex=True)
     for ax, (control, label) in zip(axes, (("melt", "dJ/df (m$^3$ per m$^2$ per unit f)"),
                                            ("friction", "dJ/dC (m$^3$ per m$^2$ per MPa (m/yr)$^{-1/3}$)"))):
@@ -84,7 +80,7 @@ def figure(model, gradient, out: Path) -> Path:
 
 
 def run(out: Path, full: bool) -> dict:
-    from icesheet.controls import compute_gradient
+    from icesheet.controls import compute_gradient, control_function
     from icesheet.functionals import build_functional
 
     steps = 50 if full else 10
@@ -97,7 +93,7 @@ def run(out: Path, full: bool) -> dict:
     log.info("J = %.6e m^3 and its gradient in %.1f s", gradient.value, seconds)
     rows = []
     for control, h in directions(model).items():
-        parameter = model.melt_factor if control == "melt" else model.friction
+        parameter = control_function(model, control)
         slope = float(gradient.derivative[control].dat.inner(h.dat))
         for eps in EPSILONS:
             central = (untaped_value(model, functional, steps, parameter, eps * h)

@@ -143,7 +143,6 @@ class SnapshotInversion:
                                       for f, prior in zip(self.functions, self.priors)]
         lumped = fd.assemble(fd.TestFunction(model.thickness_space) * fd.dx).dat.data_ro
         self._scale = np.sqrt(lumped / self.area)
-        self.observation_count = sum(o.count for o in self.observations)
         self.observation_size = sum(o.size for o in self.observations)
         self.guess = model.velocity.dat.data_ro.copy()
         self.last = {}
@@ -207,7 +206,7 @@ class SnapshotInversion:
         (the line search then shortens the step).  The solvers are then built anew: a factorisation that failed
         there can leave them, and the adjoint solvers cached on them, returning NaN at every later point."""
         finite = math.isfinite(value) and bool(np.all(np.isfinite(gradient)))
-        if self.comm.allreduce(finite, op=_mpi_and()):
+        if all(self.comm.allgather(finite)):
             return value, gradient
         logger.info("J = %g with a gradient that is not finite: J = inf", value)
         self.model.reset_solvers()
@@ -373,12 +372,6 @@ def term_index(quantity: str, time: float, dt: float) -> int:
     the step from :math:`t`), :math:`t/\delta t` for surface elevations (of the thickness at :math:`t`)."""
     step = round(time / dt)
     return step + 1 if quantity == "velocity" else step
-
-
-def _mpi_and():
-    from mpi4py import MPI
-
-    return MPI.LAND
 
 
 @dataclass

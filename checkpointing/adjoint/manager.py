@@ -239,7 +239,7 @@ class CheckpointManager:
             execution.open([online.slots if k == level else 0 for k in range(len(self.tiers))])
             while True:
                 with stop_annotating():
-                    dt = adaptive.record(adaptive.steps)
+                    dt = adaptive.record()
                 if dt is None:
                     break
                 if adaptive.steps > max_steps:

@@ -118,9 +118,11 @@ class AdaptiveTimeLoop:
     def state(self) -> tuple:
         return tuple(self.model.state)
 
-    def record(self, index: int) -> float | None:
-        """``dt_index`` from the rule on the current state ``x_index`` (appended to :attr:`timesteps`), or ``None``
-        when the chain ends here; ValueError for a time step that is not a finite number > 0."""
+    def record(self) -> float | None:
+        """``dt_index`` from the rule on the current state ``x_index``, ``index`` = :attr:`steps` (appended to
+        :attr:`timesteps`), or ``None`` when the chain ends here; ValueError for a time step that is not a finite
+        number > 0."""
+        index = self.steps
         dt = self.next_timestep(index, self.state)
         if dt is None:
             return None

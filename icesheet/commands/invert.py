@@ -34,7 +34,8 @@ from pathlib import Path
 from icesheet.errors import InputError
 from icesheet.inversion import CONTROLS, REGULARISATIONS, control_parameters, term_index
 from icesheet.observations import GridNames, read_observations
-from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, apply_override, build_model, scenario_parameters
+from icesheet.scenarios import (DEFAULT_SCENARIO, SCENARIOS, apply_override, build_model, check_state_file,
+                                scenario_parameters)
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +190,8 @@ def prepare(args):
     if args.mesh is not None:
         overrides["mesh.file"] = str(args.mesh)
     parameters = scenario_parameters(args.scenario, args.config, overrides)
-    if args.initial_state is not None and not args.initial_state.is_file():
-        raise InputError(f"initial_state = {str(args.initial_state)!r}: no such file")
+    if args.initial_state is not None:
+        check_state_file(args.initial_state)
     names = GridNames.parse(args.grid_names)
     files = [_observation_argument(text) for text in args.observations]
     dt = parameters["time"]["dt"] if args.dt is None else _positive("dt", args.dt)
