@@ -165,6 +165,14 @@ def scenario_parameters(name: str, config_file: str | Path | None = None, overri
     return parameters
 
 
+def config_keys(config, section: str) -> set:
+    """The keys of ``[section]`` in the config file ``config`` (None: none), as the user gave them (the file is
+    validated by :func:`scenario_parameters`)."""
+    if config is None:
+        return set()
+    return set(tomllib.loads(Path(config).read_text(encoding="utf-8")).get(section, {}))
+
+
 def check_state_file(path: Path, field: str = "initial_state") -> None:
     """ScenarioError unless ``path`` is an existing HDF5 file (as IceModel.save_state writes; its content is
     checked when the model reads it)."""

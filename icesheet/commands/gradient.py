@@ -40,7 +40,7 @@ from icesheet.functionals import DEFAULT_SIGMA, FUNCTIONALS, WHEN
 from icesheet.gradient_run import GradientRequest
 from icesheet.outdir import check_output_directory, check_writable_directory
 from icesheet.output import GRADIENT_FILES
-from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, check_state_file, scenario_parameters
+from icesheet.scenarios import DEFAULT_SCENARIO, SCENARIOS, check_state_file, config_keys, scenario_parameters
 
 
 def register(subparsers) -> None:
@@ -89,15 +89,6 @@ def register(subparsers) -> None:
 def _choice(field: str, value, allowed) -> None:
     if value not in allowed:
         raise InputError(f"{field} = {value!r}: unknown; choose one of {', '.join(allowed)}")
-
-
-def _config_keys(config, section: str) -> set:
-    """The keys of ``[section]`` in the config file (already validated by scenario_parameters)."""
-    if config is None:
-        return set()
-    import tomllib
-
-    return set(tomllib.loads(Path(config).read_text(encoding="utf-8")).get(section, {}))
 
 
 def _shallow_stream_scenarios() -> list[str]:
@@ -149,7 +140,7 @@ def prepare(args) -> GradientRequest:
                          f"{schedule_name!r} does not fit l = {steps} steps: {err}") from None
     return GradientRequest(args.scenario, parameters, args.functional, args.when, args.control, steps, dt,
                            schedule_name, platform, list(args.disk_dir), args.calibrate, args.riesz, args.sigma,
-                           args.out, dt_given=args.dt is not None or "dt" in _config_keys(args.config, "time"),
+                           args.out, dt_given=args.dt is not None or "dt" in config_keys(args.config, "time"),
                            initial_state=args.initial_state)
 
 

@@ -35,7 +35,7 @@ from icesheet.errors import InputError
 from icesheet.inversion import CONTROLS, REGULARISATIONS, control_parameters, term_index
 from icesheet.observations import GridNames, read_observations
 from icesheet.scenarios import (DEFAULT_SCENARIO, SCENARIOS, apply_override, build_model, check_state_file,
-                                scenario_parameters)
+                                config_keys, scenario_parameters)
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def register(subparsers) -> None:
     parser.add_argument("--grounded-indicator", default="auto", choices=("auto", "sharp", "smooth"),
                         help="friction on grounded ice (physics.grounded_indicator): auto (default) is smooth in a "
                         "transient inversion, whose objective jumps with the sharp one, and the scenario's (sharp) in "
-                        "a snapshot")
+                        "a snapshot; a physics.grounded_indicator in --config is kept")
     parser.add_argument("--schedule", default="revolve", help="checkpointing schedule of a transient inversion "
                         "(a planner of icesheet gradient; default %(default)s)")
     parser.add_argument("--ram-slots", type=int, default=2, help="RAM checkpoints of a transient inversion "
@@ -206,8 +206,9 @@ def prepare(args):
                          "times")
     transient = steps > 1 or "thickness" in controls or any(d.quantity != "velocity" for d in data)
     indicator = args.grounded_indicator
-    if indicator == "auto":
-        indicator = "smooth" if transient else None
+    if indicator == "auto":  # smooth in a transient inversion, unless the config chose one
+        chosen = "grounded_indicator" in config_keys(args.config, "physics")
+        indicator = "smooth" if transient and not chosen else None
     if indicator is not None:
         apply_override(parameters, "physics.grounded_indicator", indicator)
     platform = None

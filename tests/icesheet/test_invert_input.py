@@ -115,3 +115,17 @@ def test_surface_of_time_zero_needs_the_thickness_control(capsys, files):
     surface = write_surface_grid(files["tmp"] / "s.nc", x, y, np.full((2, 3), 100.0), np.ones((2, 3)))
     code, err = run(capsys, "--observations", str(surface), "--control", "friction")
     assert code == 2 and "surface elevations of time 0 depend on the initial thickness only, not on friction" in err
+
+
+def test_a_config_choice_of_grounded_indicator_is_kept(files):
+    """--grounded-indicator auto makes a transient inversion smooth, but not over a choice made in --config."""
+    from icesheet.cli import build_parser
+    from icesheet.commands.invert import prepare
+
+    config = files["tmp"] / "sharp.toml"
+    config.write_text('[physics]\ngrounded_indicator = "sharp"\n')
+    argv = ["invert", "--control", "friction", "--dt", "10", "--config", str(config),
+            "--observations", str(files["tmp"] / "v.nc@0"), "--observations", str(files["tmp"] / "v.nc@20")]
+    request, _ = prepare(build_parser().parse_args(argv))
+    assert request.mode == "transient"
+    assert request.parameters["physics"]["grounded_indicator"] == "sharp"
