@@ -125,9 +125,7 @@ class StorageLevels:
             self.reads[k] += 1
             self.time += self.read_costs[k]
             return state
-        if kind is not Discard:
-            raise TypeError(f"action = {action!r}: expected Write, Read or Discard")
-        self.stored[k].remove(state)
+        self.stored[k].remove(state)  # a Discard: the callers pass only Write, Read and Discard
         return working
 
 

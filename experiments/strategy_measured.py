@@ -4,7 +4,9 @@ The five strategies of :mod:`experiments.strategy_table` (store all, store none,
 H-Revolve with ``M`` RAM slots plus a disk directory) compute the gradient of VAF after ``l`` steps of the marine
 ice stream with respect to log friction through the checkpoint manager.  The step costs ``uf_i``, ``ub_i`` and the
 disk's ``w``, ``r`` are first calibrated on this machine (checkpointing/adjoint/calibration.py: one store-all run,
-CPU time), and the simulator predicts each schedule's time from them.  Each strategy then runs in its own process,
+CPU time), and the simulator predicts each schedule's time from them: the makespan of its actions plus the
+calibration run's constant overhead outside every action (``Calibration.run_overhead``, about 0.2 s, a fifth of a
+1-second run at the default size).  Each strategy then runs in its own process,
 so that its peak RSS above a warmed-up baseline is its own.
 
 Headline: every measured time is within 25 % of its prediction, the measured times keep the table's order (store
@@ -31,6 +33,9 @@ NAME = "strategy_measured"
 log = logging.getLogger(f"experiments.{NAME}")
 
 TIME_TOLERANCE = 0.25
+#: each strategy's gradient is computed this many times in its process and the least CPU time is kept (the run
+#: least disturbed by the other processes of a shared machine)
+REPEATS = 3
 AGREEMENT = 1e-8
 
 
@@ -57,7 +62,8 @@ def _setup_loop(model, steps: int):
 
 
 def worker(cell_size: float, steps: int, memory: int, strategy: str, platform_file: Path, directory: Path) -> dict:
-    """Run one strategy in this process; return its measured CPU time, counts, peak RSS and gradient."""
+    """Run one strategy in this process; return its measured CPU time (the least of ``REPEATS`` runs), the first
+    run's counts, peak RSS and gradient."""
     from checkpointing.adjoint import gradient
     from checkpointing.platform import Platform
 
@@ -68,9 +74,16 @@ def worker(cell_size: float, steps: int, memory: int, strategy: str, platform_fi
     gradient(warm_up, "store-all")  # compiles the kernels
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     schedule, platform = strategy_schedules(steps, memory, Platform.from_toml(platform_file))[strategy]
-    result = gradient(loop, schedule, platform, [str(directory)] * (platform.n_levels - 1))
-    seconds = result.cpu_time
+    storage = [str(directory)] * (platform.n_levels - 1)
+    start = [f.copy(deepcopy=True) for f in model.state]
+    result = gradient(loop, schedule, platform, storage)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    seconds = [result.cpu_time]
+    for _ in range(REPEATS - 1):  # the same run again from the same state: the fastest is the least disturbed
+        for f, f0 in zip(model.state, start):
+            f.assign(f0, annotate=False)
+        seconds.append(gradient(loop, schedule, platform, storage).cpu_time)
+    seconds = min(seconds)
     return {"strategy": strategy, "seconds": seconds, "forward_steps": result.counters.forward_steps,
             "peak": result.counters.peak, "rss_above_baseline_mb": peak - baseline,
             "state_bytes": int(sum(f.dat.data_ro.nbytes for f in model.state)),
@@ -107,17 +120,19 @@ def run(out: Path, full: bool) -> dict:
             schedule, on = schedules[strategy]
             predicted = simulate(schedule, on, size["steps"], forward_costs=calibration.forward_costs,
                                  backward_costs=calibration.backward_costs)
+            # a run's time = the makespan of its actions + the constant outside them (Calibration.predict_run_time)
+            predicted_s = predicted.makespan + calibration.run_overhead
             measured = _run_worker(size, strategy, platform_file, Path(directory))
             gradients[strategy] = np.array(measured.pop("gradient"))
-            rows.append({"strategy": strategy, "predicted_s": predicted.makespan, "measured_s": measured["seconds"],
-                         "ratio": measured["seconds"] / predicted.makespan,
+            rows.append({"strategy": strategy, "predicted_s": predicted_s, "measured_s": measured["seconds"],
+                         "ratio": measured["seconds"] / predicted_s, "predicted_makespan_s": predicted.makespan,
                          "predicted_forward_steps": predicted.forward_steps,
                          "measured_forward_steps": measured["forward_steps"],
                          "predicted_peak": "/".join(map(str, predicted.peak)),
                          "measured_peak": "/".join(map(str, measured["peak"])),
                          "checkpoint_mb": sum(measured["peak"]) * measured["state_bytes"] / 1e6,
                          "rss_above_baseline_mb": measured["rss_above_baseline_mb"]})
-            log.info("%s: predicted %.1f s, measured %.1f s, peak %s", strategy, predicted.makespan,
+            log.info("%s: predicted %.1f s, measured %.1f s, peak %s", strategy, predicted_s,
                      measured["seconds"], measured["peak"])
     reference = gradients["store all"]
     for row in rows:
