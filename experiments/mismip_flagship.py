@@ -197,6 +197,12 @@ def figure(model, riesz: dict, final_thickness, title: str, out: Path) -> Path:
     return save_figure(fig, out / "mismip_flagship.png")
 
 
+def counts_phrase(mismatches: list) -> str:
+    """How the manager's counts compare with the simulator's, for a headline."""
+    return "counts match the simulator" if not mismatches else \
+        "counts DIFFER FROM the simulator (" + "; ".join(mismatches) + ")"
+
+
 def state_megabytes(model) -> float:
     """The size of one checkpoint (the state Functions' values on all ranks), MB."""
     local = sum(f.dat.data_ro.nbytes for f in model.state)
@@ -263,8 +269,7 @@ def run(out: Path, full: bool) -> dict:
                 f"doubling the melt changes the final VAF by {slopes['melt']:+.3e} m^3, 10 % more friction by "
                 f"{slopes['friction']:+.3e} m^3; H-Revolve on {size['ram_slots']} RAM + {size['disk_slots']} disk "
                 f"slots: {counters.forward_steps} forward steps ({row['recomputed_steps']} recomputed), "
-                f"{row['disk_writes']} disk writes, counts {'match' if not mismatches else 'DIFFER FROM'} the "
-                f"simulator{'' if not mismatches else ' (' + '; '.join(mismatches) + ')'}; makespan measured "
+                f"{row['disk_writes']} disk writes, {counts_phrase(mismatches)}; makespan measured "
                 f"{measured:.0f} s / predicted {predicted.makespan:.0f} s = {row['measured_over_predicted']:.2f} "
                 f"({row['measured_over_predicted_first_sweep_costs']:.2f} with the first sweep's step costs); "
                 f"peak RSS {counters.peak_rss_mb:.0f} MB, state {row['state_mb']:.2f} MB")

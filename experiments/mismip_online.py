@@ -33,8 +33,8 @@ from pathlib import Path
 
 from .harness import main_for, plt, save_figure, write_csv
 from .mismip import build
-from .mismip_flagship import (CONTROLS, SIZES as FLAGSHIP_SIZES, Progress, calibrate_prefix, initial_state,
-                              state_megabytes)
+from .mismip_flagship import (CONTROLS, SIZES as FLAGSHIP_SIZES, Progress, calibrate_prefix, counts_phrase,
+                              initial_state, state_megabytes)
 
 NAME = "mismip_online"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -121,8 +121,8 @@ def run(out: Path, full: bool) -> dict:
                 f"stable step, {row['dt_min']:.3f}-{row['dt_max']:.3f} yr): l = {l} steps to {row['years']:g} yr, "
                 f"online checkpointer on {size['slots']} RAM slots: {counters.forward_steps} forward steps "
                 f"(offline optimum {offline.forward_steps}), makespan {predicted.makespan:.0f} s predicted = "
-                f"{row['online_over_offline']:.3f} x the offline optimum; counts "
-                f"{'match' if not mismatches else 'DIFFER FROM'} the simulator; measured {measured:.0f} s "
+                f"{row['online_over_offline']:.3f} x the offline optimum; {counts_phrase(mismatches)}; "
+                f"measured {measured:.0f} s "
                 f"({row['measured_over_predicted']:.2f} x predicted); VAF lost {row['vaf_lost']:.3e} m^3")
     return {"headline": headline, "headline_ok": ok, **row, "initial_state": drift, "mismatches": mismatches}
 
