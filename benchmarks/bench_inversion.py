@@ -79,28 +79,31 @@ def transient_memory(lengths, cell_size: float = 20000.0, dt: float = 5.0) -> li
     return rows
 
 
-GROUNDING_COLUMNS = ("grounded_indicator", "cell_size", "steps", "dt", "alpha", "iterations", "evaluations", "stop",
-                     "gradient_reduction", "initial_misfit", "misfit", "relative_error", "seconds", "load_before",
-                     "load_after")
+GROUNDING_COLUMNS = ("grounded_indicator", "cell_size", "steps", "dt", "substeps", "alpha", "iterations",
+                     "evaluations", "stop", "gradient_reduction", "initial_misfit", "misfit", "relative_error",
+                     "seconds", "cpu_seconds", "load_before", "load_after")
 
 
-def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterations: int) -> list[dict]:
-    """The transient twin with the sharp, then the smoothed grounded indicator (module docstring)."""
+def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterations: int, substeps: int = 1,
+              indicators=("sharp", "smooth"), ram_slots: int = 2, keep: Path | None = None) -> list[dict]:
+    """The transient twin with the sharp, then the smoothed grounded indicator (module docstring), each interval of
+    ``dt`` run as ``substeps`` model steps (twin and inversion alike)."""
     import time
 
     from experiments.file_inversion import grounded_errors, write_transient_twin
     from icesheet.cli import main as icesheet
 
     rows = []
-    for indicator in ("sharp", "smooth"):
-        load_before = os.getloadavg()[0]
+    for indicator in indicators:
+        load_before, cpu = os.getloadavg()[0], time.process_time()
         with tempfile.TemporaryDirectory() as tmp:
-            twin = write_transient_twin(Path(tmp) / "observations", cell_size, dt, steps,
-                                        grounded_indicator=indicator)
-            out = Path(tmp) / "invert"
-            argv = ["invert", "--mesh-size", str(cell_size), "--dt", str(dt), "--alpha", str(alpha),
+            tmp = keep / indicator if keep else Path(tmp)
+            twin = write_transient_twin(tmp / "observations", cell_size, dt, steps,
+                                        grounded_indicator=indicator, substeps=substeps)
+            out = tmp / "invert"
+            argv = ["invert", "--mesh-size", str(cell_size), "--dt", str(dt / substeps), "--alpha", str(alpha),
                     "--grounded-indicator", indicator, "--max-iterations", str(max_iterations), "--out", str(out),
-                    "--no-progress"]
+                    "--ram-slots", str(ram_slots), "--no-progress"]
             for t, path in twin["files"].items():
                 argv += ["--observations", f"{path}@{t:g}"]
             start = time.perf_counter()
@@ -111,9 +114,10 @@ def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterati
             summary = json.loads((out / "summary.json").read_text())
             error, initial = grounded_errors(out / "result.h5", twin["prior"], twin["width"])
         rows.append({"grounded_indicator": indicator, "cell_size": cell_size, "steps": steps, "dt": dt,
-                     "alpha": alpha, **{k: summary[k] for k in ("iterations", "evaluations", "stop",
+                     "substeps": substeps, "alpha": alpha, **{k: summary[k] for k in ("iterations", "evaluations", "stop",
                                                                  "gradient_reduction", "initial_misfit", "misfit")},
-                     "relative_error": error / initial, "seconds": seconds, "load_before": load_before,
+                     "relative_error": error / initial, "seconds": seconds,
+                     "cpu_seconds": time.process_time() - cpu, "load_before": load_before,
                      "load_after": os.getloadavg()[0]})
         print(" ".join(f"{k}={rows[-1][k]}" for k in GROUNDING_COLUMNS), flush=True)
     return rows
@@ -139,11 +143,17 @@ def main(argv=None) -> int:
     parser.add_argument("--dt", type=float, default=10.0, help="--grounding: years between them")
     parser.add_argument("--alpha", type=float, default=0.1, help="--grounding: the regularisation weight")
     parser.add_argument("--max-iterations", type=int, default=60, help="--grounding: L-BFGS iterations")
+    parser.add_argument("--substeps", type=int, default=1, help="--grounding: model steps per interval of --dt")
+    parser.add_argument("--indicators", nargs="+", default=["sharp", "smooth"], help="--grounding: indicators")
+    parser.add_argument("--ram-slots", type=int, default=2, help="--grounding: Revolve's RAM checkpoints")
+    parser.add_argument("--keep", type=Path, help="--grounding: keep the files and outputs under this directory")
+    parser.add_argument("--name", default="bench_inversion_grounding", help="--grounding: results file name")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.grounding:
-        _save("bench_inversion_grounding", GROUNDING_COLUMNS,
-              grounding(args.cell_size, args.steps, args.dt, args.alpha, args.max_iterations))
+        _save(args.name, GROUNDING_COLUMNS,
+              grounding(args.cell_size, args.steps, args.dt, args.alpha, args.max_iterations, args.substeps,
+                        args.indicators, args.ram_slots, args.keep))
         return 0
     if args.transient:
         _save("bench_inversion_transient", TRANSIENT_COLUMNS, transient_memory(args.lengths))
