@@ -16,11 +16,17 @@ vertices of a ``--cell-size`` mesh) written and inverted with the sharp grounded
 one (physics.grounded_indicator = "smooth"), at one fixed weight: iterations, evaluations, stop, final gradient norm
 relative to the prior's, misfit, grounded-ice friction error relative to the initial guess's, seconds, load.
 
+Diagnosis of the transient twin (``--diagnose N1 N2 ...``): for each number ``n`` of model steps per interval
+``--dt`` (twin and inversion alike), the stable time step at the initial state with the prior and with the truth,
+the misfit per observation at the prior in all and per observation time, the gradient norm, the lumped-mass ratio and
+the cost of one evaluation (:func:`diagnose`).
+
 Usage:  python benchmarks/bench_inversion.py [--cell-size 4000] [--variants 1e-2 1e-6]
+        python benchmarks/bench_inversion.py --diagnose 1 5 10 [--cell-size 4000] [--steps 3] [--dt 10]
         python benchmarks/bench_inversion.py --transient [--lengths 2 4 8 16]
         python benchmarks/bench_inversion.py --grounding [--cell-size 4000] [--steps 3] [--dt 10] [--alpha 0.1]
 Writes benchmarks/results/bench_inversion.{csv,json} (or bench_inversion_transient.{csv,json},
-bench_inversion_grounding.{csv,json}).
+bench_inversion_grounding.{csv,json}, bench_inversion_diagnose.{csv,json}).
 """
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,7 +54,6 @@ def transient_memory(lengths, cell_size: float = 20000.0, dt: float = 5.0) -> li
     """One transient evaluation per ``l`` in ``lengths`` (Revolve, 2 slots), then store-all at the largest ``l``."""
     import time
 
-    import numpy as np
 
     from checkpointing.platform import Level, Platform
     from experiments.file_inversion import write_transient_twin
@@ -123,6 +130,75 @@ def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterati
     return rows
 
 
+DIAGNOSE_COLUMNS = ("cell_size", "dt", "substeps", "model_dt", "model_steps", "stable_dt_prior", "stable_dt_truth",
+                    "misfit_prior", "misfit_by_time", "gradient_norm", "lumped_mass_ratio", "forward_steps",
+                    "cpu_seconds", "seconds", "load")
+
+
+def diagnose(cell_size: float, steps: int, dt: float, substeps_list, ram_slots: int, alpha: float) -> list[dict]:
+    """The transient twin's objective at the prior, per model step (``dt / n`` for ``n`` in ``substeps_list``, twin
+    and inversion alike): the stable time step (icesheet/stability.py) at the initial state with the prior and with
+    the true friction, the misfit per observation at the prior in all and per observation time, the gradient norm
+    (of the L2-scaled variables L-BFGS sees) and the ratio of the largest to the smallest lumped mass (the
+    difference between that geometry and the Euclidean one of the nodal values), and one evaluation's cost."""
+    import time
+
+    from pyadjoint import stop_annotating
+
+    from checkpointing.platform import Level, Platform
+    from experiments.file_inversion import write_transient_twin
+    from experiments.twin_inversion import true_log_friction
+    from icesheet import stability
+    from icesheet.inversion import TransientInversion, control_parameters, term_index
+    from icesheet.observations import observations_on_mesh, read_observations
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    overrides = {"mesh.cell_size": cell_size, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2,
+                 "physics.grounded_indicator": "smooth", **control_parameters(["friction"])}
+    rows = []
+    for substeps in substeps_list:
+        model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides=overrides))
+        prior_limit = stability.initial_time_step_limit(model).dt
+        with stop_annotating():
+            saved = model.log_friction.copy(deepcopy=True)
+            width = model.mesh.coordinates.dat.data_ro[:, 1].max()
+            model.log_friction.interpolate(true_log_friction(model.mesh, float(saved.dat.data_ro.mean()), width))
+            truth_limit = stability.initial_time_step_limit(model).dt
+            model.log_friction.assign(saved)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = write_transient_twin(Path(tmp), cell_size, dt, steps, substeps=substeps)["files"]
+            step = dt / substeps
+            terms = {term_index("velocity", t, step): [observations_on_mesh(read_observations(path), model.velocity)]
+                     for t, path in files.items()}
+        problem = TransientInversion(model, terms, [step] * max(terms), schedule="revolve",
+                                     platform=Platform((Level(ram_slots, name="ram"),), name=f"ram{ram_slots}"))
+        problem.alpha = alpha
+        by_term = {}
+        functional = problem.functional
+
+        def recording(index, state, functional=functional, by_term=by_term, problem=problem):
+            value = functional(index, state)
+            if index in terms:
+                by_term[index] = float(value) * 2 * problem.observation_size / sum(o.size for o in terms[index])
+            return value
+
+        problem.functional = recording
+        cpu, start = time.process_time(), time.perf_counter()
+        _, gradient = problem.evaluate(problem.vector())
+        lumped = problem._scale ** 2
+        rows.append({"cell_size": cell_size, "dt": dt, "substeps": substeps, "model_dt": step,
+                     "model_steps": max(terms), "stable_dt_prior": prior_limit, "stable_dt_truth": truth_limit,
+                     "misfit_prior": problem.last["misfit"],
+                     "misfit_by_time": " ".join(f"{(i - 1) * step:g}:{by_term[i]:.4g}" for i in sorted(by_term)),
+                     "gradient_norm": float(np.linalg.norm(gradient)),
+                     "lumped_mass_ratio": float(lumped.max() / lumped.min()),
+                     "forward_steps": problem.last_result.counters.forward_steps,
+                     "cpu_seconds": time.process_time() - cpu, "seconds": time.perf_counter() - start,
+                     "load": os.getloadavg()[0]})
+        print(" ".join(f"{k}={rows[-1][k]}" for k in DIAGNOSE_COLUMNS), flush=True)
+    return rows
+
+
 def _save(name: str, columns, rows) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / f"{name}.csv", "w", newline="") as f:
@@ -148,8 +224,14 @@ def main(argv=None) -> int:
     parser.add_argument("--ram-slots", type=int, default=2, help="--grounding: Revolve's RAM checkpoints")
     parser.add_argument("--keep", type=Path, help="--grounding: keep the files and outputs under this directory")
     parser.add_argument("--name", default="bench_inversion_grounding", help="--grounding: results file name")
+    parser.add_argument("--diagnose", nargs="+", type=int, metavar="SUBSTEPS",
+                        help="the transient twin's objective at the prior for these model steps per --dt instead")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.diagnose:
+        _save("bench_inversion_diagnose", DIAGNOSE_COLUMNS,
+              diagnose(args.cell_size, args.steps, args.dt, args.diagnose, args.ram_slots, args.alpha))
+        return 0
     if args.grounding:
         _save(args.name, GROUNDING_COLUMNS,
               grounding(args.cell_size, args.steps, args.dt, args.alpha, args.max_iterations, args.substeps,

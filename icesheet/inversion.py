@@ -51,8 +51,8 @@ import numpy as np
 from icesheet.observations import misfit_per_observation
 from icesheet.optimisation import LBFGSOptions, LBFGSState, load_state, minimise, save_state
 
-__all__ = ["CONTROLS", "REGULARISATIONS", "Regularisation", "SnapshotInversion", "TransientInversion", "SolveResult",
-           "Inversion", "term_index",
+__all__ = ["CONTROLS", "REGULARISATIONS", "STABILITY_MARGIN", "Regularisation", "SnapshotInversion",
+           "TransientInversion", "SolveResult", "Inversion", "term_index", "model_substeps",
            "discrepancy_search", "control_parameters"]
 
 logger = logging.getLogger(__name__)
@@ -364,6 +364,36 @@ class TransientInversion(SnapshotInversion):
             return 2 * evaluate(self.loop())
         finally:
             self.alpha = alpha
+
+
+#: the fraction of the stable time step at the prior's initial state that a transient inversion's model step may
+#: take when chosen automatically (:func:`model_substeps`): the controls move the bound (the 4 km twin's true
+#: friction halves it, 1.03 yr against the prior's 2.06 yr)
+STABILITY_MARGIN = 0.5
+
+
+def model_substeps(model, dt: float, substeps: int | None = None, margin: float = STABILITY_MARGIN):
+    r"""``(n, limit)``: the model steps of ``dt / n`` per interval ``dt`` of a transient inversion, and the stable
+    time step (icesheet/stability.py, a :class:`~icesheet.stability.TimeStepLimit`) at the model's initial state
+    with its current controls (the prior).  The momentum-thickness coupling of a step is explicit: above the bound
+    a thickness mode grows by :math:`|1 - \lambda\,\delta t| > 1` per step, and the objective with it (at 4 km cells
+    the twin with 10-year steps, 10 times the truth's bound, reached E = 1.3e5 at its third time against 254 with
+    1-year steps, benchmarks/bench_inversion.py ``--diagnose``).  ``substeps`` None: the smallest ``n`` with
+    ``dt / n <=`` ``margin`` times the bound; given: refused (InputError) if ``dt / substeps`` is above the bound.
+    The count is fixed for the whole inversion, so that :math:`J` is one smooth function of the controls."""
+    from icesheet import stability
+    from icesheet.errors import InputError
+
+    limit = stability.initial_time_step_limit(model)
+    if substeps is None:
+        return stability.substeps(dt, margin * limit.dt, stability.MAX_SUBSTEPS), limit
+    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
+        raise InputError(f"substeps = {substeps!r}: must be an integer >= 1, or auto")
+    if dt / substeps > limit.dt:
+        needed = stability.substeps(dt, limit.dt, stability.MAX_SUBSTEPS)
+        raise InputError(f"substeps = {substeps}: the model step dt / substeps = {dt / substeps:.3g} yr is above the "
+                         f"{limit.describe()} at the initial state with the prior; use --substeps >= {needed} or auto")
+    return substeps, limit
 
 
 def term_index(quantity: str, time: float, dt: float) -> int:

@@ -81,12 +81,11 @@ def test_misfit_of_a_known_offset_is_its_chi_squared(tmp_path):
 def test_surface_misfit_of_a_known_offset_is_its_chi_squared(tmp_path):
     from pyadjoint import stop_annotating
 
-    from icesheet import physics
     from icesheet.observations import misfit_per_observation, observations_on_mesh, read_observations
     from icesheet.synthetic import sample_velocity, write_surface_grid, write_surface_points
 
     model = _model()
-    surface = physics.surface(model.thickness, model.bed, rho_water=model.water_density)
+    surface = model.surface_expression
     x, y = np.arange(0.0, 640e3 + 1, CELL), np.arange(0.0, 80e3 + 1, CELL)  # the vertices: interpolated there
     X, Y = np.meshgrid(x, y)
     nodal = model.output_fields()["surface"]
@@ -152,11 +151,10 @@ def test_transient_gradient_taylor_any_schedule_bounded_memory(tmp_path):
 
 
 def _transient_terms(model, twin, dt):
-    from icesheet import physics
     from icesheet.inversion import term_index
     from icesheet.observations import observations_on_mesh, read_observations
 
-    surface = physics.surface(model.thickness, model.bed, rho_water=model.water_density)
+    surface = model.surface_expression
     terms = {}
     for files in (twin["files"], twin["surface_files"]):
         for t, path in files.items():

@@ -39,6 +39,8 @@ def run(capsys, *argv):
     (["--grid-names", "x,y,vx"], "grid_names = 'x,y,vx': give six comma-separated names"),
     (["--grounded-indicator", "soft"], "argument --grounded-indicator: invalid choice: 'soft'"),
     (["--dt", "0"], "dt = 0.0: must be a finite number > 0"),
+    (["--substeps", "0"], "substeps = '0': an integer >= 1, or auto"),
+    (["--substeps", "many"], "substeps = 'many': an integer >= 1, or auto"),
 ])
 def test_bad_options_are_named(capsys, files, extra, expected):
     code, err = run(capsys, "--observations", str(files["grid"]), *extra)
@@ -59,7 +61,7 @@ def test_bad_observation_arguments_are_named(capsys, files):
 def test_transient_schedule_must_fit(capsys, files):
     code, err = run(capsys, "--observations", f"{files['grid']}@20", "--dt", "10", "--schedule", "store-all",
                     "--ram-slots", "1")
-    assert code == 2 and "schedule 'store-all' does not fit 3 steps" in err
+    assert code == 2 and "schedule 'store-all' does not fit 3 model steps" in err
 
 
 def test_malformed_file_is_named(capsys, files):
