@@ -86,15 +86,38 @@ def transient_memory(lengths, cell_size: float = 20000.0, dt: float = 5.0) -> li
     return rows
 
 
-GROUNDING_COLUMNS = ("grounded_indicator", "cell_size", "steps", "dt", "substeps", "alpha", "iterations",
-                     "evaluations", "stop", "gradient_reduction", "initial_misfit", "misfit", "relative_error",
-                     "seconds", "cpu_seconds", "load_before", "load_after")
+GROUNDING_COLUMNS = ("grounded_indicator", "start", "cell_size", "steps", "dt", "substeps", "alpha",
+                     "start_iterations", "start_relative_error", "iterations", "evaluations", "stop",
+                     "gradient_reduction", "prior_misfit", "initial_misfit", "misfit", "relative_error", "seconds",
+                     "cpu_seconds", "load_before", "load_after")
+
+
+def _start_error(out: Path, prior: float, width: float) -> float:
+    """The grounded-ice friction error of a snapshot start (``out/state/start``, serial runs): its L-BFGS iterate
+    :math:`z = \\theta\\sqrt{m/|\\Omega|}` mapped back to :math:`\\theta` on the mesh of ``out/result.h5``."""
+    import firedrake as fd
+
+    from experiments.twin_inversion import true_log_friction
+    from icesheet.optimisation import load_state
+
+    state, _, _ = load_state(out / "state" / "start" / "solve00.rank0.npz")
+    with fd.CheckpointFile(str(out / "result.h5"), "r") as h5:
+        mesh = h5.load_mesh()
+        grounded = h5.load_function(mesh, "grounded")
+    space = grounded.function_space()
+    lumped = fd.assemble(fd.TestFunction(space) * fd.dx).dat.data_ro
+    theta = fd.Function(space)
+    theta.dat.data_wo[...] = state.x[:lumped.size] / np.sqrt(lumped / lumped.sum())
+    truth = true_log_friction(mesh, prior, width)
+    return float(np.sqrt(fd.assemble(grounded * (theta - truth) ** 2 * fd.dx)))
 
 
 def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterations: int, substeps: int = 1,
-              indicators=("sharp", "smooth"), ram_slots: int = 2, keep: Path | None = None) -> list[dict]:
+              indicators=("sharp", "smooth"), ram_slots: int = 2, keep: Path | None = None,
+              start: str = "prior") -> list[dict]:
     """The transient twin with the sharp, then the smoothed grounded indicator (module docstring), each interval of
-    ``dt`` run as ``substeps`` model steps (twin and inversion alike)."""
+    ``dt`` run as ``substeps`` model steps (twin and inversion alike), from ``start`` (``icesheet invert
+    --start``); with the snapshot start, the friction error of that starting point too."""
     import time
 
     from experiments.file_inversion import grounded_errors, write_transient_twin
@@ -110,17 +133,21 @@ def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterati
             out = tmp / "invert"
             argv = ["invert", "--mesh-size", str(cell_size), "--dt", str(dt / substeps), "--alpha", str(alpha),
                     "--grounded-indicator", indicator, "--max-iterations", str(max_iterations), "--out", str(out),
-                    "--ram-slots", str(ram_slots), "--no-progress"]
+                    "--ram-slots", str(ram_slots), "--start", start, "--no-progress"]
             for t, path in twin["files"].items():
                 argv += ["--observations", f"{path}@{t:g}"]
-            start = time.perf_counter()
+            began = time.perf_counter()
             status = icesheet(argv)
-            seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - began
             if status != 0:
                 raise RuntimeError(f"icesheet {' '.join(argv)} exited with {status}")
             summary = json.loads((out / "summary.json").read_text())
             error, initial = grounded_errors(out / "result.h5", twin["prior"], twin["width"])
-        rows.append({"grounded_indicator": indicator, "cell_size": cell_size, "steps": steps, "dt": dt,
+            start_error = _start_error(out, twin["prior"], twin["width"]) if summary.get("start_snapshot") else None
+        rows.append({"grounded_indicator": indicator, "start": start,
+                     "start_relative_error": None if start_error is None else start_error / initial,
+                     "prior_misfit": summary.get("prior_misfit", summary["initial_misfit"]),
+                     "start_iterations": (summary.get("start_snapshot") or {}).get("iterations", 0), "cell_size": cell_size, "steps": steps, "dt": dt,
                      "substeps": substeps, "alpha": alpha, **{k: summary[k] for k in ("iterations", "evaluations", "stop",
                                                                  "gradient_reduction", "initial_misfit", "misfit")},
                      "relative_error": error / initial, "seconds": seconds,
@@ -224,6 +251,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ram-slots", type=int, default=2, help="--grounding: Revolve's RAM checkpoints")
     parser.add_argument("--keep", type=Path, help="--grounding: keep the files and outputs under this directory")
     parser.add_argument("--name", default="bench_inversion_grounding", help="--grounding: results file name")
+    parser.add_argument("--start", default="prior", choices=("prior", "snapshot"), help="--grounding: icesheet "
+                        "invert --start")
     parser.add_argument("--diagnose", nargs="+", type=int, metavar="SUBSTEPS",
                         help="the transient twin's objective at the prior for these model steps per --dt instead")
     args = parser.parse_args(argv)
@@ -235,7 +264,7 @@ def main(argv=None) -> int:
     if args.grounding:
         _save(args.name, GROUNDING_COLUMNS,
               grounding(args.cell_size, args.steps, args.dt, args.alpha, args.max_iterations, args.substeps,
-                        args.indicators, args.ram_slots, args.keep))
+                        args.indicators, args.ram_slots, args.keep, args.start))
         return 0
     if args.transient:
         _save("bench_inversion_transient", TRANSIENT_COLUMNS, transient_memory(args.lengths))

@@ -52,7 +52,8 @@ from icesheet.observations import misfit_per_observation
 from icesheet.optimisation import LBFGSOptions, LBFGSState, load_state, minimise, save_state
 
 __all__ = ["CONTROLS", "REGULARISATIONS", "STABILITY_MARGIN", "Regularisation", "SnapshotInversion",
-           "TransientInversion", "SolveResult", "Inversion", "term_index", "model_substeps",
+           "TransientInversion", "SolveResult", "Inversion", "term_index", "model_substeps", "evaluate_prior",
+           "snapshot_initialisation",
            "discrepancy_search", "control_parameters"]
 
 logger = logging.getLogger(__name__)
@@ -432,16 +433,18 @@ class Inversion:
     repeats the same sequence:
     solves already finished are read back, the unfinished one continues from its last iterate.
 
-    The first solve starts from the prior; solve ``k`` starts from the solution of solve ``k - 1`` and uses the
-    gradient norm at the prior as the reference of its gradient test."""
+    The first solve starts from the problem's current controls (the prior, or an initialisation such as
+    :func:`snapshot_initialisation`); solve ``k`` starts from the solution of solve ``k - 1``; every solve's gradient
+    test is relative to ``reference_gradient_norm`` (default: the norm at the first solve's start; give the norm at
+    the prior, :func:`evaluate_prior`, when the first solve starts elsewhere)."""
 
     def __init__(self, problem: SnapshotInversion, directory, options: LBFGSOptions = LBFGSOptions(),
-                 resume: bool = False, on_iteration=None):
+                 resume: bool = False, on_iteration=None, reference_gradient_norm: float | None = None):
         self.problem, self.options, self.resume = problem, options, resume
         self.directory = Path(directory)
         self.on_iteration = on_iteration
         self.results: list[SolveResult] = []
-        self.reference_gradient_norm = None
+        self.reference_gradient_norm = reference_gradient_norm
 
     def _path(self, index: int) -> Path:
         return self.directory / f"solve{index:02d}.rank{self.problem.comm.rank}.npz"
@@ -496,6 +499,51 @@ class Inversion:
                              problem.guess.copy())
         self.results.append(result)
         return result
+
+
+def evaluate_prior(problem: SnapshotInversion, path, resume: bool = False) -> dict:
+    """``{"misfit": E, "gradient_norm": |dJ/dz|}`` at the problem's current controls (the prior), by one evaluation,
+    written to ``path`` (JSON, rank 0) and read back from it when ``resume``: the reference of the gradient test and
+    the misfit to report when the minimisation starts from an initialisation."""
+    import json
+
+    path = Path(path)
+    if resume and path.is_file():
+        return json.loads(path.read_text())
+    _, gradient = problem.evaluate(problem.vector())
+    norm = math.sqrt(problem.comm.allreduce(float(np.dot(gradient, gradient))))
+    prior = {"misfit": problem.last.get("misfit", math.nan), "gradient_norm": norm}
+    if problem.comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(prior) + "\n")
+    problem.comm.barrier()
+    return prior
+
+
+def snapshot_initialisation(problem: TransientInversion, directory, alpha: float,
+                            options: LBFGSOptions = LBFGSOptions(), resume: bool = False, on_iteration=None):
+    r"""The starting point of a transient inversion, not the inversion itself: the snapshot inversion
+    (:class:`SnapshotInversion`) of the velocities of time 0 (the observations of term 1) at the initial state, for
+    the parameter controls (friction, rheology), at weight ``alpha``, minimised (and saved for ``resume``, as
+    :class:`Inversion`) under ``directory``.  The transient problem's parameters are left at its minimiser, its
+    initial thickness at the prior, and the model's velocity as it was (so :math:`x_0` is unchanged).  The snapshot
+    objective has the same prior and regularisation; it only lacks the later times' data, so its minimiser is close
+    to the transient one where the early velocities constrain the controls, and the transient minimisation from it
+    has much less to do than from a uniform prior.  Returns the snapshot's :class:`SolveResult`, or None when there
+    are no velocities of time 0 or no parameter control."""
+    from pyadjoint import stop_annotating
+
+    observations = [o for o in problem.by_term.get(1, ()) if o.quantity == "velocity"]
+    controls = [c for c in problem.controls if c != "thickness"]
+    if not observations or not controls:
+        return None
+    model = problem.model
+    velocity = model.velocity.dat.data_ro.copy()
+    snapshot = SnapshotInversion(model, observations, controls, problem.regularisation)
+    result = Inversion(snapshot, directory, options, resume, on_iteration).solve(alpha)
+    with stop_annotating():
+        model.velocity.dat.data_wo[...] = velocity
+    return result
 
 
 def discrepancy_search(solve, alpha0: float, target: float = 1.0, tolerance: float = 0.05,

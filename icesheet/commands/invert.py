@@ -69,6 +69,10 @@ def register(subparsers) -> None:
     parser.add_argument("--substeps", default="auto",
                         help="model steps per --dt of a transient inversion: auto (default: the model step at most "
                         "half the stable time step at the prior's initial state, icesheet/stability.py) or a number")
+    parser.add_argument("--start", default="auto", choices=("auto", "prior", "snapshot"),
+                        help="starting point of a transient inversion: snapshot (the snapshot inversion of the "
+                        "velocities of time 0, an initialisation), prior, or auto (default: snapshot when there are "
+                        "velocities of time 0 and a friction or rheology control)")
     parser.add_argument("--grounded-indicator", default="auto", choices=("auto", "sharp", "smooth"),
                         help="friction on grounded ice (physics.grounded_indicator): auto (default) is smooth in a "
                         "transient inversion, whose objective jumps with the sharp one, and the scenario's (sharp) in "
@@ -137,6 +141,7 @@ class Request:
     dt: float
     steps: int
     substeps: int | None
+    start: str
     schedule: str
     platform: dict | None
     disk_dirs: list
@@ -217,6 +222,15 @@ def prepare(args):
         indicator = "smooth" if transient and not chosen else None
     if indicator is not None:
         apply_override(parameters, "physics.grounded_indicator", indicator)
+    snapshot_data = any(d.quantity == "velocity" and when == 0 for d, (_, when) in zip(data, files))
+    parameters_controlled = any(c != "thickness" for c in controls)
+    start = args.start
+    if start == "auto":
+        start = "snapshot" if transient and snapshot_data and parameters_controlled else "prior"
+    elif start == "snapshot" and not (transient and snapshot_data and parameters_controlled):
+        raise InputError(f"start = 'snapshot': needs a transient inversion with velocity observations of time 0 and a "
+                         f"friction or rheology control (here: {'transient' if transient else 'snapshot'} mode, "
+                         f"controls {', '.join(controls)})")
     substeps = None
     if args.substeps != "auto":
         try:
@@ -244,7 +258,7 @@ def prepare(args):
                       alpha[0] if alpha else None, args.alpha_start, args.target, args.target_tolerance,
                       _floats("lcurve", args.lcurve), args.regularisation, args.length, args.thickness_scale,
                       args.max_iterations, args.gradient_tolerance, args.max_solves,
-                      "transient" if transient else "snapshot", dt, steps, substeps, args.schedule, platform,
+                      "transient" if transient else "snapshot", dt, steps, substeps, start, args.schedule, platform,
                       [str(d) for d in args.disk_dir])
     return request, data
 
@@ -304,7 +318,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     from tqdm.auto import tqdm
 
     from icesheet.inversion import (Inversion, Regularisation, SnapshotInversion, TransientInversion,
-                                    discrepancy_search, model_substeps)
+                                    discrepancy_search, evaluate_prior, model_substeps, snapshot_initialisation)
     from icesheet.observations import observations_on_mesh
     from icesheet.optimisation import LBFGSOptions
 
@@ -357,7 +371,22 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
             _write_csv(out / "history.csv", HISTORY_COLUMNS, [r for s in inversion.results for r in s.history]
                        + _current(rows, len(inversion.results)))
 
-    inversion = Inversion(problem, state_dir, options, resume=resume, on_iteration=on_iteration)
+    reference, started = None, {"start": request.start}
+    if request.start == "snapshot":  # an initialisation: the transient minimisation starts from the snapshot's
+        alpha = request.alpha_start if request.alpha is None else request.alpha
+        prior = evaluate_prior(problem, state_dir / "prior.json", resume)
+
+        def log_start(row, state):
+            logger.info("start (snapshot of time 0) alpha=%.4g iteration %d: J = %.6g, misfit %.4g, |g| %.3g",
+                        row["alpha"], row["iteration"], row["objective"], row["misfit"], row["gradient_norm"])
+
+        first = snapshot_initialisation(problem, state_dir / "start", alpha, options, resume, log_start)
+        reference = prior["gradient_norm"]
+        started.update(prior_misfit=prior["misfit"], prior_gradient_norm=reference,
+                       start_snapshot={"alpha": alpha, **{k: v for k, v in _lcurve_row(first).items()
+                                                          if k != "alpha"}})
+    inversion = Inversion(problem, state_dir, options, resume=resume, on_iteration=on_iteration,
+                          reference_gradient_norm=reference)
 
     def solve(alpha):
         nonlocal bar
@@ -390,7 +419,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
             logger.warning("the model step %.3g yr is above the %s with the recovered controls: rerun with more "
                            "--substeps", stepping["model_dt"], limit.describe())
     summary = _summary(request, model, inversion, chosen, rule, observations, time.perf_counter() - start)
-    summary.update(stepping)
+    summary.update(stepping, **started)
     _write_outputs(out, model, problem, inversion, chosen, summary)
     return summary
 

@@ -294,7 +294,7 @@ def test_twin_transient_from_files(tmp_path):
     from icesheet.cli import main
 
     dt, steps = 10.0, 2
-    twin = write_transient_twin(tmp_path / "observations", CELL, dt, steps)
+    twin = write_transient_twin(tmp_path / "observations", CELL, dt, steps, substeps=3)
     argv = ["invert", "--mesh-size", str(CELL), "--dt", str(dt), "--alpha", "0.3", "--gradient-tolerance", "3e-3",
             "--out", str(tmp_path / "out"), "--no-progress"]
     for t, path in twin["files"].items():
@@ -302,6 +302,13 @@ def test_twin_transient_from_files(tmp_path):
     assert main(argv) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["mode"] == "transient" and summary["steps"] == steps
+    # 40 km: the stable step at the prior is 9.5 yr, so auto takes 3 model steps per 10 yr (half the bound), as the
+    # twin: velocities of 0 and 10 yr are solved in model steps 1 and 4
+    assert (summary["substeps"], summary["model_steps"]) == (3, 4)
+    assert summary["model_dt"] <= 0.5 * summary["stable_dt_prior"]
+    # started from the snapshot inversion of the time-0 velocities; the gradient test is relative to the prior's
+    assert summary["start"] == "snapshot" and summary["start_snapshot"]["stop"] == "gradient"
+    assert summary["initial_misfit"] < 0.1 * summary["prior_misfit"]
     assert summary["grounded_indicator"] == "smooth"  # the transient inversion's default, as the twin's
     assert summary["stop"] == "gradient" and summary["misfit"] < 1.2
     error, initial = grounded_errors(tmp_path / "out" / "result.h5", twin["prior"], twin["width"])

@@ -112,6 +112,25 @@ def test_mode_and_steps_follow_the_observations_and_controls(files, observations
         "surface" if name.startswith("s") else "velocity" for name in observations]
 
 
+def test_the_start_follows_the_data(capsys, files):
+    """--start auto: the snapshot initialisation when a transient inversion has velocities of time 0 and a parameter
+    control, else the prior; --start snapshot without them is refused."""
+    from icesheet.cli import build_parser
+    from icesheet.commands.invert import prepare
+
+    grid = str(files["grid"])
+    for observations, control, start in (([f"{grid}@0", f"{grid}@10"], "friction", "snapshot"),
+                                         ([f"{grid}@10", f"{grid}@20"], "friction", "prior"),
+                                         ([f"{grid}@0", f"{grid}@10"], "thickness", "prior"),
+                                         ([f"{grid}@0"], "friction", "prior")):
+        argv = ["invert", "--control", control, "--dt", "10"]
+        for o in observations:
+            argv += ["--observations", o]
+        assert prepare(build_parser().parse_args(argv))[0].start == start, (observations, control)
+    code, err = run(capsys, "--observations", f"{grid}@10", "--dt", "10", "--start", "snapshot")
+    assert code == 2 and "start = 'snapshot': needs a transient inversion with velocity observations of time 0" in err
+
+
 def test_surface_of_time_zero_needs_the_thickness_control(capsys, files):
     x, y = np.array([0.0, 1e4, 2e4]), np.array([0.0, 1e4])
     surface = write_surface_grid(files["tmp"] / "s.nc", x, y, np.full((2, 3), 100.0), np.ones((2, 3)))
