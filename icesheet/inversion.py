@@ -149,6 +149,11 @@ class SnapshotInversion:
         self.last = {}
 
     # -- vectors ----------------------------------------------------------------------------------------------------
+    def blocks(self) -> list:
+        """The sizes of the controls' parts of this rank's :math:`z` (one block per control), for L-BFGS's
+        block-diagonal initial Hessian (icesheet/optimisation.py)."""
+        return [self._scale.size] * len(self.functions)
+
     def vector(self) -> np.ndarray:
         """This rank's part of :math:`z` at the current control values."""
         return np.concatenate([np.empty(0)] + [f.dat.data_ro * self._scale for f in self.functions])
@@ -289,6 +294,9 @@ class TransientInversion(SnapshotInversion):
         self.platform = platform or Platform((Level(2, name="ram"),), name="ram2")
         self.storage = storage
         self.last_result = None
+
+    def blocks(self) -> list:
+        return super().blocks() + ([self._scale.size] if self.log_thickness is not None else [])
 
     def vector(self) -> np.ndarray:
         z = super().vector()
@@ -489,7 +497,7 @@ class Inversion:
         if state is None or state.stop is None:
             state = minimise(problem.evaluate, problem.vector() if state is None else None, self.options,
                              comm=problem.comm, state=state, on_iteration=record,
-                             reference_gradient_norm=self.reference_gradient_norm)
+                             reference_gradient_norm=self.reference_gradient_norm, blocks=problem.blocks())
             save_state(state, path, problem.comm.rank, extra={"velocity": problem.guess},
                        metadata={"alpha": alpha, "history": history})
         if self.reference_gradient_norm is None:
