@@ -21,12 +21,17 @@ Diagnosis of the transient twin (``--diagnose N1 N2 ...``): for each number ``n`
 the misfit per observation at the prior in all and per observation time, the gradient norm, the lumped-mass ratio and
 the cost of one evaluation (:func:`diagnose`).
 
+Friction and initial thickness together (``--joint``, :func:`joint`): L-BFGS with one gamma or one per control, from
+the prior or from the snapshot start; iterations, misfit, both controls' errors.
+
 Usage:  python benchmarks/bench_inversion.py [--cell-size 4000] [--variants 1e-2 1e-6]
         python benchmarks/bench_inversion.py --diagnose 1 5 10 [--cell-size 4000] [--steps 3] [--dt 10]
+        python benchmarks/bench_inversion.py --joint --cell-size 40000 --steps 2 --substeps 3 --alpha 0.1 \
+                                             --max-iterations 40 --ram-slots 4
         python benchmarks/bench_inversion.py --transient [--lengths 2 4 8 16]
         python benchmarks/bench_inversion.py --grounding [--cell-size 4000] [--steps 3] [--dt 10] [--alpha 0.1]
 Writes benchmarks/results/bench_inversion.{csv,json} (or bench_inversion_transient.{csv,json},
-bench_inversion_grounding.{csv,json}, bench_inversion_diagnose.{csv,json}).
+bench_inversion_grounding.{csv,json}, bench_inversion_diagnose.{csv,json}, bench_inversion_joint.{csv,json}).
 """
 from __future__ import annotations
 
@@ -226,6 +231,82 @@ def diagnose(cell_size: float, steps: int, dt: float, substeps_list, ram_slots: 
     return rows
 
 
+JOINT_COLUMNS = ("cell_size", "steps", "dt", "substeps", "alpha", "block_scaling", "start", "start_iterations",
+                 "iterations", "evaluations", "stop", "gradient_reduction", "prior_misfit", "misfit",
+                 "thickness_error", "friction_error", "cpu_seconds", "seconds", "load")
+
+
+def joint(cell_size: float, steps: int, dt: float, substeps: int, alpha: float, max_iterations: int,
+          ram_slots: int) -> list[dict]:
+    """Friction and initial thickness together (the twin of docs/inversion.md: the truth has the friction anomaly
+    and a 100 m thickness bump; velocities and surfaces at every time), with L-BFGS's initial Hessian one gamma or
+    one per control, from the prior or from the snapshot start: iterations, misfit, and the errors of both controls
+    relative to the prior's (thickness: Euclidean over the vertices; friction: L2 on grounded ice)."""
+    import time
+
+    import firedrake as fd
+    from pyadjoint import stop_annotating
+
+    from checkpointing.platform import Level, Platform
+    from experiments.file_inversion import write_transient_twin
+    from experiments.twin_inversion import true_log_friction
+    from icesheet.inversion import (Inversion, TransientInversion, control_parameters, evaluate_prior,
+                                    snapshot_initialisation, term_index)
+    from icesheet.observations import observations_on_mesh, read_observations
+    from icesheet.optimisation import LBFGSOptions
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    overrides = {"mesh.cell_size": cell_size, "solver.tolerance": 1e-2, "solver.residual_tolerance": 1e-2,
+                 "physics.grounded_indicator": "smooth", **control_parameters(["friction"])}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = write_transient_twin(Path(tmp) / "observations", cell_size, dt, steps, surface=True,
+                                    thickness_error=100.0, substeps=substeps)
+        step = dt / substeps
+        for block_scaling in (False, True):
+            for start in ("prior", "snapshot"):
+                model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream",
+                                                                             overrides=overrides))
+                prior_thickness = model.thickness.dat.data_ro.copy()
+                terms = {}
+                for files in (twin["files"], twin["surface_files"]):
+                    for t, path in files.items():
+                        data = read_observations(path)
+                        terms.setdefault(term_index(data.quantity, t, step), []).append(
+                            observations_on_mesh(data, model.velocity, model.surface_expression))
+                problem = TransientInversion(model, terms, [step] * max(terms), ("friction", "thickness"),
+                                             schedule="revolve",
+                                             platform=Platform((Level(ram_slots, name="ram"),), name="ram"))
+                options = LBFGSOptions(max_iterations=max_iterations, block_scaling=block_scaling)
+                run = Path(tmp) / f"{block_scaling}-{start}"
+                cpu, began = time.process_time(), time.perf_counter()
+                prior = evaluate_prior(problem, run / "prior.json")
+                first = (snapshot_initialisation(problem, run / "start", alpha, options) if start == "snapshot"
+                         else None)
+                result = Inversion(problem, run / "state", options,
+                                   reference_gradient_norm=prior["gradient_norm"]).solve(alpha)
+                cpu, seconds = time.process_time() - cpu, time.perf_counter() - began
+                problem.set_vector(result.state.x)
+                with stop_annotating():
+                    grounded = model.output_fields()["grounded"]
+                    truth = true_log_friction(model.mesh, twin["prior"], twin["width"])
+                    error = fd.assemble(grounded * (model.log_friction - truth) ** 2 * fd.dx)
+                    initial = fd.assemble(grounded * (twin["prior"] - truth) ** 2 * fd.dx)
+                truth_thickness = twin["true_thickness"]
+                rows.append({"cell_size": cell_size, "steps": steps, "dt": dt, "substeps": substeps, "alpha": alpha,
+                             "block_scaling": block_scaling, "start": start,
+                             "start_iterations": first.state.iteration if first else 0,
+                             "iterations": result.state.iteration, "evaluations": result.state.evaluations,
+                             "stop": result.state.stop, "gradient_reduction": result.gradient_reduction,
+                             "prior_misfit": prior["misfit"], "misfit": result.misfit,
+                             "thickness_error": float(np.linalg.norm(model.thickness.dat.data_ro - truth_thickness)
+                                                      / np.linalg.norm(prior_thickness - truth_thickness)),
+                             "friction_error": float(np.sqrt(error / initial)), "cpu_seconds": cpu,
+                             "seconds": seconds, "load": os.getloadavg()[0]})
+                print(" ".join(f"{k}={rows[-1][k]}" for k in JOINT_COLUMNS), flush=True)
+    return rows
+
+
 def _save(name: str, columns, rows) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / f"{name}.csv", "w", newline="") as f:
@@ -255,8 +336,14 @@ def main(argv=None) -> int:
                         "invert --start")
     parser.add_argument("--diagnose", nargs="+", type=int, metavar="SUBSTEPS",
                         help="the transient twin's objective at the prior for these model steps per --dt instead")
+    parser.add_argument("--joint", action="store_true", help="friction and initial thickness together instead "
+                        "(--cell-size 40000 --steps 2 --substeps 3 --alpha 0.1 --max-iterations 40)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.joint:
+        _save("bench_inversion_joint", JOINT_COLUMNS, joint(args.cell_size, args.steps, args.dt, args.substeps,
+                                                            args.alpha, args.max_iterations, args.ram_slots))
+        return 0
     if args.diagnose:
         _save("bench_inversion_diagnose", DIAGNOSE_COLUMNS,
               diagnose(args.cell_size, args.steps, args.dt, args.diagnose, args.ram_slots, args.alpha))
