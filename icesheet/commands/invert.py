@@ -415,6 +415,9 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
 
         limit = stability.initial_time_step_limit(model)
         stepping["stable_dt_result"] = limit.dt
+        if problem.last_result is not None:  # the schedule's footprint in the last evaluation
+            counters = problem.last_result.counters
+            stepping.update(peak_checkpoints=list(counters.peak), forward_steps_per_evaluation=counters.forward_steps)
         if stepping["model_dt"] > limit.dt:
             logger.warning("the model step %.3g yr is above the %s with the recovered controls: rerun with more "
                            "--substeps", stepping["model_dt"], limit.describe())

@@ -309,6 +309,7 @@ def test_twin_transient_from_files(tmp_path):
     # twin: velocities of 0 and 10 yr are solved in model steps 1 and 4
     assert (summary["substeps"], summary["model_steps"]) == (3, 4)
     assert summary["model_dt"] <= 0.5 * summary["stable_dt_prior"]
+    assert summary["peak_checkpoints"][0] <= 2  # Revolve on the default 2 RAM slots
     # started from the snapshot inversion of the time-0 velocities; the gradient test is relative to the prior's
     assert summary["start"] == "snapshot" and summary["start_snapshot"]["stop"] == "gradient"
     assert summary["initial_misfit"] < 0.1 * summary["prior_misfit"]
