@@ -98,23 +98,80 @@ GROUNDING_COLUMNS = ("grounded_indicator", "start", "cell_size", "steps", "dt", 
 
 
 def _start_error(out: Path, prior: float, width: float) -> float:
-    """The grounded-ice friction error of a snapshot start (``out/state/start``, serial runs): its L-BFGS iterate
-    :math:`z = \\theta\\sqrt{m/|\\Omega|}` mapped back to :math:`\\theta` on the mesh of ``out/result.h5``."""
+    """The grounded-ice friction error of a snapshot start (``out/state/start``, serial runs)."""
+    return _iterate_error(out / "state" / "start" / "solve00.rank0.npz", out / "result.h5", prior, width)[0]
+
+
+def _iterate_error(path: Path, mesh_source, prior: float, width: float) -> tuple[float, float]:
+    """``(error, the uniform prior's error)``: the grounded-ice friction error of a saved L-BFGS iterate (``path``, a serial run's ``.npz``): its
+    :math:`z = \\theta\\sqrt{m/|\\Omega|}` mapped back to :math:`\\theta` on the mesh of ``mesh_source``, a
+    ``result.h5`` (with its grounded mask), or a cell size (the scenario's mesh and initial grounded mask)."""
     import firedrake as fd
 
     from experiments.twin_inversion import true_log_friction
     from icesheet.optimisation import load_state
 
-    state, _, _ = load_state(out / "state" / "start" / "solve00.rank0.npz")
-    with fd.CheckpointFile(str(out / "result.h5"), "r") as h5:
-        mesh = h5.load_mesh()
-        grounded = h5.load_function(mesh, "grounded")
+    state, _, _ = load_state(path)
+    if isinstance(mesh_source, (int, float)):
+        from icesheet.scenarios import build_model, scenario_parameters
+
+        model = build_model("marine_ice_stream", scenario_parameters(
+            "marine_ice_stream", overrides={"mesh.cell_size": mesh_source, "physics.grounded_indicator": "smooth"}))
+        mesh, grounded = model.mesh, model.output_fields()["grounded"]
+    else:
+        with fd.CheckpointFile(str(mesh_source), "r") as h5:
+            mesh = h5.load_mesh()
+            grounded = h5.load_function(mesh, "grounded")
     space = grounded.function_space()
     lumped = fd.assemble(fd.TestFunction(space) * fd.dx).dat.data_ro
     theta = fd.Function(space)
     theta.dat.data_wo[...] = state.x[:lumped.size] / np.sqrt(lumped / lumped.sum())
     truth = true_log_friction(mesh, prior, width)
-    return float(np.sqrt(fd.assemble(grounded * (theta - truth) ** 2 * fd.dx)))
+    return tuple(float(np.sqrt(fd.assemble(grounded * (q - truth) ** 2 * fd.dx))) for q in (theta, prior))
+
+
+STATE_COLUMNS = ("run", "cell_size", "model_dt", "model_steps", "ram_slots", "alpha", "prior_misfit",
+                 "start_iterations", "start_evaluations", "start_stop", "start_misfit", "start_relative_error",
+                 "iterations", "evaluations", "stop", "misfit", "gradient_reduction", "relative_error",
+                 "noise_level_iteration", "noise_level_evaluations")
+
+
+def state_errors(runs, cell_size: float) -> list[dict]:
+    """From the saved state of ``icesheet invert`` runs of the transient twin (``RUN/invert/state`` as
+    ``--grounding --keep`` leaves them, finished or stopped): the snapshot start's and the last iterate's misfit and
+    grounded-ice friction error relative to the uniform prior's, the gradient reduction relative to the prior's, and
+    the first iterate whose misfit is within 5 % of 1 (Morozov's target and tolerance)."""
+    from icesheet.optimisation import load_state
+    from icesheet.scenarios import scenario_parameters
+
+    parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size})
+    prior = float(np.log(parameters["ice"]["friction"]))
+    width = parameters["mesh"]["width"]
+    rows = []
+    for run in runs:
+        state_dir = Path(run) / "invert" / "state"
+        request = json.loads((state_dir / "request.json").read_text())
+        reference = json.loads((state_dir / "prior.json").read_text())
+        start, _, start_meta = load_state(state_dir / "start" / "solve00.rank0.npz")
+        last, _, meta = load_state(state_dir / "solve00.rank0.npz")
+        history = meta["history"]
+        noise = next((h for h in history if abs(h["misfit"] - 1.0) <= 0.05), None)
+        start_error, last_error = (_iterate_error(state_dir / name, cell_size, prior, width)
+                                   for name in ("start/solve00.rank0.npz", "solve00.rank0.npz"))
+        rows.append({"run": Path(run).name, "cell_size": cell_size, "model_dt": request["dt"],
+                     "model_steps": request["steps"], "ram_slots": request["platform"]["levels"][0]["capacity"],
+                     "alpha": meta["alpha"], "prior_misfit": reference["misfit"],
+                     "start_iterations": start.iteration, "start_evaluations": start.evaluations,
+                     "start_stop": start.stop, "start_misfit": start_meta["history"][-1]["misfit"],
+                     "start_relative_error": start_error[0] / start_error[1],
+                     "iterations": last.iteration, "evaluations": last.evaluations, "stop": last.stop,
+                     "misfit": history[-1]["misfit"],
+                     "gradient_reduction": history[-1]["gradient_norm"] / reference["gradient_norm"],
+                     "relative_error": last_error[0] / last_error[1],
+                     "noise_level_iteration": noise["iteration"] if noise else None,
+                     "noise_level_evaluations": noise["evaluations"] if noise else None})
+        print(" ".join(f"{k}={rows[-1][k]}" for k in STATE_COLUMNS), flush=True)
+    return rows
 
 
 def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterations: int, substeps: int = 1,
@@ -338,8 +395,15 @@ def main(argv=None) -> int:
                         help="the transient twin's objective at the prior for these model steps per --dt instead")
     parser.add_argument("--joint", action="store_true", help="friction and initial thickness together instead "
                         "(--cell-size 40000 --steps 2 --substeps 3 --alpha 0.1 --max-iterations 40)")
+    parser.add_argument("--state-errors", nargs="+", type=Path, metavar="RUN",
+                        help="figures of the saved state of --grounding --keep runs (RUN/invert/state) instead")
+    parser.add_argument("--name-suffix", default="", help="--state-errors: appended to the results file name")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.state_errors:
+        _save(f"bench_inversion_state{args.name_suffix}", STATE_COLUMNS, state_errors(args.state_errors,
+                                                                                       args.cell_size))
+        return 0
     if args.joint:
         _save("bench_inversion_joint", JOINT_COLUMNS, joint(args.cell_size, args.steps, args.dt, args.substeps,
                                                             args.alpha, args.max_iterations, args.ram_slots))
