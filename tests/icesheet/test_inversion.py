@@ -319,6 +319,53 @@ def test_twin_transient_from_files(tmp_path):
     assert error < 0.5 * initial
 
 
+@pytest.mark.slow
+def test_transient_resume_inside_the_snapshot_start_equals_uninterrupted(tmp_path, monkeypatch):
+    """A transient inversion interrupted inside its snapshot start (Ctrl-C at the start's third iterate) and
+    continued with --resume repeats the uninterrupted run: the same start, the same transient iterates and
+    evaluations, values equal to round-off."""
+    import firedrake as fd
+
+    from experiments.file_inversion import write_transient_twin
+    from icesheet.cli import main
+    from icesheet.inversion import SnapshotInversion
+
+    files = write_transient_twin(tmp_path / "observations", CELL, 10.0, 2, substeps=3)["files"]
+
+    def invert(out, *extra):
+        argv = ["invert", "--mesh-size", str(CELL), "--dt", "10", "--alpha", "0.3", "--max-iterations", "6",
+                "--out", str(out), "--no-progress", *extra]
+        for t, path in files.items():
+            argv += ["--observations", f"{path}@{t:g}"]
+        return main(argv)
+
+    assert invert(tmp_path / "uninterrupted") == 0
+    accepted = {"n": 0}
+    original = SnapshotInversion.accept  # TransientInversion has its own: only the start's iterates count
+
+    def accept(self):
+        accepted["n"] += 1
+        if accepted["n"] == 3:
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(SnapshotInversion, "accept", accept)
+    assert invert(tmp_path / "resumed") == 130
+    assert not (tmp_path / "resumed" / "state" / "solve00.rank0.npz").exists()  # stopped inside the start
+    monkeypatch.setattr(SnapshotInversion, "accept", original)
+    assert invert(tmp_path / "resumed", "--resume") == 0
+    summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("uninterrupted", "resumed")]
+    for key in ("iterations", "evaluations", "stop"):
+        assert summaries[0][key] == summaries[1][key], key
+    assert summaries[0]["start_snapshot"]["evaluations"] == summaries[1]["start_snapshot"]["evaluations"]
+    assert summaries[1]["misfit"] == pytest.approx(summaries[0]["misfit"], rel=1e-9)
+    fields = []
+    for run in ("uninterrupted", "resumed"):
+        with fd.CheckpointFile(str(tmp_path / run / "result.h5"), "r") as h5:
+            fields.append(np.array(h5.load_function(h5.load_mesh(), "log_friction").dat.data_ro))
+    np.testing.assert_allclose(fields[1], fields[0], rtol=1e-9)
+
+
 def test_a_model_step_above_the_stable_one_is_refused(twin, tmp_path, capsys):
     """--substeps 1 with --dt 10 on 40 km cells: the stable time step at the prior's initial state is 9.5 yr
     (icesheet/stability.py), so one 10-year model step per interval is refused before the inversion, naming the
