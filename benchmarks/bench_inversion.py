@@ -13,8 +13,12 @@ flat column means the memory did not grow with the number of observation times).
 
 Grounded indicator (``--grounding``): a transient twin (observations at ``--steps`` times ``--dt`` apart, on the
 vertices of a ``--cell-size`` mesh) written and inverted with the sharp grounded indicator, then with the smoothed
-one (physics.grounded_indicator = "smooth"), at one fixed weight: iterations, evaluations, stop, final gradient norm
-relative to the prior's, misfit, grounded-ice friction error relative to the initial guess's, seconds, load.
+one (physics.grounded_indicator = "smooth"; ``--indicators`` to choose), at one fixed weight, each interval run as
+``--substeps`` model steps, from ``--start`` (prior or the snapshot initialisation), Revolve on ``--ram-slots``:
+iterations, evaluations, stop, final gradient norm relative to the prior's, misfit, grounded-ice friction error
+relative to the uniform prior's (and the snapshot start's), seconds, CPU seconds, load.  ``--keep DIR`` keeps the
+files and the saved state; ``--state-errors RUN ...`` reads the figures back from such a state, also of a run
+stopped by hand (:func:`state_errors`).
 
 Diagnosis of the transient twin (``--diagnose N1 N2 ...``): for each number ``n`` of model steps per interval
 ``--dt`` (twin and inversion alike), the stable time step at the initial state with the prior and with the truth,
@@ -29,9 +33,12 @@ Usage:  python benchmarks/bench_inversion.py [--cell-size 4000] [--variants 1e-2
         python benchmarks/bench_inversion.py --joint --cell-size 40000 --steps 2 --substeps 3 --alpha 0.1 \
                                              --max-iterations 40 --ram-slots 4
         python benchmarks/bench_inversion.py --transient [--lengths 2 4 8 16]
-        python benchmarks/bench_inversion.py --grounding [--cell-size 4000] [--steps 3] [--dt 10] [--alpha 0.1]
+        python benchmarks/bench_inversion.py --grounding [--cell-size 4000] [--steps 3] [--dt 10] [--alpha 0.1] \
+                                             [--substeps 10] [--start snapshot] [--ram-slots 5] [--keep RUN]
+        python benchmarks/bench_inversion.py --state-errors RUN ... [--cell-size 4000] [--name-suffix _x]
 Writes benchmarks/results/bench_inversion.{csv,json} (or bench_inversion_transient.{csv,json},
-bench_inversion_grounding.{csv,json}, bench_inversion_diagnose.{csv,json}, bench_inversion_joint.{csv,json}).
+bench_inversion_grounding.{csv,json}, bench_inversion_diagnose.{csv,json}, bench_inversion_joint.{csv,json},
+bench_inversion_state<suffix>.{csv,json}).
 """
 from __future__ import annotations
 
@@ -103,9 +110,10 @@ def _start_error(out: Path, prior: float, width: float) -> float:
 
 
 def _iterate_error(path: Path, mesh_source, prior: float, width: float) -> tuple[float, float]:
-    """``(error, the uniform prior's error)``: the grounded-ice friction error of a saved L-BFGS iterate (``path``, a serial run's ``.npz``): its
-    :math:`z = \\theta\\sqrt{m/|\\Omega|}` mapped back to :math:`\\theta` on the mesh of ``mesh_source``, a
-    ``result.h5`` (with its grounded mask), or a cell size (the scenario's mesh and initial grounded mask)."""
+    """``(error, the uniform prior's error)``: the grounded-ice friction error of a saved L-BFGS iterate (``path``,
+    a serial run's ``.npz``): its :math:`z = \\theta\\sqrt{m/|\\Omega|}` mapped back to :math:`\\theta` on the
+    mesh of ``mesh_source``, a ``result.h5`` (with its grounded mask), or a cell size (the scenario's mesh and
+    initial grounded mask)."""
     import firedrake as fd
 
     from experiments.twin_inversion import true_log_friction
@@ -209,9 +217,10 @@ def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterati
         rows.append({"grounded_indicator": indicator, "start": start,
                      "start_relative_error": None if start_error is None else start_error / initial,
                      "prior_misfit": summary.get("prior_misfit", summary["initial_misfit"]),
-                     "start_iterations": (summary.get("start_snapshot") or {}).get("iterations", 0), "cell_size": cell_size, "steps": steps, "dt": dt,
-                     "substeps": substeps, "alpha": alpha, **{k: summary[k] for k in ("iterations", "evaluations", "stop",
-                                                                 "gradient_reduction", "initial_misfit", "misfit")},
+                     "start_iterations": (summary.get("start_snapshot") or {}).get("iterations", 0),
+                     "cell_size": cell_size, "steps": steps, "dt": dt, "substeps": substeps, "alpha": alpha,
+                     **{k: summary[k] for k in ("iterations", "evaluations", "stop", "gradient_reduction",
+                                                "initial_misfit", "misfit")},
                      "relative_error": error / initial, "seconds": seconds,
                      "cpu_seconds": time.process_time() - cpu, "load_before": load_before,
                      "load_after": os.getloadavg()[0]})

@@ -88,8 +88,8 @@ def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, see
     icesheet/stability.py makes the twin itself unstable: at 4 km cells dt = 10 yr is 10 times the bound); the velocity
     of time ``k dt`` (solved at the thickness of that time, in the first step of interval ``k``) written as
     ``out/velocity_<k>.nc`` (grid on the vertices, noise and gaps as :func:`write_twin`) and, with ``surface``, the
-    surface elevation of time ``k dt`` as ``out/surface_<k>.nc`` (noise SURFACE_NOISE m); returns ``{"files": {time: path}, "surface_files": {time: path},
-    "prior", "width", "true_thickness"}``.  The model's ``grounded_indicator`` (physics table) is the one the
+    surface elevation of time ``k dt`` as ``out/surface_<k>.nc`` (noise SURFACE_NOISE m); returns ``{"files":
+    {time: path}, "surface_files": {time: path}, "prior", "width", "true_thickness"}``.  The model's ``grounded_indicator`` (physics table) is the one the
     transient inversion uses by default (smooth).  ``thickness_error`` (m): the truth's initial thickness is the
     scenario's plus :func:`thickness_anomaly` of this amplitude, so that the scenario's is a wrong prior
     (``true_thickness``: the truth's initial thickness values, this rank's).  Without ``friction_error`` the truth's
