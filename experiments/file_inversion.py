@@ -81,12 +81,15 @@ def thickness_anomaly(mesh, amplitude: float, width: float):
 
 def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, seed: int = 0,
                          gap_fraction: float = GAP_FRACTION, grounded_indicator: str = "smooth",
-                         surface: bool = False, thickness_error: float = 0.0, friction_error: bool = True) -> dict:
-    """A run of ``steps`` steps of ``dt`` years with the true friction from the scenario's initial state; the velocity
-    of each step (solved at the thickness of time ``k dt``) written as ``out/velocity_<k>.nc`` (grid on the vertices,
-    noise and gaps as :func:`write_twin`) and, with ``surface``, the surface elevation of time ``k dt`` as
-    ``out/surface_<k>.nc`` (noise SURFACE_NOISE m); returns ``{"files": {time: path}, "surface_files": {time: path},
-    "prior", "width", "true_thickness"}``.  The model's ``grounded_indicator`` (physics table) is the one the
+                         surface: bool = False, thickness_error: float = 0.0, friction_error: bool = True,
+                         substeps: int = 1) -> dict:
+    """A run of ``steps`` intervals of ``dt`` years with the true friction from the scenario's initial state, each
+    interval ``substeps`` model steps of ``dt / substeps`` (a step above the stable time step of
+    icesheet/stability.py makes the twin itself unstable: at 4 km cells dt = 10 yr is 10 times the bound); the velocity
+    of time ``k dt`` (solved at the thickness of that time, in the first step of interval ``k``) written as
+    ``out/velocity_<k>.nc`` (grid on the vertices, noise and gaps as :func:`write_twin`) and, with ``surface``, the
+    surface elevation of time ``k dt`` as ``out/surface_<k>.nc`` (noise SURFACE_NOISE m); returns ``{"files":
+    {time: path}, "surface_files": {time: path}, "prior", "width", "true_thickness"}``.  The model's ``grounded_indicator`` (physics table) is the one the
     transient inversion uses by default (smooth).  ``thickness_error`` (m): the truth's initial thickness is the
     scenario's plus :func:`thickness_anomaly` of this amplitude, so that the scenario's is a wrong prior
     (``true_thickness``: the truth's initial thickness values, this rank's).  Without ``friction_error`` the truth's
@@ -109,9 +112,11 @@ def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, see
                 surface_files[k * dt] = synthetic_surface_grid(out / f"surface_{k}.nc",
                                                                model.output_fields()["surface"], x, y, SURFACE_NOISE,
                                                                gap_fraction, seed + 100 + k)
-            model.step(dt)  # solves the velocity at the thickness of time k dt, then moves the thickness on
+            model.step(dt / substeps)  # solves the velocity at the thickness of time k dt, then moves the thickness
             files[k * dt] = synthetic_grid(out / f"velocity_{k}.nc", model.velocity, x, y, NOISE, gap_fraction,
                                            seed + k)
+            for _ in range(substeps - 1):
+                model.step(dt / substeps)
     return {"files": files, "surface_files": surface_files, "prior": prior, "width": width,
             "true_thickness": true_thickness}
 

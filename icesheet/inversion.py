@@ -51,8 +51,9 @@ import numpy as np
 from icesheet.observations import misfit_per_observation
 from icesheet.optimisation import LBFGSOptions, LBFGSState, load_state, minimise, save_state
 
-__all__ = ["CONTROLS", "REGULARISATIONS", "Regularisation", "SnapshotInversion", "TransientInversion", "SolveResult",
-           "Inversion", "term_index",
+__all__ = ["CONTROLS", "REGULARISATIONS", "STABILITY_MARGIN", "Regularisation", "SnapshotInversion",
+           "TransientInversion", "SolveResult", "Inversion", "term_index", "model_substeps", "evaluate_prior",
+           "snapshot_initialisation",
            "discrepancy_search", "control_parameters"]
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,11 @@ class SnapshotInversion:
         self.last = {}
 
     # -- vectors ----------------------------------------------------------------------------------------------------
+    def blocks(self) -> list:
+        """The sizes of the controls' parts of this rank's :math:`z` (one block per control), for L-BFGS's
+        block-diagonal initial Hessian (icesheet/optimisation.py)."""
+        return [self._scale.size] * len(self.functions)
+
     def vector(self) -> np.ndarray:
         """This rank's part of :math:`z` at the current control values."""
         return np.concatenate([np.empty(0)] + [f.dat.data_ro * self._scale for f in self.functions])
@@ -289,6 +295,9 @@ class TransientInversion(SnapshotInversion):
         self.storage = storage
         self.last_result = None
 
+    def blocks(self) -> list:
+        return super().blocks() + ([self._scale.size] if self.log_thickness is not None else [])
+
     def vector(self) -> np.ndarray:
         z = super().vector()
         if self.log_thickness is None:
@@ -366,6 +375,36 @@ class TransientInversion(SnapshotInversion):
             self.alpha = alpha
 
 
+#: the fraction of the stable time step at the prior's initial state that a transient inversion's model step may
+#: take when chosen automatically (:func:`model_substeps`): the controls move the bound (the 4 km twin's true
+#: friction halves it, 1.03 yr against the prior's 2.06 yr)
+STABILITY_MARGIN = 0.5
+
+
+def model_substeps(model, dt: float, substeps: int | None = None, margin: float = STABILITY_MARGIN):
+    r"""``(n, limit)``: the model steps of ``dt / n`` per interval ``dt`` of a transient inversion, and the stable
+    time step (icesheet/stability.py, a :class:`~icesheet.stability.TimeStepLimit`) at the model's initial state
+    with its current controls (the prior).  The momentum-thickness coupling of a step is explicit: above the bound
+    a thickness mode grows by :math:`|1 - \lambda\,\delta t| > 1` per step, and the objective with it (at 4 km cells
+    the twin with 10-year steps, 10 times the truth's bound, reached E = 1.3e5 at its third time against 254 with
+    1-year steps, benchmarks/bench_inversion.py ``--diagnose``).  ``substeps`` None: the smallest ``n`` with
+    ``dt / n <=`` ``margin`` times the bound; given: refused (InputError) if ``dt / substeps`` is above the bound.
+    The count is fixed for the whole inversion, so that :math:`J` is one smooth function of the controls."""
+    from icesheet import stability
+    from icesheet.errors import InputError
+
+    limit = stability.initial_time_step_limit(model)
+    if substeps is None:
+        return stability.substeps(dt, margin * limit.dt, stability.MAX_SUBSTEPS), limit
+    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
+        raise InputError(f"substeps = {substeps!r}: must be an integer >= 1, or auto")
+    if dt / substeps > limit.dt:
+        needed = stability.substeps(dt, limit.dt, stability.MAX_SUBSTEPS)
+        raise InputError(f"substeps = {substeps}: the model step dt / substeps = {dt / substeps:.3g} yr is above the "
+                         f"{limit.describe()} at the initial state with the prior; use --substeps >= {needed} or auto")
+    return substeps, limit
+
+
 def term_index(quantity: str, time: float, dt: float) -> int:
     r"""The manager's term :math:`i` (state :math:`x_i`) that holds an observation of ``quantity`` of ``time``
     years, with steps of ``dt`` (:class:`TransientInversion`): :math:`t/\delta t + 1` for velocities (solved during
@@ -402,16 +441,18 @@ class Inversion:
     repeats the same sequence:
     solves already finished are read back, the unfinished one continues from its last iterate.
 
-    The first solve starts from the prior; solve ``k`` starts from the solution of solve ``k - 1`` and uses the
-    gradient norm at the prior as the reference of its gradient test."""
+    The first solve starts from the problem's current controls (the prior, or an initialisation such as
+    :func:`snapshot_initialisation`); solve ``k`` starts from the solution of solve ``k - 1``; every solve's gradient
+    test is relative to ``reference_gradient_norm`` (default: the norm at the first solve's start; give the norm at
+    the prior, :func:`evaluate_prior`, when the first solve starts elsewhere)."""
 
     def __init__(self, problem: SnapshotInversion, directory, options: LBFGSOptions = LBFGSOptions(),
-                 resume: bool = False, on_iteration=None):
+                 resume: bool = False, on_iteration=None, reference_gradient_norm: float | None = None):
         self.problem, self.options, self.resume = problem, options, resume
         self.directory = Path(directory)
         self.on_iteration = on_iteration
         self.results: list[SolveResult] = []
-        self.reference_gradient_norm = None
+        self.reference_gradient_norm = reference_gradient_norm
 
     def _path(self, index: int) -> Path:
         return self.directory / f"solve{index:02d}.rank{self.problem.comm.rank}.npz"
@@ -456,7 +497,7 @@ class Inversion:
         if state is None or state.stop is None:
             state = minimise(problem.evaluate, problem.vector() if state is None else None, self.options,
                              comm=problem.comm, state=state, on_iteration=record,
-                             reference_gradient_norm=self.reference_gradient_norm)
+                             reference_gradient_norm=self.reference_gradient_norm, blocks=problem.blocks())
             save_state(state, path, problem.comm.rank, extra={"velocity": problem.guess},
                        metadata={"alpha": alpha, "history": history})
         if self.reference_gradient_norm is None:
@@ -466,6 +507,51 @@ class Inversion:
                              problem.guess.copy())
         self.results.append(result)
         return result
+
+
+def evaluate_prior(problem: SnapshotInversion, path, resume: bool = False) -> dict:
+    """``{"misfit": E, "gradient_norm": |dJ/dz|}`` at the problem's current controls (the prior), by one evaluation,
+    written to ``path`` (JSON, rank 0) and read back from it when ``resume``: the reference of the gradient test and
+    the misfit to report when the minimisation starts from an initialisation."""
+    import json
+
+    path = Path(path)
+    if resume and path.is_file():
+        return json.loads(path.read_text())
+    _, gradient = problem.evaluate(problem.vector())
+    norm = math.sqrt(problem.comm.allreduce(float(np.dot(gradient, gradient))))
+    prior = {"misfit": problem.last.get("misfit", math.nan), "gradient_norm": norm}
+    if problem.comm.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(prior) + "\n")
+    problem.comm.barrier()
+    return prior
+
+
+def snapshot_initialisation(problem: TransientInversion, directory, alpha: float,
+                            options: LBFGSOptions = LBFGSOptions(), resume: bool = False, on_iteration=None):
+    r"""The starting point of a transient inversion, not the inversion itself: the snapshot inversion
+    (:class:`SnapshotInversion`) of the velocities of time 0 (the observations of term 1) at the initial state, for
+    the parameter controls (friction, rheology), at weight ``alpha``, minimised (and saved for ``resume``, as
+    :class:`Inversion`) under ``directory``.  The transient problem's parameters are left at its minimiser, its
+    initial thickness at the prior, and the model's velocity as it was (so :math:`x_0` is unchanged).  The snapshot
+    objective has the same prior and regularisation; it only lacks the later times' data, so its minimiser is close
+    to the transient one where the early velocities constrain the controls, and the transient minimisation from it
+    has much less to do than from a uniform prior.  Returns the snapshot's :class:`SolveResult`, or None when there
+    are no velocities of time 0 or no parameter control."""
+    from pyadjoint import stop_annotating
+
+    observations = [o for o in problem.by_term.get(1, ()) if o.quantity == "velocity"]
+    controls = [c for c in problem.controls if c != "thickness"]
+    if not observations or not controls:
+        return None
+    model = problem.model
+    velocity = model.velocity.dat.data_ro.copy()
+    snapshot = SnapshotInversion(model, observations, controls, problem.regularisation)
+    result = Inversion(snapshot, directory, options, resume, on_iteration).solve(alpha)
+    with stop_annotating():
+        model.velocity.dat.data_wo[...] = velocity
+    return result
 
 
 def discrepancy_search(solve, alpha0: float, target: float = 1.0, tolerance: float = 0.05,

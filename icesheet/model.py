@@ -143,7 +143,9 @@ class IceModel:
 
         self.surface = firedrake.Function(Q, name="surface")
         self.grounded = firedrake.Function(Q, name="grounded")
-        self._surface_expr = physics.surface(self.thickness, self.bed, rho_water=water_density)
+        #: the surface elevation s(h) of the current thickness (UFL, m; icesheet.physics.surface): the model's
+        #: observation operator of surface-elevation data (icesheet.observations)
+        self.surface_expression = physics.surface(self.thickness, self.bed, rho_water=water_density)
         self._grounded_expr = physics.grounded_indicator(self.thickness, self.bed, rho_water=water_density)
         self._grounded_area_form = self._grounded_expr * firedrake.dx
         self._volume_form = self.thickness * firedrake.dx
@@ -229,7 +231,7 @@ class IceModel:
     def output_fields(self) -> dict:
         """Thickness, surface elevation, velocity and grounded mask (1 grounded, 0 afloat), for plots and VTK."""
         with stop_annotating():
-            self.surface.interpolate(self._surface_expr)
+            self.surface.interpolate(self.surface_expression)
             self.grounded.interpolate(self._grounded_expr)
         return {"thickness": self.thickness, "surface": self.surface, "velocity": self.velocity,
                 "grounded": self.grounded}

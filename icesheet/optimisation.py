@@ -8,7 +8,13 @@ and a run continued from it computes the same iterates as one that was never sto
 one (Nocedal & Wright 2006, Numerical Optimization, 2nd ed.):
 
 - direction :math:`p_k = -H_k g_k` by the two-loop recursion (Algorithm 7.4) with
-  :math:`H_k^0 = \gamma_k I`, :math:`\gamma_k = s_{k-1}^T y_{k-1} / y_{k-1}^T y_{k-1}` (eq. 7.20);
+  :math:`H_k^0 = \gamma_k I`, :math:`\gamma_k = s_{k-1}^T y_{k-1} / y_{k-1}^T y_{k-1}` (eq. 7.20); for a vector
+  made of ``blocks`` (e.g. several controls) :math:`H_k^0` is block-diagonal, each block's :math:`\gamma` that of
+  the block's part of the last pair (when its :math:`s^T y > 0`; else the global one): controls whose curvatures
+  differ by orders of magnitude (log-friction and log-thickness: 2.4e4 against 9.4e6 along their gradients,
+  docs/inversion.md) then get steps of their own scale from the first pair on, where one :math:`\gamma` serves
+  the stiffest block only (Nocedal & Wright sec. 7.2 on the choice of :math:`H_k^0`; a diagonal scaling as in Gilbert
+  & Lemaréchal 1989, Math. Program. 45);
 - a step satisfying the strong Wolfe conditions with :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9` (Algorithms 3.5 and
   3.6; the zoom interpolates with the cubic of eq. 3.59, safeguarded by bisection); a failed function evaluation
   (``value = inf``, e.g. a velocity solve that did not converge) shortens the step.  If the zoom runs out of
@@ -53,6 +59,7 @@ class LBFGSOptions:
     value_tolerance: float = 1e-10
     max_line_search: int = 20
     initial_step: float = 1.0
+    block_scaling: bool = True  # a block-diagonal H^0 when minimise is given blocks (module docstring)
 
     def __post_init__(self):
         for name in ("memory", "max_iterations", "max_line_search"):
@@ -82,8 +89,9 @@ class LBFGSState:
     stop: str | None = None
 
 
-def _direction(state: LBFGSState, comm) -> np.ndarray:
-    """:math:`-H_k g_k` by the two-loop recursion."""
+def _direction(state: LBFGSState, comm, blocks=None) -> np.ndarray:
+    """:math:`-H_k g_k` by the two-loop recursion (``blocks``: the sizes of this rank's blocks, see the module
+    docstring)."""
     q = state.gradient.copy()
     alphas = []
     rhos = [1.0 / dot(s, y, comm) for s, y in zip(state.s, state.y)]
@@ -92,7 +100,17 @@ def _direction(state: LBFGSState, comm) -> np.ndarray:
         alphas.append(a)
         q -= a * y
     if state.s:
-        q *= dot(state.s[-1], state.y[-1], comm) / dot(state.y[-1], state.y[-1], comm)
+        s, y = state.s[-1], state.y[-1]
+        gamma = dot(s, y, comm) / dot(y, y, comm)
+        if blocks is None or len(blocks) < 2:
+            q *= gamma
+        else:
+            start = 0
+            for size in blocks:
+                part = slice(start, start + size)
+                sy, yy = dot(s[part], y[part], comm), dot(y[part], y[part], comm)
+                q[part] *= sy / yy if sy > 0 and yy > 0 else gamma
+                start += size
     for (s, y, rho), a in zip(zip(state.s, state.y, rhos), reversed(alphas)):
         b = rho * dot(y, q, comm)
         q += (a - b) * s
@@ -176,13 +194,14 @@ def _line_search(function, state: LBFGSState, direction, step, options: LBFGSOpt
 
 
 def minimise(function, x0=None, options: LBFGSOptions = LBFGSOptions(), comm=None, state: LBFGSState | None = None,
-             on_iteration=None, reference_gradient_norm: float | None = None) -> LBFGSState:
+             on_iteration=None, reference_gradient_norm: float | None = None, blocks=None) -> LBFGSState:
     """Minimise ``function(x) -> (value, gradient)`` from ``x0``, or continue from a saved ``state``.
 
     ``on_iteration(state)`` is called after the start and after every accepted iterate (e.g. to save the state or
     log a line); ``function`` is told nothing about acceptance: the last point it evaluated before
     ``on_iteration`` is the accepted one.  The gradient test compares with ``reference_gradient_norm`` (default: the
-    norm at ``x0``), e.g. the norm at a cold start for runs started warm."""
+    norm at ``x0``), e.g. the norm at a cold start for runs started warm.  ``blocks``: the sizes of the blocks of
+    this rank's part of the vector (their sum its length), for a block-diagonal :math:`H_k^0`."""
     if state is None:
         value, gradient = function(np.asarray(x0, dtype=float))
         if not math.isfinite(value):
@@ -199,7 +218,7 @@ def minimise(function, x0=None, options: LBFGSOptions = LBFGSOptions(), comm=Non
         if state.iteration >= options.max_iterations:
             state.stop = "iterations"
             break
-        direction = _direction(state, comm)
+        direction = _direction(state, comm, blocks if options.block_scaling else None)
         if not dot(direction, state.gradient, comm) < 0:  # not a descent direction: forget the memory
             state.s.clear(), state.y.clear()
             direction = -state.gradient

@@ -5,9 +5,11 @@ surface-elevation observations, with the regularisation weight chosen by Morozov
 Observation files (``--observations``, repeatable): grids in NetCDF4/HDF5 (``.nc``, ``.h5``) or points in CSV
 (``.csv``), of velocities or surface elevations; ``FILE@T`` says the data are of time ``T`` years (default 0).  If
 every file holds velocities of time 0 and the controls are friction and/or rheology, the inversion is a snapshot
-(one velocity solve at the scenario's geometry, or at ``--initial-state``); otherwise it is transient: a run of
-steps of ``--dt`` years from that state (velocities of time ``T`` are solved in step ``T / dt + 1``, surfaces of
-time ``T`` are those after ``T / dt`` steps), through the checkpoint manager with ``--schedule`` on the platform of
+(one velocity solve at the scenario's geometry, or at ``--initial-state``); otherwise it is transient: a run from
+that state in intervals of ``--dt`` years (observation times are multiples of it), each of ``--substeps`` model
+steps (auto: the model step at most half the stable time step at the prior's initial state, icesheet/stability.py;
+velocities of time ``T`` are solved in the first model step from ``T``, surfaces of time ``T`` are those of the
+thickness at ``T``), through the checkpoint manager with ``--schedule`` on the platform of
 ``--ram-slots`` / ``--platform`` / ``--disk-dir`` (as ``icesheet gradient``), with the smoothed grounded indicator
 unless ``--grounded-indicator sharp``.  Every file and option is checked before Firedrake is imported; see
 docs/inversion.md.
@@ -62,8 +64,15 @@ def register(subparsers) -> None:
     parser.add_argument("--mesh-size", type=float, help="target cell size in metres (mesh.cell_size)")
     parser.add_argument("--mesh", type=Path, help="gmsh mesh file (mesh.file)")
     parser.add_argument("--initial-state", type=Path, help="HDF5 file of IceModel.save_state: the observed geometry")
-    parser.add_argument("--dt", type=float, help="time step in years of a transient inversion (default: the "
-                        "scenario's time.dt)")
+    parser.add_argument("--dt", type=float, help="interval in years of a transient inversion, each of --substeps "
+                        "model steps; observation times are multiples of it (default: the scenario's time.dt)")
+    parser.add_argument("--substeps", default="auto",
+                        help="model steps per --dt of a transient inversion: auto (default: the model step at most "
+                        "half the stable time step at the prior's initial state, icesheet/stability.py) or a number")
+    parser.add_argument("--start", default="auto", choices=("auto", "prior", "snapshot"),
+                        help="starting point of a transient inversion: snapshot (the snapshot inversion of the "
+                        "velocities of time 0, an initialisation), prior, or auto (default: snapshot when there are "
+                        "velocities of time 0 and a friction or rheology control)")
     parser.add_argument("--grounded-indicator", default="auto", choices=("auto", "sharp", "smooth"),
                         help="friction on grounded ice (physics.grounded_indicator): auto (default) is smooth in a "
                         "transient inversion, whose objective jumps with the sharp one, and the scenario's (sharp) in "
@@ -131,6 +140,8 @@ class Request:
     mode: str
     dt: float
     steps: int
+    substeps: int | None
+    start: str
     schedule: str
     platform: dict | None
     disk_dirs: list
@@ -211,22 +222,33 @@ def prepare(args):
         indicator = "smooth" if transient and not chosen else None
     if indicator is not None:
         apply_override(parameters, "physics.grounded_indicator", indicator)
+    snapshot_data = any(d.quantity == "velocity" and when == 0 for d, (_, when) in zip(data, files))
+    parameters_controlled = any(c != "thickness" for c in controls)
+    start = args.start
+    if start == "auto":
+        start = "snapshot" if transient and snapshot_data and parameters_controlled else "prior"
+    elif start == "snapshot" and not (transient and snapshot_data and parameters_controlled):
+        raise InputError(f"start = 'snapshot': needs a transient inversion with velocity observations of time 0 and a "
+                         f"friction or rheology control (here: {'transient' if transient else 'snapshot'} mode, "
+                         f"controls {', '.join(controls)})")
+    substeps = None
+    if args.substeps != "auto":
+        try:
+            substeps = int(args.substeps)
+        except ValueError:
+            substeps = 0
+        if substeps < 1:
+            raise InputError(f"substeps = {args.substeps!r}: an integer >= 1, or auto")
     platform = None
     if transient:
-        from checkpointing.emit import ScheduleDoesNotFit
-        from checkpointing.planners import PLANNERS, plan
-        from checkpointing.simulator import InvalidScheduleError, simulate
+        from checkpointing.planners import PLANNERS
         from checkpointing.platform import storage_platform
         from icesheet.outdir import check_writable_directory
 
         if args.schedule not in PLANNERS:
             raise InputError(f"schedule = {args.schedule!r}: unknown; choose one of {', '.join(sorted(PLANNERS))}")
         storage = storage_platform(steps, args.platform, args.ram_slots, args.disk_dir)
-        try:
-            simulate(plan(args.schedule, steps, storage), storage, steps)
-        except (ScheduleDoesNotFit, InvalidScheduleError, ValueError) as err:
-            raise InputError(f"ram_slots = {args.ram_slots!r}: schedule {args.schedule!r} does not fit "
-                             f"{steps} steps on {storage.capacities}: {err}") from None
+        _check_schedule(args.schedule, steps * (substeps or 1), storage)
         platform = storage.to_dict()
         for k, directory in enumerate(args.disk_dir, start=1):
             check_writable_directory(directory, f"disk_dir (level {k})")
@@ -236,9 +258,22 @@ def prepare(args):
                       alpha[0] if alpha else None, args.alpha_start, args.target, args.target_tolerance,
                       _floats("lcurve", args.lcurve), args.regularisation, args.length, args.thickness_scale,
                       args.max_iterations, args.gradient_tolerance, args.max_solves,
-                      "transient" if transient else "snapshot", dt, steps, args.schedule, platform,
+                      "transient" if transient else "snapshot", dt, steps, substeps, start, args.schedule, platform,
                       [str(d) for d in args.disk_dir])
     return request, data
+
+
+def _check_schedule(schedule: str, steps: int, storage) -> None:
+    """InputError unless ``schedule`` fits ``steps`` model steps on the ``storage`` platform."""
+    from checkpointing.emit import ScheduleDoesNotFit
+    from checkpointing.planners import plan
+    from checkpointing.simulator import InvalidScheduleError, simulate
+
+    try:
+        simulate(plan(schedule, steps, storage), storage, steps)
+    except (ScheduleDoesNotFit, InvalidScheduleError, ValueError) as err:
+        raise InputError(f"ram_slots = {storage.capacities[0]!r}: schedule {schedule!r} does not fit {steps} "
+                         f"model steps on {storage.capacities}: {err}") from None
 
 
 def _check_resume(request: Request, state_dir: Path, resume: bool) -> None:
@@ -282,9 +317,8 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     from pyadjoint import stop_annotating
     from tqdm.auto import tqdm
 
-    from icesheet import physics
     from icesheet.inversion import (Inversion, Regularisation, SnapshotInversion, TransientInversion,
-                                    discrepancy_search)
+                                    discrepancy_search, evaluate_prior, model_substeps, snapshot_initialisation)
     from icesheet.observations import observations_on_mesh
     from icesheet.optimisation import LBFGSOptions
 
@@ -293,18 +327,26 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     if request.initial_state:
         model.load_state(request.initial_state)
     comm = model.mesh.comm
-    surface = physics.surface(model.thickness, model.bed, rho_water=model.water_density)
-    observations = [observations_on_mesh(d, model.velocity, surface) for d in data]
+    observations = [observations_on_mesh(d, model.velocity, model.surface_expression) for d in data]
     regularisation = Regularisation(request.regularisation, request.length,
                                     thickness_scale=request.thickness_scale)
+    stepping = {}
     if request.mode == "snapshot":
         problem = SnapshotInversion(model, observations, request.controls, regularisation)
-    else:
+    else:  # the model steps dt / n: below the stable time step (icesheet/stability.py)
+        substeps, limit = model_substeps(model, request.dt, request.substeps)
+        step = request.dt / substeps
         terms: dict = {}
         for o, when in zip(observations, request.times):
-            terms.setdefault(term_index(o.quantity, when, request.dt), []).append(o)
-        problem = TransientInversion(model, terms, [request.dt] * request.steps, request.controls, regularisation,
-                                     request.schedule, _platform(request.platform), request.disk_dirs)
+            terms.setdefault(term_index(o.quantity, when, step), []).append(o)
+        steps = max(terms)
+        platform = _platform(request.platform)
+        _check_schedule(request.schedule, steps, platform)
+        stepping = {"substeps": substeps, "model_dt": step, "model_steps": steps, "stable_dt_prior": limit.dt}
+        logger.info("transient inversion: %d model steps of %.4g yr (%d per dt = %g yr); at the prior's initial "
+                    "state the %s", steps, step, substeps, request.dt, limit.describe())
+        problem = TransientInversion(model, terms, [step] * steps, request.controls, regularisation,
+                                     request.schedule, platform, request.disk_dirs)
     state_dir = out / "state"
     if resume:
         _check_ranks(state_dir, comm.size)
@@ -329,7 +371,22 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
             _write_csv(out / "history.csv", HISTORY_COLUMNS, [r for s in inversion.results for r in s.history]
                        + _current(rows, len(inversion.results)))
 
-    inversion = Inversion(problem, state_dir, options, resume=resume, on_iteration=on_iteration)
+    reference, started = None, {"start": request.start}
+    if request.start == "snapshot":  # an initialisation: the transient minimisation starts from the snapshot's
+        alpha = request.alpha_start if request.alpha is None else request.alpha
+        prior = evaluate_prior(problem, state_dir / "prior.json", resume)
+
+        def log_start(row, state):
+            logger.info("start (snapshot of time 0) alpha=%.4g iteration %d: J = %.6g, misfit %.4g, |g| %.3g",
+                        row["alpha"], row["iteration"], row["objective"], row["misfit"], row["gradient_norm"])
+
+        first = snapshot_initialisation(problem, state_dir / "start", alpha, options, resume, log_start)
+        reference = prior["gradient_norm"]
+        started.update(prior_misfit=prior["misfit"], prior_gradient_norm=reference,
+                       start_snapshot={"alpha": alpha, **{k: v for k, v in _lcurve_row(first).items()
+                                                          if k != "alpha"}})
+    inversion = Inversion(problem, state_dir, options, resume=resume, on_iteration=on_iteration,
+                          reference_gradient_norm=reference)
 
     def solve(alpha):
         nonlocal bar
@@ -353,7 +410,19 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     with stop_annotating():
         model.velocity.dat.data_wo[...] = chosen.velocity
         model.solve_velocity()
+    if stepping:  # the bound with the recovered controls: the model step should stay below it
+        from icesheet import stability
+
+        limit = stability.initial_time_step_limit(model)
+        stepping["stable_dt_result"] = limit.dt
+        if problem.last_result is not None:  # the schedule's footprint in the last evaluation
+            counters = problem.last_result.counters
+            stepping.update(peak_checkpoints=list(counters.peak), forward_steps_per_evaluation=counters.forward_steps)
+        if stepping["model_dt"] > limit.dt:
+            logger.warning("the model step %.3g yr is above the %s with the recovered controls: rerun with more "
+                           "--substeps", stepping["model_dt"], limit.describe())
     summary = _summary(request, model, inversion, chosen, rule, observations, time.perf_counter() - start)
+    summary.update(stepping, **started)
     _write_outputs(out, model, problem, inversion, chosen, summary)
     return summary
 

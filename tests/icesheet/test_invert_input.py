@@ -39,6 +39,8 @@ def run(capsys, *argv):
     (["--grid-names", "x,y,vx"], "grid_names = 'x,y,vx': give six comma-separated names"),
     (["--grounded-indicator", "soft"], "argument --grounded-indicator: invalid choice: 'soft'"),
     (["--dt", "0"], "dt = 0.0: must be a finite number > 0"),
+    (["--substeps", "0"], "substeps = '0': an integer >= 1, or auto"),
+    (["--substeps", "many"], "substeps = 'many': an integer >= 1, or auto"),
 ])
 def test_bad_options_are_named(capsys, files, extra, expected):
     code, err = run(capsys, "--observations", str(files["grid"]), *extra)
@@ -59,7 +61,7 @@ def test_bad_observation_arguments_are_named(capsys, files):
 def test_transient_schedule_must_fit(capsys, files):
     code, err = run(capsys, "--observations", f"{files['grid']}@20", "--dt", "10", "--schedule", "store-all",
                     "--ram-slots", "1")
-    assert code == 2 and "schedule 'store-all' does not fit 3 steps" in err
+    assert code == 2 and "schedule 'store-all' does not fit 3 model steps" in err
 
 
 def test_malformed_file_is_named(capsys, files):
@@ -108,6 +110,25 @@ def test_mode_and_steps_follow_the_observations_and_controls(files, observations
     assert request.parameters["physics"]["grounded_indicator"] == indicator
     assert request.quantities == [d.quantity for d in data] == [
         "surface" if name.startswith("s") else "velocity" for name in observations]
+
+
+def test_the_start_follows_the_data(capsys, files):
+    """--start auto: the snapshot initialisation when a transient inversion has velocities of time 0 and a parameter
+    control, else the prior; --start snapshot without them is refused."""
+    from icesheet.cli import build_parser
+    from icesheet.commands.invert import prepare
+
+    grid = str(files["grid"])
+    for observations, control, start in (([f"{grid}@0", f"{grid}@10"], "friction", "snapshot"),
+                                         ([f"{grid}@10", f"{grid}@20"], "friction", "prior"),
+                                         ([f"{grid}@0", f"{grid}@10"], "thickness", "prior"),
+                                         ([f"{grid}@0"], "friction", "prior")):
+        argv = ["invert", "--control", control, "--dt", "10"]
+        for o in observations:
+            argv += ["--observations", o]
+        assert prepare(build_parser().parse_args(argv))[0].start == start, (observations, control)
+    code, err = run(capsys, "--observations", f"{grid}@10", "--dt", "10", "--start", "snapshot")
+    assert code == 2 and "start = 'snapshot': needs a transient inversion with velocity observations of time 0" in err
 
 
 def test_surface_of_time_zero_needs_the_thickness_control(capsys, files):
