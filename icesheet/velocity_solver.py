@@ -172,12 +172,13 @@ class VelocitySolver:
         self._residual_assembler = get_assembler(self._residual_form)
 
         krylov = options.linear_solver in ("cg", "gmres")
-        serial_cholmod = V.mesh().comm.size == 1 and PETSc.Sys.hasExternalPackage("cholmod")
-        package = {"cholesky_package": "cholmod" if serial_cholmod else "mumps"}
+        cholmod = PETSc.Sys.hasExternalPackage("cholmod")
+        package = {"cholesky_package": "cholmod" if cholmod and V.mesh().comm.size == 1 else "mumps",
+                   "local_cholesky_package": "cholmod" if cholmod else "petsc"}
         linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
                                           **package)
-        self._adjoint_parameters = linear_solver_parameters(options.linear_solver, options.preconditioner, 1.0e-12,
-                                                            **package)
+        adjoint_parameters = linear_solver_parameters(options.linear_solver, options.preconditioner, 1.0e-12,
+                                                      **package)
         self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
@@ -198,8 +199,16 @@ class VelocitySolver:
         self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters,
                                                                    near_nullspace=near_nullspace)
         self._krylov = krylov
+        self._adjoint_kwargs = {"solver_parameters": adjoint_parameters}
+        self._shared_factorisation = None
         if adaptive:
             self._newton_solver.snes.setUpdate(self._rebuild_rule)
+            # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
+            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes, options.rebuild_iterations)
+            self._adjoint_kwargs = {
+                "solver_parameters": {**{k: v for k, v in adjoint_parameters.items() if not k.startswith(("pc_", "sub_"))},
+                                      "pc_type": "python", "pc_python_type": f"{__name__}.SharedFactorisationPC"},
+                "appctx": {"shared_factorisation": self._shared_factorisation}}
         if krylov:
             # An inexact solve (multigrid or Schwarz preconditioners) leaves small corrections on the Dirichlet rows,
             # which drift the boundary values and which Newton did not correct in our runs; zero them in every step.
@@ -303,7 +312,7 @@ class VelocitySolver:
             self.iterate.assign(self.velocity)
         self.velocity.assign(self.iterate)
         # The taped adjoint of this solve is linear: solve it to a tight tolerance, not with the Newton options.
-        self._newton_solve(info, adj_kwargs={"solver_parameters": self._adjoint_parameters})
+        self._newton_solve(info, adj_kwargs=self._adjoint_kwargs)
 
     def _newton_solve(self, info: VelocitySolveInfo, **taping) -> None:
         snes = self._newton_solver.snes
@@ -312,6 +321,8 @@ class VelocitySolver:
         finally:
             info.newton_iterations += snes.getIterationNumber()
             info.krylov_iterations += snes.getLinearSolveIterations()
+            if self._shared_factorisation is not None and snes.getIterationNumber() > 0:
+                self._shared_factorisation.built = True  # the adaptive rule factorised at the first Jacobian
 
     def _picard_loop(self, info: VelocitySolveInfo, to_switch: bool) -> None:
         """Picard iterations (Anderson-mixed in the ``anderson*`` strategies) from the current velocity until the
@@ -353,6 +364,62 @@ class VelocitySolver:
             f"Picard iteration for the velocity did not converge in max_iterations = {opts.max_iterations}: "
             f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
             f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
+
+
+class SharedFactorisation:
+    r"""The factorisation Newton's adaptive lag keeps (``preconditioner = "cholesky"`` or ``"asm-cholesky"``), lent
+    to the taped adjoint solve :math:`(\partial F/\partial u)^T\lambda = \partial J/\partial u` at the root.
+
+    By the symmetry of the Jacobian (docs/solvers.md) the adjoint operator is the Newton Jacobian at the root, which a
+    factorisation of a nearby Jacobian (an iterate of the same solve, or a neighbouring time step's) preconditions
+    well: the adjoint solve is CG to a relative tolerance of 1e-12 with that factorisation, and owns no factorisation
+    of its own.  When an adjoint CG solve needed more than ``limit`` iterations (or no factorisation was built yet),
+    the next adjoint operator is copied into Newton's Jacobian matrix (same sparsity pattern) and refactorised
+    numerically in place (the symbolic factorisation is kept).  Newton's next solve rebuilds its factorisation at its
+    first Jacobian anyway, so the forward iterations never depend on what the adjoint left; an adjoint solution
+    depends on which factorisation preconditioned it only within the CG tolerance."""
+
+    def __init__(self, snes, limit: int):
+        self.snes, self.limit = snes, int(limit)
+        self.built = False  #: whether Newton's preconditioner holds a factorisation
+        self.applications = 0  #: preconditioner applications since the last adjoint set-up (CG iterations + 1)
+        self.refactorisations = 0  #: factorisations of an adjoint operator (a count for tests and benchmarks)
+
+    def prepare(self, operator) -> None:
+        """Called when an adjoint solve sets up with a new ``operator`` (a PETSc Mat)."""
+        if not self.built or self.applications - 1 > self.limit:
+            jacobian = self.snes.getJacobian()[0]
+            operator.copy(jacobian, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+            ksp = self.snes.getKSP()
+            ksp.setOperators(jacobian, jacobian)
+            pc = ksp.getPC()
+            pc.setReusePreconditioner(False)  # SNES sets the flag again at its next Jacobian
+            pc.setUp()
+            self.built = True
+            self.refactorisations += 1
+        self.applications = 0
+
+    def apply(self, x, y) -> None:
+        self.applications += 1
+        self.snes.getKSP().getPC().apply(x, y)
+
+
+class SharedFactorisationPC(firedrake.PCBase):
+    """PETSc Python preconditioner of the taped adjoint solve: applies :class:`SharedFactorisation` (found in the
+    solver's application context under ``"shared_factorisation"``)."""
+
+    def initialize(self, pc):
+        self.shared = self.get_appctx(pc)["shared_factorisation"]
+        self.update(pc)
+
+    def update(self, pc):
+        self.shared.prepare(pc.getOperators()[1])
+
+    def apply(self, pc, x, y):
+        self.shared.apply(x, y)
+
+    def applyTranspose(self, pc, x, y):  # the operator is symmetric
+        self.shared.apply(x, y)
 
 
 def rigid_body_modes(V):
