@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "LINE_SEARCHES", "LINEAR_SOLVERS",
-           "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters"]
+           "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
+           "resolved_preconditioner"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
@@ -50,20 +51,31 @@ _PRECONDITIONERS = {
 #: subdomain overlap of ``"asm-cholesky"`` (layers of the matrix graph; chosen by benchmarks/bench_velocity.py)
 ASM_OVERLAP = 2
 _LOCAL_CHOLESKY = ("asm-cholesky", "bjacobi-cholesky")
-PRECONDITIONERS = tuple(_PRECONDITIONERS) + _LOCAL_CHOLESKY
+PRECONDITIONERS = ("auto",) + tuple(_PRECONDITIONERS) + _LOCAL_CHOLESKY
+
+
+def resolved_preconditioner(preconditioner: str, ranks: int) -> str:
+    """``"auto"`` (the default; chosen by benchmarks/bench_velocity.py) is ``"cholesky"`` on one rank, where CHOLMOD
+    factorises the whole Jacobian, and ``"asm-cholesky"`` on more, where every rank factorises its own subdomain;
+    any other name is itself."""
+    if preconditioner != "auto":
+        return preconditioner
+    return "cholesky" if ranks == 1 else "asm-cholesky"
 
 
 def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: str = "cholesky",
                              rtol: float = 1.0e-6, cholesky_package: str = "mumps",
-                             local_cholesky_package: str = "petsc") -> dict:
+                             local_cholesky_package: str = "petsc", ranks: int = 1) -> dict:
     """PETSc options of ``linear_solver`` with ``preconditioner`` for the Krylov methods (ignored by the direct
     solvers) and relative tolerance ``rtol`` (Krylov methods; absolute tolerance 0).  ``cholesky_package`` factors
     for ``"cholesky"``: ``"cholmod"`` (SuiteSparse; one rank only) or ``"mumps"``; ``local_cholesky_package`` the
-    subdomains of ``"asm-cholesky"`` and ``"bjacobi-cholesky"``: ``"cholmod"`` or ``"petsc"`` (PETSc's own)."""
+    subdomains of ``"asm-cholesky"`` and ``"bjacobi-cholesky"``: ``"cholmod"`` or ``"petsc"`` (PETSc's own);
+    ``ranks``: the MPI ranks of the solve (for ``"auto"``, :func:`resolved_preconditioner`)."""
     if linear_solver not in LINEAR_SOLVERS:
         raise ValueError(f"linear_solver = {linear_solver!r}: allowed values are {LINEAR_SOLVERS}")
     if preconditioner not in PRECONDITIONERS:
         raise ValueError(f"preconditioner = {preconditioner!r}: allowed values are {PRECONDITIONERS}")
+    preconditioner = resolved_preconditioner(preconditioner, ranks)
     cholesky = {"pc_type": "cholesky", "pc_factor_mat_solver_type": cholesky_package}
     if linear_solver == "mumps":
         return dict(DIRECT_SOLVER)
@@ -117,7 +129,7 @@ class PicardOptions:
     newton_max_iterations: int = 20
     line_search: str = "bt"
     linear_solver: str = "cg"
-    preconditioner: str = "asm-cholesky"
+    preconditioner: str = "auto"
     linear_tolerance: float = 1.0e-6
     newton_linear_tolerance: float = 1.0e-3
     preconditioner_lag: int = ADAPTIVE_LAG

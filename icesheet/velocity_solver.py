@@ -174,7 +174,7 @@ class VelocitySolver:
         krylov = options.linear_solver in ("cg", "gmres")
         cholmod = PETSc.Sys.hasExternalPackage("cholmod")
         package = {"cholesky_package": "cholmod" if cholmod and V.mesh().comm.size == 1 else "mumps",
-                   "local_cholesky_package": "cholmod" if cholmod else "petsc"}
+                   "local_cholesky_package": "cholmod" if cholmod else "petsc", "ranks": V.mesh().comm.size}
         linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
                                           **package)
         adjoint_parameters = linear_solver_parameters(options.linear_solver, options.preconditioner, 1.0e-12,
