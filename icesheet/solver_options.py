@@ -15,7 +15,8 @@ action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they adm
     (``PicardOptions.preconditioner_lag``; PETSc's ``SNESSetLagPreconditioner``): the linear solves of Newton's
     method are then conjugate-gradient iterations preconditioned by the factorisation of an earlier Jacobian of the
     same solve (a Newton-Krylov method; Kelley 2003, *Solving Nonlinear Equations with Newton's Method*, SIAM).
-    ``cg`` + ``cholesky`` with the adaptive lag (``preconditioner_lag = 0``) is the default;
+    ``cg`` + ``cholesky`` with the adaptive lag (``preconditioner_lag = 0``) is the default on one rank;
+  - ``"auto"`` (the default): ``"cholesky"`` on one rank, ``"asm-cholesky"`` on more (:func:`resolved_preconditioner`);
   - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG), with the rigid-body modes of the plane as
     near-nullspace;
   - ``"asm-cholesky"``: additive Schwarz (Smith, Bjørstad & Gropp 1996, *Domain Decomposition*, Cambridge UP), one

@@ -26,8 +26,9 @@ Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
 (Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17) capped at ``newton_linear_tolerance``: the linear solves are
 only as accurate as the nonlinear residual needs.  Linear solvers (icesheet.solver_options; the operators are
-symmetric positive definite): by default CG preconditioned by a Cholesky factorisation of the Jacobian that Newton
-builds at the first Jacobian of each solve and keeps while CG converges in at most ``rebuild_iterations``
+symmetric positive definite): by default CG preconditioned by a Cholesky factorisation of the Jacobian (on several
+ranks, one of each rank's overlapping subdomain: ``preconditioner = "auto"``) that Newton builds at the first Jacobian
+of each solve and keeps while CG converges in at most ``rebuild_iterations``
 iterations (``preconditioner_lag = 0``, the adaptive lag: a Newton-Krylov method whose linear solves are CG
 iterations with the factorisation of an earlier Jacobian; Kelley 2003, *Solving Nonlinear Equations with Newton's
 Method*, SIAM), so that a warm-started solve factorises once or twice instead of at every Newton
@@ -43,7 +44,8 @@ one Newton solve of :math:`F(u) = 0` started at the root: its adjoint is a singl
 :math:`(\partial F/\partial u)^T` at the converged velocity (Christianson 1994, Optim. Methods Softw. 3), so tape
 memory and adjoint cost do not depend on the iterations, and the gradient does not depend on the strategy.  The root
 enters the tape as the Newton initial guess (one taped assignment), so that replays of the tape with other control
-values start Newton close to their root; no derivative flows through an initial guess.
+values start Newton close to their root; no derivative flows through an initial guess.  With the default adaptive
+lag the adjoint solve is CG preconditioned by the factorisation Newton keeps (:class:`SharedFactorisation`).
 
 Re-taping a solved step (the checkpoint manager's backward steps).  ``solve(converged=u*)``, with ``u*`` the velocity
 this solve produced before at the same thickness and controls, skips the Picard loop in the fixed-point mode: Newton
