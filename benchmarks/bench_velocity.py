@@ -72,9 +72,9 @@ CANDIDATES = {
 ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps"}
 REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
-COLUMNS = ("cell_size", "ranks", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve", "cpu_ratio_to_snes",
-           "linear_solves", "picard", "newton", "krylov", "symbolic_factorisations", "numeric_factorisations",
-           "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
+COLUMNS = ("cell_size", "ranks", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve",
+           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "krylov", "symbolic_factorisations",
+           "numeric_factorisations", "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
 EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
           "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
 
@@ -268,8 +268,11 @@ def main(argv=None) -> None:
     for size in args.cell_sizes:
         rows += run_size(size, args.steps, args.repeats, args.candidates)
     load_after = os.getloadavg()
-    runs = [{"ranks": PETSc.COMM_WORLD.size, "cell_sizes": args.cell_sizes, "candidates": args.candidates, "load_average_before": load_before,
-             "load_average_after": load_after, "repeats": args.repeats, "steps": args.steps}]
+    if PETSc.COMM_WORLD.rank != 0:  # rank 0 alone reads and writes the saved table
+        return
+    runs = [{"ranks": PETSc.COMM_WORLD.size, "cell_sizes": args.cell_sizes, "candidates": args.candidates,
+             "load_average_before": load_before, "load_average_after": load_after, "repeats": args.repeats,
+             "steps": args.steps}]
     if args.append and (RESULTS / "bench_velocity.json").is_file():
         saved = json.loads((RESULTS / "bench_velocity.json").read_text())
         ranks = PETSc.COMM_WORLD.size
@@ -279,8 +282,6 @@ def main(argv=None) -> None:
         rows.sort(key=lambda r: (r.get("ranks", 1), -r["cell_size"]))
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs, shared "
           "machine: ratios from one run are comparable, absolute times move with the load)")
-    if PETSc.COMM_WORLD.rank != 0:
-        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "bench_velocity.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
