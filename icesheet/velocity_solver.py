@@ -45,7 +45,8 @@ one Newton solve of :math:`F(u) = 0` started at the root: its adjoint is a singl
 memory and adjoint cost do not depend on the iterations, and the gradient does not depend on the strategy.  The root
 enters the tape as the Newton initial guess (one taped assignment), so that replays of the tape with other control
 values start Newton close to their root; no derivative flows through an initial guess.  With the default adaptive
-lag the adjoint solve is CG preconditioned by the factorisation Newton keeps (:class:`SharedFactorisation`).
+lag the adjoint solve refactorises Newton's preconditioner in place instead of owning one
+(:class:`SharedFactorisation`).
 
 Re-taping a solved step (the checkpoint manager's backward steps).  ``solve(converged=u*)``, with ``u*`` the velocity
 this solve produced before at the same thickness and controls, skips the Picard loop in the fixed-point mode: Newton
@@ -144,7 +145,7 @@ class VelocitySolver:
         # Quadrature: icepack's degree 3 (p_u - 1) + 2 p_h (icepack/models/ice_shelf.py, ``quadrature_degree``) for the
         # friction and the loads; p_h + 2 (p_u - 1) for the membrane term h M(u) : eps(v), a polynomial of that
         # degree where the viscosity is constant on a cell (P1 velocity, a rate factor constant on the cell), which
-        # that rule integrates exactly (docs/solvers.md: a quarter less Jacobian assembly time).
+        # that rule integrates exactly (docs/solvers.md: a fifth less Jacobian assembly time).
         self.quadrature_degree = 3 * (degree_u - 1) + 2 * degree_h
         self.membrane_quadrature_degree = degree_h + 2 * (degree_u - 1)
         quadrature = {"quadrature_degree": self.quadrature_degree}
@@ -212,10 +213,11 @@ class VelocitySolver:
         if adaptive:
             self._newton_solver.snes.setUpdate(self._rebuild_rule)
             # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
-            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes, options.rebuild_iterations)
+            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes)
+            krylov_only = {k: v for k, v in adjoint_parameters.items() if not k.startswith(("pc_", "sub_"))}
             self._adjoint_kwargs = {
-                "solver_parameters": {**{k: v for k, v in adjoint_parameters.items() if not k.startswith(("pc_", "sub_"))},
-                                      "pc_type": "python", "pc_python_type": f"{__name__}.SharedFactorisationPC"},
+                "solver_parameters": {**krylov_only, "pc_type": "python",
+                                      "pc_python_type": f"{__name__}.SharedFactorisationPC"},
                 "appctx": {"shared_factorisation": self._shared_factorisation}}
         if krylov:
             # An inexact solve (multigrid or Schwarz preconditioners) leaves small corrections on the Dirichlet rows,
@@ -332,8 +334,6 @@ class VelocitySolver:
         finally:
             info.newton_iterations += snes.getIterationNumber()
             info.krylov_iterations += snes.getLinearSolveIterations()
-            if self._shared_factorisation is not None and snes.getIterationNumber() > 0:
-                self._shared_factorisation.built = True  # the adaptive rule factorised at the first Jacobian
 
     def _picard_loop(self, info: VelocitySolveInfo, to_switch: bool) -> None:
         """Picard iterations (Anderson-mixed in the ``anderson*`` strategies) from the current velocity until the
@@ -378,36 +378,35 @@ class VelocitySolver:
 
 
 class SharedFactorisation:
-    r"""The factorisation Newton's adaptive lag keeps (``preconditioner = "cholesky"`` or ``"asm-cholesky"``), lent
-    to the taped adjoint solve :math:`(\partial F/\partial u)^T\lambda = \partial J/\partial u` at the root.
+    r"""Newton's preconditioner (with the adaptive lag), lent to the taped adjoint solve
+    :math:`(\partial F/\partial u)^T\lambda = \partial J/\partial u` at the root, so that the adjoint owns no
+    factorisation of its own (docs/solvers.md, "The adjoint solve with Newton's factorisation").
 
-    By the symmetry of the Jacobian (docs/solvers.md) the adjoint operator is the Newton Jacobian at the root, which a
-    factorisation of a nearby Jacobian (an iterate of the same solve, or a neighbouring time step's) preconditions
-    well: the adjoint solve is CG to a relative tolerance of 1e-12 with that factorisation, and owns no factorisation
-    of its own.  When an adjoint CG solve needed more than ``limit`` iterations (or no factorisation was built yet),
-    the next adjoint operator is copied into Newton's Jacobian matrix (same sparsity pattern) and refactorised
-    numerically in place (the symbolic factorisation is kept).  Newton's next solve rebuilds its factorisation at its
-    first Jacobian anyway, so the forward iterations never depend on what the adjoint left; an adjoint solution
-    depends on which factorisation preconditioned it only within the CG tolerance."""
+    By the symmetry of the Jacobian the adjoint operator is the Newton Jacobian at the root.  At every adjoint set-up
+    the operator is copied into Newton's Jacobian matrix (same sparsity pattern) and Newton's preconditioner is rebuilt
+    from it in place (a numeric refactorisation; the symbolic one is kept); the adjoint solve is CG to a relative
+    tolerance of 1e-12 with it (one iteration).  Preconditioning the adjoint with the factorisation Newton last built
+    instead (an earlier iterate's or the neighbouring time step's Jacobian) took 12-16 CG iterations at 2 km, cost as
+    much as the refactorisation, and left the gradient depending on the schedule at 6e-9 relative (which factorisation
+    a backward step finds depends on the recomputations before it); refactorising keeps checkpointed gradients equal
+    to store-all's to round-off.  Newton rebuilds its preconditioner at the first Jacobian of every solve, so the
+    forward iterations never depend on what the adjoint left."""
 
-    def __init__(self, snes, limit: int):
-        self.snes, self.limit = snes, int(limit)
-        self.built = False  #: whether Newton's preconditioner holds a factorisation
+    def __init__(self, snes):
+        self.snes = snes
         self.applications = 0  #: preconditioner applications since the last adjoint set-up (CG iterations + 1)
         self.refactorisations = 0  #: factorisations of an adjoint operator (a count for tests and benchmarks)
 
     def prepare(self, operator) -> None:
         """Called when an adjoint solve sets up with a new ``operator`` (a PETSc Mat)."""
-        if not self.built or self.applications - 1 > self.limit:
-            jacobian = self.snes.getJacobian()[0]
-            operator.copy(jacobian, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
-            ksp = self.snes.getKSP()
-            ksp.setOperators(jacobian, jacobian)
-            pc = ksp.getPC()
-            pc.setReusePreconditioner(False)  # SNES sets the flag again at its next Jacobian
-            pc.setUp()
-            self.built = True
-            self.refactorisations += 1
+        jacobian = self.snes.getJacobian()[0]
+        operator.copy(jacobian, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        ksp = self.snes.getKSP()
+        ksp.setOperators(jacobian, jacobian)
+        pc = ksp.getPC()
+        pc.setReusePreconditioner(False)  # SNES sets the flag again at its next Jacobian
+        pc.setUp()
+        self.refactorisations += 1
         self.applications = 0
 
     def apply(self, x, y) -> None:

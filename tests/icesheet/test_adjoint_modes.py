@@ -63,11 +63,10 @@ def test_every_strategy_gives_the_default_fixed_point_gradient(options):
     assert np.linalg.norm(other["gradient"] - default["gradient"]) <= 1e-8 * scale
 
 
-def test_the_adjoint_solve_borrows_newtons_factorisation():
-    # The default adjoint solve (CG to 1e-12) is preconditioned by the factorisation Newton's adaptive lag keeps,
-    # here that of a Jacobian of the taped step's own solve (an iterate before the root).  After a slow adjoint solve
-    # the next adjoint operator (the Jacobian at the root) is factorised in its place; CG then converges in one or
-    # two iterations, and a further adjoint solve at the same root keeps that factorisation.
+def test_the_adjoint_solve_refactorises_newtons_preconditioner():
+    # The default adjoint solve owns no factorisation: it copies its operator (the Jacobian at the root) into Newton's
+    # Jacobian matrix and refactorises Newton's preconditioner in place, then CG converges in one iteration.  Newton
+    # rebuilds at the first Jacobian of its next solve, so the forward step after an adjoint is the same as without.
     import firedrake
     from firedrake.adjoint import Control, ReducedFunctional, continue_annotation, pause_annotation
     from pyadjoint.tape import Tape, set_working_tape
@@ -79,21 +78,20 @@ def test_the_adjoint_solve_borrows_newtons_factorisation():
     model = build_model("marine_ice_stream", parameters, friction_parameterisation="log")
     shared = model.velocity_solver._shared_factorisation
     model.step(5.0)
+    start = model.state_arrays()
     continue_annotation()
     try:
         model.step(5.0)
         J = firedrake.assemble(model.thickness**2 * firedrake.dx)
     finally:
         pause_annotation()
-    gradients = []
-    for _ in range(3):
-        gradients.append(ReducedFunctional(J, Control(model.log_friction)).derivative().dat.data_ro.copy())
-        if len(gradients) == 1:
-            assert shared.refactorisations == 0 and shared.applications >= 2, shared.applications
-            shared.applications = shared.limit + 2  # as after a slow adjoint solve
-        else:
-            assert shared.refactorisations == 1
-            assert 1 <= shared.applications <= 3  # CG iterations + 1
-    scale = np.linalg.norm(gradients[0])
-    assert all(np.linalg.norm(g - gradients[0]) <= 1e-9 * scale for g in gradients[1:])
+    after = model.state_arrays()
+    for _ in range(2):
+        ReducedFunctional(J, Control(model.log_friction)).derivative()
+    assert shared.refactorisations == 2
+    assert 1 <= shared.applications <= 2  # CG iterations + 1
     set_working_tape(Tape())
+    model.set_state_arrays(start)
+    model.step(5.0)
+    for a, b in zip(after, model.state_arrays()):
+        assert np.array_equal(a, b)
