@@ -28,7 +28,9 @@ Usage:  python benchmarks/bench_velocity.py [--cell-sizes 4000 2000 1000] [--ste
                                            [--candidates NAME ...] [--append]
 Prints a table, writes benchmarks/results/bench_velocity.{csv,json} and docs/figures/solver_strategies.png;
 ``--append`` keeps the saved rows of other cell sizes (e.g. 1 km run with fewer candidates, separately).
-Serial (the parallel scaling of the default is benchmarks/bench_forward.py's).
+Under ``mpiexec -n R`` every solve is distributed over R ranks: times are the slowest rank's (wall and CPU; Open MPI's
+busy waiting counts as CPU time), factorisations are counted on rank 0 (one per rank for the subdomain
+preconditioners), the figure shows the one-rank rows only, and ``--append`` keeps the rows of other rank counts.
 """
 from __future__ import annotations
 
@@ -58,18 +60,21 @@ CANDIDATES = {
     "newton": {"strategy": "newton"},
     "newton mumps": {"strategy": "newton", "linear_solver": "mumps"},
     "picard-newton direct cholesky": {"linear_solver": "cholesky"},
-    "picard-newton cg+cholesky lag 3": {"linear_solver": "cg", "preconditioner_lag": 3},
+    "picard-newton lag 3": {"preconditioner_lag": 3},
+    "picard-newton cg+cholesky": {"preconditioner": "cholesky"},
+    "picard-newton cg+asm-cholesky": {"preconditioner": "asm-cholesky"},
     "picard-newton cg+gamg": {"linear_solver": "cg", "preconditioner": "gamg"},
     "picard-newton gmres+ilu": {"linear_solver": "gmres", "preconditioner": "ilu"},
     "picard-newton gmres+asm": {"linear_solver": "gmres", "preconditioner": "asm"},
+    "picard-newton cg+bjacobi-cholesky": {"preconditioner": "bjacobi-cholesky"},
     "snes-icepack": None,
 }
 ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps"}
 REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
-COLUMNS = ("cell_size", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve", "cpu_ratio_to_snes",
-           "linear_solves", "picard", "newton", "krylov", "symbolic_factorisations", "numeric_factorisations",
-           "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
+COLUMNS = ("cell_size", "ranks", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve",
+           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "krylov", "symbolic_factorisations",
+           "numeric_factorisations", "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
 EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
           "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
 
@@ -129,12 +134,21 @@ def timed_solve(model, state, solver, reference, reference_solver) -> dict:
     start, cpu_start = time.perf_counter(), time.process_time()
     info = solver.solve()
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    comm = model.mesh.comm
     u = model.velocity.dat.data_ro
-    return {"wall": wall, "cpu": cpu, "linear_solves": info.linear_solves, "picard": info.picard_iterations,
+    difference, size = (np.sqrt(comm.allreduce(float(np.sum(a * a)))) for a in (u - reference, reference))
+    return {"wall": comm.allreduce(wall, op=_mpi_max()), "cpu": comm.allreduce(cpu, op=_mpi_max()),
+            "cpu_ranks": comm.allgather(cpu), "linear_solves": info.linear_solves, "picard": info.picard_iterations,
             "newton": info.newton_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
             **{key: event_count(names) - before[key] for key, names in EVENTS.items()},
             "final_residual": reference_solver.relative_residual(),
-            "difference_to_reference": float(np.linalg.norm(u - reference) / np.linalg.norm(reference))}
+            "difference_to_reference": float(difference / size)}
+
+
+def _mpi_max():
+    from mpi4py import MPI
+
+    return MPI.MAX
 
 
 def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) -> list[dict]:
@@ -152,7 +166,8 @@ def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) 
     rows, solvers, walls, cpus = {}, {}, {}, {}
     for name in candidates:
         options = CANDIDATES[name]
-        rows[name] = {"cell_size": cell_size, "dofs": dofs, "candidate": name, "dt": dt}
+        rows[name] = {"cell_size": cell_size, "ranks": model.mesh.comm.size, "dofs": dofs, "candidate": name,
+                      "dt": dt}
         try:
             solvers[name] = (IcepackNewton(model, reference_solver) if options is None
                              else velocity_solver(model, **options))
@@ -181,9 +196,9 @@ def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) 
 
 def print_row(r: dict) -> None:
     if "error" in r:
-        print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} failed: {r['error']}", flush=True)
+        print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['candidate']:<34} failed: {r['error']}", flush=True)
         return
-    print(f"{r['cell_size']:>7.0f} {r['candidate']:<32} {r['wall_per_solve']:>8.3f} s (cpu {r['cpu_per_solve']:.3f} s, "
+    print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['candidate']:<34} {r['wall_per_solve']:>8.3f} s (cpu {r['cpu_per_solve']:.3f} s, "
           f"ratio {r.get('cpu_ratio_to_snes', float('nan')):.2f}) {r['linear_solves']:>4} solves "
           f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
           f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
@@ -198,6 +213,7 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    rows = [r for r in rows if r.get("ranks", 1) == 1]
     sizes = sorted({r["cell_size"] for r in rows}, reverse=True)
     names = [n for n in CANDIDATES if any(r["candidate"] == n and "error" not in r for r in rows)]
     fig, (ax_time, ax_solves) = plt.subplots(1, 2, figsize=(13, 4.8))
@@ -245,22 +261,27 @@ def main(argv=None) -> None:
     from firedrake.petsc import PETSc
 
     PETSc.Log.begin()
+    if PETSc.COMM_WORLD.rank != 0:
+        sys.stdout = open(os.devnull, "w")
     load_before = os.getloadavg()
     rows = []
     for size in args.cell_sizes:
         rows += run_size(size, args.steps, args.repeats, args.candidates)
     load_after = os.getloadavg()
-    runs = [{"cell_sizes": args.cell_sizes, "candidates": args.candidates, "load_average_before": load_before,
-             "load_average_after": load_after, "repeats": args.repeats, "steps": args.steps}]
+    if PETSc.COMM_WORLD.rank != 0:  # rank 0 alone reads and writes the saved table
+        return
+    runs = [{"ranks": PETSc.COMM_WORLD.size, "cell_sizes": args.cell_sizes, "candidates": args.candidates,
+             "load_average_before": load_before, "load_average_after": load_after, "repeats": args.repeats,
+             "steps": args.steps}]
     if args.append and (RESULTS / "bench_velocity.json").is_file():
         saved = json.loads((RESULTS / "bench_velocity.json").read_text())
-        rows = [r for r in saved["rows"] if r["cell_size"] not in args.cell_sizes] + rows
+        ranks = PETSc.COMM_WORLD.size
+        rows = [r for r in saved["rows"]
+                if r["cell_size"] not in args.cell_sizes or r.get("ranks", 1) != ranks] + rows
         runs = saved.get("runs", []) + runs
-        rows.sort(key=lambda r: -r["cell_size"])
+        rows.sort(key=lambda r: (r.get("ranks", 1), -r["cell_size"]))
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs, shared "
           "machine: ratios from one run are comparable, absolute times move with the load)")
-    if PETSc.COMM_WORLD.rank != 0:
-        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "bench_velocity.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")

@@ -133,13 +133,11 @@ class IceModel:
         else:
             self.rate_factor = rate_factor_values
 
-        self.velocity_solver = VelocitySolver.for_model(self, picard, adjoint_mode)
         #: the sub-shelf melt f m(h, b) (UFL, m/yr) or None
         self.melt_rate = (None if melt is None
                           else self.melt_factor * melt(self.thickness, self.bed, rho_water=water_density))
         self._mass_balance = self.accumulation if melt is None else self.accumulation - self.melt_rate
-        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
-                                                self.inflow_thickness)
+        self.reset_solvers(picard)
 
         self.surface = firedrake.Function(Q, name="surface")
         self.grounded = firedrake.Function(Q, name="grounded")
@@ -197,12 +195,13 @@ class IceModel:
                         final_residual=velocity_info.final_residual, clamped_volume=clamped,
                         wall_time=time.perf_counter() - start)
 
-    def reset_solvers(self) -> None:
-        """Build the velocity and thickness solvers anew, on the same fields and options.  After a failed solve
-        (e.g. a factorisation of a matrix from an absurd trial thickness) PETSc's direct solvers can be left in a
-        state where every later solve fails (MUMPS: ``INFOG(1) = -3``); an optimiser that tries such points calls
-        this before going on."""
-        self.velocity_solver = VelocitySolver.for_model(self, self.velocity_solver.options, self.adjoint_mode)
+    def reset_solvers(self, picard: PicardOptions | None = None) -> None:
+        """Build the velocity solver (with ``picard``, by default the current solver's options) and the thickness
+        solver on the model's fields; the constructor builds them here.  After a failed solve (e.g. a factorisation
+        of a matrix from an absurd trial thickness) PETSc's direct solvers can be left in a state where every later
+        solve fails (MUMPS: ``INFOG(1) = -3``); an optimiser that tries such points calls this before going on."""
+        picard = self.velocity_solver.options if picard is None else picard
+        self.velocity_solver = VelocitySolver.for_model(self, picard, self.adjoint_mode)
         self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
                                                 self.inflow_thickness)
 

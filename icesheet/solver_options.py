@@ -15,9 +15,16 @@ action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they adm
     (``PicardOptions.preconditioner_lag``; PETSc's ``SNESSetLagPreconditioner``): the linear solves of Newton's
     method are then conjugate-gradient iterations preconditioned by the factorisation of an earlier Jacobian of the
     same solve (a Newton-Krylov method; Kelley 2003, *Solving Nonlinear Equations with Newton's Method*, SIAM).
-    ``cg`` + ``cholesky`` with the adaptive lag (``preconditioner_lag = 0``) is the default;
+    ``cg`` + ``cholesky`` with the adaptive lag (``preconditioner_lag = 0``) is the default on one rank;
+  - ``"auto"`` (the default): ``"cholesky"`` on one rank, ``"asm-cholesky"`` on more (:func:`resolved_preconditioner`);
   - ``"gamg"``: smoothed-aggregation algebraic multigrid (PETSc's GAMG), with the rigid-body modes of the plane as
     near-nullspace;
+  - ``"asm-cholesky"``: additive Schwarz (Smith, Bjørstad & Gropp 1996, *Domain Decomposition*, Cambridge UP), one
+    subdomain per rank grown by ``ASM_OVERLAP`` layers of the matrix graph, each factorised by a serial Cholesky
+    (CHOLMOD) on its rank; the symmetric variant (``pc_asm_type basic``), so that CG applies.  Lagged like
+    ``"cholesky"``.  On one rank the subdomain is the whole mesh and this is the Cholesky factorisation of the Jacobian;
+  - ``"bjacobi-cholesky"``: block Jacobi, each rank's diagonal block factorised by a serial Cholesky (the overlap-0
+    case of the above);
   - ``"ilu"``: ILU(0) on each rank's block (block Jacobi; plain ILU on one rank);
   - ``"asm"``: additive Schwarz with overlap 1 and ILU(0) on the subdomains.
 """
@@ -28,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "LINE_SEARCHES", "LINEAR_SOLVERS",
-           "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "linear_solver_parameters"]
+           "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
+           "resolved_preconditioner"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
@@ -41,24 +49,45 @@ _PRECONDITIONERS = {
     "lu": {"pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
     "cholesky": {"pc_type": "cholesky"},
 }
-PRECONDITIONERS = tuple(_PRECONDITIONERS)
+#: subdomain overlap of ``"asm-cholesky"`` (layers of the matrix graph; chosen by benchmarks/bench_velocity.py)
+ASM_OVERLAP = 2
+_LOCAL_CHOLESKY = ("asm-cholesky", "bjacobi-cholesky")
+PRECONDITIONERS = ("auto",) + tuple(_PRECONDITIONERS) + _LOCAL_CHOLESKY
+
+
+def resolved_preconditioner(preconditioner: str, ranks: int) -> str:
+    """``"auto"`` (the default; chosen by benchmarks/bench_velocity.py) is ``"cholesky"`` on one rank, where CHOLMOD
+    factorises the whole Jacobian, and ``"asm-cholesky"`` on more, where every rank factorises its own subdomain;
+    any other name is itself."""
+    if preconditioner != "auto":
+        return preconditioner
+    return "cholesky" if ranks == 1 else "asm-cholesky"
 
 
 def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: str = "cholesky",
-                             rtol: float = 1.0e-6, cholesky_package: str = "mumps") -> dict:
+                             rtol: float = 1.0e-6, cholesky_package: str = "mumps",
+                             local_cholesky_package: str = "petsc", ranks: int = 1) -> dict:
     """PETSc options of ``linear_solver`` with ``preconditioner`` for the Krylov methods (ignored by the direct
     solvers) and relative tolerance ``rtol`` (Krylov methods; absolute tolerance 0).  ``cholesky_package`` factors
-    for ``"cholesky"``: ``"cholmod"`` (SuiteSparse; one rank only) or ``"mumps"``."""
+    for ``"cholesky"``: ``"cholmod"`` (SuiteSparse; one rank only) or ``"mumps"``; ``local_cholesky_package`` the
+    subdomains of ``"asm-cholesky"`` and ``"bjacobi-cholesky"``: ``"cholmod"`` or ``"petsc"`` (PETSc's own);
+    ``ranks``: the MPI ranks of the solve (for ``"auto"``, :func:`resolved_preconditioner`)."""
     if linear_solver not in LINEAR_SOLVERS:
         raise ValueError(f"linear_solver = {linear_solver!r}: allowed values are {LINEAR_SOLVERS}")
-    if preconditioner not in _PRECONDITIONERS:
+    if preconditioner not in PRECONDITIONERS:
         raise ValueError(f"preconditioner = {preconditioner!r}: allowed values are {PRECONDITIONERS}")
+    preconditioner = resolved_preconditioner(preconditioner, ranks)
     cholesky = {"pc_type": "cholesky", "pc_factor_mat_solver_type": cholesky_package}
     if linear_solver == "mumps":
         return dict(DIRECT_SOLVER)
     if linear_solver == "cholesky":
         return {"ksp_type": "preonly", **cholesky}
-    pc = cholesky if preconditioner == "cholesky" else _PRECONDITIONERS[preconditioner]
+    if preconditioner in _LOCAL_CHOLESKY:
+        local = {"sub_pc_type": "cholesky", "sub_pc_factor_mat_solver_type": local_cholesky_package}
+        pc = ({"pc_type": "asm", "pc_asm_type": "basic", "pc_asm_overlap": ASM_OVERLAP, **local}
+              if preconditioner == "asm-cholesky" else {"pc_type": "bjacobi", **local})
+    else:
+        pc = cholesky if preconditioner == "cholesky" else _PRECONDITIONERS[preconditioner]
     return {"ksp_type": linear_solver, "ksp_rtol": rtol, "ksp_atol": 0.0, "ksp_max_it": 1000, **pc}
 
 
@@ -101,7 +130,7 @@ class PicardOptions:
     newton_max_iterations: int = 20
     line_search: str = "bt"
     linear_solver: str = "cg"
-    preconditioner: str = "cholesky"
+    preconditioner: str = "auto"
     linear_tolerance: float = 1.0e-6
     newton_linear_tolerance: float = 1.0e-3
     preconditioner_lag: int = ADAPTIVE_LAG

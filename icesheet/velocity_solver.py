@@ -26,8 +26,9 @@ Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
 (Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17) capped at ``newton_linear_tolerance``: the linear solves are
 only as accurate as the nonlinear residual needs.  Linear solvers (icesheet.solver_options; the operators are
-symmetric positive definite): by default CG preconditioned by a Cholesky factorisation of the Jacobian that Newton
-builds at the first Jacobian of each solve and keeps while CG converges in at most ``rebuild_iterations``
+symmetric positive definite): by default CG preconditioned by a Cholesky factorisation of the Jacobian (on several
+ranks, one of each rank's overlapping subdomain: ``preconditioner = "auto"``) that Newton builds at the first Jacobian
+of each solve and keeps while CG converges in at most ``rebuild_iterations``
 iterations (``preconditioner_lag = 0``, the adaptive lag: a Newton-Krylov method whose linear solves are CG
 iterations with the factorisation of an earlier Jacobian; Kelley 2003, *Solving Nonlinear Equations with Newton's
 Method*, SIAM), so that a warm-started solve factorises once or twice instead of at every Newton
@@ -43,7 +44,9 @@ one Newton solve of :math:`F(u) = 0` started at the root: its adjoint is a singl
 :math:`(\partial F/\partial u)^T` at the converged velocity (Christianson 1994, Optim. Methods Softw. 3), so tape
 memory and adjoint cost do not depend on the iterations, and the gradient does not depend on the strategy.  The root
 enters the tape as the Newton initial guess (one taped assignment), so that replays of the tape with other control
-values start Newton close to their root; no derivative flows through an initial guess.
+values start Newton close to their root; no derivative flows through an initial guess.  With the default adaptive
+lag the adjoint solve refactorises Newton's preconditioner in place instead of owning one
+(:class:`SharedFactorisation`).
 
 Re-taping a solved step (the checkpoint manager's backward steps).  ``solve(converged=u*)``, with ``u*`` the velocity
 this solve produced before at the same thickness and controls, skips the Picard loop in the fixed-point mode: Newton
@@ -139,9 +142,15 @@ class VelocitySolver:
         self.residual_scale = firedrake.Constant(1.0)
         degree_u = V.ufl_element().degree()
         degree_h = thickness.function_space().ufl_element().degree()
-        self.quadrature_degree = 3 * (degree_u - 1) + 2 * degree_h  # as icepack: exact for the polynomial parts
+        # Quadrature: icepack's degree 3 (p_u - 1) + 2 p_h (icepack/models/ice_shelf.py, ``quadrature_degree``) for the
+        # friction and the loads; p_h + 2 (p_u - 1) for the membrane term h M(u) : eps(v), a polynomial of that
+        # degree where the viscosity is constant on a cell (P1 velocity, a rate factor constant on the cell), which
+        # that rule integrates exactly (docs/solvers.md: a fifth less Jacobian assembly time).
+        self.quadrature_degree = 3 * (degree_u - 1) + 2 * degree_h
+        self.membrane_quadrature_degree = degree_h + 2 * (degree_u - 1)
         quadrature = {"quadrature_degree": self.quadrature_degree}
         dx = firedrake.dx(metadata=quadrature)
+        dx_membrane = firedrake.dx(metadata={"quadrature_degree": self.membrane_quadrature_degree})
 
         self.bcs = [firedrake.DirichletBC(V, inflow_velocity, tuple(inflow_ids))]
         if side_wall_ids:
@@ -155,8 +164,8 @@ class VelocitySolver:
         def operator(u, u_coefficients):
             mu = physics.viscosity(u_coefficients, rate_factor)
             beta = physics.sliding_coefficient(u_coefficients, friction)
-            return (physics.membrane_term(u, test, thickness, mu)
-                    + physics.friction_term(u, test, beta, grounded)) * dx
+            return (physics.membrane_term(u, test, thickness, mu) * dx_membrane
+                    + physics.friction_term(u, test, beta, grounded) * dx)
 
         load = -physics.driving_stress_term(test, thickness, bed, rho_water=rho_water) * dx
         if calving_front_ids:
@@ -172,12 +181,13 @@ class VelocitySolver:
         self._residual_assembler = get_assembler(self._residual_form)
 
         krylov = options.linear_solver in ("cg", "gmres")
-        serial_cholmod = V.mesh().comm.size == 1 and PETSc.Sys.hasExternalPackage("cholmod")
-        package = {"cholesky_package": "cholmod" if serial_cholmod else "mumps"}
+        cholmod = PETSc.Sys.hasExternalPackage("cholmod")
+        package = {"cholesky_package": "cholmod" if cholmod and V.mesh().comm.size == 1 else "mumps",
+                   "local_cholesky_package": "cholmod" if cholmod else "petsc", "ranks": V.mesh().comm.size}
         linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
                                           **package)
-        self._adjoint_parameters = linear_solver_parameters(options.linear_solver, options.preconditioner, 1.0e-12,
-                                                            **package)
+        adjoint_parameters = linear_solver_parameters(options.linear_solver, options.preconditioner, 1.0e-12,
+                                                      **package)
         self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
@@ -198,8 +208,17 @@ class VelocitySolver:
         self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters,
                                                                    near_nullspace=near_nullspace)
         self._krylov = krylov
+        self._adjoint_kwargs = {"solver_parameters": adjoint_parameters}
+        self._shared_factorisation = None
         if adaptive:
             self._newton_solver.snes.setUpdate(self._rebuild_rule)
+            # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
+            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes)
+            krylov_only = {k: v for k, v in adjoint_parameters.items() if not k.startswith(("pc_", "sub_"))}
+            self._adjoint_kwargs = {
+                "solver_parameters": {**krylov_only, "pc_type": "python",
+                                      "pc_python_type": f"{__name__}.SharedFactorisationPC"},
+                "appctx": {"shared_factorisation": self._shared_factorisation}}
         if krylov:
             # An inexact solve (multigrid or Schwarz preconditioners) leaves small corrections on the Dirichlet rows,
             # which drift the boundary values and which Newton did not correct in our runs; zero them in every step.
@@ -275,7 +294,10 @@ class VelocitySolver:
                 self._untaped_iterations(info, hinted)
             if self.newton and annotate_tape():
                 self._tape_root(info)
-        info.final_residual = self.relative_residual()
+        # After Newton, SNES's norm of its last residual is the relative residual (the scaled residual, whose
+        # Dirichlet rows u - g vanish): no assembly of a residual Newton has just computed.
+        info.final_residual = (self._newton_solver.snes.getFunctionNorm() if self.newton
+                               else self.relative_residual())
         return info
 
     def _untaped_iterations(self, info: VelocitySolveInfo, hinted: bool) -> None:
@@ -303,7 +325,7 @@ class VelocitySolver:
             self.iterate.assign(self.velocity)
         self.velocity.assign(self.iterate)
         # The taped adjoint of this solve is linear: solve it to a tight tolerance, not with the Newton options.
-        self._newton_solve(info, adj_kwargs={"solver_parameters": self._adjoint_parameters})
+        self._newton_solve(info, adj_kwargs=self._adjoint_kwargs)
 
     def _newton_solve(self, info: VelocitySolveInfo, **taping) -> None:
         snes = self._newton_solver.snes
@@ -353,6 +375,61 @@ class VelocitySolver:
             f"Picard iteration for the velocity did not converge in max_iterations = {opts.max_iterations}: "
             f"last relative change {info.changes[-1]:.3e} (tolerance {opts.tolerance:g}), relative residual "
             f"{info.residuals[-1]:.3e} (needed <= {threshold:.3e})", info)
+
+
+class SharedFactorisation:
+    r"""Newton's preconditioner (with the adaptive lag), lent to the taped adjoint solve
+    :math:`(\partial F/\partial u)^T\lambda = \partial J/\partial u` at the root, so that the adjoint owns no
+    factorisation of its own (docs/solvers.md, "The adjoint solve with Newton's factorisation").
+
+    By the symmetry of the Jacobian the adjoint operator is the Newton Jacobian at the root.  At every adjoint set-up
+    the operator is copied into Newton's Jacobian matrix (same sparsity pattern) and Newton's preconditioner is rebuilt
+    from it in place (a numeric refactorisation; the symbolic one is kept); the adjoint solve is CG to a relative
+    tolerance of 1e-12 with it (one iteration).  Preconditioning the adjoint with the factorisation Newton last built
+    instead (an earlier iterate's or the neighbouring time step's Jacobian) took 12-16 CG iterations at 2 km, cost as
+    much as the refactorisation, and left the gradient depending on the schedule at 6e-9 relative (which factorisation
+    a backward step finds depends on the recomputations before it); refactorising keeps checkpointed gradients equal
+    to store-all's to round-off.  Newton rebuilds its preconditioner at the first Jacobian of every solve, so the
+    forward iterations never depend on what the adjoint left."""
+
+    def __init__(self, snes):
+        self.snes = snes
+        self.applications = 0  #: preconditioner applications since the last adjoint set-up (CG iterations + 1)
+        self.refactorisations = 0  #: factorisations of an adjoint operator (a count for tests and benchmarks)
+
+    def prepare(self, operator) -> None:
+        """Called when an adjoint solve sets up with a new ``operator`` (a PETSc Mat)."""
+        jacobian = self.snes.getJacobian()[0]
+        operator.copy(jacobian, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
+        ksp = self.snes.getKSP()
+        ksp.setOperators(jacobian, jacobian)
+        pc = ksp.getPC()
+        pc.setReusePreconditioner(False)  # SNES sets the flag again at its next Jacobian
+        pc.setUp()
+        self.refactorisations += 1
+        self.applications = 0
+
+    def apply(self, x, y) -> None:
+        self.applications += 1
+        self.snes.getKSP().getPC().apply(x, y)
+
+
+class SharedFactorisationPC(firedrake.PCBase):
+    """PETSc Python preconditioner of the taped adjoint solve: applies :class:`SharedFactorisation` (found in the
+    solver's application context under ``"shared_factorisation"``)."""
+
+    def initialize(self, pc):
+        self.shared = self.get_appctx(pc)["shared_factorisation"]
+        self.update(pc)
+
+    def update(self, pc):
+        self.shared.prepare(pc.getOperators()[1])
+
+    def apply(self, pc, x, y):
+        self.shared.apply(x, y)
+
+    def applyTranspose(self, pc, x, y):  # the operator is symmetric
+        self.shared.apply(x, y)
 
 
 def rigid_body_modes(V):

@@ -19,6 +19,8 @@ def fingerprint(scenario: str = "marine_ice_stream", steps: int = 3, cell_size: 
     model = build_model(scenario, scenario_parameters(scenario, overrides={"mesh.cell_size": cell_size}))
     records = model.run(steps, scenario_parameters(scenario)["time"]["dt"], progress=False)
     return {"ranks": model.mesh.comm.size,
+            "preconditioner": (model.velocity_solver._newton_solver.snes.getKSP().getPC().getType()
+                               if hasattr(model, "velocity_solver") else None),  # the SIA model has none
             "volume": [r["volume"] for r in records], "vaf": [r["vaf"] for r in records],
             "picard_iterations": [r["picard_iterations"] for r in records],
             "thickness_norm": float(firedrake.assemble(model.thickness**2 * dx)) ** 0.5,
