@@ -397,12 +397,13 @@ def worker(variant: str, settings: dict, steps: int, calibration_fields) -> dict
 # -- the analysis (pure Python: tests/test_bench_memory.py) --------------------------------------------------------
 def least_squares_line(xs, ys) -> tuple[float, float]:
     """(slope, intercept) of the least-squares line through the points (x, y); at least two distinct x."""
+    import numpy as np
+
     xs, ys = [float(x) for x in xs], [float(y) for y in ys]
     if len(xs) != len(ys) or len(set(xs)) < 2:
         raise ValueError(f"xs = {xs}: need at least two distinct values, one y each")
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-    return slope, my - slope * mx
+    slope, intercept = np.polyfit(xs, ys, 1)
+    return float(slope), float(intercept)
 
 
 def extrapolate(rows: list[dict], variant: str, steps: int) -> dict | None:
