@@ -347,7 +347,7 @@ def breakdown(settings: dict) -> list[str]:
         f"{m.getSize()[0]}x{m.getSize()[1]} ({m.getInfo()['nz_used']:.0f} nonzeros)" for m in new))
     if new:
         largest = max(new, key=lambda m: m.getInfo()["nz_used"])
-        package = "cholmod" if PETSc.Sys.hasExternalPackage("suitesparse") else "mumps"  # as the velocity solver
+        package = "cholmod" if PETSc.Sys.hasExternalPackage("cholmod") else "mumps"  # as the velocity solver
         mark("before factor")
         ksp = PETSc.KSP().create(comm=largest.comm)
         ksp.setOperators(largest)

@@ -1,4 +1,4 @@
-"""Where does the shelf matter for the ice lost?  Sensitivity of Ice1r's VAF to the melt factor and to friction.
+r"""Where does the shelf matter for the ice lost?  Sensitivity of Ice1r's VAF to the melt factor and to friction.
 
 From the 4 km MISMIP+ spin-up state (data/mismip/ice0_4km.h5; docs/mismip.md), Ice1r (``mismip_ice1r``) runs
 ``steps`` steps of 2 years; :math:`J` is the volume above flotation at the end (the VAF lost is :math:`J(0) - J`, and
