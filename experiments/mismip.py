@@ -164,12 +164,14 @@ def _reset_linear_solvers(model) -> None:
         solver.snes.getKSP().reset()
 
 
-def build(scenario: str, cell_size: float, state: Path | None = None, tolerance: float | None = None):
+def build(scenario: str, cell_size: float, state: Path | None = None, tolerance: float | None = None,
+          overrides: dict | None = None):
     """The scenario's model at ``cell_size``, from ``state`` (an IceModel.save_state file) if given; ``tolerance``
-    loosens the Picard tolerances and drops the Newton finish (for runs that are not differentiated)."""
+    loosens the Picard tolerances and drops the Newton finish (for runs that are not differentiated); ``overrides``
+    sets other scenario keys (``{"section.key": value}``)."""
     from icesheet.scenarios import build_model, scenario_parameters
 
-    overrides = {"mesh.cell_size": cell_size}
+    overrides = {**(overrides or {}), "mesh.cell_size": cell_size}
     if tolerance is not None:
         overrides.update({"solver.tolerance": tolerance, "solver.residual_tolerance": tolerance,
                           "solver.newton_finish": "off"})
