@@ -10,12 +10,13 @@ area, centreline grounding line (experiments/mismip.py), the stable time step, a
 that failed and were split (experiments.mismip.advance), Newton and Picard iterations, the largest final residual,
 the volume added by the thickness clamp, the volume melted and the part of it melted in cells with a grounded vertex
 (which the ``"no-partial"`` treatment withholds).  The table (``DIR/mismip_convergence.csv`` and ``.md``) gives VAF
-lost and grounding line at 20, 40, 60 and 100 years beside WAVI's (data/mismip/peer_wavi.json); the figure the VAF
+lost and grounding line at 20, 30, 40, 60 and 100 years beside WAVI's (data/mismip/peer_wavi.json); the figure the VAF
 lost and grounding line against time.
 
 Default: 4 km, 40 years, steps of 2 and 0.5 years, both treatments (a few minutes).  ``--full``: 100 years at 4 km
-with steps of 2, 0.5, 0.1, 0.05 years and adaptive, at 2 km with 2, 0.5 and 0.1 years, and a solver-tolerance
-probe (0.1-year steps for 30 years with the Newton tolerance 100 times tighter).  A case whose CSV is complete is
+with steps of 2, 0.5, 0.1, 0.05 years and adaptive, 40 years at 4 km with steps of 0.025 years, 100 years at 2 km
+with 2, 0.5 and 0.1 years, and a solver-tolerance probe (0.1-year steps for 30 years with the Newton tolerance 100
+times tighter).  A case whose CSV is complete is
 read back instead of run again, so an interrupted ``--full`` run resumes where it stopped.
 
 Headline check: the MISMIP+ scenarios' treatment (``physics.melt_at_grounding_line`` of mismip_ice1r.toml) loses,
@@ -40,7 +41,7 @@ NAME = "mismip_convergence"
 log = logging.getLogger(f"experiments.{NAME}")
 
 TREATMENTS = ("no-partial", "sub-element")  # icesheet.melt.GROUNDING_LINE_MELT, the candidate default first
-REPORT_TIMES = (20.0, 40.0, 60.0, 100.0)  # yr
+REPORT_TIMES = (20.0, 30.0, 40.0, 60.0, 100.0)  # yr
 ADAPTIVE_FRACTION = 0.5  # of the stable step (icesheet.stability.AdaptiveTimesteps), as experiments/mismip_online
 TOLERANCE = 0.10  # the headline's relative change of the VAF lost between the two shortest fixed steps
 SOURCE_STATE = STATES / "ice0_4km.h5"
@@ -69,6 +70,7 @@ def cases(full: bool) -> list[Case]:
     if not full:
         return [Case(t, 4000.0, dt, 40.0) for dt in (2.0, 0.5) for t in TREATMENTS]
     grid = [Case(t, 4000.0, dt, 100.0) for dt in (2.0, 0.5, 0.1, "adaptive", 0.05) for t in TREATMENTS]
+    grid += [Case(t, 4000.0, 0.025, 40.0) for t in TREATMENTS]
     grid += [Case("sub-element", 4000.0, 0.1, 30.0, (("solver.newton_tolerance", 1e-12),))]
     grid += [Case(t, 2000.0, dt, 100.0) for dt in (2.0, 0.5, 0.1) for t in TREATMENTS]
     return grid
@@ -285,16 +287,17 @@ def run(out: Path, full: bool) -> dict:
     figure(results, out)
     log.info("load average at the end: %.1f %.1f %.1f", *load_end)
     chosen = default_treatment()
+    years = max(c.years for c in results)
     fixed = sorted((c for c in results if c.treatment == chosen and c.cell_size == 4000.0 and not c.solver
-                    and not isinstance(c.dt, str)), key=lambda c: c.dt)
-    years = fixed[0].years
+                    and not isinstance(c.dt, str) and c.years == years), key=lambda c: c.dt)
     finest, next_finest = (results[c][-1]["vaf_lost"] for c in fixed[:2])
     change = abs(finest - next_finest) / abs(next_finest)
     headline = (f"{chosen} (the MISMIP+ default) at 4 km: VAF lost after {years:g} yr {next_finest:.3e} m^3 at dt "
                 f"{fixed[1].dt:g} yr, {finest:.3e} at dt {fixed[0].dt:g} yr ({change:.1%} apart; WAVI 2 km after "
                 f"100 yr: {peer_at('WAVI 2 km', 'vaf', 100.0):.3e}); "
                 + "; ".join(f"{c.treatment} dt {c.dt}: {results[c][-1]['vaf_lost']:.3e}" for c in results
-                            if c.cell_size == 4000.0 and not c.solver and c.treatment != chosen))
+                            if c.cell_size == 4000.0 and not c.solver and c.treatment != chosen
+                            and c.years == years))
     return {"headline": headline, "headline_ok": change <= TOLERANCE, "rows": rows,
             "load_average": [load_start[0], load_end[0]]}
 

@@ -206,6 +206,7 @@ class IceModel:
         self.update_floating_cells()
         velocity_info = self.velocity_solver.solve(converged=hint)
         clamped = self.thickness_solver.solve(float(dt))
+        self.update_floating_cells()  # so that melt_rate between steps is that of the current thickness
         self.time += float(dt)
         return StepInfo(dt=float(dt), picard_iterations=velocity_info.picard_iterations,
                         picard_changes=velocity_info.changes, residual_history=velocity_info.residuals,
@@ -214,9 +215,10 @@ class IceModel:
                         wall_time=time.perf_counter() - start)
 
     def update_floating_cells(self) -> None:
-        """With the ``"no-partial"`` melt treatment, recompute its cell indicator from the current thickness (every
-        step does it first, so the melt of a step is that of the thickness it starts from; call it before evaluating
-        ``melt_rate`` at another state).  Taped like the step (icesheet.melt.FloatingCells)."""
+        """With the ``"no-partial"`` melt treatment, recompute its cell indicator from the current thickness.  Every
+        step does it first (the melt of a step is that of the thickness it starts from, whatever wrote that
+        thickness) and last, and so do ``set_state_arrays`` and ``load_state``: call it after writing the thickness
+        in another way before evaluating ``melt_rate``.  Taped like the step (icesheet.melt.FloatingCells)."""
         if self.floating_cells is not None:
             self.floating_cells.update()
 
@@ -271,9 +273,10 @@ class IceModel:
 
     def set_state_arrays(self, arrays) -> None:
         """Write arrays from ``state_arrays`` back into the state Functions (not annotated)."""
-        for f, values in zip(self.state, arrays, strict=True):
-            with stop_annotating():
+        with stop_annotating():
+            for f, values in zip(self.state, arrays, strict=True):
                 f.dat.data_wo[...] = values
+            self.update_floating_cells()
 
     def save_state(self, path) -> None:
         """Write the mesh and the state Functions to a firedrake.CheckpointFile (HDF5)."""
