@@ -44,6 +44,7 @@ TREATMENTS = ("no-partial", "sub-element")  # icesheet.melt.GROUNDING_LINE_MELT,
 REPORT_TIMES = (20.0, 30.0, 40.0, 60.0, 100.0)  # yr
 ADAPTIVE_FRACTION = 0.5  # of the stable step (icesheet.stability.AdaptiveTimesteps), as experiments/mismip_online
 TOLERANCE = 0.10  # the headline's relative change of the VAF lost between the two shortest fixed steps
+GL_MARK = 440e3  # m: the table gives the first year the centreline grounding line is upstream of it
 SOURCE_STATE = STATES / "ice0_4km.h5"
 RELAX_YEARS = 200.0  # the 2 km start: as experiments/mismip_flagship.py
 
@@ -210,6 +211,7 @@ def table(results: dict) -> list[dict]:
                     "clamped_volume": sum(r["clamped_volume"] for r in records), "melted": melted,
                     "partial_cell_fraction": sum(r["melted_partial_cells"] for r in records) / melted if melted else 0.0,
                     "dt_stable_min": float(np.nanmin([r["dt_stable"] for r in records[1:]])),
+                    "t_gl_440": next((r["time"] for r in records if r["grounding_line"] < GL_MARK), math.nan),
                     "cpu_seconds": records[-1]["cpu_seconds"]})
         rows.append(row)
     for peer in PEER:
@@ -224,15 +226,17 @@ def markdown(rows: list[dict]) -> str:
     """The table of :func:`table` as Markdown (VAF lost in 1e11 m^3 and grounding line in km, then the audit)."""
     head = ("| treatment | cell | dt (yr) | " + " | ".join(f"VAF lost {t:g} yr" for t in REPORT_TIMES)
             + " | " + " | ".join(f"GL {t:g} yr" for t in REPORT_TIMES)
-            + " | steps (split) | clamped m^3 | melt in partly grounded cells | min stable dt |")
+            + f" | GL < {GL_MARK / 1e3:g} km at (yr) | steps (split) | clamped m^3 | melt in partly grounded cells "
+            "| min stable dt (yr) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         label = r["treatment"] + (f" ({r['solver']})" if r.get("solver") else "")
         vaf = " | ".join("" if math.isnan(r[f"vaf_lost_{t:g}"]) else f"{r[f'vaf_lost_{t:g}'] / 1e11:.2f}"
                          for t in REPORT_TIMES)
         gl = " | ".join("" if math.isnan(r[f"gl_km_{t:g}"]) else f"{r[f'gl_km_{t:g}']:.1f}" for t in REPORT_TIMES)
-        audit = (f"{r['steps']} ({r['failed_steps']}) | {r['clamped_volume']:.2g} | {r['partial_cell_fraction']:.1%} "
-                 f"| {r['dt_stable_min']:.2f}" if "steps" in r else " | | |")
+        audit = (f"{'' if math.isnan(r['t_gl_440']) else format(r['t_gl_440'], 'g')} | {r['steps']} "
+                 f"({r['failed_steps']}) | {r['clamped_volume']:.2g} | {r['partial_cell_fraction']:.1%} "
+                 f"| {r['dt_stable_min']:.2f}" if "steps" in r else " | | | |")
         lines.append(f"| {label} | {r['cell_km']:g} km | {r['dt']} | {vaf} | {gl} | {audit} |")
     return "\n".join(lines) + "\n\nVAF lost in 1e11 m^3, grounding line (GL) on the centreline in km.\n"
 
