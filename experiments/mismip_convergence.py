@@ -348,7 +348,7 @@ def run(out: Path, full: bool) -> dict:
     load_end = os.getloadavg()
     text = markdown(rows) + (f"Load average (1 min) {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end "
                              "of this invocation (runs read back from earlier invocations keep their CPU time).\n")
-    (out / "mismip_convergence.md").write_text(text)
+    (out / f"{NAME}.md").write_text(text)
     figure(results, out)
     log.info("load average at the end: %.1f %.1f %.1f", *load_end)
     chosen = default_treatment()
