@@ -358,8 +358,8 @@ def run(out: Path, full: bool) -> dict:
     finest, next_finest = (results[c][-1]["vaf_lost"] for c in fixed[:2])
     change = abs(finest - next_finest) / abs(next_finest)
     headline = (f"{chosen} (the MISMIP+ default) at 4 km: VAF lost after {years:g} yr {next_finest:.3e} m^3 at dt "
-                f"{fixed[1].dt:g} yr, {finest:.3e} at dt {fixed[0].dt:g} yr ({change:.1%} apart; WAVI 2 km after "
-                f"100 yr: {peer_at('WAVI 2 km', 'vaf', 100.0):.3e}); "
+                f"{fixed[1].dt:g} yr, {finest:.3e} at dt {fixed[0].dt:g} yr ({change:.1%} apart; WAVI 1 and 2 km: "
+                f"{peer_at('WAVI 1 km', 'vaf', years):.3e}, {peer_at('WAVI 2 km', 'vaf', years):.3e}); "
                 + "; ".join(f"{c.treatment} dt {c.dt}: {results[c][-1]['vaf_lost']:.3e}" for c in results
                             if c.cell_size == 4000.0 and not c.solver and not c.lagged and c.treatment != chosen
                             and c.years == years))
