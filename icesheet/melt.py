@@ -13,17 +13,19 @@ floats (:func:`icesheet.physics.grounded_indicator` is 0); the model multiplies 
 (a control, ``IceModel.melt_factor``, 1 in MISMIP+).
 
 Melt at the grounding line (Seroussi & Morlighem 2018, *Representation of basal melting at the grounding line in ice
-flow models*, The Cryosphere 12, 3085, Sect. 2.3): a cell that the grounding line crosses is partly grounded, and how
-much of the melt of its floating part the model applies decides how fast the grounding line retreats at a given
-resolution.  :data:`GROUNDING_LINE_MELT` names the treatments the model offers (``IceModel(melt_at_grounding_line=)``,
-the scenario key ``physics.melt_at_grounding_line``):
+flow models*, The Cryosphere 12, 3085, the methods section, where they define the treatments NMP, FMP and SEM): a
+cell that the grounding line crosses is partly grounded, and how much of the melt of its floating part the model
+applies decides how fast the grounding line retreats at a given resolution (docs/mismip.md, "Melt at the grounding
+line and the time step", measures both treatments below on MISMIP+ Ice1r).  :data:`GROUNDING_LINE_MELT` names the
+treatments the model offers (``IceModel(melt_at_grounding_line=)``, the scenario key
+``physics.melt_at_grounding_line``):
 
 ``"sub-element"``
     :func:`sub_element_melt`: the melt rate evaluated at every quadrature point, zero where that point is grounded,
     so the floating part of a partly grounded cell melts: their sub-element melt (SEM), which they found to
-    overestimate the retreat at coarse resolution.  For the Ice1 formula it is also their full melt (FMP): the
-    water column :math:`H_c` vanishes at a grounded point, so the melt of the formula is zero there without the
-    indicator, and a partly grounded cell melts only where it floats either way.
+    overestimate the retreat at coarse resolution.  (For the Ice1 formula the indicator changes nothing: the
+    water column :math:`H_c` vanishes at a grounded point, and with it the melt.  Their full melt, FMP, which
+    spreads the melt of a cell's floating vertices over the whole cell, is not offered.)
 ``"no-partial"``
     :func:`no_partial_melt`: no melt in a cell with a grounded vertex (their NMP, which they recommend: it converges
     faster with resolution); elsewhere the same as ``"sub-element"``.  The cell indicator :math:`\chi_K`
