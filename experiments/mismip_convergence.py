@@ -95,8 +95,10 @@ def cases(full: bool) -> list[Case]:
     grid += [Case("sub-element", 4000.0, 0.025, 40.0),
              Case("sub-element", 4000.0, 0.1, 30.0, (("solver.newton_tolerance", 1e-12),))]
     # 2 km: the default treatment first (a 2 km step costs about 4 times a 4 km one)
-    grid += [Case(t, 2000.0, dt, 100.0) for t in TREATMENTS for dt in (0.5, 0.1, 2.0, "adaptive")
-             if (t, dt) != ("sub-element", 0.1)]
+    grid += [Case("no-partial", 2000.0, dt, 100.0) for dt in (0.5, 0.1, 2.0)]
+    grid += [Case("no-partial", 2000.0, 0.05, 40.0), Case("sub-element", 2000.0, 0.5, 100.0),
+             Case("sub-element", 2000.0, 2.0, 100.0)]
+    grid += [Case(t, 2000.0, "adaptive", 100.0) for t in TREATMENTS]
     grid += [Case("no-partial", 4000.0, 0.025, 40.0), Case("sub-element", 2000.0, 0.1, 100.0)]
     return grid
 
