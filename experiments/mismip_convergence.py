@@ -1,4 +1,4 @@
-"""MISMIP+ Ice1r in the time step and the mesh: VAF lost and grounding line for each melt treatment at the grounding line.
+"""MISMIP+ Ice1r in the time step and the mesh: VAF lost and grounding line for each treatment of the melt there.
 
 Ice1r (Asay-Davis et al. 2016, GMD 9, 2471; docs/mismip.md) from the 4 km steady state ``data/mismip/ice0_4km.h5``
 (and, with ``--full``, from that state interpolated onto 2 km and relaxed under Ice0 as the flagship gradient does,
@@ -274,7 +274,8 @@ def table(results: dict) -> list[dict]:
                     "failed_steps": int(sum(r["failed_steps"] for r in records)),
                     "newton_max": int(max(r["newton_max"] for r in records)),
                     "clamped_volume": sum(r["clamped_volume"] for r in records), "melted": melted,
-                    "partial_cell_fraction": sum(r["melted_partial_cells"] for r in records) / melted if melted else 0.0,
+                    "partial_cell_fraction": (sum(r["melted_partial_cells"] for r in records) / melted
+                                              if melted else 0.0),
                     "dt_stable_min": float(np.nanmin([r["dt_stable"] for r in records[1:]])),
                     "t_gl_440": next((r["time"] for r in records if r["grounding_line"] < GL_MARK), math.nan),
                     "cpu_seconds": records[-1]["cpu_seconds"]})
