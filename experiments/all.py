@@ -24,7 +24,7 @@ log = logging.getLogger("experiments.all")
 
 PURE = ("revolve_tradeoff", "hrevolve_vs_heuristics", "strategy_table", "join_graphs")
 ON_THE_MODEL = ("sensitivity_maps", "picard_adjoint", "strategy_measured", "nonuniform_costs", "twin_inversion",
-                "file_inversion", "mismip", "mismip_sensitivity", "mismip_flagship",
+                "file_inversion", "mismip", "mismip_convergence", "mismip_sensitivity", "mismip_flagship",
                 "mismip_online")
 EXPERIMENTS = PURE + ON_THE_MODEL
 

@@ -16,7 +16,8 @@ manager).  Control fields appear directly in the forms: ``friction`` (Weertman C
 ``accumulation`` (a, m/yr), ``melt_factor`` (f, dimensionless; only when the model has a sub-shelf melt term) and the
 initial thickness.  With a melt term :math:`m(h, b)` (icesheet.melt) the continuity equation's source is
 :math:`a - f\,m(h^n, b)`, the melt evaluated at the thickness at the start of the step, so the thickness update stays
-one linear solve.  All Functions, forms and solvers are built in the constructor and reused.
+one linear solve; with the ``"no-partial"`` treatment of the grounding line (icesheet.melt) the melt is switched off in
+cells with a grounded vertex at :math:`h^n`.  All Functions, forms and solvers are built in the constructor and reused.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from pyadjoint import stop_annotating
 
 from icesheet import constants, physics
 from icesheet.errors import InvalidFieldError
+from icesheet.melt import GROUNDING_LINE_MELT, FloatingCells, no_partial_melt, sub_element_melt
 from icesheet.thickness_solver import ThicknessSolver
 from icesheet.timeloop import StepInfo, check_field, run_steps
 from icesheet.velocity_solver import ADJOINT_MODES, PicardOptions, VelocitySolver
@@ -61,7 +63,9 @@ class IceModel:
     m/yr (e.g. :func:`icesheet.melt.mismip_melt_rate`), multiplied by the field ``melt_factor`` (>= 0).
     ``grounding_width``: None (default) for the sharp grounded indicator in the friction term, or a width in metres of
     height above flotation for the smoothed one (icesheet.physics.smooth_grounded_indicator); the diagnostics
-    (grounded area and mask) and the sub-shelf melt keep the sharp indicator.
+    (grounded area and mask) and the sub-shelf melt keep the sharp indicator.  ``melt_at_grounding_line``: how the
+    melt treats cells the grounding line crosses, ``"sub-element"`` (default) or ``"no-partial"`` (no melt in a cell
+    with a grounded vertex; icesheet.melt, after Seroussi & Morlighem 2018).
     """
 
     def __init__(self, mesh, *, thickness, bed, friction, rate_factor, accumulation, inflow_velocity,
@@ -69,8 +73,10 @@ class IceModel:
                  water_density: float = constants.water_density, melt=None, melt_factor=1.0,
                  friction_parameterisation: str = "linear",
                  rate_factor_parameterisation: str = "linear", adjoint_mode: str = "fixed-point",
-                 picard: PicardOptions = PicardOptions(), grounding_width: float | None = None):
+                 picard: PicardOptions = PicardOptions(), grounding_width: float | None = None,
+                 melt_at_grounding_line: str = GROUNDING_LINE_MELT[0]):
         for name, value, allowed in (("friction_parameterisation", friction_parameterisation, PARAMETERISATIONS),
+                                     ("melt_at_grounding_line", melt_at_grounding_line, GROUNDING_LINE_MELT),
                                      ("rate_factor_parameterisation", rate_factor_parameterisation,
                                       PARAMETERISATIONS),
                                      ("adjoint_mode", adjoint_mode, ADJOINT_MODES)):
@@ -134,8 +140,19 @@ class IceModel:
             self.rate_factor = rate_factor_values
 
         #: the sub-shelf melt f m(h, b) (UFL, m/yr) or None
-        self.melt_rate = (None if melt is None
-                          else self.melt_factor * melt(self.thickness, self.bed, rho_water=water_density))
+        self.melt_at_grounding_line = melt_at_grounding_line
+        self.floating_cells = None
+        if melt is None:
+            self.melt_rate = None
+        else:
+            rate = melt(self.thickness, self.bed, rho_water=water_density)
+            if melt_at_grounding_line == "no-partial":
+                with stop_annotating():
+                    self.floating_cells = FloatingCells(self.thickness, self.bed, rho_water=water_density)
+                rate = no_partial_melt(rate, self.floating_cells.cells)
+            else:
+                rate = sub_element_melt(rate)
+            self.melt_rate = self.melt_factor * rate
         self._mass_balance = self.accumulation if melt is None else self.accumulation - self.melt_rate
         self.reset_solvers(picard)
 
@@ -186,14 +203,24 @@ class IceModel:
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"dt = {dt!r}: the time step must be a finite number of years > 0")
         start = time.perf_counter()
+        self.update_floating_cells()
         velocity_info = self.velocity_solver.solve(converged=hint)
         clamped = self.thickness_solver.solve(float(dt))
+        self.update_floating_cells()  # so that melt_rate between steps is that of the current thickness
         self.time += float(dt)
         return StepInfo(dt=float(dt), picard_iterations=velocity_info.picard_iterations,
                         picard_changes=velocity_info.changes, residual_history=velocity_info.residuals,
                         newton_iterations=velocity_info.newton_iterations,
                         final_residual=velocity_info.final_residual, clamped_volume=clamped,
                         wall_time=time.perf_counter() - start)
+
+    def update_floating_cells(self) -> None:
+        """With the ``"no-partial"`` melt treatment, recompute its cell indicator from the current thickness.  Every
+        step does it first (the melt of a step is that of the thickness it starts from, whatever wrote that
+        thickness) and last, and so do ``set_state_arrays`` and ``load_state``: call it after writing the thickness
+        in another way before evaluating ``melt_rate``.  Taped like the step (icesheet.melt.FloatingCells)."""
+        if self.floating_cells is not None:
+            self.floating_cells.update()
 
     def reset_solvers(self, picard: PicardOptions | None = None) -> None:
         """Build the velocity solver (with ``picard``, by default the current solver's options) and the thickness
@@ -247,9 +274,10 @@ class IceModel:
 
     def set_state_arrays(self, arrays) -> None:
         """Write arrays from ``state_arrays`` back into the state Functions (not annotated)."""
-        for f, values in zip(self.state, arrays, strict=True):
-            with stop_annotating():
+        with stop_annotating():
+            for f, values in zip(self.state, arrays, strict=True):
                 f.dat.data_wo[...] = values
+            self.update_floating_cells()
 
     def save_state(self, path) -> None:
         """Write the mesh and the state Functions to a firedrake.CheckpointFile (HDF5)."""
@@ -273,3 +301,5 @@ class IceModel:
                 f.interpolate(g)
         check_field("thickness", self.thickness, minimum=0.0, source=str(path))
         check_field("velocity", self.velocity, source=str(path))
+        with stop_annotating():
+            self.update_floating_cells()

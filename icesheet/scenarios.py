@@ -56,7 +56,8 @@ _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto
             "preconditioner": PRECONDITIONERS,
             "friction_parameterisation": ("linear", "log"),
             "rate_factor_parameterisation": ("linear", "log"),
-            "grounded_indicator": ("sharp", "smooth")}
+            "grounded_indicator": ("sharp", "smooth"),
+            "melt_at_grounding_line": ("sub-element", "no-partial")}  # icesheet.melt.GROUNDING_LINE_MELT
 
 
 def _check_value(key: str, value, default) -> None:

@@ -57,10 +57,14 @@ def model_options(solver: dict, **overrides) -> dict:
 
 def physics_options(parameters: dict) -> dict:
     """IceModel keyword options from a scenario's optional ``[physics]`` table: ``grounded_indicator`` "sharp" (the
-    default) or "smooth" with ``grounding_width`` (m) (icesheet.physics.smooth_grounded_indicator)."""
+    default) or "smooth" with ``grounding_width`` (m) (icesheet.physics.smooth_grounded_indicator), and, in
+    scenarios with a sub-shelf melt, ``melt_at_grounding_line`` (icesheet.melt.GROUNDING_LINE_MELT)."""
     table = parameters.get("physics", {})
     smooth = table.get("grounded_indicator", "sharp") == "smooth"
-    return {"grounding_width": table["grounding_width"] if smooth else None}
+    options = {"grounding_width": table["grounding_width"] if smooth else None}
+    if "melt_at_grounding_line" in table:
+        options["melt_at_grounding_line"] = table["melt_at_grounding_line"]
+    return options
 
 
 def ice_shelf_ramp(parameters: dict, **overrides) -> IceModel:

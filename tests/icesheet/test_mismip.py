@@ -73,7 +73,7 @@ def test_flotation_ratio_and_melt_only_on_floating_ice():
     import numpy as np
     from icesheet import constants
 
-    model = build("mismip_ice1r")
+    model = build("mismip_ice1r", **{"physics.melt_at_grounding_line": "sub-element"})  # the formula at every node
     assert constants.ice_density / model.water_density == pytest.approx(918.0 / 1028.0, rel=1e-14)
     assert "melt_factor" in model.controls() and "melt_factor" not in build("mismip_ice0").controls()
     melt = fd.Function(model.thickness.function_space()).interpolate(model.melt_rate)
