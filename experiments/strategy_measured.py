@@ -75,13 +75,10 @@ def worker(cell_size: float, steps: int, memory: int, strategy: str, platform_fi
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     schedule, platform = strategy_schedules(steps, memory, Platform.from_toml(platform_file))[strategy]
     storage = [str(directory)] * (platform.n_levels - 1)
-    start = [f.copy(deepcopy=True) for f in model.state]
     result = gradient(loop, schedule, platform, storage)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     seconds = [result.cpu_time]
-    for _ in range(REPEATS - 1):  # the same run again from the same state: the fastest is the least disturbed
-        for f, f0 in zip(model.state, start):
-            f.assign(f0, annotate=False)
+    for _ in range(REPEATS - 1):  # the same run again (the manager puts x_0 back): the fastest is the least disturbed
         seconds.append(gradient(loop, schedule, platform, storage).cpu_time)
     seconds = min(seconds)
     return {"strategy": strategy, "seconds": seconds, "forward_steps": result.counters.forward_steps,
@@ -120,7 +117,7 @@ def run(out: Path, full: bool) -> dict:
             schedule, on = schedules[strategy]
             predicted = simulate(schedule, on, size["steps"], forward_costs=calibration.forward_costs,
                                  backward_costs=calibration.backward_costs)
-            # a run's time = the makespan of its actions + the constant outside them (Calibration.predict_run_time)
+            # a run's time = the makespan of its actions + the constant outside them (Calibration.run_overhead)
             predicted_s = predicted.makespan + calibration.run_overhead
             measured = _run_worker(size, strategy, platform_file, Path(directory))
             gradients[strategy] = np.array(measured.pop("gradient"))

@@ -120,7 +120,7 @@ def _calibration_summary(calibration, schedule, predicted, gradient) -> dict:
             "predicted_makespan_uniform_costs": predicted.makespan,
             "measured_makespan": measured_makespan,
             "measured_over_predicted": measured_makespan / per_step.makespan,
-            "predicted_run_time": calibration.predict_run_time(schedule),
+            "predicted_run_time": per_step.makespan + calibration.run_overhead,
             "measured_run_time": gradient.wall_time}
 
 

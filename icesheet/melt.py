@@ -58,7 +58,7 @@ def mismip_melt_rate(thickness, bed, rate=MISMIP_MELT_RATE, water_column_scale=M
     :func:`icesheet.physics.surface` (:math:`z_d = -(\rho_I/\rho_W) h` afloat); :math:`H_c` is clipped at 0."""
     draft = physics.surface(thickness, bed, rho_ice, rho_water) - thickness
     water_column = max_value(draft - bed, 0.0)
-    floating = 1 - physics.grounded_indicator(thickness, bed, rho_ice, rho_water)
+    floating = floating_vertices(thickness, bed, rho_ice, rho_water)
     return floating * rate * tanh(water_column / water_column_scale) * max_value(depth - draft, 0.0)
 
 

@@ -206,7 +206,8 @@ class IceModel:
         self.update_floating_cells()
         velocity_info = self.velocity_solver.solve(converged=hint)
         clamped = self.thickness_solver.solve(float(dt))
-        self.update_floating_cells()  # so that melt_rate between steps is that of the current thickness
+        with stop_annotating():  # only for melt_rate between steps: the next step recomputes it, taped, first
+            self.update_floating_cells()
         self.time += float(dt)
         return StepInfo(dt=float(dt), picard_iterations=velocity_info.picard_iterations,
                         picard_changes=velocity_info.changes, residual_history=velocity_info.residuals,

@@ -186,8 +186,7 @@ class VelocitySolver:
                    "local_cholesky_package": "cholmod" if cholmod else "petsc", "ranks": V.mesh().comm.size}
         linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
                                           **package)
-        adjoint_parameters = linear_solver_parameters(options.linear_solver, options.preconditioner, 1.0e-12,
-                                                      **package)
+        adjoint_parameters = {**linear, "ksp_rtol": 1.0e-12} if krylov else linear
         self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)

@@ -102,13 +102,6 @@ class Calibration:
         costs = {"forward_costs": self.forward_costs, "backward_costs": self.backward_costs} if per_step else {}
         return simulate(list(schedule), self.platform(), self.steps, **costs)
 
-    def predict_run_time(self, schedule) -> float:
-        """The predicted time of a whole ``CheckpointManager.run`` of ``schedule``: its per-step makespan plus
-        ``run_overhead``, the constant part of a run outside every action (the makespan alone counts only the
-        actions, so a short run's measured time exceeds it by that constant: about 0.2 s of CPU time, 20 % of a
-        1-second run of ``experiments/strategy_measured.py``)."""
-        return self.predict(schedule).makespan + self.run_overhead
-
     def to_dict(self) -> dict:
         return {"uf": self.uf, "ub": self.ub, "forward_costs": list(self.forward_costs),
                 "backward_costs": list(self.backward_costs), "taped_forward_costs": list(self.taped_forward_costs),

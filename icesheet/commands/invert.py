@@ -278,10 +278,7 @@ def _check_schedule(schedule: str, steps: int, storage) -> None:
 
 def _check_resume(request: Request, state_dir: Path, resume: bool) -> None:
     saved = state_dir / "request.json"
-    if not resume:
-        if state_dir.exists():
-            logger.warning("%s: an earlier inversion's state is replaced (use --resume to continue it)", state_dir)
-            shutil.rmtree(state_dir)
+    if not resume:  # an earlier run's state is replaced by run(), once every check has passed
         return
     if not saved.is_file():
         raise InputError(f"resume: {str(saved)!r} does not exist; there is no inversion to continue in this --out")
@@ -351,6 +348,9 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     if resume:
         _check_ranks(state_dir, comm.size)
     if comm.rank == 0:
+        if not resume and state_dir.exists():
+            logger.warning("%s: an earlier inversion's state is replaced (use --resume to continue it)", state_dir)
+            shutil.rmtree(state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "request.json").write_text(json.dumps(asdict(request), indent=1) + "\n")
     comm.barrier()
@@ -383,8 +383,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
         first = snapshot_initialisation(problem, state_dir / "start", alpha, options, resume, log_start)
         reference = prior["gradient_norm"]
         started.update(prior_misfit=prior["misfit"], prior_gradient_norm=reference,
-                       start_snapshot={"alpha": alpha, **{k: v for k, v in _lcurve_row(first).items()
-                                                          if k != "alpha"}})
+                       start_snapshot=_lcurve_row(first))
     inversion = Inversion(problem, state_dir, options, resume=resume, on_iteration=on_iteration,
                           reference_gradient_norm=reference)
 
@@ -413,7 +412,7 @@ def run(request: Request, data: list, out: Path, resume: bool = False, progress:
     if stepping:  # the bound with the recovered controls: the model step should stay below it
         from icesheet import stability
 
-        limit = stability.initial_time_step_limit(model)
+        limit = stability.time_step_limit(model)  # the velocity was just solved
         stepping["stable_dt_result"] = limit.dt
         if problem.last_result is not None:  # the schedule's footprint in the last evaluation
             counters = problem.last_result.counters
@@ -431,7 +430,7 @@ def _check_ranks(state_dir: Path, size: int) -> None:
     """Each rank saved its part of the iterates: a resumed run needs as many ranks as the interrupted one."""
     import re
 
-    ranks = {int(m.group(1)) for p in state_dir.glob("solve*.rank*.npz")
+    ranks = {int(m.group(1)) for p in state_dir.rglob("solve*.rank*.npz")
              if (m := re.fullmatch(r"solve\d+\.rank(\d+)\.npz", p.name))}
     if ranks and ranks != set(range(size)):
         raise InputError(f"resume: {str(state_dir)!r} was written by {max(ranks) + 1} MPI ranks, this run has {size}; "
