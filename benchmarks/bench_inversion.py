@@ -116,7 +116,7 @@ def _iterate_error(path: Path, mesh_source, prior: float, width: float) -> tuple
     initial grounded mask)."""
     import firedrake as fd
 
-    from experiments.twin_inversion import true_log_friction
+    from experiments.file_inversion import friction_errors
     from icesheet.optimisation import load_state
 
     state, _, _ = load_state(path)
@@ -134,8 +134,7 @@ def _iterate_error(path: Path, mesh_source, prior: float, width: float) -> tuple
     lumped = fd.assemble(fd.TestFunction(space) * fd.dx).dat.data_ro
     theta = fd.Function(space)
     theta.dat.data_wo[...] = state.x[:lumped.size] / np.sqrt(lumped / lumped.sum())
-    truth = true_log_friction(mesh, prior, width)
-    return tuple(float(np.sqrt(fd.assemble(grounded * (q - truth) ** 2 * fd.dx))) for q in (theta, prior))
+    return friction_errors(grounded, theta, prior, width)
 
 
 STATE_COLUMNS = ("run", "cell_size", "model_dt", "model_steps", "ram_slots", "alpha", "prior_misfit",
@@ -182,7 +181,7 @@ def state_errors(runs, cell_size: float) -> list[dict]:
     return rows
 
 
-def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterations: int, substeps: int = 1,
+def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterations: int, substeps: int,
               indicators=("sharp", "smooth"), ram_slots: int = 2, keep: Path | None = None,
               start: str = "prior") -> list[dict]:
     """The transient twin with the sharp, then the smoothed grounded indicator (module docstring), each interval of
@@ -201,7 +200,8 @@ def grounding(cell_size: float, steps: int, dt: float, alpha: float, max_iterati
             twin = write_transient_twin(tmp / "observations", cell_size, dt, steps,
                                         grounded_indicator=indicator, substeps=substeps)
             out = tmp / "invert"
-            argv = ["invert", "--mesh-size", str(cell_size), "--dt", str(dt / substeps), "--alpha", str(alpha),
+            argv = ["invert", "--mesh-size", str(cell_size), "--dt", str(dt), "--substeps", str(substeps),
+                    "--alpha", str(alpha),
                     "--grounded-indicator", indicator, "--max-iterations", str(max_iterations), "--out", str(out),
                     "--ram-slots", str(ram_slots), "--start", start, "--no-progress"]
             for t, path in twin["files"].items():
@@ -310,12 +310,10 @@ def joint(cell_size: float, steps: int, dt: float, substeps: int, alpha: float, 
     relative to the prior's (thickness: Euclidean over the vertices; friction: L2 on grounded ice)."""
     import time
 
-    import firedrake as fd
     from pyadjoint import stop_annotating
 
     from checkpointing.platform import Level, Platform
-    from experiments.file_inversion import write_transient_twin
-    from experiments.twin_inversion import true_log_friction
+    from experiments.file_inversion import friction_errors, write_transient_twin
     from icesheet.inversion import (Inversion, TransientInversion, control_parameters, evaluate_prior,
                                     snapshot_initialisation, term_index)
     from icesheet.observations import observations_on_mesh, read_observations
@@ -354,10 +352,8 @@ def joint(cell_size: float, steps: int, dt: float, substeps: int, alpha: float, 
                 cpu, seconds = time.process_time() - cpu, time.perf_counter() - began
                 problem.set_vector(result.state.x)
                 with stop_annotating():
-                    grounded = model.output_fields()["grounded"]
-                    truth = true_log_friction(model.mesh, twin["prior"], twin["width"])
-                    error = fd.assemble(grounded * (model.log_friction - truth) ** 2 * fd.dx)
-                    initial = fd.assemble(grounded * (twin["prior"] - truth) ** 2 * fd.dx)
+                    error, initial = friction_errors(model.output_fields()["grounded"], model.log_friction,
+                                                     twin["prior"], twin["width"])
                 truth_thickness = twin["true_thickness"]
                 rows.append({"cell_size": cell_size, "steps": steps, "dt": dt, "substeps": substeps, "alpha": alpha,
                              "block_scaling": block_scaling, "start": start,
@@ -367,10 +363,24 @@ def joint(cell_size: float, steps: int, dt: float, substeps: int, alpha: float, 
                              "prior_misfit": prior["misfit"], "misfit": result.misfit,
                              "thickness_error": float(np.linalg.norm(model.thickness.dat.data_ro - truth_thickness)
                                                       / np.linalg.norm(prior_thickness - truth_thickness)),
-                             "friction_error": float(np.sqrt(error / initial)), "cpu_seconds": cpu,
+                             "friction_error": error / initial, "cpu_seconds": cpu,
                              "seconds": seconds, "load": os.getloadavg()[0]})
                 print(" ".join(f"{k}={rows[-1][k]}" for k in JOINT_COLUMNS), flush=True)
     return rows
+
+
+def resolve_substeps(substeps: str, cell_size: float, dt: float) -> int:
+    """``--substeps`` as a number: given, or ``auto``: what ``icesheet invert --substeps auto`` chooses for an
+    interval of ``dt`` years at the prior's initial state (icesheet.inversion.model_substeps), so that the twin is
+    made with the model step the inversion takes."""
+    if substeps != "auto":
+        return int(substeps)
+    from icesheet.inversion import model_substeps
+    from icesheet.scenarios import build_model, scenario_parameters
+
+    model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides={
+        "mesh.cell_size": cell_size, "physics.grounded_indicator": "smooth"}))
+    return model_substeps(model, dt)[0]
 
 
 def _save(name: str, columns, rows) -> None:
@@ -393,7 +403,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dt", type=float, default=10.0, help="--grounding: years between them")
     parser.add_argument("--alpha", type=float, default=0.1, help="--grounding: the regularisation weight")
     parser.add_argument("--max-iterations", type=int, default=60, help="--grounding: L-BFGS iterations")
-    parser.add_argument("--substeps", type=int, default=1, help="--grounding: model steps per interval of --dt")
+    parser.add_argument("--substeps", default="auto", help="--grounding, --joint: model steps per interval of --dt, "
+                        "or auto (default: as icesheet invert --substeps auto, at the prior)")
     parser.add_argument("--indicators", nargs="+", default=["sharp", "smooth"], help="--grounding: indicators")
     parser.add_argument("--ram-slots", type=int, default=2, help="--grounding: Revolve's RAM checkpoints")
     parser.add_argument("--keep", type=Path, help="--grounding: keep the files and outputs under this directory")
@@ -409,6 +420,8 @@ def main(argv=None) -> int:
     parser.add_argument("--name-suffix", default="", help="--state-errors: appended to the results file name")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.grounding or args.joint:
+        args.substeps = resolve_substeps(args.substeps, args.cell_size, args.dt)
     if args.state_errors:
         _save(f"bench_inversion_state{args.name_suffix}", STATE_COLUMNS, state_errors(args.state_errors,
                                                                                        args.cell_size))

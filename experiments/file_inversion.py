@@ -121,17 +121,21 @@ def write_transient_twin(out: Path, cell_size: float, dt: float, steps: int, see
             "true_thickness": true_thickness}
 
 
+def friction_errors(grounded, theta, prior: float, width: float) -> tuple[float, float]:
+    """``(||theta - theta_true||, ||ln C0 - theta_true||)`` in L2 on the grounded ice (``grounded``, 1 there and 0
+    on floating ice), ``theta_true`` the twin's truth on ``grounded``'s mesh and ``ln C0 = prior``."""
+    truth = true_log_friction(grounded.function_space().mesh(), prior, width)
+    return tuple(float(np.sqrt(fd.assemble(grounded * (q - truth) ** 2 * fd.dx))) for q in (theta, prior))
+
+
 def grounded_errors(result: Path, prior: float, width: float) -> tuple[float, float]:
-    """``(||theta - theta_true||, ||ln C0 - theta_true||)`` in L2 on the grounded ice, from ``icesheet invert``'s
-    ``result.h5`` (its mesh, recovered ``log_friction`` and ``grounded`` mask)."""
+    """:func:`friction_errors` of the ``log_friction`` that ``icesheet invert`` recovered, from its ``result.h5``
+    (its mesh, recovered ``log_friction`` and ``grounded`` mask)."""
     with fd.CheckpointFile(str(result), "r") as h5:
         mesh = h5.load_mesh()
         theta = h5.load_function(mesh, "log_friction")
         grounded = h5.load_function(mesh, "grounded")
-    truth = true_log_friction(mesh, prior, width)
-    error = np.sqrt(fd.assemble(grounded * (theta - truth) ** 2 * fd.dx))
-    initial = np.sqrt(fd.assemble(grounded * (prior - truth) ** 2 * fd.dx))
-    return float(error), float(initial)
+    return friction_errors(grounded, theta, prior, width)
 
 
 def invert_twin(out: Path, cell: float, *options: str) -> dict:

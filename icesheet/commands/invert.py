@@ -248,7 +248,10 @@ def prepare(args):
         if args.schedule not in PLANNERS:
             raise InputError(f"schedule = {args.schedule!r}: unknown; choose one of {', '.join(sorted(PLANNERS))}")
         storage = storage_platform(steps, args.platform, args.ram_slots, args.disk_dir)
-        _check_schedule(args.schedule, steps * (substeps or 1), storage)
+        # the model's chain: known here for a given --substeps; for auto, run() checks it once the step is known
+        model_steps = steps if substeps is None else max(
+            term_index(d.quantity, when, dt / substeps) for d, (_, when) in zip(data, files))
+        _check_schedule(args.schedule, model_steps, storage)
         platform = storage.to_dict()
         for k, directory in enumerate(args.disk_dir, start=1):
             check_writable_directory(directory, f"disk_dir (level {k})")

@@ -62,6 +62,10 @@ def test_transient_schedule_must_fit(capsys, files):
     code, err = run(capsys, "--observations", f"{files['grid']}@20", "--dt", "10", "--schedule", "store-all",
                     "--ram-slots", "1")
     assert code == 2 and "schedule 'store-all' does not fit 3 model steps" in err
+    # velocities of t = 20 yr with 3 model steps per 10 yr: solved in model step 20 / (10 / 3) + 1 = 7
+    code, err = run(capsys, "--observations", f"{files['grid']}@20", "--dt", "10", "--substeps", "3",
+                    "--schedule", "store-all", "--ram-slots", "1")
+    assert code == 2 and "schedule 'store-all' does not fit 7 model steps" in err
 
 
 def test_malformed_file_is_named(capsys, files):
