@@ -33,18 +33,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # this checkout's packages; the toy model is test support
+
+from checkpointing.memory import peak_rss_mb  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = ("manager-store-all", "manager-revolve", "manager-hrevolve", "pyadjoint-store-all", "pyadjoint-revolve")
 COLUMNS = ("variant", "steps", "cells", "state_mb", "peak_rss_above_baseline_mb", "states_equivalent",
            "growth_states_per_step", "forward_s", "gradient_s", "gradient_over_forward", "forward_steps",
            "directional_derivative", "agrees_with_store_all")
 DT = 0.05
-
-
-def _rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _toy(cells, steps):
@@ -118,9 +115,9 @@ def worker(variant: str, cells: int, steps: int, slots: int) -> dict:
         run = _manager_gradient if variant.startswith("manager") else _pyadjoint_gradient
         extra = (directory,) if variant.startswith("manager") else ()
         run(variant, cells, 2, min(slots, 2), *extra)  # warm-up: compile every kernel, fill the caches
-        baseline = _rss_mb()
+        baseline = peak_rss_mb()
         forward, gradient, forward_steps, derivative = run(variant, cells, steps, slots, *extra)
-        peak = _rss_mb() - baseline
+        peak = peak_rss_mb() - baseline
     state_mb = (cells + 1) ** 2 * 8 / 1e6
     return {"variant": variant, "steps": steps, "cells": cells, "state_mb": round(state_mb, 4),
             "peak_rss_above_baseline_mb": round(peak, 1), "states_equivalent": round(peak / state_mb, 1),

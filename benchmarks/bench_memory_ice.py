@@ -102,6 +102,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from checkpointing.memory import c_heap_bytes, peak_rss_mb  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 VARIANTS = ("forward-only", "manager-store-all", "manager-revolve", "manager-hrevolve", "pyadjoint-store-all",
             "pyadjoint-revolve")
@@ -141,12 +144,6 @@ SETUPS = {
                     ("friction", "melt"), 1000, disk_slots=40, full_steps=(1, 25, 50, 100, 250, 1000),
                     vanilla_max=250),
 }
-
-
-def _rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # -- the model of each set-up --------------------------------------------------------------------------------------
@@ -291,7 +288,6 @@ def breakdown(settings: dict) -> list[str]:
     and after the adjoint; then the PETSc matrices the adjoint left alive and a Cholesky factorisation of the
     largest with the velocity solver's package (CHOLMOD, or MUMPS without SuiteSparse), as the adjoint's linear
     solve makes one."""
-    import ctypes
     import gc
     import tracemalloc
 
@@ -301,17 +297,10 @@ def breakdown(settings: dict) -> list[str]:
 
     from icesheet.controls import control_function
 
-    class MallInfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                         "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = MallInfo2
     lines, marks = [], {}
 
     def mark(name):
-        info = libc.mallinfo2()
-        marks[name] = ((info.uordblks + info.hblkhd) / 1e6, tracemalloc.get_traced_memory()[0] / 1e6, _rss_mb())
+        marks[name] = (c_heap_bytes(collect=False) / 1e6, tracemalloc.get_traced_memory()[0] / 1e6, peak_rss_mb())
 
     def change(a, b):
         heap, traced, peak = (y - x for x, y in zip(marks[a], marks[b]))
@@ -368,7 +357,7 @@ def worker(variant: str, settings: dict, steps: int, calibration_fields) -> dict
     cell_size, dt, slots = settings["cell_size"], settings["dt"], settings["slots"]
     with tempfile.TemporaryDirectory(prefix="bench-memory-ice-") as directory:
         warm_models = _warm_up(settings, directory)  # noqa: F841 (kept alive)
-        start_mb = _rss_mb()
+        start_mb = peak_rss_mb()
         model, functional, directions = _build(setup, cell_size, settings["tolerance"], steps)
         loop = time_loop(model, functional, [dt] * steps, setup.controls)
         load_start = os.getloadavg()[0]
@@ -381,7 +370,7 @@ def worker(variant: str, settings: dict, steps: int, calibration_fields) -> dict
                                                          calibration_fields,
                                                          settings.get("disk_slots", setup.disk_slots))
         run_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
-        peak_mb = _rss_mb()
+        peak_mb = peak_rss_mb()
         load_end = os.getloadavg()[0]
     state_mb = sum(f.dat.data_ro.nbytes for f in model.state) / 1e6
     slopes = None if derivative is None else [

@@ -30,11 +30,8 @@ Writes benchmarks/results/bench_memory_leak.json (the peer figures and one run p
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -44,32 +41,20 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from checkpointing.memory import c_heap_bytes, peak_rss_mb  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
-def c_heap_in_use() -> int:
-    """Bytes of C heap in use (glibc ``mallinfo2``: arena blocks in use plus mmap-ed blocks), after a cycle
-    collection."""
-    gc.collect()
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = _MallInfo2
-    info = libc.mallinfo2()
-    return info.uordblks + info.hblkhd
 
 
 def per_call(operation, reps: int) -> float:
     """C heap bytes left in use per call of ``operation`` (after 20 calls that fill caches)."""
     for _ in range(20):
         operation()
-    before = c_heap_in_use()
+    before = c_heap_bytes()
     for _ in range(reps):
         operation()
-    return (c_heap_in_use() - before) / reps
+    return (c_heap_bytes() - before) / reps
 
 
 def peer(reps: int) -> dict:
@@ -117,8 +102,8 @@ def manager(cell_size: float, steps: int, every: int, slots: int, schedule: str 
     def observed(i, state):  # called at the start of Backward(i), i = l, ..., 0
         count[0] += 1
         if count[0] == 1 or count[0] % every == 0:
-            samples.append({"backward_steps": count[0] - 1, "c_heap_bytes": c_heap_in_use(),
-                            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
+            samples.append({"backward_steps": count[0] - 1, "c_heap_bytes": c_heap_bytes(),
+                            "peak_rss_mb": peak_rss_mb()})
         return functional(i, state)
 
     loop = time_loop(model, observed, [0.1] * steps, controls)

@@ -25,7 +25,6 @@ import csv
 import json
 import multiprocessing
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from checkpointing.hrevolve import hrevolve_tables  # noqa: E402
+from checkpointing.memory import peak_rss_mb  # noqa: E402
 from checkpointing.planners import PLANNERS, ScheduleDoesNotFit, plan  # noqa: E402
 from checkpointing.platform import Platform  # noqa: E402
 from checkpointing.simulator import simulate  # noqa: E402
@@ -51,13 +51,9 @@ COLUMNS = ("platform", "levels", "l", "ours_s", "ours_schedule_s", "ours_table_m
            "ours_makespan", "ours_makespan_peer_convention", "peer_s", "peer_peak_rss_mb", "peer_status", "peer_makespan", "speedup")
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def _ours(spec: str, l: int) -> dict:
     platform = Platform.from_spec(spec, UF, UB)
-    base = _rss_mb()
+    base = peak_rss_mb()
     start = time.perf_counter()
     tables = hrevolve_tables(l, platform)
     built = time.perf_counter()
@@ -65,7 +61,7 @@ def _ours(spec: str, l: int) -> dict:
     done = time.perf_counter()
     entries = sum(t.opt.size + t.optbar.size for t in tables.levels)
     return {"ours_s": done - start, "ours_schedule_s": done - built, "ours_table_mb": entries * 10 / 2**20,
-            "ours_peak_rss_mb": _rss_mb() - base, "ours_makespan": tables.value(),
+            "ours_peak_rss_mb": peak_rss_mb() - base, "ours_makespan": tables.value(),
             "ours_makespan_peer_convention": tables.value() + (l + 1) * UF, "actions": len(schedule)}
 
 
@@ -76,12 +72,12 @@ def _peer(spec: str, l: int, makespan_limit: float) -> dict:
     platform = Platform.from_spec(spec, UF, UB)
     ram, disk = platform.levels
     disk_slots = int(min(disk.capacity, l))
-    base = _rss_mb()
+    base = peak_rss_mb()
     start = time.perf_counter()
     count = sum(1 for _ in HRevolve(l + 1, ram.capacity, disk_slots, uf=UF, ub=UB, wd=disk.write_cost,
                                     rd=disk.read_cost))
     seconds = time.perf_counter() - start
-    out = {"peer_s": seconds, "peer_peak_rss_mb": _rss_mb() - base, "peer_actions": count}
+    out = {"peer_s": seconds, "peer_peak_rss_mb": peak_rss_mb() - base, "peer_actions": count}
     if seconds < makespan_limit:
         seq = hrevolve(l, (ram.capacity, disk_slots), [0, disk.write_cost], [0, disk.read_cost], UF, UB)
         out["peer_makespan"] = seq.makespan

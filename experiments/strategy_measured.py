@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import subprocess
 import sys
 import tempfile
@@ -65,6 +64,7 @@ def worker(cell_size: float, steps: int, memory: int, strategy: str, platform_fi
     """Run one strategy in this process; return its measured CPU time (the least of ``REPEATS`` runs), the first
     run's counts, peak RSS and gradient."""
     from checkpointing.adjoint import gradient
+    from checkpointing.memory import peak_rss_mb
     from checkpointing.platform import Platform
 
     from .strategy_table import strategy_schedules
@@ -72,11 +72,11 @@ def worker(cell_size: float, steps: int, memory: int, strategy: str, platform_fi
     model, loop = _setup(cell_size, steps)
     _, warm_up = _setup_loop(model, 2)
     gradient(warm_up, "store-all")  # compiles the kernels
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    baseline = peak_rss_mb()
     schedule, platform = strategy_schedules(steps, memory, Platform.from_toml(platform_file))[strategy]
     storage = [str(directory)] * (platform.n_levels - 1)
     result = gradient(loop, schedule, platform, storage)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = peak_rss_mb()
     seconds = [result.cpu_time]
     for _ in range(REPEATS - 1):  # the same run again (the manager puts x_0 back): the fastest is the least disturbed
         seconds.append(gradient(loop, schedule, platform, storage).cpu_time)

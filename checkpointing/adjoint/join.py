@@ -28,7 +28,6 @@ gradient is the sum of the teeth's: ``dJ/dp = phi'(y_0) sum_b dg_b/dp``.
 from __future__ import annotations
 
 import gc
-import resource
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -38,6 +37,7 @@ from firedrake.adjoint import stop_annotating
 
 from ..actions import HANDLE, Join, Start
 from ..joingraph import Branch, JoinGraph, JoinReport, simulate_join
+from ..memory import peak_rss_mb
 from ..platform import Level, Platform
 from .manager import (CheckpointManager, _assign_owned, _cofunction, _Execution, _owned_views,
                       _renew_block_variables)
@@ -213,7 +213,7 @@ class _JoinExecution:
         counters = JoinCounters(forward_steps=[t.counters.forward_steps for t in self.teeth] + [0],
                                 backward_steps=[t.counters.backward_steps for t in self.teeth] + [self.handle_steps],
                                 wall_time=time.perf_counter() - start,
-                                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, **counts)
+                                peak_rss_mb=peak_rss_mb(), **counts)
         total = [[sum(arrays) for arrays in zip(*parts)] for parts in zip(*(t.gradient for t in self.teeth))]
         gradient = tuple(_cofunction(p, g) for p, g in zip(self.loop.controls, total))
         return JoinResult(self.value, gradient, counters, self.predicted, self.join)

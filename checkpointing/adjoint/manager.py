@@ -72,7 +72,6 @@ levels.
 from __future__ import annotations
 
 import gc
-import resource
 import time
 from dataclasses import dataclass, field
 from functools import singledispatchmethod
@@ -84,6 +83,7 @@ from firedrake.adjoint import (AdjFloat, Control, Tape, annotate_tape, continue_
 from pyadjoint.drivers import marked_controls
 
 from ..actions import Advance, Backward, Discard, Read, Write
+from ..memory import peak_rss_mb
 from ..online import OnlineCheckpointing
 from ..platform import Level, Platform
 from ..simulator import Report, simulate
@@ -344,7 +344,7 @@ class _Execution:
         _renew_block_variables(self.loop.state + self.loop.controls)
         gc.unfreeze()
         gc.collect()
-        self.counters.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        self.counters.peak_rss_mb = peak_rss_mb()
 
     def result(self) -> AdjointResult:
         return AdjointResult(
