@@ -339,9 +339,18 @@ def test_transient_resume_inside_the_snapshot_start_equals_uninterrupted(tmp_pat
             argv += ["--observations", f"{path}@{t:g}"]
         return main(argv)
 
+    original = SnapshotInversion.accept  # TransientInversion has its own: only the start's iterates count
+    accepts = {"uninterrupted": 0, "resumed": 0}
+
+    def counting(run):
+        def accept(self):
+            accepts[run] += 1
+            original(self)
+        return accept
+
+    monkeypatch.setattr(SnapshotInversion, "accept", counting("uninterrupted"))
     assert invert(tmp_path / "uninterrupted") == 0
     accepted = {"n": 0}
-    original = SnapshotInversion.accept  # TransientInversion has its own: only the start's iterates count
 
     def accept(self):
         accepted["n"] += 1
@@ -352,8 +361,10 @@ def test_transient_resume_inside_the_snapshot_start_equals_uninterrupted(tmp_pat
     monkeypatch.setattr(SnapshotInversion, "accept", accept)
     assert invert(tmp_path / "resumed") == 130
     assert not (tmp_path / "resumed" / "state" / "solve00.rank0.npz").exists()  # stopped inside the start
-    monkeypatch.setattr(SnapshotInversion, "accept", original)
+    monkeypatch.setattr(SnapshotInversion, "accept", counting("resumed"))
     assert invert(tmp_path / "resumed", "--resume") == 0
+    # continued, not recomputed: the start's first two iterates were accepted before the interrupt and not again
+    assert accepts["resumed"] == accepts["uninterrupted"] - 2 > 0
     summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("uninterrupted", "resumed")]
     for key in ("iterations", "evaluations", "stop"):
         assert summaries[0][key] == summaries[1][key], key
