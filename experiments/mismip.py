@@ -54,8 +54,28 @@ RAMP = 1.5  # growth factor of the spin-up's steps after a (re)start
 #: {"vaf" | "grounded_area" | "grounding_line": 11 values, every 10 years over the experiment's first 100 years}}}
 PEER = json.loads((STATES / "peer_wavi.json").read_text())["models"]
 PEER_TIMES = [10.0 * k for k in range(11)]  # yr after each experiment's start
+#: The MISMIP+ ensemble (data/mismip/ensemble_cornford2020.json: source, method, what is missing): {member:
+#: {"model", "stress", "sliding", "cell_km", "ice0" | "ice1r": {"grounding_line" | "vaf" | "grounded_area": 11
+#: values at PEER_TIMES, or None}}}; members are the supplement's file names of Cornford et al. (2020).
+ENSEMBLE = json.loads((STATES / "ensemble_cornford2020.json").read_text())["members"]
 #: the experiments in order, each with the state it starts from and its start time (yr)
 EXPERIMENTS = (("ice0", "spin-up", 0.0), ("ice1r", "spin-up", 0.0), ("ice1ra", "ice1r", 100.0))
+
+
+
+def ensemble_values(experiment: str, key: str, t: float, stress=None, sliding=None) -> dict:
+    """The ensemble's ``key`` at ``t`` years of ``experiment`` ("ice0" or "ice1r"), {member: value}, over the members
+    whose stress approximation is in ``stress`` and sliding law in ``sliding`` (None: any) and that report it.  A
+    member without an Ice0 series gives its Ice1r value at t = 0 for Ice0 at t = 0 (both are its spun-up state)."""
+    k = PEER_TIMES.index(t)
+    values = {}
+    for name, member in ENSEMBLE.items():
+        if (stress and member["stress"] not in stress) or (sliding and member["sliding"] not in sliding):
+            continue
+        series = member[experiment] or (member["ice1r"] if experiment == "ice0" and k == 0 else None)
+        if series and series[key][k] is not None:
+            values[name] = series[key][k]
+    return values
 
 
 # -- diagnostics ---------------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ that failed and were split (experiments.mismip.advance), Newton and Picard itera
 the volume added by the thickness clamp, the volume melted and the part of it melted in cells with a grounded vertex
 (which the ``"no-partial"`` treatment withholds).  The table (``DIR/mismip_convergence.csv`` and ``.md``) gives VAF
 lost and grounding line at 20, 30, 40, 60 and 100 years beside WAVI's (data/mismip/peer_wavi.json); the figure the VAF
-lost and grounding line against time.
+lost and grounding line against time, over the range of the MISMIP+ ensemble's Ice1r runs (Cornford et al. 2020,
+data/mismip/ensemble_cornford2020.json).  ``figure(saved_results(RUNS), OUT)`` redraws it from saved runs.
 
 Default: 4 km, 40 years, steps of 2 and 0.5 years, both treatments (a few minutes).  ``--full``: 100 years at 4 km
 with steps of 2, 0.5, 0.1, 0.05 years and adaptive, 40 years at 4 km with steps of 0.025 years, 100 years at 2 km
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .harness import main_for, plt, save_figure, write_csv
-from .mismip import PEER, PEER_TIMES, STATES, advance, build, centreline_grounding_line
+from .mismip import PEER, PEER_TIMES, STATES, advance, build, centreline_grounding_line, ensemble_values
 
 NAME = "mismip_convergence"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -139,12 +140,11 @@ def run_case(case: Case, out: Path, progress: bool = True) -> list[dict]:
     from icesheet.melt import FloatingCells
     from icesheet.stability import time_step_limit
 
+    rows = saved_rows(case, out / "runs")
+    if rows:
+        log.info("%s: read back from %s", case.tag, out / "runs")
+        return rows
     path = out / "runs" / f"{case.tag}.csv"
-    if path.is_file():
-        rows = read_rows(path)
-        if rows and rows[-1]["time"] >= case.years - 1e-6:
-            log.info("%s: read back from %s", case.tag, path)
-            return rows
     path.parent.mkdir(parents=True, exist_ok=True)
     state = initial_state(case.cell_size, out)
     model = build("mismip_ice1r", case.cell_size, state, overrides={"physics.melt_at_grounding_line": case.treatment,
@@ -240,6 +240,22 @@ def record(model, start_vaf: float, tally: YearTally, cpu: float, dt_stable: flo
             "melted_partial_cells": tally.melted_partial, "cpu_seconds": round(cpu, 2)}
 
 
+def saved_rows(case: Case, runs: Path) -> list[dict] | None:
+    """The rows of ``case`` in ``runs/<tag>.csv`` if that run reached its end, else None."""
+    path = runs / f"{case.tag}.csv"
+    if path.is_file():
+        rows = read_rows(path)
+        if rows and rows[-1]["time"] >= case.years - 1e-6:
+            return rows
+    return None
+
+
+def saved_results(runs: Path, full: bool = True) -> dict:
+    """{case: rows} for the cases of :func:`cases` complete in ``runs`` (an invocation's ``DIR/runs``, or
+    data/mismip/convergence/runs): the figure again without running, ``figure(saved_results(runs), out)``."""
+    return {case: rows for case in cases(full) if (rows := saved_rows(case, runs))}
+
+
 def read_rows(path: Path) -> list[dict]:
     with open(path) as handle:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
@@ -309,7 +325,9 @@ def markdown(rows: list[dict]) -> str:
 
 def figure(results: dict, out: Path) -> Path:
     """VAF lost and centreline grounding line against time: one colour per time step, solid lines for
-    ``"no-partial"``, dashed for ``"sub-element"``, thick for 4 km and thin for 2 km; WAVI's as markers."""
+    ``"no-partial"``, dashed for ``"sub-element"``, thick for 4 km and thin for 2 km; WAVI's as markers; grey bands:
+    the range of the MISMIP+ ensemble's Ice1r runs, all members and those with SSA stresses and Weertman friction
+    (:func:`ensemble_band`)."""
     fig, axes = plt.subplots(1, 2, figsize=(14, 5))
     steps = sorted({str(c.dt) for c in results}, key=lambda s: (s == "adaptive", -float(s) if s != "adaptive" else 0))
     colours = {s: f"C{i}" for i, s in enumerate(steps)}
@@ -325,6 +343,12 @@ def figure(results: dict, out: Path) -> Path:
     for peer, marker in (("WAVI 1 km", "o"), ("WAVI 2 km", "s")):
         axes[0].plot(PEER_TIMES, [peer_at(peer, "vaf", t) for t in PEER_TIMES], "k" + marker, ms=4, label=peer)
         axes[1].plot(PEER_TIMES, [peer_at(peer, "grounding_line", t) / 1e3 for t in PEER_TIMES], "k" + marker, ms=4)
+    for (low, high), alpha, label in ((ensemble_band({}), 0.1, "MISMIP+ ensemble, all members"),
+                                      (ensemble_band({"stress": ("SSA",), "sliding": ("Weertman",)}), 0.25,
+                                       "MISMIP+ ensemble, SSA + Weertman")):
+        for ax, key, scale in ((axes[0], "vaf", 1.0), (axes[1], "grounding_line", 1e-3)):
+            ax.fill_between(PEER_TIMES, low[key] * scale, high[key] * scale, color="k", alpha=alpha, lw=0,
+                            label=label if key == "vaf" else None)
     axes[0].set_ylabel("VAF lost (m$^3$)")
     axes[1].set_ylabel("centreline grounding line (km)")
     for ax in axes:
@@ -334,6 +358,17 @@ def figure(results: dict, out: Path) -> Path:
                  "sub-element)")
     fig.tight_layout()
     return save_figure(fig, out / "mismip_convergence.png")
+
+
+def ensemble_band(members: dict) -> tuple[dict, dict]:
+    """Lowest and highest VAF lost (m^3) and centreline grounding line (m) at :data:`PEER_TIMES` over the MISMIP+
+    ensemble's Ice1r runs (Cornford et al. 2020, data/mismip/ensemble_cornford2020.json) selected by ``members``
+    (keywords of experiments.mismip.ensemble_values)."""
+    start = ensemble_values("ice1r", "vaf", 0.0, **members)
+    vaf_lost = [[start[m] - v for m, v in ensemble_values("ice1r", "vaf", t, **members).items()] for t in PEER_TIMES]
+    gl = [list(ensemble_values("ice1r", "grounding_line", t, **members).values()) for t in PEER_TIMES]
+    return ({"vaf": np.array([min(v) for v in vaf_lost]), "grounding_line": np.array([min(g) for g in gl])},
+            {"vaf": np.array([max(v) for v in vaf_lost]), "grounding_line": np.array([max(g) for g in gl])})
 
 
 def default_treatment() -> str:
