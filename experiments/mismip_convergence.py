@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .harness import main_for, plt, save_figure, write_csv
-from .mismip import PEER, PEER_TIMES, STATES, advance, build, centreline_grounding_line, ensemble_values
+from .mismip import PEER, PEER_TIMES, STATES, advance, build, diagnostics, ensemble_values
 
 NAME = "mismip_convergence"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -231,9 +231,10 @@ def lagged_stepper(model, case: Case):
 
 
 def record(model, start_vaf: float, tally: YearTally, cpu: float, dt_stable: float = math.nan) -> dict:
-    vaf = model.volume_above_flotation()
-    return {"time": round(model.time, 9), "vaf_lost": start_vaf - vaf, "grounded_area": model.grounded_area(),
-            "grounding_line": centreline_grounding_line(model), "dt_stable": dt_stable, "steps": tally.steps,
+    """One row of a run's CSV: the state's diagnostics (experiments.mismip.diagnostics) and the steps' tally."""
+    state = diagnostics(model)
+    return {"time": round(model.time, 9), "vaf_lost": start_vaf - state["vaf"], "grounded_area": state["grounded_area"],
+            "grounding_line": state["grounding_line"], "dt_stable": dt_stable, "steps": tally.steps,
             "dt_min": min(tally.dts, default=math.nan), "dt_max": max(tally.dts, default=math.nan),
             "failed_steps": tally.failed, "newton_max": tally.newton_max, "picard_max": tally.picard_max,
             "residual_max": tally.residual_max, "clamped_volume": tally.clamped, "melted": tally.melted,
