@@ -271,7 +271,10 @@ class FirstSweepForecast:
     :func:`forecast_rest` for every backward model in ``predictions`` and calls ``announce(predictions)``, before
     anything of the rest has run.  Every call is passed on to ``then`` (e.g. a progress bar).
 
-    After the run, :meth:`compare` sets the measured makespan beside the prediction."""
+    What the rest then measured, for comparison: ``recomputed_seconds``, the time of the untaped steps after the
+    first sweep (in the clock of the ``seconds`` passed, as ``first_sweep_costs``), and ``clocks``, the wall and
+    CPU time of this process (``time.perf_counter``, ``time.process_time``) when the forecast was built (just
+    before the run) and when it was made: the rest's time is the caller's reading at the end minus the latter."""
 
     def __init__(self, schedule, calibration: Calibration, steps: int, then=None, announce=None, platform=None):
         first_sweep_end(schedule, steps)
@@ -279,29 +282,19 @@ class FirstSweepForecast:
         self.then, self.announce = then, announce
         self.first_sweep_costs: list[float] = []
         self.predictions: dict = {}
+        self.recomputed_seconds = 0.0
+        self.clocks = {"start": (time.perf_counter(), time.process_time())}
 
     def __call__(self, info, taped, seconds):
-        if not taped and len(self.first_sweep_costs) < self.steps:
+        if not taped and len(self.first_sweep_costs) == self.steps:
+            self.recomputed_seconds += seconds
+        elif not taped:
             self.first_sweep_costs.append(seconds)
             if len(self.first_sweep_costs) == self.steps:
+                self.clocks["first_sweep_end"] = (time.perf_counter(), time.process_time())
                 self.predictions = {model: forecast_rest(self.schedule, self.calibration, self.first_sweep_costs,
                                                          model, self.platform) for model in BACKWARD_MODELS}
                 if self.announce is not None:
                     self.announce(self.predictions)
         if self.then is not None:
             self.then(info, taped, seconds)
-
-    def compare(self, measured_makespan: float, model: str = "constant") -> dict:
-        """The measured rest (``measured_makespan`` minus the first sweep: its measured steps and its writes at
-        the calibrated costs) against the rest predicted at :math:`x_l` with ``model``, and the whole makespan
-        against first sweep + predicted rest."""
-        if not self.predictions:
-            raise ValueError(f"the first sweep has not reached x{self.steps} ({len(self.first_sweep_costs)} "
-                             "untaped steps seen): nothing was predicted")
-        forecast = self.predictions[model]
-        rest = measured_makespan - forecast["first_sweep"]
-        return {"first_sweep_seconds": forecast["first_sweep"], "predicted_rest": forecast["rest"],
-                "measured_rest": rest, "measured_over_predicted_rest": rest / forecast["rest"],
-                "predicted_makespan_at_first_sweep": forecast["first_sweep"] + forecast["rest"],
-                "measured_over_predicted_at_first_sweep":
-                    measured_makespan / (forecast["first_sweep"] + forecast["rest"])}
