@@ -31,7 +31,8 @@ Sizes: default 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (2 minutes); ``--f
 (100 years, the whole of Ice1r), 10 RAM + 40 disk slots: checkpoints for 5 % of the states, so that about as many
 steps are recomputed as taken.  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz representatives, with
 the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost, sizes, schedule, counts,
-measured and predicted times, peak RSS, state size), ``calibration.json``, ``gradients.h5`` (the two fields).
+measured and predicted times, peak RSS, state size), ``calibration.json`` (with the first sweep's step costs),
+``gradients.h5`` (the two fields).
 
 The relaxed 2 km state is not steady and the discrete Ice1r is not converged in the time step (docs/mismip.md).
 
@@ -309,7 +310,9 @@ def run(out: Path, full: bool) -> dict:
            "state_mb": state_megabytes(model), "load_start": load_start[0], "load_end": os.getloadavg()[0],
            "counts_match_simulator": not mismatches}
     write_csv(out / "flagship.csv", [row])
-    (out / "calibration.json").write_text(json.dumps({**calibration.to_dict(), "initial_state": drift}, indent=1))
+    (out / "calibration.json").write_text(json.dumps({**calibration.to_dict(), "initial_state": drift,
+                                                      "first_sweep_costs": result["forecast"].first_sweep_costs},
+                                                     indent=1))
     with fd.CheckpointFile(str(out / "gradients.h5"), "w") as handle:
         handle.save_mesh(model.mesh)
         for g in gradient.riesz.values():
