@@ -47,7 +47,7 @@ import numpy as np
 from mpi4py import MPI
 
 from ..planners import plan
-from ..platform import Level, Platform
+from ..platform import INF, Level, Platform
 from ..simulator import Report, first_sweep_end, simulate, simulate_timeline
 from .driver import gradient
 from .protocol import TimeLoop
@@ -139,6 +139,18 @@ class Calibration:
                 "backward_costs": list(self.backward_costs), "taped_forward_costs": list(self.taped_forward_costs),
                 "levels": self.platform().to_dict()["levels"],
                 "run_time": self.run_time, "run_overhead": self.run_overhead, "clock": self.clock}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Calibration":
+        """The calibration :meth:`to_dict` wrote (e.g. a run's ``calibration.json``; other keys are ignored), to
+        predict with it after the run (:func:`forecast_rest`)."""
+        levels = data["levels"]
+        return cls(forward_costs=tuple(data["forward_costs"]), backward_costs=tuple(data["backward_costs"]),
+                   write_costs=tuple(v["write"] for v in levels), read_costs=tuple(v["read"] for v in levels),
+                   capacities=tuple(INF if v["capacity"] == "inf" else v["capacity"] for v in levels),
+                   names=tuple(v["name"] for v in levels), run_time=data["run_time"],
+                   run_overhead=data["run_overhead"], taped_forward_costs=tuple(data["taped_forward_costs"]),
+                   clock=data["clock"])
 
 
 def _max_over_ranks(comm, values):

@@ -32,6 +32,21 @@ def test_backward_models_extend_a_known_law_exactly():
         constant.backward_costs_for(later, "linear")
 
 
+def test_calibration_read_back_from_its_dictionary_predicts_the_same():
+    import json
+
+    from checkpointing.adjoint.calibration import Calibration, forecast_rest
+    from checkpointing.planners import plan
+
+    calibration = synthetic_calibration([0.3, 0.5, 0.4], [0.25, 0.3, 0.2, 0.01], capacities=(2, float("inf")),
+                                        write=(0.0, 0.5), read=(0.0, 0.4))
+    again = Calibration.from_dict(json.loads(json.dumps(calibration.to_dict())))
+    assert again == calibration
+    forward = [0.5, 0.2, 0.9, 0.4, 0.7, 0.6, 0.3, 0.8]
+    schedule = plan("hrevolve", len(forward), calibration.platform())
+    assert forecast_rest(schedule, again, forward) == forecast_rest(schedule, calibration, forward)
+
+
 def test_forecast_of_recompute_all_is_its_closed_form():
     """x_0 in the one RAM slot: rest = sum_{i=1}^{l-1} (F_0 + ... + F_{i-1}) + sum ub_i + l r, in its parts."""
     from checkpointing.adjoint.calibration import forecast_rest
