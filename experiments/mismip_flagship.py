@@ -188,14 +188,14 @@ def forecast_from_first_sweep(schedule, platform, first_sweep_costs, calibration
             "predicted_makespan_first_sweep_costs": now["first_sweep"] + now["rest"]}
 
 
-def rest_clocks(forecast, end: tuple[float, float]) -> dict:
-    """Wall and CPU time of this process over the first sweep and over the rest (``forecast.clocks``; ``end``:
-    ``(time.perf_counter(), time.process_time())`` after the run): the CPU share of each phase tells how loaded
-    the machine was."""
+def rest_clocks(forecast, result) -> dict:
+    """Wall and CPU time of this process over the first sweep (``forecast.clocks``, from just before the
+    manager's run to the forecast) and over the rest (the manager's ``result.run_time``, ``result.cpu_time`` minus
+    the first sweep's): the CPU share of each phase tells how loaded the machine was."""
     (wall0, cpu0), (wall1, cpu1) = forecast.clocks["start"], forecast.clocks["first_sweep_end"]
-    return {"measured_rest_wall": end[0] - wall1, "measured_rest_cpu": end[1] - cpu1,
-            "first_sweep_cpu_over_wall": (cpu1 - cpu0) / (wall1 - wall0),
-            "rest_cpu_over_wall": (end[1] - cpu1) / (end[0] - wall1)}
+    wall, cpu = result.run_time - (wall1 - wall0), result.cpu_time - (cpu1 - cpu0)
+    return {"measured_rest_wall": wall, "measured_rest_cpu": cpu,
+            "first_sweep_cpu_over_wall": (cpu1 - cpu0) / (wall1 - wall0), "rest_cpu_over_wall": cpu / wall}
 
 
 class Progress:
@@ -277,16 +277,18 @@ def run(out: Path, full: bool) -> dict:
     progress = Progress()
     result = flagship_gradient(model, steps, dt, size["ram_slots"], size["disk_slots"], disk_dir,
                                size["calibration_steps"], on_step=progress, clock=CLOCK)
-    end_clocks = (time.perf_counter(), time.process_time())
     total_seconds = time.perf_counter() - tick
     gradient, predicted, calibration = result["gradient"], result["predicted"], result["calibration"]
     counters = gradient.result.counters
     mismatches = counters.mismatches(predicted)
     measured, measured_cpu = sum(counters.wall_time.values()), gradient.result.cpu_time
-    clocks = rest_clocks(result["forecast"], end_clocks)
+    cpu = CLOCK is time.process_time
+    clocks = rest_clocks(result["forecast"], gradient.result)
     forecast = forecast_from_first_sweep(result["schedule"], result["platform"],
                                          result["forecast"].first_sweep_costs, calibration,
-                                         clocks["measured_rest_cpu"], result["forecast"].recomputed_seconds)
+                                         clocks["measured_rest_cpu" if cpu else "measured_rest_wall"],
+                                         result["forecast"].recomputed_seconds)
+    measured_on_clock = measured_cpu if cpu else measured
     ram = counters.to_dict()
     h = directions(model)
     slopes = {c: float(gradient.derivative[c].dat.inner(h[c].dat)) for c in CONTROLS}
@@ -301,10 +303,10 @@ def run(out: Path, full: bool) -> dict:
            "uf": calibration.uf, "ub": calibration.ub, "disk_write": calibration.write_costs[1],
            "disk_read": calibration.read_costs[1], "predicted_makespan": predicted.makespan,
            "measured_makespan": measured, "measured_cpu_makespan": measured_cpu,
-           "measured_over_predicted": measured_cpu / predicted.makespan,
+           "clock": CLOCK.__name__, "measured_over_predicted": measured_on_clock / predicted.makespan,
            "measured_wall_over_predicted": measured / predicted.makespan, **forecast, **clocks,
            "measured_over_predicted_first_sweep_costs":
-               measured_cpu / forecast["predicted_makespan_first_sweep_costs"],
+               measured_on_clock / forecast["predicted_makespan_first_sweep_costs"],
            "gradient_run_time": gradient.wall_time, "calibration_run_time": calibration.run_time,
            "total_seconds": total_seconds, "relax_seconds": relax_seconds, "peak_rss_mb": counters.peak_rss_mb,
            "state_mb": state_megabytes(model), "load_start": load_start[0], "load_end": os.getloadavg()[0],
@@ -326,9 +328,9 @@ def run(out: Path, full: bool) -> dict:
                 f"doubling the melt changes the final VAF by {slopes['melt']:+.3e} m^3, 10 % more friction by "
                 f"{slopes['friction']:+.3e} m^3; H-Revolve on {size['ram_slots']} RAM + {size['disk_slots']} disk "
                 f"slots: {counters.forward_steps} forward steps ({row['recomputed_steps']} recomputed), "
-                f"{row['disk_writes']} disk writes, {counts_phrase(mismatches)}; CPU time measured "
-                f"{measured_cpu:.0f} s / predicted {predicted.makespan:.0f} s = {row['measured_over_predicted']:.2f} "
-                f"from the calibration prefix; after the first sweep ({row['first_sweep_seconds']:.0f} s) the rest "
+                f"{row['disk_writes']} disk writes, {counts_phrase(mismatches)}; {CLOCK.__name__} measured "
+                f"{measured_on_clock:.0f} s / predicted {predicted.makespan:.0f} s = "
+                f"{row['measured_over_predicted']:.2f} from the calibration prefix; after the first sweep ({row['first_sweep_seconds']:.0f} s) the rest "
                 f"{row['measured_rest']:.0f} s / forecast at x_l {row['predicted_rest']:.0f} s = "
                 f"{row['measured_over_predicted_rest']:.2f}; "
                 f"peak RSS {counters.peak_rss_mb:.0f} MB, state {row['state_mb']:.2f} MB")
