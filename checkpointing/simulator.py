@@ -16,6 +16,11 @@ Its makespan is the cost model of Herrmann & Pallez (2020):
 
 with ``uf_i = uf`` and ``ub_i = ub`` unless per-step costs are given (``forward_costs[i]`` for ``F_i``,
 ``i < l``; ``backward_costs[i]`` for ``Fbar_i``, ``i <= l``).
+
+:func:`simulate_timeline` also returns the time elapsed after each action, and :func:`rest_makespan` the cost of
+what follows the first forward sweep (:func:`first_sweep_end`): once a run's first sweep has reached ``x_l``, every
+forward step's cost has been seen once, and the rest of the run can be predicted from those costs
+(checkpointing/adjoint/calibration.py, ``forecast_rest``).
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ import numpy as np
 from .actions import Advance, Backward, Discard, Read, Write
 from .platform import Platform
 
-__all__ = ["simulate", "Report", "InvalidScheduleError", "StorageLevels", "check_step_costs"]
+__all__ = ["simulate", "simulate_timeline", "first_sweep_end", "rest_makespan", "Report", "InvalidScheduleError",
+           "StorageLevels", "check_step_costs"]
 
 
 class InvalidScheduleError(ValueError):
@@ -135,6 +141,14 @@ def simulate(schedule, platform: Platform, steps: int, *, forward_costs=None, ba
     Returns a :class:`Report`; raises :class:`InvalidScheduleError` at the first action that breaks a rule,
     naming its position in the schedule and the action.
     """
+    return simulate_timeline(schedule, platform, steps, forward_costs=forward_costs,
+                             backward_costs=backward_costs)[0]
+
+
+def simulate_timeline(schedule, platform: Platform, steps: int, *, forward_costs=None,
+                      backward_costs=None) -> tuple[Report, np.ndarray]:
+    """:func:`simulate`, and ``elapsed``: ``elapsed[k]`` is the cost of ``schedule[:k + 1]`` (so
+    ``elapsed[-1]`` is the makespan)."""
     l = _check_steps(steps)
     fwd = None if forward_costs is None else check_step_costs("forward_costs", forward_costs, l)
     bwd = None if backward_costs is None else check_step_costs("backward_costs", backward_costs, l + 1)
@@ -145,6 +159,7 @@ def simulate(schedule, platform: Platform, steps: int, *, forward_costs=None, ba
     forward_steps = 0
     time_forward = 0.0
     time_backward = 0.0
+    elapsed = []
 
     for pos, action in enumerate(schedule):
         kind = type(action)
@@ -172,8 +187,37 @@ def simulate(schedule, platform: Platform, steps: int, *, forward_costs=None, ba
             working = None
         else:
             _fail(pos, action, "not an action (expected Advance, Write, Read, Discard or Backward)")
+        elapsed.append(time_forward + time_backward + levels.time)
     if next_backward >= 0:
         raise InvalidScheduleError(f"end of schedule after {len(schedule)} actions: backward steps "
                                    f"{next_backward}..0 never ran")
-    return Report(float(time_forward + time_backward + levels.time), forward_steps, l + 1, levels.reads,
-                  levels.writes, levels.peak)
+    report = Report(float(time_forward + time_backward + levels.time), forward_steps, l + 1, levels.reads,
+                    levels.writes, levels.peak)
+    return report, np.array(elapsed, dtype=float)
+
+
+def first_sweep_end(schedule, steps: int) -> int:
+    """The number of actions up to and including the ``Advance`` with which the first forward sweep reaches
+    ``x_l`` (``l = steps``; 0 for ``l = 0``).  Raises ``ValueError`` if the schedule reads a checkpoint or runs a
+    backward step before: then the forward steps it has run when it first reads are not ``F_0 .. F_{l-1}`` once
+    each.  (Every offline planner here and the online checkpointer advance to ``x_l`` first.)"""
+    l = _check_steps(steps)
+    if l == 0:
+        return 0
+    for pos, action in enumerate(schedule):
+        if type(action) in (Read, Backward):
+            raise ValueError(f"action {pos} ({action!r}) comes before the first forward sweep reaches x{l}: "
+                             "the rest of the run cannot be told apart from its first sweep")
+        if type(action) is Advance and action.end == l:
+            return pos + 1
+    raise ValueError(f"the schedule ({len(schedule)} actions) never advances to x{l}")
+
+
+def rest_makespan(schedule, platform: Platform, steps: int, *, forward_costs=None, backward_costs=None) -> float:
+    """The cost of ``schedule[first_sweep_end(schedule, steps):]``: the makespan minus the time elapsed when the
+    first forward sweep reaches ``x_l`` (the recomputations, the backward steps, all reads and the writes after
+    that point), with the costs of :func:`simulate`."""
+    end = first_sweep_end(schedule, steps)
+    report, elapsed = simulate_timeline(schedule, platform, steps, forward_costs=forward_costs,
+                                        backward_costs=backward_costs)
+    return report.makespan - (float(elapsed[end - 1]) if end else 0.0)

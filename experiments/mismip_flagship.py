@@ -12,6 +12,16 @@ machine (checkpointing.adjoint.calibration: ``uf``, ``ub`` from a store-all grad
 does, but on a prefix of the chain so that the calibration does not cost a whole store-all run).  The simulator's
 makespan of the schedule on that platform is the prediction the measured time of the run is compared with.
 
+The prefix cannot see how the steps' cost changes along the run (the Newton iterations grow as the grounding line
+retreats), so a second prediction is made during the run, when the first forward sweep reaches :math:`x_l`: the
+rest of the schedule (recomputations, backward steps, reads and writes) on the simulator, with the cost of every
+forward step as that sweep measured it and the calibrated backward and tier costs
+(checkpointing.adjoint.calibration, ``FirstSweepForecast``; :func:`forecast_from_first_sweep` recomputes it after a
+run from its per-step times).  The measured rest is compared with it.  Both predictions and what they are compared
+with are in CPU seconds of this process (``CLOCK``): on a machine whose cores other jobs share, a step's CPU time
+changes far less with the load than its wall time (the wall times, the manager's per action kind, are reported
+beside them, with the CPU share of the first sweep and of the rest); on an idle machine the two agree.
+
 Initial state: the 4 km Ice0 steady state (data/mismip/ice0_4km.h5), used as is at 4 km; at 2 km, interpolated onto
 the finer mesh (``IceModel.load_state``) and relaxed under Ice0 for ``relax_years`` (experiments/mismip.py,
 ``spin_up``; the relaxed state is written to ``DIR/relax/`` and reused by a later run with the same sizes).  A 2 km
@@ -21,7 +31,8 @@ Sizes: default 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (2 minutes); ``--f
 (100 years, the whole of Ice1r), 10 RAM + 40 disk slots: checkpoints for 5 % of the states, so that about as many
 steps are recomputed as taken.  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz representatives, with
 the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost, sizes, schedule, counts,
-measured and predicted times, peak RSS, state size), ``calibration.json``, ``gradients.h5`` (the two fields).
+measured and predicted times, peak RSS, state size), ``calibration.json`` (with the first sweep's step costs),
+``gradients.h5`` (the two fields).
 
 The relaxed 2 km state is not steady and the discrete Ice1r is not converged in the time step (docs/mismip.md).
 
@@ -54,17 +65,19 @@ SIZES = {
            "calibration_steps": 20},
 }
 SOURCE_STATE = STATES / "ice0_4km.h5"
+CLOCK = time.process_time  # the clock of the calibration and the forecast (module docstring)
 LOG_EVERY = 50  # model steps between progress lines
 
 
-def calibrate_prefix(model, tiers, dt: float, steps: int):
+def calibrate_prefix(model, tiers, dt: float, steps: int, clock=time.perf_counter):
     """The calibration (checkpointing.adjoint.calibration) of ``tiers`` on a store-all gradient of the first
-    ``steps`` steps of ``dt`` years: J = the VAF at the end, the controls ``CONTROLS``."""
+    ``steps`` steps of ``dt`` years: J = the VAF at the end, the controls ``CONTROLS``; times read from ``clock``."""
     from checkpointing.adjoint.calibration import calibrate
     from icesheet.controls import time_loop
     from icesheet.functionals import build_functional
 
-    return calibrate(time_loop(model, build_functional(model, "vaf", steps), [dt] * steps, CONTROLS), tiers)
+    return calibrate(time_loop(model, build_functional(model, "vaf", steps), [dt] * steps, CONTROLS), tiers,
+                     clock=clock)
 
 
 def initial_state(size: dict, out: Path) -> tuple[Path, dict]:
@@ -101,20 +114,23 @@ def relaxation_drift(log_path: Path) -> dict:
 
 
 def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: int, disk_dir: Path,
-                      calibration_steps: int, on_step=None) -> dict:
+                      calibration_steps: int, on_step=None, clock=time.perf_counter) -> dict:
     """J = VAF after ``steps`` steps of ``dt`` and dJ/df, dJ/dC through H-Revolve on a calibrated RAM + disk
     platform (module docstring).  Returns the Gradient, the schedule, the calibration, the simulator's report on
-    the calibrated platform and the thickness at the end of the run (captured when the manager evaluates j_l)."""
+    the calibrated platform, the forecast made when the first sweep reached x_l (``FirstSweepForecast``, which
+    passes every step on to ``on_step``) and the thickness at the end of the run (captured when the manager
+    evaluates j_l).  The calibration, the forecast and ``on_step`` read step times from ``clock``."""
     from firedrake.adjoint import stop_annotating
 
     from checkpointing.adjoint import DiskTier, RamTier
+    from checkpointing.adjoint.calibration import FirstSweepForecast
     from checkpointing.planners import plan
     from checkpointing.simulator import simulate
     from icesheet.controls import compute_gradient
     from icesheet.functionals import build_functional
 
     tiers = [RamTier(ram_slots, "ram"), DiskTier(disk_dir, disk_slots, "disk")]
-    calibration = calibrate_prefix(model, tiers, dt, min(calibration_steps, steps))
+    calibration = calibrate_prefix(model, tiers, dt, min(calibration_steps, steps), clock)
     platform = calibration.platform()
     schedule = plan("hrevolve", steps, platform)
     predicted = simulate(schedule, platform, steps)
@@ -127,10 +143,59 @@ def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: 
                 final["thickness"] = state[0].copy(deepcopy=True)
         return functional(index, state)
 
+    forecast = FirstSweepForecast(schedule, calibration, steps, then=on_step, platform=platform,
+                                  announce=lambda predictions: announce_forecast(predictions, predicted))
     gradient = compute_gradient(model, vaf_at_end, [dt] * steps, CONTROLS, schedule=schedule, platform=platform,
-                                storage=tiers, on_step=on_step)
+                                storage=tiers, on_step=forecast, clock=clock)
     return {"gradient": gradient, "schedule": schedule, "calibration": calibration, "predicted": predicted,
-            "platform": platform, "final_thickness": final["thickness"]}
+            "platform": platform, "forecast": forecast, "final_thickness": final["thickness"]}
+
+
+def announce_forecast(predictions: dict, predicted) -> None:
+    """The log line of the forecast made when the first sweep reaches x_l, before the rest runs."""
+    now = predictions["constant"]
+    log.info("first sweep at x_l after %.0f s of steps; forecast of the rest: %.0f s (recomputation %.0f, backward "
+             "%.0f, storage %.1f; %.0f s if the backward steps followed the forward ones), makespan %.0f s "
+             "(calibration prefix: %.0f s); load %.1f", now["first_sweep"], now["rest"], now["recomputation"],
+             now["backward"], now["storage"], predictions["forward"]["rest"], now["first_sweep"] + now["rest"],
+             predicted.makespan, os.getloadavg()[0])
+
+
+def forecast_from_first_sweep(schedule, platform, first_sweep_costs, calibration, measured_rest: float,
+                              measured_recomputation: float) -> dict:
+    """The forecast made when the first sweep reaches x_l (checkpointing.adjoint.calibration.forecast_rest, both
+    backward models) against what the rest of the run measured: ``measured_rest`` (from the end of the first
+    sweep to the end of the run) and ``measured_recomputation`` (its untaped steps), in the clock of
+    ``first_sweep_costs`` and the calibration.  Callable after a run from its schedule, platform, calibration and
+    per-step times (the first ``l`` untaped steps are the first sweep).  The rest's backward steps and storage
+    are measured together, as the rest minus its untaped steps."""
+    from checkpointing.adjoint.calibration import forecast_rest
+
+    forecasts = {model: forecast_rest(schedule, calibration, first_sweep_costs, model, platform)
+                 for model in ("constant", "forward")}
+    now = forecasts["constant"]
+    return {"first_sweep_seconds": now["first_sweep"],
+            "first_sweep_mean_step": float(sum(first_sweep_costs)) / len(first_sweep_costs),
+            "predicted_rest": now["rest"], "measured_rest": measured_rest,
+            "measured_over_predicted_rest": measured_rest / now["rest"],
+            "predicted_rest_forward_model": forecasts["forward"]["rest"],
+            "measured_over_predicted_rest_forward_model": measured_rest / forecasts["forward"]["rest"],
+            "predicted_recomputation": now["recomputation"], "measured_recomputation": measured_recomputation,
+            "predicted_backward_and_storage": now["backward"] + now["storage"],
+            "predicted_backward_and_storage_forward_model":
+                forecasts["forward"]["backward"] + forecasts["forward"]["storage"],
+            "measured_backward_and_storage": measured_rest - measured_recomputation,
+            "predicted_makespan_first_sweep_costs": now["first_sweep"] + now["rest"]}
+
+
+def rest_clocks(forecast, result) -> dict:
+    """Wall and CPU time of this process over the first sweep (``forecast.clocks``, from just before the
+    manager's run to the forecast) and over the rest (the manager's ``result.run_time``, ``result.cpu_time`` minus
+    the first sweep's): the CPU share of each phase tells how loaded the machine was."""
+    (wall0, cpu0), (wall1, cpu1) = forecast.clocks["start"], forecast.clocks["first_sweep_end"]
+    wall, cpu = result.run_time - (wall1 - wall0), result.cpu_time - (cpu1 - cpu0)
+    return {"measured_rest_wall": wall, "measured_rest_cpu": cpu,
+            "first_sweep_cpu_over_wall": (cpu1 - cpu0) / (wall1 - wall0), "rest_cpu_over_wall": cpu / wall}
 
 
 class Progress:
@@ -155,21 +220,6 @@ class Progress:
                           "elapsed, load %.1f", done, self.forward, self.taped, seconds,
                      info.picard_iterations, info.newton_iterations, time.perf_counter() - self.start,
                      os.getloadavg()[0])
-
-
-def hindsight_prediction(schedule, platform, steps: int, forward_seconds, ub: float):
-    """The simulator's report of ``schedule`` with the measured cost of each step ``F_i`` of the first forward sweep
-    (the first ``steps`` untaped steps: every schedule here advances to ``x_l`` before its first read, checked) and
-    the calibrated ``ub``: what the calibration would have predicted had it known how the cost of a step changes
-    along the run (the Newton iterations per step grow as the grounding line retreats)."""
-    from checkpointing.actions import Advance, Read
-    from checkpointing.simulator import simulate
-
-    first_read = next(k for k, a in enumerate(schedule) if isinstance(a, Read))
-    if sum(a.end - a.start for a in schedule[:first_read] if isinstance(a, Advance)) != steps:
-        raise ValueError("the schedule reads a checkpoint before its first sweep reaches x_l")
-    return simulate(schedule, platform, steps, forward_costs=forward_seconds[:steps],
-                    backward_costs=[ub] * (steps + 1))
 
 
 def figure(model, riesz: dict, final_thickness, title: str, out: Path) -> Path:
@@ -226,14 +276,19 @@ def run(out: Path, full: bool) -> dict:
     disk_dir = out / "checkpoints"
     progress = Progress()
     result = flagship_gradient(model, steps, dt, size["ram_slots"], size["disk_slots"], disk_dir,
-                               size["calibration_steps"], on_step=progress)
+                               size["calibration_steps"], on_step=progress, clock=CLOCK)
     total_seconds = time.perf_counter() - tick
     gradient, predicted, calibration = result["gradient"], result["predicted"], result["calibration"]
     counters = gradient.result.counters
     mismatches = counters.mismatches(predicted)
-    measured = sum(counters.wall_time.values())
-    hindsight = hindsight_prediction(result["schedule"], result["platform"], steps, progress.forward_seconds,
-                                     calibration.ub)
+    measured, measured_cpu = sum(counters.wall_time.values()), gradient.result.cpu_time
+    cpu = CLOCK is time.process_time
+    clocks = rest_clocks(result["forecast"], gradient.result)
+    forecast = forecast_from_first_sweep(result["schedule"], result["platform"],
+                                         result["forecast"].first_sweep_costs, calibration,
+                                         clocks["measured_rest_cpu" if cpu else "measured_rest_wall"],
+                                         result["forecast"].recomputed_seconds)
+    measured_on_clock = measured_cpu if cpu else measured
     ram = counters.to_dict()
     h = directions(model)
     slopes = {c: float(gradient.derivative[c].dat.inner(h[c].dat)) for c in CONTROLS}
@@ -247,15 +302,19 @@ def run(out: Path, full: bool) -> dict:
            "disk_reads": ram["reads"][1], "peak_ram": ram["peak"][0], "peak_disk": ram["peak"][1],
            "uf": calibration.uf, "ub": calibration.ub, "disk_write": calibration.write_costs[1],
            "disk_read": calibration.read_costs[1], "predicted_makespan": predicted.makespan,
-           "measured_makespan": measured, "measured_over_predicted": measured / predicted.makespan,
-           "predicted_makespan_first_sweep_costs": hindsight.makespan,
-           "measured_over_predicted_first_sweep_costs": measured / hindsight.makespan,
+           "measured_makespan": measured, "measured_cpu_makespan": measured_cpu,
+           "clock": CLOCK.__name__, "measured_over_predicted": measured_on_clock / predicted.makespan,
+           "measured_wall_over_predicted": measured / predicted.makespan, **forecast, **clocks,
+           "measured_over_predicted_first_sweep_costs":
+               measured_on_clock / forecast["predicted_makespan_first_sweep_costs"],
            "gradient_run_time": gradient.wall_time, "calibration_run_time": calibration.run_time,
            "total_seconds": total_seconds, "relax_seconds": relax_seconds, "peak_rss_mb": counters.peak_rss_mb,
            "state_mb": state_megabytes(model), "load_start": load_start[0], "load_end": os.getloadavg()[0],
            "counts_match_simulator": not mismatches}
     write_csv(out / "flagship.csv", [row])
-    (out / "calibration.json").write_text(json.dumps({**calibration.to_dict(), "initial_state": drift}, indent=1))
+    (out / "calibration.json").write_text(json.dumps({**calibration.to_dict(), "initial_state": drift,
+                                                      "first_sweep_costs": result["forecast"].first_sweep_costs},
+                                                     indent=1))
     with fd.CheckpointFile(str(out / "gradients.h5"), "w") as handle:
         handle.save_mesh(model.mesh)
         for g in gradient.riesz.values():
@@ -269,9 +328,11 @@ def run(out: Path, full: bool) -> dict:
                 f"doubling the melt changes the final VAF by {slopes['melt']:+.3e} m^3, 10 % more friction by "
                 f"{slopes['friction']:+.3e} m^3; H-Revolve on {size['ram_slots']} RAM + {size['disk_slots']} disk "
                 f"slots: {counters.forward_steps} forward steps ({row['recomputed_steps']} recomputed), "
-                f"{row['disk_writes']} disk writes, {counts_phrase(mismatches)}; makespan measured "
-                f"{measured:.0f} s / predicted {predicted.makespan:.0f} s = {row['measured_over_predicted']:.2f} "
-                f"({row['measured_over_predicted_first_sweep_costs']:.2f} with the first sweep's step costs); "
+                f"{row['disk_writes']} disk writes, {counts_phrase(mismatches)}; {CLOCK.__name__} measured "
+                f"{measured_on_clock:.0f} s / predicted {predicted.makespan:.0f} s = "
+                f"{row['measured_over_predicted']:.2f} from the calibration prefix; after the first sweep ({row['first_sweep_seconds']:.0f} s) the rest "
+                f"{row['measured_rest']:.0f} s / forecast at x_l {row['predicted_rest']:.0f} s = "
+                f"{row['measured_over_predicted_rest']:.2f}; "
                 f"peak RSS {counters.peak_rss_mb:.0f} MB, state {row['state_mb']:.2f} MB")
     return {"headline": headline, "headline_ok": ok, **row, "initial_state": drift, "mismatches": mismatches}
 

@@ -91,19 +91,20 @@ def riesz_representative(derivative, riesz_map: str = "L2"):
     return _riesz_map(derivative.function_space(), riesz_map)(derivative)
 
 
-def time_loop(model, functional, timesteps, controls=None, on_step=None):
+def time_loop(model, functional, timesteps, controls=None, on_step=None, clock=None):
     """The checkpoint manager's chain (:class:`checkpointing.adjoint.TimeLoop`) for ``model``:
     ``timesteps`` (years, one per step), ``functional(i, state)`` returning ``j_i`` (an AdjFloat, or None); every
     parameter control in ``controls`` (default: all the model has, :func:`available_controls`) is a control of the
     loop (the initial thickness always is, through ``x_0``); ``on_step(info, taped, seconds)`` is called after every
-    model step (:class:`checkpointing.adjoint.calibration.ObservedModel`).
+    model step (:class:`checkpointing.adjoint.calibration.ObservedModel`; ``seconds`` on ``clock``, by default
+    ``time.perf_counter``).
 
     The model's state is ``(thickness, velocity)``: the velocity is the next Picard initial guess, so a restored step
     repeats its Picard iterations bit for bit (docs/model.md).  The velocity's part of the initial-state gradient is
     zero in the fixed-point adjoint mode, where the converged velocity does not depend on the Picard initial guess."""
     from checkpointing.adjoint import TimeLoop
 
-    stepped, parameters = _stepped_and_parameters(model, controls, on_step)
+    stepped, parameters = _stepped_and_parameters(model, controls, on_step, clock)
     return TimeLoop(stepped, list(timesteps), parameters, functional)
 
 
@@ -118,7 +119,7 @@ def adaptive_time_loop(model, functional_for, next_timestep, controls=None, on_s
     return AdaptiveTimeLoop(stepped, next_timestep, parameters, functional_for)
 
 
-def _stepped_and_parameters(model, controls, on_step):
+def _stepped_and_parameters(model, controls, on_step, clock=None):
     """The model as the manager steps it (observed if ``on_step``) and the parameter Functions of ``controls``."""
     from checkpointing.adjoint.calibration import ObservedModel
 
@@ -130,7 +131,9 @@ def _stepped_and_parameters(model, controls, on_step):
                              f"scenario with sub-shelf melt, e.g. mismip_ice1r); its controls are "
                              f"{', '.join(available_controls(model))}")
     parameters = tuple(control_function(model, c) for c in controls if c != "thickness")
-    return (model if on_step is None else ObservedModel(model, on_step)), parameters
+    if on_step is None:
+        return model, parameters
+    return ObservedModel(model, on_step, **({} if clock is None else {"clock": clock})), parameters
 
 
 @dataclass
@@ -148,16 +151,17 @@ class Gradient:
 
 def compute_gradient(model, functional, timesteps, controls=None, schedule: str = "store-all",
                      platform: Platform | None = None, storage=(), riesz_map: str = "L2",
-                     on_step=None, schedule_options=None) -> Gradient:
+                     on_step=None, schedule_options=None, clock=None) -> Gradient:
     """J and dJ/dp for every control in ``controls`` (default: all the model has) from one run of the checkpoint
     manager.
 
     ``schedule``, ``platform`` and ``storage`` (disk directories, one per level >= 1, or one Tier per level) are
-    those of :func:`checkpointing.adjoint.gradient`; ``schedule_options`` go to the planner."""
+    those of :func:`checkpointing.adjoint.gradient`; ``schedule_options`` go to the planner; ``on_step`` and
+    ``clock`` as for :func:`time_loop`."""
     from checkpointing.adjoint import gradient
 
     controls = available_controls(model) if controls is None else controls
-    loop = time_loop(model, functional, timesteps, controls, on_step)
+    loop = time_loop(model, functional, timesteps, controls, on_step, clock)
     result = gradient(loop, schedule, platform, storage, planner_options=schedule_options)
     return _gradient(model, result, controls, riesz_map)
 

@@ -26,6 +26,16 @@ machine).  Every number is the maximum over MPI ranks, so that all ranks build t
 schedule.  The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep
 costs the same in total) for planners such as H-Revolve; :meth:`Calibration.predict` and the ``"nonuniform"``
 planner use the per-step costs.
+
+**Forecast from the first sweep.**  A calibration on a prefix of the chain (a store-all run of its first steps,
+cheaper than one of the whole chain) cannot see how the cost of a step changes further on (an ice model's Newton
+iterations grow as the grounding line retreats, docs/mismip.md).  Every schedule here runs ``F_0 .. F_{l-1}`` once
+before its first read (``checkpointing.simulator.first_sweep_end``), so when the first sweep reaches ``x_l`` the cost
+of every forward step has been measured once; :func:`forecast_rest` predicts the rest of the run (recomputations,
+backward steps, reads and writes: ``checkpointing.simulator.rest_makespan``) with those costs, the backward costs
+modelled from the calibration (:meth:`Calibration.backward_costs_for`) and the calibrated tiers.
+:class:`FirstSweepForecast` makes that prediction during the run, at the moment the first sweep ends, as an
+``on_step`` callback.
 """
 from __future__ import annotations
 
@@ -37,13 +47,16 @@ import numpy as np
 from mpi4py import MPI
 
 from ..planners import plan
-from ..platform import Level, Platform
-from ..simulator import Report, simulate
+from ..platform import INF, Level, Platform
+from ..simulator import Report, first_sweep_end, simulate, simulate_timeline
 from .driver import gradient
 from .protocol import TimeLoop
 from .tiers import StateLayout
 
-__all__ = ["Calibration", "calibrate", "measure_tier_costs", "ObservedModel"]
+__all__ = ["Calibration", "calibrate", "measure_tier_costs", "ObservedModel", "forecast_rest", "FirstSweepForecast",
+           "BACKWARD_MODELS"]
+
+BACKWARD_MODELS = ("constant", "forward")  # how Calibration.backward_costs_for extends the calibrated ub_i
 
 
 @dataclass
@@ -102,11 +115,42 @@ class Calibration:
         costs = {"forward_costs": self.forward_costs, "backward_costs": self.backward_costs} if per_step else {}
         return simulate(list(schedule), self.platform(), self.steps, **costs)
 
+    def backward_costs_for(self, forward_costs, model: str = "constant") -> np.ndarray:
+        """Backward costs :math:`u_{b,0} .. u_{b,l}` for a chain with forward costs ``forward_costs``
+        (:math:`u_{f,0} .. u_{f,l-1}`), extended from this calibration of :math:`l_c` steps (perhaps a prefix of
+        the chain).  :math:`u_{b,l}` (no re-taped step, only :math:`j_l`) is the calibrated one.  For
+        :math:`i < l`, ``model`` ``"constant"``: the calibrated mean of :math:`u_{b,0} .. u_{b,l_c-1}`, for models
+        whose backward step does not follow the forward one (the ice model re-tapes a step from its converged
+        velocity, so the re-taped step costs nearly the same whatever its forward iterations); ``"forward"``:
+        :math:`u_{f,i} \\sum_{j<l_c} u_{b,j} / \\sum_{j<l_c} u_{f,j}`, for a backward step that re-runs its
+        forward step in full."""
+        if model not in BACKWARD_MODELS:
+            raise ValueError(f"model = {model!r}: the backward cost model must be one of {BACKWARD_MODELS}")
+        forward = np.asarray(forward_costs, dtype=float)
+        taped = np.asarray(self.backward_costs[:self.steps], dtype=float)
+        if model == "constant":
+            inner = np.full(forward.shape, taped.mean())
+        else:
+            inner = forward * (taped.sum() / sum(self.forward_costs))
+        return np.append(inner, self.backward_costs[self.steps])
+
     def to_dict(self) -> dict:
         return {"uf": self.uf, "ub": self.ub, "forward_costs": list(self.forward_costs),
                 "backward_costs": list(self.backward_costs), "taped_forward_costs": list(self.taped_forward_costs),
                 "levels": self.platform().to_dict()["levels"],
                 "run_time": self.run_time, "run_overhead": self.run_overhead, "clock": self.clock}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Calibration":
+        """The calibration :meth:`to_dict` wrote (e.g. a run's ``calibration.json``; other keys are ignored), to
+        predict with it after the run (:func:`forecast_rest`)."""
+        levels = data["levels"]
+        return cls(forward_costs=tuple(data["forward_costs"]), backward_costs=tuple(data["backward_costs"]),
+                   write_costs=tuple(v["write"] for v in levels), read_costs=tuple(v["read"] for v in levels),
+                   capacities=tuple(INF if v["capacity"] == "inf" else v["capacity"] for v in levels),
+                   names=tuple(v["name"] for v in levels), run_time=data["run_time"],
+                   run_overhead=data["run_overhead"], taped_forward_costs=tuple(data["taped_forward_costs"]),
+                   clock=data["clock"])
 
 
 def _max_over_ranks(comm, values):
@@ -199,3 +243,70 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) 
                        run_time=comm.allreduce(elapsed, op=MPI.MAX),
                        run_overhead=comm.allreduce(overhead, op=MPI.MAX), clock=clock.__name__,
                        taped_forward_costs=tuple(_max_over_ranks(comm, taped_forward)), result=result)
+
+
+def forecast_rest(schedule, calibration: Calibration, first_sweep_costs, backward_model: str = "constant",
+                  platform=None) -> dict:
+    """The simulator's prediction of what follows the first forward sweep of ``schedule`` (seconds), from the
+    measured cost of every step of that sweep (``first_sweep_costs[i]`` = :math:`u_{f,i}`, ``i < l``), the
+    backward costs :meth:`Calibration.backward_costs_for` models with ``backward_model`` and the calibrated
+    tiers (``platform``: the one the schedule was planned on, by default ``calibration.platform()``).
+
+    Returns ``first_sweep`` (the cost of the schedule up to the first sweep reaching :math:`x_l`: the measured
+    steps and the writes on the way), ``rest`` (the cost after it) and the rest's parts ``recomputation`` (its
+    forward steps), ``backward`` (:math:`\\sum_i u_{b,i}`) and ``storage`` (its reads and writes), so that
+    ``first_sweep + rest`` is the simulator's makespan with these costs."""
+    platform = platform or calibration.platform()
+    forward = np.asarray(first_sweep_costs, dtype=float)
+    steps = len(forward)
+    backward = calibration.backward_costs_for(forward, backward_model)
+    end = first_sweep_end(schedule, steps)
+
+    def split(forward_costs, backward_costs):
+        report, elapsed = simulate_timeline(schedule, platform, steps, forward_costs=forward_costs,
+                                            backward_costs=backward_costs)
+        first = float(elapsed[end - 1]) if end else 0.0
+        return first, report.makespan - first
+
+    first, rest = split(forward, backward)
+    storage = split(np.zeros(steps), np.zeros(steps + 1))[1]
+    recomputation = split(forward, np.zeros(steps + 1))[1] - storage
+    return {"first_sweep": first, "rest": rest, "recomputation": recomputation, "backward": float(backward.sum()),
+            "storage": storage, "backward_model": backward_model}
+
+
+class FirstSweepForecast:
+    """An ``on_step(info, taped, seconds)`` callback (:class:`ObservedModel`) that predicts the rest of a run of
+    ``schedule`` when its first forward sweep reaches :math:`x_l`: it keeps the times of the first ``steps``
+    untaped steps (the first sweep: :func:`~checkpointing.simulator.first_sweep_end` checks, here, that the
+    schedule neither reads nor runs a backward step before), and after the last of them stores
+    :func:`forecast_rest` for every backward model in ``predictions`` and calls ``announce(predictions)``, before
+    anything of the rest has run.  Every call is passed on to ``then`` (e.g. a progress bar).
+
+    What the rest then measured, for comparison: ``recomputed_seconds``, the time of the untaped steps after the
+    first sweep (in the clock of the ``seconds`` passed, as ``first_sweep_costs``), and ``clocks``, the wall and
+    CPU time of this process (``time.perf_counter``, ``time.process_time``) when the forecast was built (just
+    before the run) and when it was made: the rest's time is the caller's reading at the end minus the latter."""
+
+    def __init__(self, schedule, calibration: Calibration, steps: int, then=None, announce=None, platform=None):
+        first_sweep_end(schedule, steps)
+        self.schedule, self.calibration, self.steps, self.platform = list(schedule), calibration, steps, platform
+        self.then, self.announce = then, announce
+        self.first_sweep_costs: list[float] = []
+        self.predictions: dict = {}
+        self.recomputed_seconds = 0.0
+        self.clocks = {"start": (time.perf_counter(), time.process_time())}
+
+    def __call__(self, info, taped, seconds):
+        if not taped and len(self.first_sweep_costs) == self.steps:
+            self.recomputed_seconds += seconds
+        elif not taped:
+            self.first_sweep_costs.append(seconds)
+            if len(self.first_sweep_costs) == self.steps:
+                self.clocks["first_sweep_end"] = (time.perf_counter(), time.process_time())
+                self.predictions = {model: forecast_rest(self.schedule, self.calibration, self.first_sweep_costs,
+                                                         model, self.platform) for model in BACKWARD_MODELS}
+                if self.announce is not None:
+                    self.announce(self.predictions)
+        if self.then is not None:
+            self.then(info, taped, seconds)

@@ -1,9 +1,13 @@
-"""The simulator on hand-built schedules: costs counted by hand, and every rule broken once."""
+"""The simulator on hand-built schedules: costs counted by hand, and every rule broken once; the cost of the rest
+of a run after its first forward sweep against the closed forms of store-all and recompute-all."""
+import numpy as np
 import pytest
 
 from checkpointing.actions import Advance, Backward, Discard, Read, Write
+from checkpointing.planners import plan
 from checkpointing.platform import INF, Level, Platform
-from checkpointing.simulator import InvalidScheduleError, simulate
+from checkpointing.simulator import (InvalidScheduleError, first_sweep_end, rest_makespan, simulate,
+                                     simulate_timeline)
 
 RAM_DISK = Platform((Level(2, 0.5, 0.25), Level(INF, 3.0, 2.0)), uf=1.0, ub=4.0)
 
@@ -99,3 +103,64 @@ def test_discarded_checkpoint_cannot_be_read():
     sched = [Write(0, 0), Advance(0, 1), Backward(1), Discard(0, 0), Read(0, 0), Backward(0)]
     with pytest.raises(InvalidScheduleError, match="action 4"):
         simulate(sched, RAM_DISK, 1)
+
+
+def random_costs(steps: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.1, 2.0, steps), rng.uniform(0.1, 2.0, steps + 1)
+
+
+def test_rest_of_store_all_is_the_backward_steps_and_one_read_each():
+    """Store-all on 2 RAM slots + disk: the first sweep writes x_0, x_1 to RAM and x_2 .. x_6 to disk, the rest
+    reads each once and runs every backward step."""
+    steps = 7
+    forward, backward = random_costs(steps, 1)
+    schedule = plan("store-all", steps, RAM_DISK)
+    rest = rest_makespan(schedule, RAM_DISK, steps, forward_costs=forward, backward_costs=backward)
+    assert rest == pytest.approx(backward.sum() + 2 * 0.25 + 5 * 2.0)
+    assert first_sweep_end(schedule, steps) == 2 * steps  # Write(i), Advance(i, i + 1) for each i
+    total = simulate(schedule, RAM_DISK, steps, forward_costs=forward, backward_costs=backward).makespan
+    assert total - rest == pytest.approx(forward.sum() + 2 * 0.5 + 5 * 3.0)
+
+
+def test_rest_of_recompute_all_is_the_prefix_sums():
+    """Recompute-all from x_0 in RAM: after the first sweep, Fbar_i for i < l needs F_0 .. F_{i-1} again, so the
+    rest costs sum_{i=1}^{l-1} (uf_0 + ... + uf_{i-1}) + sum_i ub_i + l r_0."""
+    steps = 9
+    forward, backward = random_costs(steps, 2)
+    schedule = plan("recompute-all", steps, RAM_DISK)
+    prefix_sums = np.cumsum(forward)[:steps - 1]
+    rest = rest_makespan(schedule, RAM_DISK, steps, forward_costs=forward, backward_costs=backward)
+    assert rest == pytest.approx(prefix_sums.sum() + backward.sum() + steps * 0.25)
+
+
+def test_first_sweep_plus_rest_is_the_makespan_of_h_revolve():
+    """On H-Revolve (two levels, per-step costs): the timeline never decreases and ends at the makespan, and the
+    cost up to the end of the first sweep is its steps plus the writes made on the way, counted action by action."""
+    steps = 30
+    platform = Platform((Level(3, 0.1, 0.05), Level(4, 2.0, 1.0)), uf=1.0, ub=1.5)
+    forward, backward = random_costs(steps, 3)
+    schedule = plan("hrevolve", steps, platform)
+    report, elapsed = simulate_timeline(schedule, platform, steps, forward_costs=forward, backward_costs=backward)
+    assert len(elapsed) == len(schedule) and np.all(np.diff(elapsed) >= 0)
+    assert elapsed[-1] == pytest.approx(report.makespan)
+    end = first_sweep_end(schedule, steps)
+    assert type(schedule[end - 1]) is Advance and schedule[end - 1].end == steps
+    writes = [a.level for a in schedule[:end] if type(a) is Write]
+    first = forward.sum() + sum(platform.write_costs[k] for k in writes)
+    rest = rest_makespan(schedule, platform, steps, forward_costs=forward, backward_costs=backward)
+    assert first + rest == pytest.approx(report.makespan)
+    assert report.forward_steps > steps  # the rest recomputes: the split is not trivial
+
+
+def test_first_sweep_end_refuses_a_read_before_x_l():
+    schedule = [Write(0, 0), Advance(0, 1), Read(0, 0), Advance(0, 2), Backward(2), Read(0, 0), Advance(0, 1),
+                Backward(1), Read(0, 0), Backward(0)]
+    assert simulate(schedule, RAM_DISK, 2).forward_steps == 4  # valid, but reads before reaching x_2
+    with pytest.raises(ValueError, match=r"action 2 .* before the first forward sweep reaches x2"):
+        first_sweep_end(schedule, 2)
+
+
+def test_rest_of_a_chain_without_steps_is_everything():
+    assert first_sweep_end([Backward(0)], 0) == 0
+    assert rest_makespan([Backward(0)], RAM_DISK, 0) == 4.0

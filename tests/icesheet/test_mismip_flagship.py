@@ -6,7 +6,8 @@ Oracles: the Taylor remainder |J(p + eps h) - J(p) - eps dJ[h]| of untaped forwa
 between halvings of eps; a wrong gradient leaves order 1).  The perturbations are small (eps h of 1e-3 to 2.5e-4 of
 the melt factor, 1e-6 to 2.5e-7 of C): the grounded indicator jumps at quadrature points, so larger ones move points
 across flotation and J is only piecewise smooth (docs/mismip.md).  The run's counts equal the simulator's report for
-its schedule; ``icesheet gradient --initial-state`` gives the J of the same forward run.
+its schedule (and the forecast of the rest was made from the first sweep's steps); ``icesheet gradient
+--initial-state`` gives the J of the same forward run.
 """
 import json
 import math
@@ -51,6 +52,8 @@ def test_the_run_does_what_the_simulator_counts(flagship):
     assert counters.mismatches(run["predicted"]) == []
     assert counters.forward_steps > STEPS  # two RAM + two disk slots for 6 steps: some steps are recomputed
     assert counters.writes[1] >= 1  # the disk tier is used
+    forecast = run["forecast"]  # made when the first sweep reached x_l, from exactly its STEPS untaped steps
+    assert len(forecast.first_sweep_costs) == STEPS and set(forecast.predictions) == {"constant", "forward"}
 
 
 @pytest.mark.parametrize("control", ["melt", "friction"])

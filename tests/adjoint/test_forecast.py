@@ -1,0 +1,151 @@
+"""The forecast of a run's rest from its first forward sweep (checkpointing.adjoint.calibration: forecast_rest,
+FirstSweepForecast, Calibration.backward_costs_for).
+
+Oracles: synthetic calibrations whose backward costs follow a known law (constant, or proportional to the forward
+costs) are extended exactly by the matching model; the rest of recompute-all costs the prefix sums of the forward
+costs (closed form); on the manager's toy model with a virtual clock (every step advances it by a known cost), the
+forecast is made after exactly the first ``l`` untaped steps and before any backward step, and the recomputation
+it predicts is exactly what the run then spends in untaped steps.
+"""
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.firedrake
+
+
+def synthetic_calibration(forward, backward, capacities=(2,), write=(0.01,), read=(0.02,)):
+    from checkpointing.adjoint.calibration import Calibration
+
+    return Calibration(forward_costs=tuple(forward), backward_costs=tuple(backward), write_costs=tuple(write),
+                       read_costs=tuple(read), capacities=tuple(capacities), names=tuple(f"t{k}" for k in
+                                                                                          range(len(capacities))))
+
+
+def test_backward_models_extend_a_known_law_exactly():
+    prefix = np.array([0.3, 0.5, 0.2, 0.4])
+    later = np.array([0.9, 0.1, 0.6, 0.6, 1.2, 0.7, 0.8])
+    constant = synthetic_calibration(prefix, [0.25] * 4 + [0.01])
+    assert constant.backward_costs_for(later, "constant") == pytest.approx(np.append([0.25] * 7, 0.01))
+    proportional = synthetic_calibration(prefix, list(1.5 * prefix) + [0.01])
+    assert proportional.backward_costs_for(later, "forward") == pytest.approx(np.append(1.5 * later, 0.01))
+    with pytest.raises(ValueError, match="model = 'linear'"):
+        constant.backward_costs_for(later, "linear")
+
+
+def test_calibration_read_back_from_its_dictionary_predicts_the_same():
+    import json
+
+    from checkpointing.adjoint.calibration import Calibration, forecast_rest
+    from checkpointing.planners import plan
+
+    calibration = synthetic_calibration([0.3, 0.5, 0.4], [0.25, 0.3, 0.2, 0.01], capacities=(2, float("inf")),
+                                        write=(0.0, 0.5), read=(0.0, 0.4))
+    again = Calibration.from_dict(json.loads(json.dumps(calibration.to_dict())))
+    assert again == calibration
+    forward = [0.5, 0.2, 0.9, 0.4, 0.7, 0.6, 0.3, 0.8]
+    schedule = plan("hrevolve", len(forward), calibration.platform())
+    assert forecast_rest(schedule, again, forward) == forecast_rest(schedule, calibration, forward)
+
+
+def test_forecast_of_recompute_all_is_its_closed_form():
+    """x_0 in the one RAM slot: rest = sum_{i=1}^{l-1} (F_0 + ... + F_{i-1}) + sum ub_i + l r, in its parts."""
+    from checkpointing.adjoint.calibration import forecast_rest
+    from checkpointing.planners import plan
+    from checkpointing.simulator import simulate
+
+    calibration = synthetic_calibration([0.3, 0.5], [0.25, 0.25, 0.01], capacities=(1,))
+    forward = np.array([0.4, 0.9, 0.2, 0.7, 1.1, 0.3])
+    steps = len(forward)
+    schedule = plan("recompute-all", steps, calibration.platform())
+    forecast = forecast_rest(schedule, calibration, forward)
+    recomputation = np.cumsum(forward)[:steps - 1].sum()
+    backward = steps * 0.25 + 0.01
+    assert forecast["recomputation"] == pytest.approx(recomputation)
+    assert forecast["backward"] == pytest.approx(backward)
+    assert forecast["storage"] == pytest.approx(steps * 0.02)
+    assert forecast["rest"] == pytest.approx(recomputation + backward + steps * 0.02)
+    assert forecast["first_sweep"] == pytest.approx(forward.sum() + 0.01)
+    whole = simulate(schedule, calibration.platform(), steps, forward_costs=forward,
+                     backward_costs=calibration.backward_costs_for(forward))
+    assert forecast["first_sweep"] + forecast["rest"] == pytest.approx(whole.makespan)
+
+
+TIMESTEPS = (0.03, 0.01, 0.05, 0.02, 0.06, 0.04, 0.07)
+COST = {dt: 100 * dt for dt in TIMESTEPS}  # virtual seconds of the step of each dt
+
+
+class VirtualClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class VirtualCostDiffusion:
+    """The toy model, each step advancing a virtual clock by its known cost; records the untaped steps' costs."""
+
+    def __init__(self, clock):
+        from support.toymodel import NonlinearDiffusion
+
+        self.model, self.clock, self.untaped = NonlinearDiffusion(cells=4), clock, []
+
+    @property
+    def state(self):
+        return self.model.state
+
+    def step(self, dt):
+        from firedrake.adjoint import annotate_tape
+
+        self.clock.now += COST[dt]
+        if not annotate_tape():
+            self.untaped.append(COST[dt])
+        return self.model.step(dt)
+
+
+def test_forecast_is_made_when_the_first_sweep_ends_and_predicts_the_recomputation():
+    from checkpointing.adjoint import CheckpointManager, RamTier, TimeLoop
+    from checkpointing.adjoint.calibration import FirstSweepForecast, ObservedModel
+    from checkpointing.planners import plan
+    from support.toymodel import misfit_functional
+
+    clock = VirtualClock()
+    virtual = VirtualCostDiffusion(clock)
+    steps = len(TIMESTEPS)
+    calibration = synthetic_calibration([1.0, 2.0], [1.5, 1.5, 0.1], capacities=(2,))
+    platform = calibration.platform()
+    schedule = plan("hrevolve", steps, platform)
+    seen = {}
+
+    def announce(predictions):
+        seen["untaped steps"] = len(virtual.untaped)
+        seen["backward steps begun"] = calls["functional"]
+
+    forecast = FirstSweepForecast(schedule, calibration, steps, announce=announce)
+    functional = misfit_functional(virtual.model, steps)
+    calls = {"functional": 0}
+
+    def counted(index, state):
+        calls["functional"] += 1  # the manager evaluates j_i at the start of Fbar_i only
+        return functional(index, state)
+
+    loop = TimeLoop(ObservedModel(virtual, forecast, clock), TIMESTEPS, (virtual.model.source,), counted)
+    result = CheckpointManager(loop, [RamTier(2)]).run(schedule, platform)
+    assert result.counters.forward_steps > steps  # H-Revolve on 2 slots recomputes
+    assert seen == {"untaped steps": steps, "backward steps begun": 0}
+    assert forecast.first_sweep_costs == pytest.approx([COST[dt] for dt in TIMESTEPS], rel=1e-12)
+    prediction = forecast.predictions["constant"]
+    assert prediction["recomputation"] == pytest.approx(sum(virtual.untaped[steps:]), rel=1e-12)
+    assert forecast.recomputed_seconds == pytest.approx(prediction["recomputation"], rel=1e-12)
+    assert set(forecast.predictions) == {"constant", "forward"}
+
+
+def test_forecast_refuses_a_schedule_that_reads_before_the_first_sweep_ends():
+    from checkpointing.actions import Advance, Backward, Read, Write
+    from checkpointing.adjoint.calibration import FirstSweepForecast
+
+    calibration = synthetic_calibration([1.0], [1.0, 0.1], capacities=(1,))
+    schedule = [Write(0, 0), Advance(0, 1), Read(0, 0), Advance(0, 2), Backward(2), Read(0, 0), Advance(0, 1),
+                Backward(1), Read(0, 0), Backward(0)]
+    with pytest.raises(ValueError, match="before the first forward sweep reaches x2"):
+        FirstSweepForecast(schedule, calibration, 2)
