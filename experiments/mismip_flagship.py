@@ -16,6 +16,7 @@ Initial state: the 4 km Ice0 steady state (data/mismip/ice0_4km.h5), used as is 
 the finer mesh (``IceModel.load_state``) and relaxed under Ice0 for ``relax_years`` (experiments/mismip.py,
 ``spin_up``; the relaxed state is written to ``DIR/relax/`` and reused by a later run with the same sizes).  A 2 km
 steady state needs thousands of years (docs/mismip.md): the relaxed state still drifts, and its drift is reported.
+At 1 km, the relaxed 2 km state interpolated once more and relaxed ``relax_years`` at 1 km (``DIR/relax_1km/``).
 
 Sizes (``--size``): ``default`` 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (2 minutes); ``full`` (``--full``)
 2 km, 1000 steps of 0.1 yr (100 years, the whole of Ice1r), 10 RAM + 40 disk slots: checkpoints for 5 % of the
