@@ -23,12 +23,13 @@ Sizes (``--size``): ``default`` 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (
 states, so that about as many steps are recomputed as taken; ``1km``: 1 km, 1000 steps of 0.1 yr, starting from the
 2 km relaxed state (made first if ``DIR/relax/`` does not hold it) interpolated onto 1 km and relaxed 20 more years
 under Ice0 (``DIR/relax_1km/``), 10 RAM + 990 disk slots: a 1 km step costs 2-5 s, so every recomputed step would
-cost that again, and the disk (1.25 MB a state) holds every state while RAM holds 10 (about 1.7 hours on an idle
-core).  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz representatives, with the grounding line at
-the start and at the end), ``flagship.csv`` (one row: J, VAF lost, sizes, schedule, counts, measured and predicted
-times, peak RSS, state size), ``calibration.json``, ``gradients.h5`` (the two fields), ``steps_live.csv`` (every model
-step as it ran, written as it goes) and ``step_costs.csv`` (:func:`step_costs`: the time of every untaped forward
-step, the first sweep's marked, and of every backward step, in order).
+cost that again, and the disk (1.25 MB a state) holds every state while RAM holds 10 (71 minutes on one core of
+this machine, docs/mismip.md "Run 4").  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz
+representatives, with the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost,
+sizes, schedule, counts, measured and predicted times, peak RSS, state size), ``calibration.json``,
+``gradients.h5`` (the two fields), ``steps_live.csv`` (every model step as it ran, written as it goes) and
+``step_costs.csv`` (:func:`step_costs`: the time of every untaped forward step, the first sweep's marked, and of
+every backward step, in order).
 
 The relaxed 2 km state is not steady and the discrete Ice1r is not converged in the time step (docs/mismip.md).
 
@@ -201,11 +202,11 @@ class Progress:
 
 def step_costs(events, end: float, steps: int) -> list[dict]:
     """Rows of the per-step CSV from :class:`Progress` ``events`` and ``end`` (s since the start, when the
-    manager's run returned), in the order the steps ran: every untaped forward step (``sweep`` "first" for the first ``steps``, the first
-    sweep, "recomputed" after) with its measured time, then every backward step B_i, i = l-1, ..., 0, in order,
-    with the time from the start of its re-taped step to the start of the next step (or ``end``): re-taping and
-    the adjoint solve, plus the few milliseconds of the read that follows (B_l, the adjoint of J alone, has no
-    step and is not listed)."""
+    manager's run returned), in the order the steps ran: every untaped forward step (``sweep`` "first" for the
+    first ``steps``, the first sweep, "recomputed" after) with its measured time, and every backward step B_i,
+    i < l, with the time from the start of its re-taped step to the start of the next step (or ``end``): re-taping
+    and the adjoint solve, plus the few milliseconds of the read that follows (B_l, the adjoint of J alone, has no
+    step and is not listed; B_0's time runs to ``end`` and includes the manager's closing garbage collection)."""
     rows, forward = [], 0
     for k, (taped, seconds, finish, picard, newton) in enumerate(events):
         if not taped:
