@@ -66,17 +66,19 @@ def _json_safe(value):
     return value
 
 
-def run_one(module, out_root: Path, full: bool) -> dict:
-    """Run one experiment module into ``out_root/<NAME>/``, write its ``summary.json``, log its headline.
+def run_one(module, out_root: Path, full: bool, **options) -> dict:
+    """Run one experiment module into ``out_root/<NAME>/``, write its ``summary.json``, log its headline;
+    ``options`` (an experiment's own command-line options) go to its ``run`` and into the summary.
 
     Returns the summary with ``name``, ``seconds`` and ``headline_ok`` filled in."""
     log = logging.getLogger(f"experiments.{module.NAME}")
     out = Path(out_root) / module.NAME
     out.mkdir(parents=True, exist_ok=True)
-    log.info("start (%s size) -> %s", "full" if full else "default", out)
+    log.info("start (%s size%s) -> %s", "full" if full else "default",
+             "".join(f", {k} {v}" for k, v in options.items()), out)
     start = time.perf_counter()
-    summary = dict(module.run(out, full))
-    summary = {"name": module.NAME, "full": full, **summary, "seconds": round(time.perf_counter() - start, 2)}
+    summary = dict(module.run(out, full, **options))
+    summary = {"name": module.NAME, "full": full, **options, **summary, "seconds": round(time.perf_counter() - start, 2)}
     if "headline" not in summary or "headline_ok" not in summary:
         raise RuntimeError(f"experiment {module.NAME}: run() must return 'headline' and 'headline_ok'")
     summary["headline_ok"] = bool(summary["headline_ok"])

@@ -26,13 +26,21 @@ Initial state: the 4 km Ice0 steady state (data/mismip/ice0_4km.h5), used as is 
 the finer mesh (``IceModel.load_state``) and relaxed under Ice0 for ``relax_years`` (experiments/mismip.py,
 ``spin_up``; the relaxed state is written to ``DIR/relax/`` and reused by a later run with the same sizes).  A 2 km
 steady state needs thousands of years (docs/mismip.md): the relaxed state still drifts, and its drift is reported.
+At 1 km, the relaxed 2 km state interpolated once more and relaxed ``relax_years`` at 1 km (``DIR/relax_1km/``).
 
-Sizes: default 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (2 minutes); ``--full`` 2 km, 1000 steps of 0.1 yr
-(100 years, the whole of Ice1r), 10 RAM + 40 disk slots: checkpoints for 5 % of the states, so that about as many
-steps are recomputed as taken.  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz representatives, with
-the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost, sizes, schedule, counts,
-measured and predicted times, peak RSS, state size), ``calibration.json`` (with the first sweep's step costs),
-``gradients.h5`` (the two fields).
+Sizes (``--size``): ``default`` 4 km, 40 steps of 0.5 yr, 4 RAM + 8 disk slots (2 minutes); ``full`` (``--full``)
+2 km, 1000 steps of 0.1 yr (100 years, the whole of Ice1r), 10 RAM + 40 disk slots: checkpoints for 5 % of the
+states, so that about as many steps are recomputed as taken; ``1km``: 1 km, 1000 steps of 0.1 yr, starting from the
+2 km relaxed state (made first if ``DIR/relax/`` does not hold it) interpolated onto 1 km and relaxed 20 more years
+under Ice0 (``DIR/relax_1km/``), 10 RAM + 990 disk slots: a 1 km step costs 2-5 s, so every recomputed step would
+cost that again, and the disk (1.25 MB a state) holds every state while RAM holds 10 (71 minutes on one core of
+this machine, docs/mismip.md "Run 4").  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz
+representatives, with the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost,
+sizes, schedule, counts, measured and predicted times, peak RSS, state size), ``calibration.json`` (with the
+first sweep's step costs),
+``gradients.h5`` (the two fields), ``steps_live.csv`` (every model step as it ran, written as it goes) and
+``step_costs.csv`` (:func:`step_costs`: the time of every untaped forward step, the first sweep's marked, and of
+every backward step, in order).
 
 The relaxed 2 km state is not steady and the discrete Ice1r is not converged in the time step (docs/mismip.md).
 
@@ -47,10 +55,11 @@ import logging
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from .harness import main_for, plt, save_figure, write_csv
+from .harness import parser_for, plt, run_one, save_figure, setup_logging, write_csv
 from .mismip import STATES, build, grounded_field, saved_time, spin_up
 from .mismip_sensitivity import directions
 
@@ -63,7 +72,13 @@ SIZES = {
             "calibration_steps": 5},
     True: {"cell_size": 2000.0, "steps": 1000, "dt": 0.1, "ram_slots": 10, "disk_slots": 40, "relax_years": 200.0,
            "calibration_steps": 20},
+    # the 2 km relaxed state (SIZES[True], made first if absent) interpolated onto 1 km and relaxed 20 more years;
+    # disk slots for every state: a 1 km step costs 2-5 s, so each recomputed step would add that (module docstring)
+    "1km": {"cell_size": 1000.0, "steps": 1000, "dt": 0.1, "ram_slots": 10, "disk_slots": 990, "relax_years": 20.0,
+            "calibration_steps": 20, "start": True, "relax_dir": "relax_1km", "relax_log_every": 2.0},
 }
+#: the sizes by the names of ``--size`` (``--full`` is ``--size full``)
+SIZE_NAMES = {"default": False, "full": True, "1km": "1km"}
 SOURCE_STATE = STATES / "ice0_4km.h5"
 CLOCK = time.process_time  # the clock of the calibration and the forecast (module docstring)
 LOG_EVERY = 50  # model steps between progress lines
@@ -81,23 +96,31 @@ def calibrate_prefix(model, tiers, dt: float, steps: int, clock=time.perf_counte
 
 
 def initial_state(size: dict, out: Path) -> tuple[Path, dict]:
-    """The state Ice1r starts from and what is known of its drift under Ice0 (see the module docstring)."""
+    """The state Ice1r starts from and what is known of its drift under Ice0 (see the module docstring): ``size``'s
+    ``start`` (a key of :data:`SIZES`, default the 4 km steady state) relaxed ``relax_years`` at ``cell_size`` into
+    ``out / size["relax_dir"]`` (default ``relax``), or that state again if an earlier run made it."""
     if size["relax_years"] == 0:
         if size["cell_size"] != 4000.0:
             raise ValueError(f"cell_size = {size['cell_size']:g}: without relaxation only the 4 km state is steady")
         return SOURCE_STATE, {"relax_years": 0.0, "source": str(SOURCE_STATE.relative_to(STATES.parent.parent))}
-    directory = out / "relax"
+    if size.get("start") is None:
+        source, source_drift = SOURCE_STATE, {}
+        source_name = str(SOURCE_STATE.relative_to(STATES.parent.parent))
+    else:
+        source, source_drift = initial_state(SIZES[size["start"]], out)
+        source_name = str(source.relative_to(out.parent))
+    directory = out / size.get("relax_dir", "relax")
     state = directory / f"ice0_{size['cell_size'] / 1000:g}km.h5"
-    start = saved_time(SOURCE_STATE)
+    start = saved_time(source)
     if not (state.is_file() and saved_time(state) >= start + size["relax_years"] - 1e-6):
         shutil.rmtree(directory, ignore_errors=True)
         tick = time.perf_counter()
-        spin_up(size["cell_size"], size["relax_years"], directory, restart=SOURCE_STATE,
-                save_every=size["relax_years"], log_every=10.0)
+        spin_up(size["cell_size"], size["relax_years"], directory, restart=source,
+                save_every=size["relax_years"], log_every=size.get("relax_log_every", 10.0))
         log.info("relaxed %g years under Ice0 at %g km in %.0f s", size["relax_years"], size["cell_size"] / 1e3,
                  time.perf_counter() - tick)
-    return state, {"relax_years": size["relax_years"], "source": str(SOURCE_STATE.relative_to(STATES.parent.parent)),
-                   **relaxation_drift(directory / "spinup.csv")}
+    drift = {"relax_years": size["relax_years"], "source": source_name, **relaxation_drift(directory / "spinup.csv")}
+    return state, ({**drift, "source_relaxation": source_drift} if source_drift else drift)
 
 
 def relaxation_drift(log_path: Path) -> dict:
@@ -200,13 +223,23 @@ def rest_clocks(forecast, result) -> dict:
 
 class Progress:
     """``on_step`` for the manager: a log line every :data:`LOG_EVERY` model steps (forward and re-taped steps
-    counted apart), with the load average; ``forward_seconds`` holds the time of every untaped step, in order."""
+    counted apart), with the load average; ``forward_seconds`` holds the time of every untaped step, in order, and
+    ``events`` every step as ``(taped, seconds, end, picard, newton)`` (``end``: s since the start; both on
+    :data:`CLOCK`, the manager's step clock here), also appended
+    to the CSV ``path`` as they come (flushed: a stopped run keeps its steps so far)."""
 
-    def __init__(self, logger: logging.Logger = log):
+    COLUMNS = ("kind", "seconds", "end", "picard_iterations", "newton_iterations")
+
+    def __init__(self, logger: logging.Logger = log, path: Path | None = None):
         self.log = logger
         self.forward = self.taped = 0
         self.forward_seconds: list[float] = []
-        self.start = time.perf_counter()
+        self.events: list[tuple] = []
+        self.start, self.start_wall = CLOCK(), time.perf_counter()
+        self.handle = None
+        if path is not None:
+            self.handle = open(path, "w", newline="")
+            self.handle.write(",".join(self.COLUMNS) + "\n")
 
     def __call__(self, info, taped, seconds):
         if taped:
@@ -214,12 +247,44 @@ class Progress:
         else:
             self.forward += 1
             self.forward_seconds.append(seconds)
+        event = (taped, seconds, CLOCK() - self.start, info.picard_iterations, info.newton_iterations)
+        self.events.append(event)
+        if self.handle is not None:
+            self.handle.write(f"{'re-taped' if taped else 'forward'},{seconds:.4f},{event[2]:.3f},{event[3]},"
+                              f"{event[4]}\n")
+            self.handle.flush()
         done = self.forward + self.taped
         if done % LOG_EVERY == 0:
             self.log.info("model steps %d (forward %d, re-taped %d), last %.2f s (%d Picard + %d Newton), %.0f s "
                           "elapsed, load %.1f", done, self.forward, self.taped, seconds,
-                     info.picard_iterations, info.newton_iterations, time.perf_counter() - self.start,
+                     info.picard_iterations, info.newton_iterations, time.perf_counter() - self.start_wall,
                      os.getloadavg()[0])
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+def step_costs(events, end: float, steps: int) -> list[dict]:
+    """Rows of the per-step CSV from :class:`Progress` ``events`` and ``end`` (s since the start, when the
+    manager's run returned), in the order the steps ran: every untaped forward step (``sweep`` "first" for the
+    first ``steps``, the first sweep, "recomputed" after) with its measured time, and every backward step B_i,
+    i < l, with the time from the start of its re-taped step to the start of the next step (or ``end``): re-taping
+    and the adjoint solve, plus the few milliseconds of the read that follows (B_l, the adjoint of J alone, has no
+    step and is not listed; B_0's time runs to ``end`` and includes the manager's closing garbage collection)."""
+    rows, forward = [], 0
+    for k, (taped, seconds, finish, picard, newton) in enumerate(events):
+        if not taped:
+            rows.append({"kind": "forward", "sweep": "first" if forward < steps else "recomputed", "seconds": seconds,
+                         "retape_seconds": "", "picard_iterations": picard, "newton_iterations": newton})
+            forward += 1
+            continue
+        begin = finish - seconds
+        following = events[k + 1][2] - events[k + 1][1] if k + 1 < len(events) else end
+        rows.append({"kind": "backward", "sweep": "", "seconds": following - begin, "retape_seconds": seconds,
+                     "picard_iterations": picard, "newton_iterations": newton})
+    return rows
 
 
 def figure(model, riesz: dict, final_thickness, title: str, out: Path) -> Path:
@@ -259,10 +324,15 @@ def state_megabytes(model) -> float:
     return model.mesh.comm.allreduce(local) / 1e6
 
 
-def run(out: Path, full: bool) -> dict:
+def run(out: Path, full: bool, size: str | None = None) -> dict:
+    """The experiment at ``size`` (a key of :data:`SIZE_NAMES`; default ``"full"`` if ``full``, else
+    ``"default"``)."""
     import firedrake as fd
 
-    size = SIZES[full]
+    name = size or ("full" if full else "default")
+    if name not in SIZE_NAMES:
+        raise ValueError(f"size = {name!r}: choose one of {', '.join(SIZE_NAMES)}")
+    size = SIZES[SIZE_NAMES[name]]
     load_start = os.getloadavg()
     tick = time.perf_counter()
     state, drift = initial_state(size, out)
@@ -274,10 +344,14 @@ def run(out: Path, full: bool) -> dict:
              model.thickness.function_space().dim(), steps, dt, state_megabytes(model), size["calibration_steps"])
     tick = time.perf_counter()
     disk_dir = out / "checkpoints"
-    progress = Progress()
-    result = flagship_gradient(model, steps, dt, size["ram_slots"], size["disk_slots"], disk_dir,
-                               size["calibration_steps"], on_step=progress, clock=CLOCK)
+    progress = Progress(path=out / "steps_live.csv")
+    try:
+        result = flagship_gradient(model, steps, dt, size["ram_slots"], size["disk_slots"], disk_dir,
+                                   size["calibration_steps"], on_step=progress, clock=CLOCK)
+    finally:
+        progress.close()
     total_seconds = time.perf_counter() - tick
+    write_csv(out / "step_costs.csv", step_costs(progress.events, CLOCK() - progress.start, steps))
     gradient, predicted, calibration = result["gradient"], result["predicted"], result["calibration"]
     counters = gradient.result.counters
     mismatches = counters.mismatches(predicted)
@@ -292,7 +366,7 @@ def run(out: Path, full: bool) -> dict:
     ram = counters.to_dict()
     h = directions(model)
     slopes = {c: float(gradient.derivative[c].dat.inner(h[c].dat)) for c in CONTROLS}
-    row = {"cell_size": size["cell_size"], "dofs": model.thickness.function_space().dim(), "steps": steps,
+    row = {"size": name, "cell_size": size["cell_size"], "dofs": model.thickness.function_space().dim(), "steps": steps,
            "dt": dt, "years": steps * dt, "J": gradient.value, "vaf_start": vaf_start,
            "vaf_lost": vaf_start - gradient.value, "melt_doubled": slopes["melt"],
            "friction_plus_10_percent": slopes["friction"], "schedule": "hrevolve", "ram_slots": size["ram_slots"],
@@ -334,13 +408,27 @@ def run(out: Path, full: bool) -> dict:
                 f"{row['measured_rest']:.0f} s / forecast at x_l {row['predicted_rest']:.0f} s = "
                 f"{row['measured_over_predicted_rest']:.2f}; "
                 f"peak RSS {counters.peak_rss_mb:.0f} MB, state {row['state_mb']:.2f} MB")
-    return {"headline": headline, "headline_ok": ok, **row, "initial_state": drift, "mismatches": mismatches}
+    return {"headline": headline, "headline_ok": ok, **row, "initial_state": drift, "mismatches": mismatches,
+            "wall_time_by_action": dict(counters.wall_time)}
 
 
-if __name__ == "__main__":
-    import sys
-
+def main(argv=None) -> int:
+    """``python -m experiments.mismip_flagship --out DIR [--full | --size NAME]``: as every experiment
+    (experiments/harness.py), with ``--size`` naming one of :data:`SIZE_NAMES` (``--full`` = ``--size full``)."""
+    parser = parser_for(__doc__.strip().splitlines()[0])
+    parser.add_argument("--size", choices=list(SIZE_NAMES),
+                        help="default: 4 km, 40 steps; full (= --full): 2 km, 1000 steps; 1km: 1 km, 1000 steps")
+    args = parser.parse_args(argv)
+    if args.full and args.size not in (None, "full"):
+        parser.error(f"--size = {args.size!r} with --full: --full is --size full; give one of them")
+    setup_logging()
     from icesheet.cli import import_firedrake
 
     import_firedrake()
-    raise SystemExit(main_for(sys.modules[__name__]))
+    size = args.size or ("full" if args.full else "default")
+    summary = run_one(sys.modules[__name__], args.out, size == "full", size=size)
+    return 0 if summary["headline_ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

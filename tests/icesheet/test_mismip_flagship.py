@@ -83,3 +83,48 @@ def test_gradient_command_reads_the_initial_state(flagship, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["initial_state"] == str(flagship["state"])
     assert summary["value"] == pytest.approx(flagship["run"]["gradient"].value, rel=1e-10)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--size", "3km"], ["--size", "'3km'", "default", "full", "1km"]),
+    (["--full", "--size", "1km"], ["--size", "'1km'", "--full"]),
+])
+def test_a_bad_size_gets_one_clear_line_before_any_run(tmp_path, capsys, argv, words):
+    """``--size`` names one of the sizes; a wrong one (or one that contradicts ``--full``) stops the command with
+    one line naming the option, the value and what is allowed, before anything is made in ``--out``."""
+    from experiments.mismip_flagship import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "out"), *argv])
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert all(word in line for word in words), line
+    assert not (tmp_path / "out").exists()
+
+
+def test_step_costs_recover_every_step_of_a_known_timeline():
+    """step_costs on the events of a timeline built by hand (3 forward steps of 1, 2, 3 s, one recomputed step
+    of 4 s, backward steps re-taping in 0.5 s and differentiating in 1.5 s, 0.25 s of reads between them): the
+    forward rows are the steps' times with the first sweep marked, each backward row the 2 s (+ the read that
+    follows) from its re-taped step's start to the next step's start."""
+    from experiments.mismip_flagship import step_costs
+
+    clock, events = 0.0, []
+
+    def step(taped, seconds, adjoint=0.0, gap=0.0):
+        nonlocal clock
+        clock += seconds
+        events.append((taped, seconds, clock, 1, 2))
+        clock += adjoint + gap
+
+    for seconds in (1.0, 2.0, 3.0):
+        step(False, seconds)
+    step(True, 0.5, 1.5, 0.25)   # B_2
+    step(False, 4.0)             # x_1 from x_0 again
+    step(True, 0.5, 1.5)         # B_1
+    step(True, 0.5, 1.5, 0.25)   # B_0, then the run returns
+    rows = step_costs(events, clock, steps=3)
+    assert [(r["kind"], r["sweep"]) for r in rows] == [("forward", "first")] * 3 + [
+        ("backward", ""), ("forward", "recomputed"), ("backward", ""), ("backward", "")]
+    assert [r["seconds"] for r in rows] == pytest.approx([1.0, 2.0, 3.0, 2.25, 4.0, 2.0, 2.25])
+    assert [r["retape_seconds"] for r in rows if r["kind"] == "backward"] == [0.5, 0.5, 0.5]
