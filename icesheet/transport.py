@@ -20,7 +20,7 @@ Petrov-Galerkin term (Brooks & Hughes 1982, CMAME 32) adds diffusion along flow 
 ``"transient"`` (the default)
     :math:`\tau = ((2/\delta t)^2 + (2|u|/\Delta x)^2)^{-1/2}` (Shakib, Hughes & Johan 1991, CMAME 89): it tends to
     :math:`\delta t/2` once the Courant number :math:`|u|\delta t/\Delta x` is small, so short steps take the
-    stabilisation away (at 4 km, 500 m/yr and 0.1-year steps it is 1/80 of the steady value);
+    stabilisation away (at 4 km, 500 m/yr and 0.1-year steps it is about 1/100 of the steady value);
 ``"steady"``
     :math:`\tau = \Delta x / (2|u|)` (Brooks & Hughes 1982, pure advection), independent of the step.
 
