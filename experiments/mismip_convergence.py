@@ -112,7 +112,7 @@ def cases(full: bool) -> list[Case]:
     grid += [Case("no-partial", 4000.0, 0.025, 40.0), Case("sub-element", 2000.0, 0.1, 100.0)]
     # the SUPG parameter that does not vanish with the step: the response to the melt, and its step dependence
     grid += [Case(t, 4000.0, 0.1, 100.0, STEADY_SUPG) for t in TREATMENTS]
-    grid += [Case("no-partial", 4000.0, 0.5, 100.0, STEADY_SUPG)]
+    grid += [Case(t, 4000.0, 0.5, 100.0, STEADY_SUPG) for t in TREATMENTS]
     return grid
 
 
