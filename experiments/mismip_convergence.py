@@ -372,6 +372,38 @@ def figure(results: dict, out: Path) -> Path:
     return save_figure(fig, out / "mismip_convergence.png")
 
 
+def figure_supg(results: dict, out: Path) -> Path:
+    """VAF lost and centreline grounding line against time at 4 km with 0.1-year steps, the default (transient) SUPG
+    parameter (thin) against the steady one (thick), solid for ``"no-partial"``, dashed for ``"sub-element"``, over the
+    grey bands of :func:`figure` (docs/mismip.md, "Why Ice1r responds slowly")."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+    for case, rows in results.items():
+        if case.cell_size != 4000.0 or case.dt != 0.1 or case.lagged or case.years < 100 or (
+                case.solver and case.solver != STEADY_SUPG):
+            continue
+        t = [r["time"] for r in rows]
+        steady = case.solver == STEADY_SUPG
+        style = {"color": "C1" if steady else "C0", "ls": "-" if case.treatment == "no-partial" else "--",
+                 "lw": 2.0 if steady else 1.0}
+        label = f"{case.treatment}, {'steady' if steady else 'transient (default)'} SUPG parameter"
+        axes[0].plot(t, [r["vaf_lost"] for r in rows], label=label, **style)
+        axes[1].plot(t, [r["grounding_line"] / 1e3 for r in rows], **style)
+    for (low, high), alpha, label in ((ensemble_band({}), 0.1, "MISMIP+ ensemble, all members"),
+                                      (ensemble_band({"stress": ("SSA",), "sliding": ("Weertman",)}), 0.25,
+                                       "MISMIP+ ensemble, SSA + Weertman")):
+        for ax, key, scale in ((axes[0], "vaf", 1.0), (axes[1], "grounding_line", 1e-3)):
+            ax.fill_between(PEER_TIMES, low[key] * scale, high[key] * scale, color="k", alpha=alpha, lw=0,
+                            label=label if key == "vaf" else None)
+    axes[0].set_ylabel("VAF lost (m$^3$)")
+    axes[1].set_ylabel("centreline grounding line (km)")
+    for ax in axes:
+        ax.set_xlabel("time (yr)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("MISMIP+ Ice1r at 4 km, 0.1-year steps: the thickness update's SUPG parameter")
+    fig.tight_layout()
+    return save_figure(fig, out / "mismip_supg.png")
+
+
 def ensemble_band(members: dict) -> tuple[dict, dict]:
     """Lowest and highest VAF lost (m^3) and centreline grounding line (m) at :data:`PEER_TIMES` over the MISMIP+
     ensemble's Ice1r runs (Cornford et al. 2020, data/mismip/ensemble_cornford2020.json) selected by ``members``
@@ -402,6 +434,7 @@ def run(out: Path, full: bool) -> dict:
                              "of this invocation (runs read back from earlier invocations keep their CPU time).\n")
     (out / f"{NAME}.md").write_text(text)
     figure(results, out)
+    figure_supg(results, out)
     log.info("load average at the end: %.1f %.1f %.1f", *load_end)
     chosen = default_treatment()
     years = max(c.years for c in results)
