@@ -18,7 +18,9 @@ Default: 4 km, 40 years, steps of 2 and 0.5 years, both treatments (a few minute
 with steps of 2, 0.5, 0.1, 0.05 years and adaptive, 40 years at 4 km with steps of 0.025 years, 100 years at 2 km
 with 2, 0.5 and 0.1 years, a solver-tolerance probe (0.1-year steps for 30 years with the Newton tolerance 100
 times tighter) and two lag probes (:func:`lagged_stepper`: 0.05-year steps for 40 years with the velocity solved,
-or the melt evaluated, only every other step).  A case whose CSV is complete is
+or the melt evaluated, only every other step), and both treatments with the step-independent SUPG parameter of
+the thickness update (``solver.supg_parameter = "steady"``, icesheet.transport) at 4 km, 0.1- and 0.5-year steps,
+100 years (:func:`figure_supg` draws them against the default).  A case whose CSV is complete is
 read back instead of run again, so an interrupted ``--full`` run resumes where it stopped.
 
 Headline check: the MISMIP+ scenarios' treatment (``physics.melt_at_grounding_line`` of mismip_ice1r.toml) loses,
