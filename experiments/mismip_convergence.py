@@ -18,7 +18,9 @@ Default: 4 km, 40 years, steps of 2 and 0.5 years, both treatments (a few minute
 with steps of 2, 0.5, 0.1, 0.05 years and adaptive, 40 years at 4 km with steps of 0.025 years, 100 years at 2 km
 with 2, 0.5 and 0.1 years, a solver-tolerance probe (0.1-year steps for 30 years with the Newton tolerance 100
 times tighter) and two lag probes (:func:`lagged_stepper`: 0.05-year steps for 40 years with the velocity solved,
-or the melt evaluated, only every other step).  A case whose CSV is complete is
+or the melt evaluated, only every other step), and both treatments with the step-independent SUPG parameter of
+the thickness update (``solver.supg_parameter = "steady"``, icesheet.transport) at 4 km, 0.1- and 0.5-year steps,
+100 years (:func:`figure_supg` draws them against the default).  A case whose CSV is complete is
 read back instead of run again, so an interrupted ``--full`` run resumes where it stopped.
 
 Headline check: the MISMIP+ scenarios' treatment (``physics.melt_at_grounding_line`` of mismip_ice1r.toml) loses,
@@ -66,7 +68,7 @@ class Case:
     @property
     def tag(self) -> str:
         dt = self.dt if isinstance(self.dt, str) else f"dt{self.dt:g}"
-        extra = "".join(f"_{k.split('.')[-1]}{v:g}" for k, v in self.solver)
+        extra = "".join(f"_{k.split('.')[-1]}{_value(v)}" for k, v in self.solver)
         extra += "".join(f"_{name}{k}" for name, k in (("velocity-every", self.velocity_every),
                                                         ("melt-every", self.melt_every)) if k > 1)
         return f"{self.treatment}_{self.cell_size / 1000:g}km_{dt}_{self.years:g}yr{extra}"
@@ -78,10 +80,19 @@ class Case:
     @property
     def label(self) -> str:
         """The treatment and what else differs from a plain run."""
-        extra = [f"{k.split('.')[-1]}={v:g}" for k, v in self.solver]
+        extra = [f"{k.split('.')[-1]}={_value(v)}" for k, v in self.solver]
         extra += [f"{name} every {k} steps" for name, k in (("velocity", self.velocity_every),
                                                              ("melt", self.melt_every)) if k > 1]
         return self.treatment + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _value(value) -> str:
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+#: the thickness update with the step-independent SUPG parameter (icesheet.transport; docs/mismip.md, "Why Ice1r
+#: responds slowly")
+STEADY_SUPG = (("solver.supg_parameter", "steady"),)
 
 
 def cases(full: bool) -> list[Case]:
@@ -101,6 +112,9 @@ def cases(full: bool) -> list[Case]:
              Case("sub-element", 2000.0, 2.0, 100.0)]
     grid += [Case(t, 2000.0, "adaptive", 100.0) for t in TREATMENTS]
     grid += [Case("no-partial", 4000.0, 0.025, 40.0), Case("sub-element", 2000.0, 0.1, 100.0)]
+    # the SUPG parameter that does not vanish with the step: the response to the melt, and its step dependence
+    grid += [Case(t, 4000.0, 0.1, 100.0, STEADY_SUPG) for t in TREATMENTS]
+    grid += [Case(t, 4000.0, 0.5, 100.0, STEADY_SUPG) for t in TREATMENTS]
     return grid
 
 
@@ -209,7 +223,7 @@ def lagged_stepper(model, case: Case):
     frozen = fd.Function(model.thickness_space, name="melt_thickness")
     melt_rate = ufl.replace(model.melt_rate, {model.thickness: frozen})
     model.thickness_solver = ThicknessSolver(model.thickness, model.velocity, model.accumulation - melt_rate,
-                                             model.inflow_thickness)
+                                             model.inflow_thickness, supg=model.supg_parameter)
     count = [0]
 
     def step(dt: float) -> list:
@@ -361,6 +375,38 @@ def figure(results: dict, out: Path) -> Path:
     return save_figure(fig, out / "mismip_convergence.png")
 
 
+def figure_supg(results: dict, out: Path) -> Path:
+    """VAF lost and centreline grounding line against time at 4 km with 0.1-year steps, the default (transient) SUPG
+    parameter (thin) against the steady one (thick), solid for ``"no-partial"``, dashed for ``"sub-element"``, over the
+    grey bands of :func:`figure` (docs/mismip.md, "Why Ice1r responds slowly")."""
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+    for case, rows in results.items():
+        if case.cell_size != 4000.0 or case.dt != 0.1 or case.lagged or case.years < 100 or (
+                case.solver and case.solver != STEADY_SUPG):
+            continue
+        t = [r["time"] for r in rows]
+        steady = case.solver == STEADY_SUPG
+        style = {"color": "C1" if steady else "C0", "ls": "-" if case.treatment == "no-partial" else "--",
+                 "lw": 2.0 if steady else 1.0}
+        label = f"{case.treatment}, {'steady' if steady else 'transient (default)'} SUPG parameter"
+        axes[0].plot(t, [r["vaf_lost"] for r in rows], label=label, **style)
+        axes[1].plot(t, [r["grounding_line"] / 1e3 for r in rows], **style)
+    for (low, high), alpha, label in ((ensemble_band({}), 0.1, "MISMIP+ ensemble, all members"),
+                                      (ensemble_band({"stress": ("SSA",), "sliding": ("Weertman",)}), 0.25,
+                                       "MISMIP+ ensemble, SSA + Weertman")):
+        for ax, key, scale in ((axes[0], "vaf", 1.0), (axes[1], "grounding_line", 1e-3)):
+            ax.fill_between(PEER_TIMES, low[key] * scale, high[key] * scale, color="k", alpha=alpha, lw=0,
+                            label=label if key == "vaf" else None)
+    axes[0].set_ylabel("VAF lost (m$^3$)")
+    axes[1].set_ylabel("centreline grounding line (km)")
+    for ax in axes:
+        ax.set_xlabel("time (yr)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("MISMIP+ Ice1r at 4 km, 0.1-year steps: the thickness update's SUPG parameter")
+    fig.tight_layout()
+    return save_figure(fig, out / "mismip_supg.png")
+
+
 def ensemble_band(members: dict) -> tuple[dict, dict]:
     """Lowest and highest VAF lost (m^3) and centreline grounding line (m) at :data:`PEER_TIMES` over the MISMIP+
     ensemble's Ice1r runs (Cornford et al. 2020, data/mismip/ensemble_cornford2020.json) selected by ``members``
@@ -391,6 +437,7 @@ def run(out: Path, full: bool) -> dict:
                              "of this invocation (runs read back from earlier invocations keep their CPU time).\n")
     (out / f"{NAME}.md").write_text(text)
     figure(results, out)
+    figure_supg(results, out)
     log.info("load average at the end: %.1f %.1f %.1f", *load_end)
     chosen = default_treatment()
     years = max(c.years for c in results)

@@ -57,7 +57,8 @@ _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto
             "friction_parameterisation": ("linear", "log"),
             "rate_factor_parameterisation": ("linear", "log"),
             "grounded_indicator": ("sharp", "smooth"),
-            "melt_at_grounding_line": ("sub-element", "no-partial")}  # icesheet.melt.GROUNDING_LINE_MELT
+            "melt_at_grounding_line": ("sub-element", "no-partial"),  # icesheet.melt.GROUNDING_LINE_MELT
+            "supg_parameter": ("transient", "steady")}  # icesheet.transport.SUPG_PARAMETERS
 
 
 def _check_value(key: str, value, default) -> None:

@@ -40,13 +40,15 @@ def rectangle_mesh(mesh_parameters: dict, cells_across: int | None = None):
 
 
 def model_options(solver: dict, **overrides) -> dict:
-    """IceModel keyword options from a ``[solver]`` table; ``overrides`` (IceModel keywords) take precedence."""
+    """IceModel keyword options from a ``[solver]`` table (``supg_parameter`` optional: the thickness update's SUPG
+    parameter, icesheet.transport); ``overrides`` (IceModel keywords) take precedence."""
     newton = {"auto": None, "on": True, "off": False}[solver["newton_finish"]]
     strategy = None if solver["strategy"] == "auto" else solver["strategy"]
     picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
                    "newton_tolerance", "newton_max_iterations", "line_search", "linear_solver", "preconditioner",
                    "linear_tolerance", "newton_linear_tolerance", "preconditioner_lag", "rebuild_iterations")
     options = {"adjoint_mode": solver["adjoint_mode"],
+               **({"supg_parameter": solver["supg_parameter"]} if "supg_parameter" in solver else {}),
                "friction_parameterisation": solver["friction_parameterisation"],
                "rate_factor_parameterisation": solver["rate_factor_parameterisation"],
                "picard": PicardOptions(strategy=strategy, newton_finish=newton,

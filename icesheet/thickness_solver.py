@@ -11,7 +11,7 @@ from __future__ import annotations
 import firedrake
 from pyadjoint import stop_annotating
 
-from icesheet.transport import continuity_residual
+from icesheet.transport import SUPG_PARAMETERS, continuity_residual
 from icesheet.velocity_solver import DIRECT_SOLVER
 
 __all__ = ["ThicknessSolver"]
@@ -20,9 +20,9 @@ __all__ = ["ThicknessSolver"]
 class ThicknessSolver:
     """Advances ``thickness`` in place by one backward-Euler step of :math:`\\partial_t h + \\nabla\\cdot(hu) = a`;
     ``accumulation`` :math:`a` (m/yr) is a Function or a UFL expression (e.g. surface accumulation minus sub-shelf
-    melt, icesheet.model)."""
+    melt, icesheet.model); ``supg`` names the SUPG parameter (icesheet.transport.SUPG_PARAMETERS)."""
 
-    def __init__(self, thickness, velocity, accumulation, inflow_thickness):
+    def __init__(self, thickness, velocity, accumulation, inflow_thickness, supg: str = SUPG_PARAMETERS[0]):
         Q = thickness.function_space()
         self.thickness = thickness
         self.thickness_old = firedrake.Function(Q, name="thickness_old")
@@ -32,7 +32,7 @@ class ThicknessSolver:
         dx = firedrake.dx(metadata={"quadrature_degree": 3 * degree + 1})
         ds = firedrake.ds(metadata={"quadrature_degree": 3 * degree + 1})
         form = continuity_residual(firedrake.TrialFunction(Q), firedrake.TestFunction(Q), self.thickness_old,
-                                   velocity, accumulation, inflow_thickness, self.timestep, dx=dx, ds=ds)
+                                   velocity, accumulation, inflow_thickness, self.timestep, dx=dx, ds=ds, supg=supg)
         problem = firedrake.LinearVariationalProblem(firedrake.lhs(form), firedrake.rhs(form), self.thickness_new)
         self._solver = firedrake.LinearVariationalSolver(problem, solver_parameters=DIRECT_SOLVER)
         self._clamp = firedrake.max_value(self.thickness_new, 0.0)
