@@ -54,8 +54,16 @@ CANDIDATES = {
     "picard": {"strategy": "picard"},
     "anderson": {"strategy": "anderson"},
     "picard-newton (default)": {},
-    "picard-newton switch 1e-2": {"newton_switch": 1e-2},
-    "picard-newton l2": {"line_search": "l2"},
+    "picard-chord": {"strategy": "picard-chord"},
+    "picard-chord rebuild 0.6": {"strategy": "picard-chord", "chord_rebuild": 0.6},
+    "picard-chord rebuild 0.7": {"strategy": "picard-chord", "chord_rebuild": 0.7},
+    "picard-chord depth 5": {"strategy": "picard-chord", "chord_depth": 5},
+    "picard-newton no forcing floor": {"forcing_floor": False},
+    "picard-newton jacobian reuse": {"jacobian_reuse": 1.0},
+    "picard-newton reuse cap 1e-2": {"jacobian_reuse": 1.0, "newton_linear_tolerance": 1e-2},
+    "picard-newton reuse rebuild 12": {"jacobian_reuse": 1.0, "rebuild_iterations": 12},
+    "picard-newton reuse rebuild 16": {"jacobian_reuse": 1.0, "rebuild_iterations": 16},
+    "picard-newton reuse rebuild 5": {"jacobian_reuse": 1.0, "rebuild_iterations": 5},
     "anderson-newton": {"strategy": "anderson-newton"},
     "newton": {"strategy": "newton"},
     "newton mumps": {"strategy": "newton", "linear_solver": "mumps"},
@@ -73,7 +81,7 @@ ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp
                 "pc_factor_mat_solver_type": "mumps"}
 REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
 COLUMNS = ("cell_size", "ranks", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve",
-           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "krylov", "symbolic_factorisations",
+           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov", "symbolic_factorisations",
            "numeric_factorisations", "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
 EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
           "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
@@ -139,7 +147,7 @@ def timed_solve(model, state, solver, reference, reference_solver) -> dict:
     difference, size = (np.sqrt(comm.allreduce(float(np.sum(a * a)))) for a in (u - reference, reference))
     return {"wall": comm.allreduce(wall, op=_mpi_max()), "cpu": comm.allreduce(cpu, op=_mpi_max()),
             "cpu_ranks": comm.allgather(cpu), "linear_solves": info.linear_solves, "picard": info.picard_iterations,
-            "newton": info.newton_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
+            "newton": info.newton_iterations, "chord": info.chord_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
             **{key: event_count(names) - before[key] for key, names in EVENTS.items()},
             "final_residual": reference_solver.relative_residual(),
             "difference_to_reference": float(difference / size)}
@@ -200,7 +208,7 @@ def print_row(r: dict) -> None:
         return
     print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['candidate']:<34} {r['wall_per_solve']:>8.3f} s (cpu {r['cpu_per_solve']:.3f} s, "
           f"ratio {r.get('cpu_ratio_to_snes', float('nan')):.2f}) {r['linear_solves']:>4} solves "
-          f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
+          f"({r['picard']} Picard + {r['newton']} Newton + {r.get('chord', 0)} chord, {r['krylov']} Krylov) factorisations sym/num "
           f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
           f"wall ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
           f"diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)

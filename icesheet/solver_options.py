@@ -92,7 +92,7 @@ def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: st
 
 
 ADJOINT_MODES = ("fixed-point", "unrolled")
-STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton")
+STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton", "picard-chord")
 #: the strategy of ``strategy=None`` in the fixed-point mode (chosen by benchmarks/bench_velocity.py)
 DEFAULT_STRATEGY = "picard-newton"
 LINE_SEARCHES = ("bt", "nleqerr", "l2", "cp", "basic")
@@ -135,6 +135,10 @@ class PicardOptions:
     newton_linear_tolerance: float = 1.0e-3
     preconditioner_lag: int = ADAPTIVE_LAG
     rebuild_iterations: int = 8
+    forcing_floor: bool = True
+    jacobian_reuse: float = 0.0
+    chord_rebuild: float = 0.5
+    chord_depth: int = 10
 
     def __post_init__(self):
         for name, allowed in (("strategy", STRATEGIES), ("line_search", LINE_SEARCHES),
@@ -143,16 +147,27 @@ class PicardOptions:
             if value not in allowed and not (name == "strategy" and value is None):
                 raise ValueError(f"{name} = {value!r}: allowed values are {allowed}")
         for name in ("tolerance", "residual_tolerance", "newton_switch", "newton_tolerance", "linear_tolerance",
-                     "newton_linear_tolerance"):
+                     "newton_linear_tolerance", "chord_rebuild"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"solver {name} = {value!r}: must be a finite number > 0")
+        if self.chord_rebuild >= 1:
+            raise ValueError(f"solver chord_rebuild = {self.chord_rebuild!r}: must be < 1 (a residual reduction "
+                             f"factor per chord step)")
         for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
+                              ("chord_depth", 0),
                               ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"solver {name} = {value!r}: must be an integer >= {minimum}")
-        if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton"):
+        if not isinstance(self.forcing_floor, bool):
+            raise ValueError(f"solver forcing_floor = {self.forcing_floor!r}: must be true or false")
+        if not (isinstance(self.jacobian_reuse, (int, float)) and not isinstance(self.jacobian_reuse, bool)
+                and np.isfinite(self.jacobian_reuse) and self.jacobian_reuse >= 0):
+            raise ValueError(f"solver jacobian_reuse = {self.jacobian_reuse!r}: must be a finite number >= 0 "
+                             f"(0: assemble every Jacobian)")
+        if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton",
+                                                             "picard-chord"):
             raise ValueError(f"newton_finish = off with strategy = {self.strategy!r}: that strategy ends with "
                              f"Newton's method; use 'picard' or 'anderson' for a solve without Newton")
 

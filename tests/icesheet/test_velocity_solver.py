@@ -131,7 +131,10 @@ def test_save_and_load_state_round_trip(tmp_path):
 
 # -- strategies (icesheet.velocity_solver; docs/solvers.md) --------------------------------------------------------
 #: every strategy with MUMPS, and Krylov solvers with each preconditioner
-STRATEGY_CASES = [{"strategy": s} for s in ("picard", "anderson", "picard-newton", "anderson-newton", "newton")] + [
+STRATEGY_CASES = [{"strategy": s} for s in ("picard", "anderson", "picard-newton", "anderson-newton", "newton",
+                                             "picard-chord")] + [
+    {"strategy": "picard-newton", "jacobian_reuse": 1.0, "forcing_floor": False},
+    {"strategy": "picard-chord", "linear_solver": "cg", "preconditioner": "asm-cholesky"},
     {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "gamg"},
     {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "ilu"},
     {"strategy": "anderson-newton", "linear_solver": "gmres", "preconditioner": "asm"},
