@@ -37,7 +37,7 @@ QUICK_CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0), "halfar_dome": (5000
 ASSEMBLY_EVENTS = ("ParLoopExecute",)
 LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
 COLUMNS = ("scenario", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step", "picard_per_step",
-           "newton_per_step", "assembly_per_step", "linear_per_step", "other_per_step", "assembly_fraction",
+           "newton_per_step", "chord_per_step", "assembly_per_step", "linear_per_step", "other_per_step", "assembly_fraction",
            "linear_fraction")
 
 
@@ -80,6 +80,7 @@ def measure(scenario: str, cell_size: float, steps: int, warmup: int) -> dict:
             "wall_per_step": wall / steps, "cpu_per_step": cpu / steps,
             "picard_per_step": sum(i.picard_iterations for i in infos) / steps,
             "newton_per_step": sum(i.newton_iterations for i in infos) / steps,
+            "chord_per_step": sum(i.chord_iterations for i in infos) / steps,
             "assembly_per_step": assembly / steps, "linear_per_step": linear / steps,
             "other_per_step": (wall - assembly - linear) / steps,
             "assembly_fraction": assembly / wall, "linear_fraction": linear / wall}
@@ -122,7 +123,7 @@ def run_workers(args) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     header = (f"{'scenario':<18} {'ranks':>5} {'cell (m)':>9} {'dofs':>7} {'s/step':>8} {'cpu s':>7} {'picard':>7} "
-              f"{'newton':>7} "
+              f"{'newton':>7} {'chord':>7} "
               f"{'assembly':>9} {'linear':>8} {'other':>8} {'asm %':>6} {'lin %':>6}")
     print(header)
     print("-" * len(header))
@@ -132,7 +133,8 @@ def print_table(rows: list[dict]) -> None:
             continue
         print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} {r['dofs']:>7} {r['wall_per_step']:>8.3f} "
               f"{r['cpu_per_step']:>7.3f} "
-              f"{r['picard_per_step']:>7.1f} {r['newton_per_step']:>7.1f} {r['assembly_per_step']:>9.3f} "
+              f"{r['picard_per_step']:>7.1f} {r['newton_per_step']:>7.1f} {r.get('chord_per_step', 0):>7.1f} "
+              f"{r['assembly_per_step']:>9.3f} "
               f"{r['linear_per_step']:>8.3f} {r['other_per_step']:>8.3f} {100 * r['assembly_fraction']:>6.1f} "
               f"{100 * r['linear_fraction']:>6.1f}")
 

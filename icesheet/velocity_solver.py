@@ -132,7 +132,7 @@ class VelocitySolver:
                  grounding_width=None):
         if adjoint_mode not in ADJOINT_MODES:
             raise ValueError(f"adjoint_mode = {adjoint_mode!r}: allowed values are {ADJOINT_MODES}")
-        self.strategy = options.resolved_strategy(adjoint_mode)
+        self.strategy = options.resolved_strategy(adjoint_mode, ranks=velocity.function_space().mesh().comm.size)
         if adjoint_mode == "unrolled" and self.strategy != "picard":
             raise ValueError(f"strategy = {self.strategy!r} with adjoint_mode = 'unrolled': the unrolled adjoint "
                              f"is defined for strategy 'picard' only (use adjoint_mode 'fixed-point')")
@@ -256,11 +256,6 @@ class VelocitySolver:
         r"""Called by SNES before each Newton iteration ``k`` (before its Jacobian), with :math:`r_k` the relative
         residual of the iterate:
 
-        - *Jacobian reuse* (``jacobian_reuse`` :math:`\theta > 0`; a Shamanskii step, Kelley 2003, section 2.3.3): when
-          the iteration converges so fast that the Jacobian of the previous iterate gives the tolerance,
-          :math:`r_k^2 / r_{k-1} \le \theta\,` ``newton_tolerance`` (the linear convergence factor of a step with the
-          previous Jacobian is that of the last Newton step, :math:`r_k / r_{k-1}`, where Newton converges
-          quadratically), the Jacobian is not assembled again;
         - *forcing term* of the Krylov solve (Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17, choice 2 with
           PETSc's constants :math:`\gamma = 1`, :math:`\alpha = (1 + \sqrt 5)/2`, and their safeguard
           :math:`\eta_k \ge \eta_{k-1}^\alpha` when that exceeds 0.1), capped at ``newton_linear_tolerance``
@@ -278,10 +273,6 @@ class VelocitySolver:
             self._forcing.clear()
         self._newton_norms.append(residual)
         ksp = snes.getKSP()
-        reuse = (opts.jacobian_reuse > 0 and iteration >= 2
-                 and residual ** 2 <= opts.jacobian_reuse * opts.newton_tolerance * self._newton_norms[-2])
-        if opts.jacobian_reuse > 0:
-            _set_snes_lag(snes, "SNESSetLagJacobian", -1 if reuse else -2)
         if self._krylov:
             cap = opts.newton_linear_tolerance
             if iteration == 0:
@@ -296,10 +287,10 @@ class VelocitySolver:
                 eta = max(eta, 0.5 * opts.newton_tolerance / max(residual, np.finfo(float).tiny))
             self._forcing.append(eta)
             ksp.setTolerances(rtol=eta)
-        if self._adaptive_lag and not reuse and (
+        if self._adaptive_lag and (
                 iteration == 0 or ksp.getIterationNumber() > opts.rebuild_iterations
                 or ksp.getConvergedReason() < 0):
-            _set_snes_lag(snes, "SNESSetLagPreconditioner", -2)  # rebuild at the next Jacobian, then keep (-1)
+            _set_lag_preconditioner(snes, -2)  # rebuild at the next Jacobian, then keep (-1)
 
     # -- norms -----------------------------------------------------------------------------------------------------
     def _norm(self, array) -> float:
@@ -359,7 +350,10 @@ class VelocitySolver:
         start = self.velocity.dat.data_ro.copy()
         try:
             if self.strategy == "picard-chord":
-                self._chord_solve(info)
+                try:
+                    self._chord_solve(info)
+                except ConvergenceError:  # Newton, with its line search, from the chord's last iterate
+                    self._newton_solve(info)
             else:
                 self._newton_solve(info)
         except ConvergenceError:
@@ -398,9 +392,10 @@ class VelocitySolver:
         iteration, no Jacobian); its iterates are Anderson-mixed with depth ``chord_depth`` (Walker & Ni 2011; the
         chord method and its Anderson acceleration: Kelley 2018, Acta Numerica 27, sections 2 and 5).  The Jacobian is
         assembled and factorised again at the current iterate, and the mixing restarted, when a step reduces the
-        relative residual by less than ``chord_rebuild``; a step that increases it is undone first.  Raises
-        ConvergenceError (the caller falls back to the Picard loop and Newton) when a step from a fresh
-        factorisation (a Newton step) increases the residual or after ``newton_max_iterations`` factorisations."""
+        relative residual by less than the factor ``chord_rebuild``; a step that increases it is undone first.
+        Raises ConvergenceError, at the last accepted iterate, when a step from a fresh factorisation (a full
+        Newton step) increases the residual or after ``newton_max_iterations`` factorisations; the caller then runs
+        Newton's method with its line search from there."""
         opts = self.options
         ctx = self._newton_solver._ctx
         jacobian = ctx._jac.petscmat
@@ -439,10 +434,10 @@ class VelocitySolver:
             info.chord_iterations += 1
             new_residual, new_norm = scaled_residual()
             if new_norm > norm:
+                self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
                 if newton_step:
                     raise ConvergenceError(f"chord iteration: a Newton step increased the relative residual "
                                            f"from {norm:.3e} to {new_norm:.3e}")
-                self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo, and factorise here
                 factorise_now = True
                 continue
             factorise_now = new_norm > opts.chord_rebuild * norm
@@ -560,14 +555,13 @@ def rigid_body_modes(V):
     return basis
 
 
-def _set_snes_lag(snes, function: str, lag: int) -> None:
-    """PETSc's ``SNESSetLagJacobian`` or ``SNESSetLagPreconditioner`` (``function``) with ``lag`` (PETSc manual pages
-    of those names; petsc4py 3.26 does not wrap them): ``-2`` rebuilds at the next Jacobian evaluation and then never
-    (lag ``-1``)."""
+def _set_lag_preconditioner(snes, lag: int) -> None:
+    """PETSc's ``SNESSetLagPreconditioner(snes, lag)`` (PETSc manual page of that name; petsc4py 3.26 does not wrap
+    it): ``-2`` rebuilds the preconditioner at the next Jacobian and then never (lag ``-1``)."""
     integer = ctypes.c_int64 if np.dtype(PETSc.IntType).itemsize == 8 else ctypes.c_int32
-    error = getattr(_petsc_library(), function)(ctypes.c_void_p(snes.handle), integer(lag))
+    error = _petsc_library().SNESSetLagPreconditioner(ctypes.c_void_p(snes.handle), integer(lag))
     if error:
-        raise RuntimeError(f"{function}(lag = {lag}) failed: PETSc error code {error}")
+        raise RuntimeError(f"SNESSetLagPreconditioner(lag = {lag}) failed: PETSc error code {error}")
 
 
 @functools.cache

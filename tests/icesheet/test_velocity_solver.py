@@ -133,7 +133,7 @@ def test_save_and_load_state_round_trip(tmp_path):
 #: every strategy with MUMPS, and Krylov solvers with each preconditioner
 STRATEGY_CASES = [{"strategy": s} for s in ("picard", "anderson", "picard-newton", "anderson-newton", "newton",
                                              "picard-chord")] + [
-    {"strategy": "picard-newton", "jacobian_reuse": 1.0, "forcing_floor": False},
+    {"strategy": "picard-newton", "forcing_floor": False},
     {"strategy": "picard-chord", "linear_solver": "cg", "preconditioner": "asm-cholesky"},
     {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "gamg"},
     {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "ilu"},
@@ -221,26 +221,44 @@ def factorisation_counter():
     return lambda: {kind: sum(event.getPerfInfo()["count"] for event in group) for kind, group in events.items()}
 
 
-def test_the_default_takes_at_most_six_linear_solves_per_warm_started_step():
-    # 20 km cells, 5-year steps: after the first (cold) solve every velocity solve starts from the previous one.
-    # (10-year steps, whose warm starts are farther from the root, take up to 7: docs/solvers.md.)  The default's
-    # adaptive lag factorises the Jacobian at most twice per warm solve (plus one for the thickness solve).
+def warm_step_counts(**options):
+    """Linear solves (Picard + Newton + chord iterations) and velocity factorisations of the 4 warm-started steps
+    after a cold one: 20 km cells, 5-year steps (10-year steps, whose warm starts are farther from the root, take
+    more: docs/solvers.md)."""
     from icesheet.scenarios import build_model, scenario_parameters
-    from icesheet.solver_options import DEFAULT_STRATEGY
+    from icesheet.velocity_solver import PicardOptions
 
     model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream",
-                                                                 overrides={"mesh.cell_size": 20000.0}))
-    assert model.velocity_solver.strategy == DEFAULT_STRATEGY
+                                                                 overrides={"mesh.cell_size": 20000.0}),
+                        picard=PicardOptions(**options))
     counts = factorisation_counter()
     infos, factorisations = [], []
     for _ in range(5):
         before = counts()["Num"]
         infos.append(model.step(5.0))
-        factorisations.append(counts()["Num"] - before - 1)
-    warm = [info.picard_iterations + info.newton_iterations for info in infos[1:]]
-    assert all(1 <= solves <= 6 for solves in warm), warm
-    assert all(1 <= count <= 2 for count in factorisations[1:]), (factorisations, warm)
+        factorisations.append(counts()["Num"] - before - 1)  # one for the thickness solve
     assert all(info.final_residual <= 1e-10 for info in infos)
+    return model, [info.picard_iterations + info.newton_iterations + info.chord_iterations for info in infos[1:]], \
+        factorisations[1:], infos[1:]
+
+
+def test_picard_newton_takes_at_most_six_linear_solves_per_warm_started_step():
+    # The adaptive lag factorises the Jacobian at most twice per warm solve.
+    _, solves, factorisations, _ = warm_step_counts(strategy="picard-newton")
+    assert all(1 <= count <= 6 for count in solves), solves
+    assert all(1 <= count <= 2 for count in factorisations), (factorisations, solves)
+
+
+def test_the_default_factorises_at_most_twice_per_warm_started_step():
+    # The default on one rank, picard-chord: at most two Jacobians (each factorised once) per warm solve, and each
+    # chord iteration one triangular-solve pair with them; no Newton iteration (the chord converged by itself).
+    from icesheet.solver_options import DEFAULT_STRATEGY
+
+    model, solves, factorisations, infos = warm_step_counts()
+    assert model.velocity_solver.strategy == DEFAULT_STRATEGY == "picard-chord"
+    assert all(1 <= count <= 2 for count in factorisations), (factorisations, solves)
+    assert all(info.newton_iterations == info.picard_iterations == 0 for info in infos), infos
+    assert all(count <= 14 for count in solves), solves
 
 
 def test_newton_failing_from_a_cold_start_falls_back_to_the_picard_loop():
