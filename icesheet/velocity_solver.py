@@ -392,10 +392,12 @@ class VelocitySolver:
         iteration, no Jacobian); its iterates are Anderson-mixed with depth ``chord_depth`` (Walker & Ni 2011; the
         chord method and its Anderson acceleration: Kelley 2018, Acta Numerica 27, sections 2 and 5).  The Jacobian is
         assembled and factorised again at the current iterate, and the mixing restarted, when a step reduces the
-        relative residual by less than the factor ``chord_rebuild``; a step that increases it is undone first.
-        Raises ConvergenceError, at the last accepted iterate, when a step from a fresh factorisation (a full
-        Newton step) increases the residual or after ``newton_max_iterations`` factorisations; the caller then runs
-        Newton's method with its line search from there."""
+        relative residual by less than the factor ``chord_rebuild``; a step that increases it is undone first.  The
+        first step with a new factorisation is a Newton step; if it increases the residual it is halved twice.
+        Raises ConvergenceError, at the last accepted iterate, when that fails too or after
+        ``newton_max_iterations`` factorisations; the caller then runs Newton's method with its line search from
+        there.  Expects the residual vector to hold the residual at the current velocity (as every caller leaves
+        it)."""
         opts = self.options
         ctx = self._newton_solver._ctx
         jacobian = ctx._jac.petscmat
@@ -412,12 +414,14 @@ class VelocitySolver:
             info.chord_factorisations += 1
             self._anderson_chord.reset()
 
-        def scaled_residual() -> tuple[np.ndarray, float]:
-            self._residual_assembler.assemble(tensor=self._residual_vector)
+        def scaled_residual(assemble: bool = True) -> tuple[np.ndarray, float]:
+            if assemble:
+                self._residual_assembler.assemble(tensor=self._residual_vector)
             residual = np.where(self._bc_mask, 0.0, self._residual_vector.dat.data_ro).reshape(-1) / scale
             return residual, self._norm(residual)
 
-        residual, norm = scaled_residual()
+        # The residual vector holds F at the current velocity: the last relative residual in info was assembled there.
+        residual, norm = scaled_residual(assemble=False)
         factorise_now = True
         while norm > opts.newton_tolerance:
             newton_step = factorise_now  # the first step with a new factorisation is a Newton step
@@ -433,11 +437,17 @@ class VelocitySolver:
             self.velocity.dat.data_wo[...] = self._anderson_chord.mix(u, u + step.array_r).reshape(shape)
             info.chord_iterations += 1
             new_residual, new_norm = scaled_residual()
+            for damping in (0.5, 0.25) if newton_step else ():
+                if new_norm <= norm:
+                    break
+                # A full Newton step (far from the root) that increased the residual: backtrack along it.
+                self.velocity.dat.data_wo[...] = (u + damping * step.array_r).reshape(shape)
+                new_residual, new_norm = scaled_residual()
             if new_norm > norm:
                 self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
                 if newton_step:
-                    raise ConvergenceError(f"chord iteration: a Newton step increased the relative residual "
-                                           f"from {norm:.3e} to {new_norm:.3e}")
+                    raise ConvergenceError(f"chord iteration: a damped Newton step increased the relative "
+                                           f"residual from {norm:.3e} to {new_norm:.3e}")
                 factorise_now = True
                 continue
             factorise_now = new_norm > opts.chord_rebuild * norm

@@ -249,14 +249,15 @@ def test_picard_newton_takes_at_most_six_linear_solves_per_warm_started_step():
     assert all(1 <= count <= 2 for count in factorisations), (factorisations, solves)
 
 
-def test_the_default_factorises_at_most_twice_per_warm_started_step():
-    # The default on one rank, picard-chord: at most two Jacobians (each factorised once) per warm solve, and each
-    # chord iteration one triangular-solve pair with them; no Newton iteration (the chord converged by itself).
+def test_the_default_factorises_at_most_four_times_per_warm_started_step():
+    # The default on one rank, picard-chord: at most four Jacobians (each factorised once) per warm solve on this
+    # coarse mesh with long steps (1-2 at 2 and 1 km: docs/solvers.md), and each chord iteration one
+    # triangular-solve pair with them; no Newton iteration (the chord converged by itself).
     from icesheet.solver_options import DEFAULT_STRATEGY
 
     model, solves, factorisations, infos = warm_step_counts()
     assert model.velocity_solver.strategy == DEFAULT_STRATEGY == "picard-chord"
-    assert all(1 <= count <= 2 for count in factorisations), (factorisations, solves)
+    assert all(1 <= count <= 4 for count in factorisations), (factorisations, solves)
     assert all(info.newton_iterations == info.picard_iterations == 0 for info in infos), infos
     assert all(count <= 14 for count in solves), solves
 
