@@ -12,7 +12,7 @@ split of the time given by PETSc's log events (the slowest rank, MPI max): ``ass
 Firedrake kernel loop: residuals, Jacobians, interpolations, norms), ``linear`` = KSPSolve + PCSetUp (factorisations and triangular solves), ``other`` = the rest (Python,
 UFL/form-cache look-ups, vector operations, the reduced-space bookkeeping of the SIA variational inequality).
 
-Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick]
+Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick] [--scenarios NAME ...] [--append]
 The driver runs one worker per rank count under ``mpiexec -n R`` (a subprocess; each worker prints one JSON line per
 case; a case whose solve fails is reported with its error and the others still run), prints a table and writes
 benchmarks/results/bench_forward.{csv,json}.
@@ -164,6 +164,8 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before (default 1)")
     parser.add_argument("--scenarios", nargs="+", default=list(CELL_SIZES), choices=list(CELL_SIZES))
     parser.add_argument("--quick", action="store_true", help="the two coarsest sizes only")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several runs)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("steps", "warmup"):
@@ -177,6 +179,11 @@ def main(argv=None) -> None:
     load_before = os.getloadavg()
     rows = run_workers(args)
     print_table(rows)
+    if args.append and (RESULTS / "bench_forward.json").is_file():
+        ran = {(r["scenario"], r["ranks"]) for r in rows}
+        saved = json.loads((RESULTS / "bench_forward.json").read_text())["rows"]
+        rows = [r for r in saved if (r["scenario"], r["ranks"]) not in ran] + rows
+        rows.sort(key=lambda r: (r["scenario"], r["ranks"], -r["cell_size"]))
     exponents = scaling_exponents(rows)
     for e in exponents:
         print(f"{e['scenario']}, {e['ranks']} rank(s): seconds per step ~ dofs^{e['wall']:.2f} "

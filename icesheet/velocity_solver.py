@@ -21,6 +21,10 @@ docs/solvers.md compares them on the marine ice stream):
     Newton fails there, the loop resumes to the full Picard tolerances and Newton is tried once more.
 ``"newton"``
     Newton's method from the initial guess.
+``"picard-chord"`` (the default on one rank)
+    Picard iterations until ``newton_switch`` as above, then Anderson-accelerated chord iterations: Newton steps
+    with the factorisation of an earlier Jacobian, refactorised when the iteration slows down
+    (:meth:`VelocitySolver._chord_solve`), to ``newton_tolerance``; Newton's method if a Newton step fails there.
 
 Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:`\|\tau_d\|`, with a line search
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms

@@ -298,9 +298,13 @@ def test_solver_table_values_are_checked_before_any_work(key, value, message):
         scenario_parameters("marine_ice_stream", overrides={key: value})
 
 
-@pytest.mark.parametrize("options", [{"linear_solver": "cholesky"}, {"linear_solver": "mumps"},
-                                     {"linear_solver": "cg", "preconditioner": "cholesky", "preconditioner_lag": 0},
-                                     {"linear_solver": "cg", "preconditioner": "asm-cholesky", "preconditioner_lag": 0}],
+@pytest.mark.parametrize("options", [{"strategy": "picard-newton", "linear_solver": "cholesky"},
+                                     {"strategy": "picard-newton", "linear_solver": "mumps"},
+                                     {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "cholesky",
+                                      "preconditioner_lag": 0},
+                                     {"strategy": "picard-newton", "linear_solver": "cg",
+                                      "preconditioner": "asm-cholesky", "preconditioner_lag": 0},
+                                     {"strategy": "picard-chord"}],
                          ids=case_id)
 def test_warm_started_solves_reuse_the_symbolic_factorisation(options):
     # The operators keep their sparsity pattern, so after the first solve PETSc refactors numerically only.  The
@@ -318,8 +322,12 @@ def test_warm_started_solves_reuse_the_symbolic_factorisation(options):
     after = counts()
     assert after["Sym"] - before["Sym"] == 0
     velocity_factorisations = after["Num"] - before["Num"] - 1  # one for the thickness solve
-    linear_solves = info.picard_iterations + info.newton_iterations
-    if options["linear_solver"] == "cg":
+    linear_solves = info.picard_iterations + info.newton_iterations + info.chord_iterations
+    if options["strategy"] == "picard-chord":
+        # one factorisation per Jacobian the chord iteration assembles, fewer than its chord steps
+        assert info.newton_iterations == 0 and info.chord_iterations >= 3, info
+        assert 1 <= velocity_factorisations < linear_solves, (info, velocity_factorisations)
+    elif options["linear_solver"] == "cg":
         # the adaptive lag: a factorisation at the first Jacobian, CG with it for the following Newton steps
         assert info.newton_iterations >= 3, info
         assert 1 <= velocity_factorisations < linear_solves, (info, velocity_factorisations)
