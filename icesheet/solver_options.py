@@ -114,14 +114,17 @@ class PicardOptions:
     ``residual_tolerance`` and ``max_iterations`` stop the Picard loop; ``newton_switch`` ends the Picard phase of
     the ``*-newton`` strategies (relative residual).  ``linear_tolerance`` is the relative tolerance of Krylov
     solves in the Picard loop; Newton's Krylov solves stop at the Eisenstat-Walker forcing term (Eisenstat & Walker
-    1996, SIAM J. Sci. Comput. 17, choice 2, PETSc's ``snes_ksp_ew``), capped at ``newton_linear_tolerance`` (PETSc's
-    ``snes_ksp_ew_rtol0`` and ``snes_ksp_ew_rtolmax``: PETSc's default cap 0.9 lets inexact steps leave Newton's
-    basin).  ``preconditioner_lag``: with a Krylov solver, Newton builds its preconditioner (e.g. the Cholesky
+    1996, SIAM J. Sci. Comput. 17, choice 2 with PETSc's constants), capped at ``newton_linear_tolerance`` (PETSc's
+    default cap 0.9 lets inexact steps leave Newton's basin).  ``preconditioner_lag``: with a Krylov solver, Newton builds its preconditioner (e.g. the Cholesky
     factorisation of ``preconditioner = "cholesky"``) at the first Jacobian of each solve and then, for a lag
     ``k >= 1``, only at every ``k``-th (PETSc's ``snes_lag_preconditioner``; 1 rebuilds it at every Jacobian); for
     ``0`` (``ADAPTIVE_LAG``) only after a Newton linear solve that needed more than ``rebuild_iterations`` Krylov
     iterations or failed.  The rule restarts with each solve, so that a solve repeated from the same state gives
-    the same bits (the checkpointed recomputations of a gradient repeat the forward run's)."""
+    the same bits (the checkpointed recomputations of a gradient repeat the forward run's).  ``forcing_floor``: the
+    forcing terms are at least ``newton_tolerance / (2 r_k)`` (Kelley 1995, eq. 6.20; no oversolving in the last
+    Newton step).  ``chord_rebuild`` and ``chord_depth``: strategy ``"picard-chord"`` factorises a new Jacobian after
+    a chord step whose residual ratio exceeds ``chord_rebuild``, and Anderson-mixes the chord iterates with depth
+    ``chord_depth`` (icesheet.velocity_solver, docs/solvers.md)."""
 
     strategy: str | None = None
     tolerance: float = 1.0e-6
@@ -154,9 +157,9 @@ class PicardOptions:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"solver {name} = {value!r}: must be a finite number > 0")
-        if self.chord_rebuild >= 1:
-            raise ValueError(f"solver chord_rebuild = {self.chord_rebuild!r}: must be < 1 (a residual reduction "
-                             f"factor per chord step)")
+        if self.chord_rebuild > 1:
+            raise ValueError(f"solver chord_rebuild = {self.chord_rebuild!r}: must be <= 1 (the residual ratio of a "
+                             f"chord step above which the Jacobian is factorised anew)")
         for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
                               ("chord_depth", 0), ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
             value = getattr(self, name)

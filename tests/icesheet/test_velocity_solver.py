@@ -290,7 +290,9 @@ def test_unrolled_mode_refuses_strategies_it_cannot_tape():
     ("solver.anderson_depth", -1, "solver.anderson_depth = -1: must be >= 0"),
     ("solver.preconditioner_lag", -1, "solver.preconditioner_lag = -1: must be >= 0"),
     ("solver.rebuild_iterations", 0, "solver.rebuild_iterations = 0: must be > 0"),
-    ("solver.newton_linear_tolerance", 0.0, "solver.newton_linear_tolerance = 0.0: must be > 0")])
+    ("solver.newton_linear_tolerance", 0.0, "solver.newton_linear_tolerance = 0.0: must be > 0"),
+    ("solver.chord_rebuild", 1.5, "solver.chord_rebuild = 1.5: must be <= 1"),
+    ("solver.chord_depth", -1, "solver.chord_depth = -1: must be >= 0")])
 def test_solver_table_values_are_checked_before_any_work(key, value, message):
     from icesheet.scenarios import ScenarioError, scenario_parameters
 
