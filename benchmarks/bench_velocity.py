@@ -6,11 +6,12 @@ States: the ``marine_ice_stream`` scenario at each ``--cell-sizes`` (default 4, 
 default strategy; the state after them (thickness h_n, velocity u_{n-1} of the previous step) is the start of every
 solve below: the warm-started velocity solve a time loop makes at every step.
 
-Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): every
-strategy with the default linear solver (CG preconditioned by a Cholesky factorisation that Newton builds at the first
-Jacobian of a solve and rebuilds only after a slow CG solve), the seed's Picard loop and Newton with MUMPS LU,
-variants of the default (switch threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation
-rebuilt every 3 Jacobians) and other Krylov solvers (CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
+Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): the
+default (``picard-chord`` on one rank, ``picard-newton`` on several), every strategy with the default linear solver
+(CG preconditioned by a Cholesky factorisation that Newton builds at the first Jacobian of a solve and rebuilds only
+after a slow CG solve; the chord iteration solves with that factorisation directly), the seed's Picard loop and Newton
+with MUMPS LU, variants (chord rebuild threshold and Anderson depth, Newton without the forcing floor, switch
+threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation rebuilt every 3 Jacobians) and other Krylov solvers (CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
 configured as icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``,
 ``nleqerr`` line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference
 is the Picard loop finished by Newton to a relative residual of 1e-12.
@@ -20,7 +21,8 @@ time loop after its first step; its symbolic factorisations are counted, to show
 ``--repeats`` rounds, in each of which every candidate solves once from the same restored state (interleaved: the
 machine is shared and its load changes), give the wall time and the CPU time of this process per solve (the minimum;
 the medians are kept in the JSON; on a busy machine the CPU time is the steadier measure), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
-numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve, the final relative residual ||F(u)|| /
+numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve (chord steps count as linear solves and
+are also given apart), the final relative residual ||F(u)|| /
 ||tau_d|| and the relative l2 distance of the velocity to the tight reference. ``ratio_to_snes`` = wall per solve /
 that of ``snes-icepack`` on the same state in the same run, ``cpu_ratio_to_snes`` the same for CPU time.
 
