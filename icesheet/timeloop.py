@@ -153,6 +153,7 @@ def _step_record(model, step: int, info: StepInfo | None, substeps: int = 0) -> 
     return {"step": step, "time": model.time, "volume": model.volume(), "vaf": model.volume_above_flotation(),
             "picard_iterations": info.picard_iterations if info else 0,
             "newton_iterations": info.newton_iterations if info else 0,
+            "chord_iterations": info.chord_iterations if info else 0,
             "final_residual": info.final_residual if info else float("nan"),
             "clamped_volume": info.clamped_volume if info else 0.0, "substeps": substeps,
             "wall_time": info.wall_time if info else 0.0}
