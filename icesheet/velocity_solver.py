@@ -15,7 +15,7 @@ docs/solvers.md compares them on the marine ice stream):
 ``"anderson"``
     The same loop with Anderson mixing of depth ``anderson_depth`` of the Picard iterates (Walker & Ni 2011, SIAM J.
     Numer. Anal. 49; icesheet.anderson); the change is the fixed-point residual :math:`\|G(u_k) - u_k\|/\|G(u_k)\|`.
-``"picard-newton"`` (the default), ``"anderson-newton"``
+``"picard-newton"`` (the default on several ranks), ``"anderson-newton"``
     Picard (or Anderson-Picard) iterations only until :math:`r_k \le` ``newton_switch``, i.e. into Newton's basin,
     then Newton's method to ``newton_tolerance`` (no Picard iteration when the initial guess is already there). If
     Newton fails there, the loop resumes to the full Picard tolerances and Newton is tried once more.
