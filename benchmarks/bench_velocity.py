@@ -61,7 +61,7 @@ CANDIDATES = {
     "picard-chord": {"strategy": "picard-chord"},
     "picard-chord rebuild 0.5": {"strategy": "picard-chord", "chord_rebuild": 0.5},
     "picard-chord rebuild 0.7": {"strategy": "picard-chord", "chord_rebuild": 0.7},
-    "picard-chord depth 5": {"strategy": "picard-chord", "chord_depth": 5},
+    "picard-chord depth 10": {"strategy": "picard-chord", "chord_depth": 10},
     "picard-newton switch 1e-2": {"strategy": "picard-newton", "newton_switch": 1e-2},
     "picard-newton l2": {"strategy": "picard-newton", "line_search": "l2"},
     "anderson-newton": {"strategy": "anderson-newton"},

@@ -144,7 +144,7 @@ class PicardOptions:
     rebuild_iterations: int = 8
     forcing_floor: bool = True
     chord_rebuild: float = 0.6
-    chord_depth: int = 10
+    chord_depth: int = 5
 
     def __post_init__(self):
         for name, allowed in (("strategy", STRATEGIES), ("line_search", LINE_SEARCHES),

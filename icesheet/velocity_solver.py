@@ -427,37 +427,40 @@ class VelocitySolver:
         # The residual vector holds F at the current velocity: the last relative residual in info was assembled there.
         residual, norm = scaled_residual(assemble=False)
         factorise_now = True
-        while norm > opts.newton_tolerance:
-            newton_step = factorise_now  # the first step with a new factorisation is a Newton step
-            if factorise_now:
-                if info.chord_factorisations >= opts.newton_max_iterations:
-                    raise ConvergenceError(f"chord iteration: relative residual {norm:.3e} after "
-                                           f"{info.chord_factorisations} factorisations")
-                factorise()
-                factorise_now = False
-            rhs.array[:] = -residual
-            pc.apply(rhs, step)
-            u = self.velocity.dat.data_ro.reshape(-1).copy()
-            self.velocity.dat.data_wo[...] = self._anderson_chord.mix(u, u + step.array_r).reshape(shape)
-            info.chord_iterations += 1
-            new_residual, new_norm = scaled_residual()
-            for damping in (0.5, 0.25) if newton_step else ():
-                if new_norm <= norm:
-                    break
-                # A full Newton step (far from the root) that increased the residual: backtrack along it.
-                self.velocity.dat.data_wo[...] = (u + damping * step.array_r).reshape(shape)
+        try:
+            while norm > opts.newton_tolerance:
+                newton_step = factorise_now  # the first step with a new factorisation is a Newton step
+                if factorise_now:
+                    if info.chord_factorisations >= opts.newton_max_iterations:
+                        raise ConvergenceError(f"chord iteration: relative residual {norm:.3e} after "
+                                               f"{info.chord_factorisations} factorisations")
+                    factorise()
+                    factorise_now = False
+                rhs.array[:] = -residual
+                pc.apply(rhs, step)
+                u = self.velocity.dat.data_ro.reshape(-1).copy()
+                self.velocity.dat.data_wo[...] = self._anderson_chord.mix(u, u + step.array_r).reshape(shape)
+                info.chord_iterations += 1
                 new_residual, new_norm = scaled_residual()
-            if new_norm > norm:
-                self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
-                if newton_step:
-                    raise ConvergenceError(f"chord iteration: a damped Newton step increased the relative "
-                                           f"residual from {norm:.3e} to {new_norm:.3e}")
-                factorise_now = True
-                continue
-            factorise_now = new_norm > opts.chord_rebuild * norm
-            residual, norm = new_residual, new_norm
-            info.residuals.append(norm)
-        info.final_residual = norm
+                for damping in (0.5, 0.25) if newton_step else ():
+                    if new_norm <= norm:
+                        break
+                    # A full Newton step (far from the root) that increased the residual: backtrack along it.
+                    self.velocity.dat.data_wo[...] = (u + damping * step.array_r).reshape(shape)
+                    new_residual, new_norm = scaled_residual()
+                if new_norm > norm:
+                    self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
+                    if newton_step:
+                        raise ConvergenceError(f"chord iteration: a damped Newton step increased the relative "
+                                               f"residual from {norm:.3e} to {new_norm:.3e}")
+                    factorise_now = True
+                    continue
+                factorise_now = new_norm > opts.chord_rebuild * norm
+                residual, norm = new_residual, new_norm
+                info.residuals.append(norm)
+            info.final_residual = norm
+        finally:
+            self._anderson_chord.reset()  # no history (2 chord_depth vectors) held between solves
 
     def _picard_loop(self, info: VelocitySolveInfo, to_switch: bool) -> None:
         """Picard iterations (Anderson-mixed in the ``anderson*`` strategies) from the current velocity until the
