@@ -37,8 +37,8 @@ QUICK_CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0), "halfar_dome": (5000
 ASSEMBLY_EVENTS = ("ParLoopExecute",)
 LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
 COLUMNS = ("scenario", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step", "picard_per_step",
-           "newton_per_step", "chord_per_step", "assembly_per_step", "linear_per_step", "other_per_step", "assembly_fraction",
-           "linear_fraction")
+           "newton_per_step", "chord_per_step", "assembly_per_step", "linear_per_step", "other_per_step",
+           "assembly_fraction", "linear_fraction")
 
 
 def _event_times(names, comm) -> float:
@@ -165,7 +165,8 @@ def main(argv=None) -> None:
     parser.add_argument("--scenarios", nargs="+", default=list(CELL_SIZES), choices=list(CELL_SIZES))
     parser.add_argument("--quick", action="store_true", help="the two coarsest sizes only")
     parser.add_argument("--append", action="store_true",
-                        help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several runs)")
+                        help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several "
+                             "runs)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("steps", "warmup"):

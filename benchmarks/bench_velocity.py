@@ -147,7 +147,8 @@ def timed_solve(model, state, solver, reference, reference_solver) -> dict:
     difference, size = (np.sqrt(comm.allreduce(float(np.sum(a * a)))) for a in (u - reference, reference))
     return {"wall": comm.allreduce(wall, op=_mpi_max()), "cpu": comm.allreduce(cpu, op=_mpi_max()),
             "cpu_ranks": comm.allgather(cpu), "linear_solves": info.linear_solves, "picard": info.picard_iterations,
-            "newton": info.newton_iterations, "chord": info.chord_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
+            "newton": info.newton_iterations, "chord": info.chord_iterations, "krylov": info.krylov_iterations,
+            "fallback": info.fallback,
             **{key: event_count(names) - before[key] for key, names in EVENTS.items()},
             "final_residual": reference_solver.relative_residual(),
             "difference_to_reference": float(difference / size)}

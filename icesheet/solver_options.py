@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_PARALLEL_STRATEGY", "LINE_SEARCHES", "LINEAR_SOLVERS",
+__all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_PARALLEL_STRATEGY",
+           "LINE_SEARCHES", "LINEAR_SOLVERS",
            "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
            "resolved_preconditioner"]
 
@@ -115,10 +116,11 @@ class PicardOptions:
     the ``*-newton`` strategies (relative residual).  ``linear_tolerance`` is the relative tolerance of Krylov
     solves in the Picard loop; Newton's Krylov solves stop at the Eisenstat-Walker forcing term (Eisenstat & Walker
     1996, SIAM J. Sci. Comput. 17, choice 2 with PETSc's constants), capped at ``newton_linear_tolerance`` (PETSc's
-    default cap 0.9 lets inexact steps leave Newton's basin).  ``preconditioner_lag``: with a Krylov solver, Newton builds its preconditioner (e.g. the Cholesky
-    factorisation of ``preconditioner = "cholesky"``) at the first Jacobian of each solve and then, for a lag
-    ``k >= 1``, only at every ``k``-th (PETSc's ``snes_lag_preconditioner``; 1 rebuilds it at every Jacobian); for
-    ``0`` (``ADAPTIVE_LAG``) only after a Newton linear solve that needed more than ``rebuild_iterations`` Krylov
+    default cap 0.9 lets inexact steps leave Newton's basin).  ``preconditioner_lag``: with a Krylov solver, Newton
+    builds its preconditioner (e.g. the Cholesky factorisation of ``preconditioner = "cholesky"``) at the first
+    Jacobian of each solve and then, for a lag ``k >= 1``, only at every ``k``-th (PETSc's
+    ``snes_lag_preconditioner``; 1 rebuilds it at every Jacobian); for ``0`` (``ADAPTIVE_LAG``) only after a Newton
+    linear solve that needed more than ``rebuild_iterations`` Krylov
     iterations or failed.  The rule restarts with each solve, so that a solve repeated from the same state gives
     the same bits (the checkpointed recomputations of a gradient repeat the forward run's).  ``forcing_floor``: the
     forcing terms are at least ``newton_tolerance / (2 r_k)`` (Kelley 1995, eq. 6.20; no oversolving in the last

@@ -24,8 +24,8 @@ logger = logging.getLogger(__name__)
 class StepInfo:
     """What one model step did: Picard iterations with the relative change and relative residual after each
     (``residual_history[0]`` is that of the initial guess), Newton iterations (of the SSA's finish, or the SIA's
-    solve, which has no Picard loop), chord iterations (strategy ``picard-chord``), the final relative residual, the volume added by the thickness bound (m^3)
-    and the wall time (s)."""
+    solve, which has no Picard loop), chord iterations (strategy ``picard-chord``), the final relative residual, the
+    volume added by the thickness bound (m^3) and the wall time (s)."""
 
     dt: float
     picard_iterations: int
@@ -99,7 +99,8 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
                                  f"{type(exc).__name__}: {' '.join(str(exc).split())}; check the initial state and "
                                  "the [solver] options (max_iterations, tolerance, strategy)") from exc
         initial = StepInfo(dt=0.0, picard_iterations=solve.picard_iterations, newton_iterations=solve.newton_iterations,
-                           chord_iterations=solve.chord_iterations, final_residual=solve.final_residual, wall_time=time.perf_counter() - start)
+                           chord_iterations=solve.chord_iterations, final_residual=solve.final_residual,
+                           wall_time=time.perf_counter() - start)
     records = [_step_record(model, 0, initial)]
     if on_step is not None:
         on_step(model, records[-1])
@@ -145,7 +146,8 @@ def _substeps(model, k: int, dt: float, count: int) -> StepInfo:
                     picard_changes=[c for i in infos for c in i.picard_changes],
                     residual_history=[r for i in infos for r in i.residual_history],
                     newton_iterations=sum(i.newton_iterations for i in infos),
-                    chord_iterations=sum(i.chord_iterations for i in infos), final_residual=infos[-1].final_residual, clamped_volume=sum(i.clamped_volume for i in infos),
+                    chord_iterations=sum(i.chord_iterations for i in infos),
+                    final_residual=infos[-1].final_residual, clamped_volume=sum(i.clamped_volume for i in infos),
                     wall_time=sum(i.wall_time for i in infos))
 
 
