@@ -12,7 +12,7 @@ split of the time given by PETSc's log events (the slowest rank, MPI max): ``ass
 Firedrake kernel loop: residuals, Jacobians, interpolations, norms), ``linear`` = KSPSolve + PCSetUp (factorisations and triangular solves), ``other`` = the rest (Python,
 UFL/form-cache look-ups, vector operations, the reduced-space bookkeeping of the SIA variational inequality).
 
-Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick]
+Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick] [--scenarios NAME ...] [--append]
 The driver runs one worker per rank count under ``mpiexec -n R`` (a subprocess; each worker prints one JSON line per
 case; a case whose solve fails is reported with its error and the others still run), prints a table and writes
 benchmarks/results/bench_forward.{csv,json}.
@@ -37,8 +37,8 @@ QUICK_CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0), "halfar_dome": (5000
 ASSEMBLY_EVENTS = ("ParLoopExecute",)
 LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
 COLUMNS = ("scenario", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step", "picard_per_step",
-           "newton_per_step", "assembly_per_step", "linear_per_step", "other_per_step", "assembly_fraction",
-           "linear_fraction")
+           "newton_per_step", "chord_per_step", "assembly_per_step", "linear_per_step", "other_per_step",
+           "assembly_fraction", "linear_fraction")
 
 
 def _event_times(names, comm) -> float:
@@ -80,6 +80,7 @@ def measure(scenario: str, cell_size: float, steps: int, warmup: int) -> dict:
             "wall_per_step": wall / steps, "cpu_per_step": cpu / steps,
             "picard_per_step": sum(i.picard_iterations for i in infos) / steps,
             "newton_per_step": sum(i.newton_iterations for i in infos) / steps,
+            "chord_per_step": sum(i.chord_iterations for i in infos) / steps,
             "assembly_per_step": assembly / steps, "linear_per_step": linear / steps,
             "other_per_step": (wall - assembly - linear) / steps,
             "assembly_fraction": assembly / wall, "linear_fraction": linear / wall}
@@ -122,7 +123,7 @@ def run_workers(args) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     header = (f"{'scenario':<18} {'ranks':>5} {'cell (m)':>9} {'dofs':>7} {'s/step':>8} {'cpu s':>7} {'picard':>7} "
-              f"{'newton':>7} "
+              f"{'newton':>7} {'chord':>7} "
               f"{'assembly':>9} {'linear':>8} {'other':>8} {'asm %':>6} {'lin %':>6}")
     print(header)
     print("-" * len(header))
@@ -132,7 +133,8 @@ def print_table(rows: list[dict]) -> None:
             continue
         print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} {r['dofs']:>7} {r['wall_per_step']:>8.3f} "
               f"{r['cpu_per_step']:>7.3f} "
-              f"{r['picard_per_step']:>7.1f} {r['newton_per_step']:>7.1f} {r['assembly_per_step']:>9.3f} "
+              f"{r['picard_per_step']:>7.1f} {r['newton_per_step']:>7.1f} {r.get('chord_per_step', 0):>7.1f} "
+              f"{r['assembly_per_step']:>9.3f} "
               f"{r['linear_per_step']:>8.3f} {r['other_per_step']:>8.3f} {100 * r['assembly_fraction']:>6.1f} "
               f"{100 * r['linear_fraction']:>6.1f}")
 
@@ -162,6 +164,9 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before (default 1)")
     parser.add_argument("--scenarios", nargs="+", default=list(CELL_SIZES), choices=list(CELL_SIZES))
     parser.add_argument("--quick", action="store_true", help="the two coarsest sizes only")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several "
+                             "runs)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("steps", "warmup"):
@@ -175,6 +180,11 @@ def main(argv=None) -> None:
     load_before = os.getloadavg()
     rows = run_workers(args)
     print_table(rows)
+    if args.append and (RESULTS / "bench_forward.json").is_file():
+        ran = {(r["scenario"], r["ranks"]) for r in rows}
+        saved = json.loads((RESULTS / "bench_forward.json").read_text())["rows"]
+        rows = [r for r in saved if (r["scenario"], r["ranks"]) not in ran] + rows
+        rows.sort(key=lambda r: (r["scenario"], r["ranks"], -r["cell_size"]))
     exponents = scaling_exponents(rows)
     for e in exponents:
         print(f"{e['scenario']}, {e['ranks']} rank(s): seconds per step ~ dofs^{e['wall']:.2f} "

@@ -6,11 +6,12 @@ States: the ``marine_ice_stream`` scenario at each ``--cell-sizes`` (default 4, 
 default strategy; the state after them (thickness h_n, velocity u_{n-1} of the previous step) is the start of every
 solve below: the warm-started velocity solve a time loop makes at every step.
 
-Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): every
-strategy with the default linear solver (CG preconditioned by a Cholesky factorisation that Newton builds at the first
-Jacobian of a solve and rebuilds only after a slow CG solve), the seed's Picard loop and Newton with MUMPS LU,
-variants of the default (switch threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation
-rebuilt every 3 Jacobians) and other Krylov solvers (CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
+Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): the
+default (``picard-chord`` on one rank, ``picard-newton`` on several), every strategy with the default linear solver
+(CG preconditioned by a Cholesky factorisation that Newton builds at the first Jacobian of a solve and rebuilds only
+after a slow CG solve; the chord iteration solves with that factorisation directly), the seed's Picard loop and Newton
+with MUMPS LU, variants (chord rebuild threshold and Anderson depth, Newton without the forcing floor, switch
+threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation rebuilt every 3 Jacobians) and other Krylov solvers (CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
 configured as icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``,
 ``nleqerr`` line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference
 is the Picard loop finished by Newton to a relative residual of 1e-12.
@@ -20,7 +21,8 @@ time loop after its first step; its symbolic factorisations are counted, to show
 ``--repeats`` rounds, in each of which every candidate solves once from the same restored state (interleaved: the
 machine is shared and its load changes), give the wall time and the CPU time of this process per solve (the minimum;
 the medians are kept in the JSON; on a busy machine the CPU time is the steadier measure), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
-numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve, the final relative residual ||F(u)|| /
+numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve (chord steps count as linear solves and
+are also given apart), the final relative residual ||F(u)|| /
 ||tau_d|| and the relative l2 distance of the velocity to the tight reference. ``ratio_to_snes`` = wall per solve /
 that of ``snes-icepack`` on the same state in the same run, ``cpu_ratio_to_snes`` the same for CPU time.
 
@@ -47,33 +49,39 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = ROOT / "docs" / "figures" / "solver_strategies.png"
-#: name -> PicardOptions keywords over the defaults (strategy "picard-newton", Cholesky; None: the PETSc SNES solve
-#: configured as icepack's)
+#: name -> PicardOptions keywords over the defaults ("default": the default strategy, on one rank "picard-chord",
+#: on several "picard-newton"; None: the PETSc SNES solve configured as icepack's)
 CANDIDATES = {
     "picard mumps (seed)": {"strategy": "picard", "linear_solver": "mumps"},
     "picard": {"strategy": "picard"},
     "anderson": {"strategy": "anderson"},
-    "picard-newton (default)": {},
-    "picard-newton switch 1e-2": {"newton_switch": 1e-2},
-    "picard-newton l2": {"line_search": "l2"},
+    "default": {},
+    "picard-newton": {"strategy": "picard-newton"},
+    "picard-newton no forcing floor": {"strategy": "picard-newton", "forcing_floor": False},
+    "picard-chord": {"strategy": "picard-chord"},
+    "picard-chord rebuild 0.5": {"strategy": "picard-chord", "chord_rebuild": 0.5},
+    "picard-chord rebuild 0.7": {"strategy": "picard-chord", "chord_rebuild": 0.7},
+    "picard-chord depth 10": {"strategy": "picard-chord", "chord_depth": 10},
+    "picard-newton switch 1e-2": {"strategy": "picard-newton", "newton_switch": 1e-2},
+    "picard-newton l2": {"strategy": "picard-newton", "line_search": "l2"},
     "anderson-newton": {"strategy": "anderson-newton"},
     "newton": {"strategy": "newton"},
     "newton mumps": {"strategy": "newton", "linear_solver": "mumps"},
-    "picard-newton direct cholesky": {"linear_solver": "cholesky"},
-    "picard-newton lag 3": {"preconditioner_lag": 3},
-    "picard-newton cg+cholesky": {"preconditioner": "cholesky"},
-    "picard-newton cg+asm-cholesky": {"preconditioner": "asm-cholesky"},
-    "picard-newton cg+gamg": {"linear_solver": "cg", "preconditioner": "gamg"},
-    "picard-newton gmres+ilu": {"linear_solver": "gmres", "preconditioner": "ilu"},
-    "picard-newton gmres+asm": {"linear_solver": "gmres", "preconditioner": "asm"},
-    "picard-newton cg+bjacobi-cholesky": {"preconditioner": "bjacobi-cholesky"},
+    "picard-newton direct cholesky": {"strategy": "picard-newton", "linear_solver": "cholesky"},
+    "picard-newton lag 3": {"strategy": "picard-newton", "preconditioner_lag": 3},
+    "picard-newton cg+cholesky": {"strategy": "picard-newton", "preconditioner": "cholesky"},
+    "picard-newton cg+asm-cholesky": {"strategy": "picard-newton", "preconditioner": "asm-cholesky"},
+    "picard-newton cg+gamg": {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "gamg"},
+    "picard-newton gmres+ilu": {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "ilu"},
+    "picard-newton gmres+asm": {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "asm"},
+    "picard-newton cg+bjacobi-cholesky": {"strategy": "picard-newton", "preconditioner": "bjacobi-cholesky"},
     "snes-icepack": None,
 }
 ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps"}
 REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
 COLUMNS = ("cell_size", "ranks", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve",
-           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "krylov", "symbolic_factorisations",
+           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov", "symbolic_factorisations",
            "numeric_factorisations", "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
 EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
           "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
@@ -102,7 +110,7 @@ def make_state(cell_size: float, steps: int):
 def velocity_solver(model, **options):
     from icesheet.velocity_solver import PicardOptions, VelocitySolver
 
-    return VelocitySolver.for_model(model, PicardOptions(**{"strategy": "picard-newton", **options}))
+    return VelocitySolver.for_model(model, PicardOptions(**options))
 
 
 class IcepackNewton:
@@ -139,7 +147,8 @@ def timed_solve(model, state, solver, reference, reference_solver) -> dict:
     difference, size = (np.sqrt(comm.allreduce(float(np.sum(a * a)))) for a in (u - reference, reference))
     return {"wall": comm.allreduce(wall, op=_mpi_max()), "cpu": comm.allreduce(cpu, op=_mpi_max()),
             "cpu_ranks": comm.allgather(cpu), "linear_solves": info.linear_solves, "picard": info.picard_iterations,
-            "newton": info.newton_iterations, "krylov": info.krylov_iterations, "fallback": info.fallback,
+            "newton": info.newton_iterations, "chord": info.chord_iterations, "krylov": info.krylov_iterations,
+            "fallback": info.fallback,
             **{key: event_count(names) - before[key] for key, names in EVENTS.items()},
             "final_residual": reference_solver.relative_residual(),
             "difference_to_reference": float(difference / size)}
@@ -200,7 +209,7 @@ def print_row(r: dict) -> None:
         return
     print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['candidate']:<34} {r['wall_per_solve']:>8.3f} s (cpu {r['cpu_per_solve']:.3f} s, "
           f"ratio {r.get('cpu_ratio_to_snes', float('nan')):.2f}) {r['linear_solves']:>4} solves "
-          f"({r['picard']} Picard + {r['newton']} Newton, {r['krylov']} Krylov) factorisations sym/num "
+          f"({r['picard']} Picard + {r['newton']} Newton + {r.get('chord', 0)} chord, {r['krylov']} Krylov) factorisations sym/num "
           f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
           f"wall ratio {r.get('ratio_to_snes', float('nan')):.2f}  residual {r['final_residual']:.1e}  "
           f"diff {r['difference_to_reference']:.1e}{'  FALLBACK' if r['fallback'] else ''}", flush=True)
@@ -214,6 +223,8 @@ def plot(rows: list[dict], path: Path) -> None:
     import numpy as np
 
     rows = [r for r in rows if r.get("ranks", 1) == 1]
+    if not rows:
+        return  # a run on several ranks alone: the figure keeps the one-rank rows of an earlier run
     sizes = sorted({r["cell_size"] for r in rows}, reverse=True)
     names = [n for n in CANDIDATES if any(r["candidate"] == n and "error" not in r for r in rows)]
     fig, (ax_time, ax_solves) = plt.subplots(1, 2, figsize=(13, 4.8))

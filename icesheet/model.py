@@ -216,6 +216,7 @@ class IceModel:
         return StepInfo(dt=float(dt), picard_iterations=velocity_info.picard_iterations,
                         picard_changes=velocity_info.changes, residual_history=velocity_info.residuals,
                         newton_iterations=velocity_info.newton_iterations,
+                        chord_iterations=velocity_info.chord_iterations,
                         final_residual=velocity_info.final_residual, clamped_volume=clamped,
                         wall_time=time.perf_counter() - start)
 

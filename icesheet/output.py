@@ -41,8 +41,8 @@ __all__ = ["RunWriter", "GradientWriter", "CSV_COLUMNS", "GRADIENT_CSV_COLUMNS",
 
 logger = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("step", "time", "volume", "vaf", "picard_iterations", "newton_iterations", "final_residual",
-               "clamped_volume", "substeps", "wall_time")
+CSV_COLUMNS = ("step", "time", "volume", "vaf", "picard_iterations", "newton_iterations", "chord_iterations",
+               "final_residual", "clamped_volume", "substeps", "wall_time")
 #: what a run writes in its output directory (names and patterns, for icesheet/outdir.py)
 RUN_FILES = ("steps.csv", "summary.json", "fields.pvd", "fields/fields_*", "final_state.png", "volume.png",
              "picard.png")
@@ -114,6 +114,7 @@ class RunWriter:
             "final_vaf": records[-1]["vaf"] if records else None,
             "total_picard_iterations": sum(r["picard_iterations"] for r in records),
             "total_newton_iterations": sum(r["newton_iterations"] for r in records),
+            "total_chord_iterations": sum(r.get("chord_iterations", 0) for r in records),
             "total_substeps": sum(r.get("substeps", 1) for r in records[1:]),
             "max_clamped_fraction": max((r["clamped_volume"] / r["volume"] for r in records[1:]
                                          if r["volume"] > 0), default=0.0),
@@ -221,7 +222,9 @@ def _plot_series(records: list[dict], out: Path) -> None:
     steps = [r["step"] for r in records[1:]]
     ax.bar(steps, [r["picard_iterations"] for r in records[1:]], label="Picard")
     ax.bar(steps, [r["newton_iterations"] for r in records[1:]], bottom=[r["picard_iterations"] for r in records[1:]],
-           label="Newton finish")
+           label="Newton")
+    ax.bar(steps, [r.get("chord_iterations", 0) for r in records[1:]],
+           bottom=[r["picard_iterations"] + r["newton_iterations"] for r in records[1:]], label="chord")
     ax.set_xlabel("time step")
     ax.set_ylabel("iterations")
     ax.legend()

@@ -46,7 +46,8 @@ def model_options(solver: dict, **overrides) -> dict:
     strategy = None if solver["strategy"] == "auto" else solver["strategy"]
     picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
                    "newton_tolerance", "newton_max_iterations", "line_search", "linear_solver", "preconditioner",
-                   "linear_tolerance", "newton_linear_tolerance", "preconditioner_lag", "rebuild_iterations")
+                   "linear_tolerance", "newton_linear_tolerance", "preconditioner_lag", "rebuild_iterations",
+                   "chord_rebuild", "chord_depth")
     options = {"adjoint_mode": solver["adjoint_mode"],
                **({"supg_parameter": solver["supg_parameter"]} if "supg_parameter" in solver else {}),
                "friction_parameterisation": solver["friction_parameterisation"],

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "LINE_SEARCHES", "LINEAR_SOLVERS",
+__all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_PARALLEL_STRATEGY",
+           "LINE_SEARCHES", "LINEAR_SOLVERS",
            "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
            "resolved_preconditioner"]
 
@@ -92,9 +93,12 @@ def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: st
 
 
 ADJOINT_MODES = ("fixed-point", "unrolled")
-STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton")
-#: the strategy of ``strategy=None`` in the fixed-point mode (chosen by benchmarks/bench_velocity.py)
-DEFAULT_STRATEGY = "picard-newton"
+STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton", "picard-chord")
+#: the strategy of ``strategy=None`` in the fixed-point mode on one rank, and on several ranks, where the default
+#: preconditioner (additive Schwarz) is not an exact solve and the chord iteration fails (chosen by
+#: benchmarks/bench_velocity.py)
+DEFAULT_STRATEGY = "picard-chord"
+DEFAULT_PARALLEL_STRATEGY = "picard-newton"
 LINE_SEARCHES = ("bt", "nleqerr", "l2", "cp", "basic")
 #: ``preconditioner_lag`` of the adaptive rule: rebuild when a Krylov solve slows down (PicardOptions)
 ADAPTIVE_LAG = 0
@@ -104,20 +108,25 @@ ADAPTIVE_LAG = 0
 class PicardOptions:
     """Options of the velocity solve (strategies: icesheet.velocity_solver, docs/solvers.md).
 
-    ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode and ``"picard"`` in the unrolled
+    ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode on one rank
+    (``DEFAULT_PARALLEL_STRATEGY`` on several) and ``"picard"`` in the unrolled
     mode; ``newton_finish=None`` means a Newton finish of the ``"picard"``/``"anderson"`` strategies in the
     fixed-point mode (where it is the taped solve), none in the unrolled mode.  ``tolerance``,
     ``residual_tolerance`` and ``max_iterations`` stop the Picard loop; ``newton_switch`` ends the Picard phase of
     the ``*-newton`` strategies (relative residual).  ``linear_tolerance`` is the relative tolerance of Krylov
     solves in the Picard loop; Newton's Krylov solves stop at the Eisenstat-Walker forcing term (Eisenstat & Walker
-    1996, SIAM J. Sci. Comput. 17, choice 2, PETSc's ``snes_ksp_ew``), capped at ``newton_linear_tolerance`` (PETSc's
-    ``snes_ksp_ew_rtol0`` and ``snes_ksp_ew_rtolmax``: PETSc's default cap 0.9 lets inexact steps leave Newton's
-    basin).  ``preconditioner_lag``: with a Krylov solver, Newton builds its preconditioner (e.g. the Cholesky
-    factorisation of ``preconditioner = "cholesky"``) at the first Jacobian of each solve and then, for a lag
-    ``k >= 1``, only at every ``k``-th (PETSc's ``snes_lag_preconditioner``; 1 rebuilds it at every Jacobian); for
-    ``0`` (``ADAPTIVE_LAG``) only after a Newton linear solve that needed more than ``rebuild_iterations`` Krylov
+    1996, SIAM J. Sci. Comput. 17, choice 2 with PETSc's constants), capped at ``newton_linear_tolerance`` (PETSc's
+    default cap 0.9 lets inexact steps leave Newton's basin).  ``preconditioner_lag``: with a Krylov solver, Newton
+    builds its preconditioner (e.g. the Cholesky factorisation of ``preconditioner = "cholesky"``) at the first
+    Jacobian of each solve and then, for a lag ``k >= 1``, only at every ``k``-th (PETSc's
+    ``snes_lag_preconditioner``; 1 rebuilds it at every Jacobian); for ``0`` (``ADAPTIVE_LAG``) only after a Newton
+    linear solve that needed more than ``rebuild_iterations`` Krylov
     iterations or failed.  The rule restarts with each solve, so that a solve repeated from the same state gives
-    the same bits (the checkpointed recomputations of a gradient repeat the forward run's)."""
+    the same bits (the checkpointed recomputations of a gradient repeat the forward run's).  ``forcing_floor``: the
+    forcing terms are at least ``newton_tolerance / (2 r_k)`` (Kelley 1995, eq. 6.20; no oversolving in the last
+    Newton step).  ``chord_rebuild`` and ``chord_depth``: strategy ``"picard-chord"`` factorises a new Jacobian after
+    a chord step whose residual ratio exceeds ``chord_rebuild``, and Anderson-mixes the chord iterates with depth
+    ``chord_depth`` (icesheet.velocity_solver, docs/solvers.md)."""
 
     strategy: str | None = None
     tolerance: float = 1.0e-6
@@ -135,6 +144,9 @@ class PicardOptions:
     newton_linear_tolerance: float = 1.0e-3
     preconditioner_lag: int = ADAPTIVE_LAG
     rebuild_iterations: int = 8
+    forcing_floor: bool = True
+    chord_rebuild: float = 0.6
+    chord_depth: int = 5
 
     def __post_init__(self):
         for name, allowed in (("strategy", STRATEGIES), ("line_search", LINE_SEARCHES),
@@ -143,21 +155,29 @@ class PicardOptions:
             if value not in allowed and not (name == "strategy" and value is None):
                 raise ValueError(f"{name} = {value!r}: allowed values are {allowed}")
         for name in ("tolerance", "residual_tolerance", "newton_switch", "newton_tolerance", "linear_tolerance",
-                     "newton_linear_tolerance"):
+                     "newton_linear_tolerance", "chord_rebuild"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"solver {name} = {value!r}: must be a finite number > 0")
+        if self.chord_rebuild > 1:
+            raise ValueError(f"solver chord_rebuild = {self.chord_rebuild!r}: must be <= 1 (the residual ratio of a "
+                             f"chord step above which the Jacobian is factorised anew)")
         for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
-                              ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
+                              ("chord_depth", 0), ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"solver {name} = {value!r}: must be an integer >= {minimum}")
-        if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton"):
+        if not isinstance(self.forcing_floor, bool):
+            raise ValueError(f"solver forcing_floor = {self.forcing_floor!r}: must be true or false")
+        if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton",
+                                                             "picard-chord"):
             raise ValueError(f"newton_finish = off with strategy = {self.strategy!r}: that strategy ends with "
                              f"Newton's method; use 'picard' or 'anderson' for a solve without Newton")
 
-    def resolved_strategy(self, adjoint_mode: str) -> str:
-        """The strategy that runs in ``adjoint_mode``."""
+    def resolved_strategy(self, adjoint_mode: str, ranks: int = 1) -> str:
+        """The strategy that runs in ``adjoint_mode`` on ``ranks`` MPI ranks."""
         if self.strategy is not None:
             return self.strategy
-        return DEFAULT_STRATEGY if adjoint_mode == "fixed-point" else "picard"
+        if adjoint_mode != "fixed-point":
+            return "picard"
+        return DEFAULT_STRATEGY if ranks == 1 else DEFAULT_PARALLEL_STRATEGY

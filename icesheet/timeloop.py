@@ -24,14 +24,15 @@ logger = logging.getLogger(__name__)
 class StepInfo:
     """What one model step did: Picard iterations with the relative change and relative residual after each
     (``residual_history[0]`` is that of the initial guess), Newton iterations (of the SSA's finish, or the SIA's
-    solve, which has no Picard loop), the final relative residual, the volume added by the thickness bound (m^3)
-    and the wall time (s)."""
+    solve, which has no Picard loop), chord iterations (strategy ``picard-chord``), the final relative residual, the
+    volume added by the thickness bound (m^3) and the wall time (s)."""
 
     dt: float
     picard_iterations: int
     picard_changes: list[float] = field(default_factory=list)
     residual_history: list[float] = field(default_factory=list)
     newton_iterations: int = 0
+    chord_iterations: int = 0
     final_residual: float = float("nan")
     clamped_volume: float = 0.0
     wall_time: float = 0.0
@@ -98,7 +99,8 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
                                  f"{type(exc).__name__}: {' '.join(str(exc).split())}; check the initial state and "
                                  "the [solver] options (max_iterations, tolerance, strategy)") from exc
         initial = StepInfo(dt=0.0, picard_iterations=solve.picard_iterations, newton_iterations=solve.newton_iterations,
-                           final_residual=solve.final_residual, wall_time=time.perf_counter() - start)
+                           chord_iterations=solve.chord_iterations, final_residual=solve.final_residual,
+                           wall_time=time.perf_counter() - start)
     records = [_step_record(model, 0, initial)]
     if on_step is not None:
         on_step(model, records[-1])
@@ -114,9 +116,9 @@ def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=Non
                                    dt / count, limit.describe())
             info = _substeps(model, k, dt, count)
             records.append(_step_record(model, k, info, count))
-            logger.info("step %d t=%.4g yr: volume %.6e m^3, VAF %.6e m^3, %d Picard + %d Newton iterations, "
-                        "%d sub-steps, %.2f s", k, model.time, records[-1]["volume"], records[-1]["vaf"],
-                        info.picard_iterations, info.newton_iterations, count, info.wall_time)
+            logger.info("step %d t=%.4g yr: volume %.6e m^3, VAF %.6e m^3, %d Picard + %d Newton + %d chord "
+                        "iterations, %d sub-steps, %.2f s", k, model.time, records[-1]["volume"], records[-1]["vaf"],
+                        info.picard_iterations, info.newton_iterations, info.chord_iterations, count, info.wall_time)
             bar.set_postfix(picard=info.picard_iterations, vaf=f"{records[-1]['vaf']:.4e}")
             bar.update()
             if on_step is not None:
@@ -144,6 +146,7 @@ def _substeps(model, k: int, dt: float, count: int) -> StepInfo:
                     picard_changes=[c for i in infos for c in i.picard_changes],
                     residual_history=[r for i in infos for r in i.residual_history],
                     newton_iterations=sum(i.newton_iterations for i in infos),
+                    chord_iterations=sum(i.chord_iterations for i in infos),
                     final_residual=infos[-1].final_residual, clamped_volume=sum(i.clamped_volume for i in infos),
                     wall_time=sum(i.wall_time for i in infos))
 
@@ -152,6 +155,7 @@ def _step_record(model, step: int, info: StepInfo | None, substeps: int = 0) -> 
     return {"step": step, "time": model.time, "volume": model.volume(), "vaf": model.volume_above_flotation(),
             "picard_iterations": info.picard_iterations if info else 0,
             "newton_iterations": info.newton_iterations if info else 0,
+            "chord_iterations": info.chord_iterations if info else 0,
             "final_residual": info.final_residual if info else float("nan"),
             "clamped_volume": info.clamped_volume if info else 0.0, "substeps": substeps,
             "wall_time": info.wall_time if info else 0.0}

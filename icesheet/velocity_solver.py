@@ -15,12 +15,16 @@ docs/solvers.md compares them on the marine ice stream):
 ``"anderson"``
     The same loop with Anderson mixing of depth ``anderson_depth`` of the Picard iterates (Walker & Ni 2011, SIAM J.
     Numer. Anal. 49; icesheet.anderson); the change is the fixed-point residual :math:`\|G(u_k) - u_k\|/\|G(u_k)\|`.
-``"picard-newton"`` (the default), ``"anderson-newton"``
+``"picard-newton"`` (the default on several ranks), ``"anderson-newton"``
     Picard (or Anderson-Picard) iterations only until :math:`r_k \le` ``newton_switch``, i.e. into Newton's basin,
     then Newton's method to ``newton_tolerance`` (no Picard iteration when the initial guess is already there). If
     Newton fails there, the loop resumes to the full Picard tolerances and Newton is tried once more.
 ``"newton"``
     Newton's method from the initial guess.
+``"picard-chord"`` (the default on one rank)
+    Picard iterations until ``newton_switch`` as above, then Anderson-accelerated chord iterations: Newton steps
+    with the factorisation of an earlier Jacobian, refactorised when the iteration slows down
+    (:meth:`VelocitySolver._chord_solve`), to ``newton_tolerance``; Newton's method if a Newton step fails there.
 
 Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:`\|\tau_d\|`, with a line search
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
@@ -78,8 +82,11 @@ from icesheet.solver_options import (ADAPTIVE_LAG, ADJOINT_MODES, DEFAULT_STRATE
 __all__ = ["PicardOptions", "PicardConvergenceError", "VelocitySolveInfo", "VelocitySolver", "ADJOINT_MODES",
            "STRATEGIES", "DEFAULT_STRATEGY", "DIRECT_SOLVER"]
 
+#: exponent of the Eisenstat-Walker forcing terms (choice 2; PETSc's default, ``snes_ksp_ew_alpha``)
+_EW_ALPHA = (1 + np.sqrt(5)) / 2
+
 _PICARD_PHASE = {"picard": "picard", "anderson": "anderson", "picard-newton": "picard",
-                 "anderson-newton": "anderson", "newton": None}
+                 "anderson-newton": "anderson", "newton": None, "picard-chord": "picard"}
 
 
 @dataclass
@@ -93,14 +100,17 @@ class VelocitySolveInfo:
     changes: list[float] = field(default_factory=list)
     residuals: list[float] = field(default_factory=list)
     newton_iterations: int = 0
+    chord_iterations: int = 0
+    chord_factorisations: int = 0
     krylov_iterations: int = 0
     fallback: bool = False
     final_residual: float = float("nan")
 
     @property
     def linear_solves(self) -> int:
-        """Linear systems solved: one per Picard iteration and one per Newton iteration."""
-        return self.picard_iterations + self.newton_iterations
+        """Linear systems solved: one per Picard, Newton or chord iteration (a chord iteration solves with the
+        factorisation of an earlier Jacobian: one triangular-solve pair)."""
+        return self.picard_iterations + self.newton_iterations + self.chord_iterations
 
 
 class PicardConvergenceError(RuntimeError):
@@ -126,7 +136,7 @@ class VelocitySolver:
                  grounding_width=None):
         if adjoint_mode not in ADJOINT_MODES:
             raise ValueError(f"adjoint_mode = {adjoint_mode!r}: allowed values are {ADJOINT_MODES}")
-        self.strategy = options.resolved_strategy(adjoint_mode)
+        self.strategy = options.resolved_strategy(adjoint_mode, ranks=velocity.function_space().mesh().comm.size)
         if adjoint_mode == "unrolled" and self.strategy != "picard":
             raise ValueError(f"strategy = {self.strategy!r} with adjoint_mode = 'unrolled': the unrolled adjoint "
                              f"is defined for strategy 'picard' only (use adjoint_mode 'fixed-point')")
@@ -188,6 +198,7 @@ class VelocitySolver:
                                           **package)
         adjoint_parameters = {**linear, "ksp_rtol": 1.0e-12} if krylov else linear
         self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
+        self._anderson_chord = AndersonMixing(options.chord_depth, comm=V.mesh().comm)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
         near_nullspace = rigid_body_modes(V) if krylov and options.preconditioner == "gamg" else None
@@ -201,16 +212,22 @@ class VelocitySolver:
                              "snes_max_it": options.newton_max_iterations, **linear}
         adaptive = krylov and options.preconditioner_lag == ADAPTIVE_LAG
         if krylov:
-            cap = options.newton_linear_tolerance
-            newton_parameters.update(snes_ksp_ew=True, snes_ksp_ew_rtol0=cap, snes_ksp_ew_rtolmax=cap,
-                                     snes_lag_preconditioner=-2 if adaptive else options.preconditioner_lag)
+            newton_parameters.update(snes_lag_preconditioner=-2 if adaptive else options.preconditioner_lag)
+        if options.linear_solver == "cg":
+            # The forcing terms bound the unpreconditioned linear residual ||J s + F|| (Eisenstat & Walker 1996);
+            # PETSc's CG then also tests convergence before, not after, applying the preconditioner: one triangular
+            # solve pair fewer per Newton step with a factorisation.
+            newton_parameters["ksp_norm_type"] = "unpreconditioned"
         self._newton_solver = firedrake.NonlinearVariationalSolver(newton_problem, solver_parameters=newton_parameters,
                                                                    near_nullspace=near_nullspace)
         self._krylov = krylov
         self._adjoint_kwargs = {"solver_parameters": adjoint_parameters}
         self._shared_factorisation = None
+        self._adaptive_lag = adaptive
+        self._newton_norms: list[float] = []
+        self._forcing: list[float] = []
+        self._newton_solver.snes.setUpdate(self._before_newton_iteration)
         if adaptive:
-            self._newton_solver.snes.setUpdate(self._rebuild_rule)
             # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
             self._shared_factorisation = SharedFactorisation(self._newton_solver.snes)
             krylov_only = {k: v for k, v in adjoint_parameters.items() if not k.startswith(("pc_", "sub_"))}
@@ -239,15 +256,45 @@ class VelocitySolver:
                    calving_front_ids=b.calving_front, rho_water=model.water_density, options=options,
                    adjoint_mode=adjoint_mode, grounding_width=model.grounding_width)
 
-    def _rebuild_rule(self, snes, iteration: int) -> None:
-        """The adaptive preconditioner lag (PicardOptions.preconditioner_lag = 0), called by SNES before each Newton
-        iteration: rebuild the preconditioner at the first Jacobian of a solve and after a linear solve that took
-        more than ``rebuild_iterations`` Krylov iterations or failed; otherwise keep it (the Newton systems are then
-        solved by CG preconditioned with the factorisation of an earlier Jacobian of this solve)."""
+    def _before_newton_iteration(self, snes, iteration: int) -> None:
+        r"""Called by SNES before each Newton iteration ``k`` (before its Jacobian), with :math:`r_k` the relative
+        residual of the iterate:
+
+        - *forcing term* of the Krylov solve (Eisenstat & Walker 1996, SIAM J. Sci. Comput. 17, choice 2 with
+          PETSc's constants :math:`\gamma = 1`, :math:`\alpha = (1 + \sqrt 5)/2`, and their safeguard
+          :math:`\eta_k \ge \eta_{k-1}^\alpha` when that exceeds 0.1), capped at ``newton_linear_tolerance``
+          and, with ``forcing_floor``, at least :math:`\tfrac12` ``newton_tolerance`` :math:`/ r_k` (Kelley 1995,
+          *Iterative Methods for Linear and Nonlinear Equations*, SIAM, eq. 6.20: no solve more accurate than the
+          nonlinear tolerance needs, which saves most of the Krylov iterations of the last step);
+        - the *adaptive preconditioner lag* (``preconditioner_lag = 0``): rebuild the preconditioner at the first
+          Jacobian of a solve and after a linear solve that took more than ``rebuild_iterations`` Krylov iterations
+          or failed; otherwise keep it (the Newton systems are then solved by CG preconditioned with the
+          factorisation of an earlier Jacobian of this solve)."""
+        opts = self.options
+        residual = snes.getFunctionNorm()
+        if iteration == 0:
+            self._newton_norms.clear()
+            self._forcing.clear()
+        self._newton_norms.append(residual)
         ksp = snes.getKSP()
-        if (iteration == 0 or ksp.getIterationNumber() > self.options.rebuild_iterations
+        if self._krylov:
+            cap = opts.newton_linear_tolerance
+            if iteration == 0:
+                eta = cap
+            else:
+                eta = (residual / self._newton_norms[-2]) ** _EW_ALPHA
+                safeguard = self._forcing[-1] ** _EW_ALPHA
+                if safeguard > 0.1:
+                    eta = max(eta, safeguard)
+                eta = min(eta, cap)
+            if opts.forcing_floor:
+                eta = max(eta, 0.5 * opts.newton_tolerance / max(residual, np.finfo(float).tiny))
+            self._forcing.append(eta)
+            ksp.setTolerances(rtol=eta)
+        if self._adaptive_lag and (
+                iteration == 0 or ksp.getIterationNumber() > opts.rebuild_iterations
                 or ksp.getConvergedReason() < 0):
-            _set_lag_preconditioner(snes, -2)  # PETSc: rebuild at the next Jacobian, then keep (lag -1)
+            _set_lag_preconditioner(snes, -2)  # rebuild at the next Jacobian, then keep (-1)
 
     # -- norms -----------------------------------------------------------------------------------------------------
     def _norm(self, array) -> float:
@@ -293,10 +340,8 @@ class VelocitySolver:
                 self._untaped_iterations(info, hinted)
             if self.newton and annotate_tape():
                 self._tape_root(info)
-        # After Newton, SNES's norm of its last residual is the relative residual (the scaled residual, whose
-        # Dirichlet rows u - g vanish): no assembly of a residual Newton has just computed.
-        info.final_residual = (self._newton_solver.snes.getFunctionNorm() if self.newton
-                               else self.relative_residual())
+        if not self.newton:  # (Newton and the chord iterations leave their last relative residual in info)
+            info.final_residual = self.relative_residual()
         return info
 
     def _untaped_iterations(self, info: VelocitySolveInfo, hinted: bool) -> None:
@@ -308,7 +353,13 @@ class VelocitySolver:
             return
         start = self.velocity.dat.data_ro.copy()
         try:
-            self._newton_solve(info)
+            if self.strategy == "picard-chord":
+                try:
+                    self._chord_solve(info)
+                except ConvergenceError:  # Newton, with its line search, from the chord's last iterate
+                    self._newton_solve(info)
+            else:
+                self._newton_solve(info)
         except ConvergenceError:
             if self.strategy == self.picard_phase:
                 raise  # a Newton finish after the full Picard loop: nothing left to try
@@ -333,6 +384,83 @@ class VelocitySolver:
         finally:
             info.newton_iterations += snes.getIterationNumber()
             info.krylov_iterations += snes.getLinearSolveIterations()
+            # SNES's norm of its last residual is the relative residual (the scaled residual, whose Dirichlet rows
+            # u - g vanish): no assembly of a residual Newton has just computed.
+            info.final_residual = snes.getFunctionNorm()
+
+    def _chord_solve(self, info: VelocitySolveInfo) -> None:
+        r"""Anderson-accelerated chord iterations from the current velocity to ``newton_tolerance`` (untaped).
+
+        The chord map :math:`G(u) = u - J(u_j)^{-1} F(u)` keeps the factorisation of the Jacobian at an earlier
+        iterate :math:`u_j` (Newton's preconditioner, built in place: one triangular-solve pair and one residual per
+        iteration, no Jacobian); its iterates are Anderson-mixed with depth ``chord_depth`` (Walker & Ni 2011; the
+        chord method and its Anderson acceleration: Kelley 2018, Acta Numerica 27, sections 2 and 5).  The Jacobian is
+        assembled and factorised again at the current iterate, and the mixing restarted, when a step reduces the
+        relative residual by less than the factor ``chord_rebuild``; a step that increases it is undone first.  The
+        first step with a new factorisation is a Newton step; if it increases the residual it is halved twice.
+        Raises ConvergenceError, at the last accepted iterate, when that fails too or after
+        ``newton_max_iterations`` factorisations; the caller then runs Newton's method with its line search from
+        there.  Expects the residual vector to hold the residual at the current velocity (as every caller leaves
+        it)."""
+        opts = self.options
+        ctx = self._newton_solver._ctx
+        jacobian = ctx._jac.petscmat
+        pc = self._newton_solver.snes.getKSP().getPC()
+        rhs, step = jacobian.createVecs()
+        shape = self.velocity.dat.data_ro.shape
+        scale = float(self.residual_scale)
+
+        def factorise() -> None:
+            ctx._assemble_jac(ctx._jac)  # at the current velocity (the solver's solution Function)
+            pc.setOperators(jacobian, jacobian)
+            pc.setReusePreconditioner(False)
+            pc.setUp()
+            info.chord_factorisations += 1
+            self._anderson_chord.reset()
+
+        def scaled_residual(assemble: bool = True) -> tuple[np.ndarray, float]:
+            if assemble:
+                self._residual_assembler.assemble(tensor=self._residual_vector)
+            residual = np.where(self._bc_mask, 0.0, self._residual_vector.dat.data_ro).reshape(-1) / scale
+            return residual, self._norm(residual)
+
+        # The residual vector holds F at the current velocity: the last relative residual in info was assembled there.
+        residual, norm = scaled_residual(assemble=False)
+        factorise_now = True
+        try:
+            while norm > opts.newton_tolerance:
+                newton_step = factorise_now  # the first step with a new factorisation is a Newton step
+                if factorise_now:
+                    if info.chord_factorisations >= opts.newton_max_iterations:
+                        raise ConvergenceError(f"chord iteration: relative residual {norm:.3e} after "
+                                               f"{info.chord_factorisations} factorisations")
+                    factorise()
+                    factorise_now = False
+                rhs.array[:] = -residual
+                pc.apply(rhs, step)
+                u = self.velocity.dat.data_ro.reshape(-1).copy()
+                self.velocity.dat.data_wo[...] = self._anderson_chord.mix(u, u + step.array_r).reshape(shape)
+                info.chord_iterations += 1
+                new_residual, new_norm = scaled_residual()
+                for damping in (0.5, 0.25) if newton_step else ():
+                    if new_norm <= norm:
+                        break
+                    # A full Newton step (far from the root) that increased the residual: backtrack along it.
+                    self.velocity.dat.data_wo[...] = (u + damping * step.array_r).reshape(shape)
+                    new_residual, new_norm = scaled_residual()
+                if new_norm > norm:
+                    self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
+                    if newton_step:
+                        raise ConvergenceError(f"chord iteration: a damped Newton step increased the relative "
+                                               f"residual from {norm:.3e} to {new_norm:.3e}")
+                    factorise_now = True
+                    continue
+                factorise_now = new_norm > opts.chord_rebuild * norm
+                residual, norm = new_residual, new_norm
+                info.residuals.append(norm)
+            info.final_residual = norm
+        finally:
+            self._anderson_chord.reset()  # no history (2 chord_depth vectors) held between solves
 
     def _picard_loop(self, info: VelocitySolveInfo, to_switch: bool) -> None:
         """Picard iterations (Anderson-mixed in the ``anderson*`` strategies) from the current velocity until the

@@ -88,6 +88,6 @@ def main(args) -> int:
     if model.mesh.comm.rank == 0:
         print(f"icesheet run: {args.scenario}, {steps} steps of {dt:g} yr: volume {summary['final_volume']:.6e} m^3, "
               f"VAF {summary['final_vaf']:.6e} m^3, {summary['total_picard_iterations']} Picard + "
-              f"{summary['total_newton_iterations']} Newton iterations, "
+              f"{summary['total_newton_iterations']} Newton + {summary['total_chord_iterations']} chord iterations, "
               f"{summary['wall_time']:.1f} s; output in {args.out}")
     return 0

@@ -28,7 +28,7 @@ def test_run_writes_vtk_csv_plots_and_summary(tmp_path):
     assert tuple(rows[0]) == CSV_COLUMNS
     assert [int(r["step"]) for r in rows] == [0, 1, 2]
     assert [float(r["time"]) for r in rows] == [0.0, 5.0, 10.0]
-    iterations = [int(r["picard_iterations"]) + int(r["newton_iterations"]) for r in rows]
+    iterations = [int(r["picard_iterations"]) + int(r["newton_iterations"]) + int(r["chord_iterations"]) for r in rows]
     # Row 0 counts the velocity solve at the initial thickness; step 1 solves again at that same thickness from
     # the converged velocity (nothing to do); step 2, at the updated thickness, iterates again.
     assert iterations[0] > 0 and iterations[1] == 0 and iterations[2] > 0, iterations

@@ -131,7 +131,10 @@ def test_save_and_load_state_round_trip(tmp_path):
 
 # -- strategies (icesheet.velocity_solver; docs/solvers.md) --------------------------------------------------------
 #: every strategy with MUMPS, and Krylov solvers with each preconditioner
-STRATEGY_CASES = [{"strategy": s} for s in ("picard", "anderson", "picard-newton", "anderson-newton", "newton")] + [
+STRATEGY_CASES = [{"strategy": s} for s in ("picard", "anderson", "picard-newton", "anderson-newton", "newton",
+                                             "picard-chord")] + [
+    {"strategy": "picard-newton", "forcing_floor": False},
+    {"strategy": "picard-chord", "linear_solver": "cg", "preconditioner": "asm-cholesky"},
     {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "gamg"},
     {"strategy": "picard-newton", "linear_solver": "gmres", "preconditioner": "ilu"},
     {"strategy": "anderson-newton", "linear_solver": "gmres", "preconditioner": "asm"},
@@ -218,26 +221,45 @@ def factorisation_counter():
     return lambda: {kind: sum(event.getPerfInfo()["count"] for event in group) for kind, group in events.items()}
 
 
-def test_the_default_takes_at_most_six_linear_solves_per_warm_started_step():
-    # 20 km cells, 5-year steps: after the first (cold) solve every velocity solve starts from the previous one.
-    # (10-year steps, whose warm starts are farther from the root, take up to 7: docs/solvers.md.)  The default's
-    # adaptive lag factorises the Jacobian at most twice per warm solve (plus one for the thickness solve).
+def warm_step_counts(**options):
+    """Linear solves (Picard + Newton + chord iterations) and velocity factorisations of the 4 warm-started steps
+    after a cold one: 20 km cells, 5-year steps (10-year steps, whose warm starts are farther from the root, take
+    more: docs/solvers.md)."""
     from icesheet.scenarios import build_model, scenario_parameters
-    from icesheet.solver_options import DEFAULT_STRATEGY
+    from icesheet.velocity_solver import PicardOptions
 
     model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream",
-                                                                 overrides={"mesh.cell_size": 20000.0}))
-    assert model.velocity_solver.strategy == DEFAULT_STRATEGY
+                                                                 overrides={"mesh.cell_size": 20000.0}),
+                        picard=PicardOptions(**options))
     counts = factorisation_counter()
     infos, factorisations = [], []
     for _ in range(5):
         before = counts()["Num"]
         infos.append(model.step(5.0))
-        factorisations.append(counts()["Num"] - before - 1)
-    warm = [info.picard_iterations + info.newton_iterations for info in infos[1:]]
-    assert all(1 <= solves <= 6 for solves in warm), warm
-    assert all(1 <= count <= 2 for count in factorisations[1:]), (factorisations, warm)
+        factorisations.append(counts()["Num"] - before - 1)  # one for the thickness solve
     assert all(info.final_residual <= 1e-10 for info in infos)
+    return model, [info.picard_iterations + info.newton_iterations + info.chord_iterations for info in infos[1:]], \
+        factorisations[1:], infos[1:]
+
+
+def test_picard_newton_takes_at_most_six_linear_solves_per_warm_started_step():
+    # The adaptive lag factorises the Jacobian at most twice per warm solve.
+    _, solves, factorisations, _ = warm_step_counts(strategy="picard-newton")
+    assert all(1 <= count <= 6 for count in solves), solves
+    assert all(1 <= count <= 2 for count in factorisations), (factorisations, solves)
+
+
+def test_the_default_factorises_at_most_four_times_per_warm_started_step():
+    # The default on one rank, picard-chord: at most four Jacobians (each factorised once) per warm solve on this
+    # coarse mesh with long steps (1-2 at 2 and 1 km: docs/solvers.md), and each chord iteration one
+    # triangular-solve pair with them; no Newton iteration (the chord converged by itself).
+    from icesheet.solver_options import DEFAULT_STRATEGY
+
+    model, solves, factorisations, infos = warm_step_counts()
+    assert model.velocity_solver.strategy == DEFAULT_STRATEGY == "picard-chord"
+    assert all(1 <= count <= 4 for count in factorisations), (factorisations, solves)
+    assert all(info.newton_iterations == info.picard_iterations == 0 for info in infos), infos
+    assert all(count <= 14 for count in solves), solves
 
 
 def test_newton_failing_from_a_cold_start_falls_back_to_the_picard_loop():
@@ -268,7 +290,9 @@ def test_unrolled_mode_refuses_strategies_it_cannot_tape():
     ("solver.anderson_depth", -1, "solver.anderson_depth = -1: must be >= 0"),
     ("solver.preconditioner_lag", -1, "solver.preconditioner_lag = -1: must be >= 0"),
     ("solver.rebuild_iterations", 0, "solver.rebuild_iterations = 0: must be > 0"),
-    ("solver.newton_linear_tolerance", 0.0, "solver.newton_linear_tolerance = 0.0: must be > 0")])
+    ("solver.newton_linear_tolerance", 0.0, "solver.newton_linear_tolerance = 0.0: must be > 0"),
+    ("solver.chord_rebuild", 1.5, "solver.chord_rebuild = 1.5: must be <= 1"),
+    ("solver.chord_depth", -1, "solver.chord_depth = -1: must be >= 0")])
 def test_solver_table_values_are_checked_before_any_work(key, value, message):
     from icesheet.scenarios import ScenarioError, scenario_parameters
 
@@ -276,9 +300,13 @@ def test_solver_table_values_are_checked_before_any_work(key, value, message):
         scenario_parameters("marine_ice_stream", overrides={key: value})
 
 
-@pytest.mark.parametrize("options", [{"linear_solver": "cholesky"}, {"linear_solver": "mumps"},
-                                     {"linear_solver": "cg", "preconditioner": "cholesky", "preconditioner_lag": 0},
-                                     {"linear_solver": "cg", "preconditioner": "asm-cholesky", "preconditioner_lag": 0}],
+@pytest.mark.parametrize("options", [{"strategy": "picard-newton", "linear_solver": "cholesky"},
+                                     {"strategy": "picard-newton", "linear_solver": "mumps"},
+                                     {"strategy": "picard-newton", "linear_solver": "cg", "preconditioner": "cholesky",
+                                      "preconditioner_lag": 0},
+                                     {"strategy": "picard-newton", "linear_solver": "cg",
+                                      "preconditioner": "asm-cholesky", "preconditioner_lag": 0},
+                                     {"strategy": "picard-chord"}],
                          ids=case_id)
 def test_warm_started_solves_reuse_the_symbolic_factorisation(options):
     # The operators keep their sparsity pattern, so after the first solve PETSc refactors numerically only.  The
@@ -296,8 +324,12 @@ def test_warm_started_solves_reuse_the_symbolic_factorisation(options):
     after = counts()
     assert after["Sym"] - before["Sym"] == 0
     velocity_factorisations = after["Num"] - before["Num"] - 1  # one for the thickness solve
-    linear_solves = info.picard_iterations + info.newton_iterations
-    if options["linear_solver"] == "cg":
+    linear_solves = info.picard_iterations + info.newton_iterations + info.chord_iterations
+    if options["strategy"] == "picard-chord":
+        # one factorisation per Jacobian the chord iteration assembles, fewer than its chord steps
+        assert info.newton_iterations == 0 and info.chord_iterations >= 3, info
+        assert 1 <= velocity_factorisations < linear_solves, (info, velocity_factorisations)
+    elif options["linear_solver"] == "cg":
         # the adaptive lag: a factorisation at the first Jacobian, CG with it for the following Newton steps
         assert info.newton_iterations >= 3, info
         assert 1 <= velocity_factorisations < linear_solves, (info, velocity_factorisations)
