@@ -358,16 +358,7 @@ def figure(results: dict, out: Path) -> Path:
     for peer, marker in (("WAVI 1 km", "o"), ("WAVI 2 km", "s")):
         axes[0].plot(PEER_TIMES, [peer_at(peer, "vaf", t) for t in PEER_TIMES], "k" + marker, ms=4, label=peer)
         axes[1].plot(PEER_TIMES, [peer_at(peer, "grounding_line", t) / 1e3 for t in PEER_TIMES], "k" + marker, ms=4)
-    for (low, high), alpha, label in ((ensemble_band({}), 0.1, "MISMIP+ ensemble, all members"),
-                                      (ensemble_band({"stress": ("SSA",), "sliding": ("Weertman",)}), 0.25,
-                                       "MISMIP+ ensemble, SSA + Weertman")):
-        for ax, key, scale in ((axes[0], "vaf", 1.0), (axes[1], "grounding_line", 1e-3)):
-            ax.fill_between(PEER_TIMES, low[key] * scale, high[key] * scale, color="k", alpha=alpha, lw=0,
-                            label=label if key == "vaf" else None)
-    axes[0].set_ylabel("VAF lost (m$^3$)")
-    axes[1].set_ylabel("centreline grounding line (km)")
-    for ax in axes:
-        ax.set_xlabel("time (yr)")
+    ensemble_axes(axes)
     axes[0].legend(fontsize=6, ncol=2)
     fig.suptitle("MISMIP+ Ice1r: time step, mesh and melt at the grounding line (solid: no-partial, dashed: "
                  "sub-element)")
@@ -391,6 +382,16 @@ def figure_supg(results: dict, out: Path) -> Path:
         label = f"{case.treatment}, {'steady' if steady else 'transient (default)'} SUPG parameter"
         axes[0].plot(t, [r["vaf_lost"] for r in rows], label=label, **style)
         axes[1].plot(t, [r["grounding_line"] / 1e3 for r in rows], **style)
+    ensemble_axes(axes)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("MISMIP+ Ice1r at 4 km, 0.1-year steps: the thickness update's SUPG parameter")
+    fig.tight_layout()
+    return save_figure(fig, out / "mismip_supg.png")
+
+
+def ensemble_axes(axes) -> None:
+    """The grey bands of the MISMIP+ ensemble (all members, and the SSA + Weertman ones) on the VAF-lost and
+    grounding-line axes of :func:`figure` and :func:`figure_supg`, and those axes' labels."""
     for (low, high), alpha, label in ((ensemble_band({}), 0.1, "MISMIP+ ensemble, all members"),
                                       (ensemble_band({"stress": ("SSA",), "sliding": ("Weertman",)}), 0.25,
                                        "MISMIP+ ensemble, SSA + Weertman")):
@@ -401,10 +402,6 @@ def figure_supg(results: dict, out: Path) -> Path:
     axes[1].set_ylabel("centreline grounding line (km)")
     for ax in axes:
         ax.set_xlabel("time (yr)")
-    axes[0].legend(fontsize=7)
-    fig.suptitle("MISMIP+ Ice1r at 4 km, 0.1-year steps: the thickness update's SUPG parameter")
-    fig.tight_layout()
-    return save_figure(fig, out / "mismip_supg.png")
 
 
 def ensemble_band(members: dict) -> tuple[dict, dict]:
