@@ -378,7 +378,9 @@ def resolve_substeps(substeps: str, cell_size: float, dt: float) -> int:
     from icesheet.inversion import model_substeps
     from icesheet.scenarios import build_model, scenario_parameters
 
-    model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream", overrides={
+    from experiments.file_inversion import SCENARIO
+
+    model = build_model(SCENARIO, scenario_parameters(SCENARIO, overrides={
         "mesh.cell_size": cell_size, "physics.grounded_indicator": "smooth"}))
     return model_substeps(model, dt)[0]
 
@@ -420,6 +422,8 @@ def main(argv=None) -> int:
     parser.add_argument("--name-suffix", default="", help="--state-errors: appended to the results file name")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    if args.substeps != "auto" and not (args.substeps.isdigit() and int(args.substeps) >= 1):
+        parser.error(f"--substeps = {args.substeps!r}: an integer >= 1, or auto")
     if args.grounding or args.joint:
         args.substeps = resolve_substeps(args.substeps, args.cell_size, args.dt)
     if args.state_errors:

@@ -31,7 +31,7 @@ import numpy as np
 from .actions import Advance, Backward, Discard, Read, Write
 from .platform import Platform
 
-__all__ = ["simulate", "simulate_timeline", "first_sweep_end", "rest_makespan", "Report", "InvalidScheduleError",
+__all__ = ["simulate", "simulate_timeline", "first_sweep_end", "first_sweep_split", "rest_makespan", "Report", "InvalidScheduleError",
            "StorageLevels", "check_step_costs"]
 
 
@@ -213,11 +213,19 @@ def first_sweep_end(schedule, steps: int) -> int:
     raise ValueError(f"the schedule ({len(schedule)} actions) never advances to x{l}")
 
 
-def rest_makespan(schedule, platform: Platform, steps: int, *, forward_costs=None, backward_costs=None) -> float:
-    """The cost of ``schedule[first_sweep_end(schedule, steps):]``: the makespan minus the time elapsed when the
-    first forward sweep reaches ``x_l`` (the recomputations, the backward steps, all reads and the writes after
-    that point), with the costs of :func:`simulate`."""
+def first_sweep_split(schedule, platform: Platform, steps: int, *, forward_costs=None,
+                      backward_costs=None) -> tuple[float, float]:
+    """``(first, rest)``: the time elapsed when the first forward sweep reaches ``x_l``
+    (:func:`first_sweep_end`) and the makespan minus it, with the costs of :func:`simulate`."""
     end = first_sweep_end(schedule, steps)
     report, elapsed = simulate_timeline(schedule, platform, steps, forward_costs=forward_costs,
                                         backward_costs=backward_costs)
-    return report.makespan - (float(elapsed[end - 1]) if end else 0.0)
+    first = float(elapsed[end - 1]) if end else 0.0
+    return first, report.makespan - first
+
+
+def rest_makespan(schedule, platform: Platform, steps: int, *, forward_costs=None, backward_costs=None) -> float:
+    """The cost of ``schedule[first_sweep_end(schedule, steps):]``: the recomputations, the backward steps, all
+    reads and the writes after the first forward sweep reaches ``x_l``, with the costs of :func:`simulate`."""
+    return first_sweep_split(schedule, platform, steps, forward_costs=forward_costs,
+                             backward_costs=backward_costs)[1]

@@ -58,9 +58,10 @@ PEER_TIMES = [10.0 * k for k in range(11)]  # yr after each experiment's start
 #: {"model", "stress", "sliding", "cell_km", "ice0" | "ice1r": {"grounding_line" | "vaf" | "grounded_area": 11
 #: values at PEER_TIMES, or None}}}; members are the supplement's file names of Cornford et al. (2020).
 ENSEMBLE = json.loads((STATES / "ensemble_cornford2020.json").read_text())["members"]
+#: the members like our model: shallow-shelf stresses and Weertman sliding (``ensemble_values`` keywords)
+SSA_WEERTMAN = {"stress": ("SSA",), "sliding": ("Weertman",)}
 #: the experiments in order, each with the state it starts from and its start time (yr)
 EXPERIMENTS = (("ice0", "spin-up", 0.0), ("ice1r", "spin-up", 0.0), ("ice1ra", "ice1r", 100.0))
-
 
 
 def ensemble_values(experiment: str, key: str, t: float, stress=None, sliding=None) -> dict:

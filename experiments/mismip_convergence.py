@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .harness import main_for, plt, save_figure, write_csv
-from .mismip import PEER, PEER_TIMES, STATES, advance, build, diagnostics, ensemble_values
+from .mismip import PEER, PEER_TIMES, SSA_WEERTMAN, STATES, advance, build, diagnostics, ensemble_values
 
 NAME = "mismip_convergence"
 log = logging.getLogger(f"experiments.{NAME}")
@@ -393,7 +393,7 @@ def ensemble_axes(axes) -> None:
     """The grey bands of the MISMIP+ ensemble (all members, and the SSA + Weertman ones) on the VAF-lost and
     grounding-line axes of :func:`figure` and :func:`figure_supg`, and those axes' labels."""
     for (low, high), alpha, label in ((ensemble_band({}), 0.1, "MISMIP+ ensemble, all members"),
-                                      (ensemble_band({"stress": ("SSA",), "sliding": ("Weertman",)}), 0.25,
+                                      (ensemble_band(SSA_WEERTMAN), 0.25,
                                        "MISMIP+ ensemble, SSA + Weertman")):
         for ax, key, scale in ((axes[0], "vaf", 1.0), (axes[1], "grounding_line", 1e-3)):
             ax.fill_between(PEER_TIMES, low[key] * scale, high[key] * scale, color="k", alpha=alpha, lw=0,

@@ -185,17 +185,18 @@ def announce_forecast(predictions: dict, predicted) -> None:
 
 
 def forecast_from_first_sweep(schedule, platform, first_sweep_costs, calibration, measured_rest: float,
-                              measured_recomputation: float) -> dict:
+                              measured_recomputation: float, predictions: dict | None = None) -> dict:
     """The forecast made when the first sweep reaches x_l (checkpointing.adjoint.calibration.forecast_rest, both
     backward models) against what the rest of the run measured: ``measured_rest`` (from the end of the first
     sweep to the end of the run) and ``measured_recomputation`` (its untaped steps), in the clock of
     ``first_sweep_costs`` and the calibration.  Callable after a run from its schedule, platform, calibration and
-    per-step times (the first ``l`` untaped steps are the first sweep).  The rest's backward steps and storage
-    are measured together, as the rest minus its untaped steps."""
-    from checkpointing.adjoint.calibration import forecast_rest
+    per-step times (the first ``l`` untaped steps are the first sweep), or with the ``predictions`` that
+    ``FirstSweepForecast`` made during the run (the same forecasts, not computed again).  The rest's backward steps
+    and storage are measured together, as the rest minus its untaped steps."""
+    from checkpointing.adjoint.calibration import BACKWARD_MODELS, forecast_rest
 
-    forecasts = {model: forecast_rest(schedule, calibration, first_sweep_costs, model, platform)
-                 for model in ("constant", "forward")}
+    forecasts = predictions or {model: forecast_rest(schedule, calibration, first_sweep_costs, model, platform)
+                                for model in BACKWARD_MODELS}
     now = forecasts["constant"]
     return {"first_sweep_seconds": now["first_sweep"],
             "first_sweep_mean_step": float(sum(first_sweep_costs)) / len(first_sweep_costs),
@@ -223,17 +224,15 @@ def rest_clocks(forecast, result) -> dict:
 
 class Progress:
     """``on_step`` for the manager: a log line every :data:`LOG_EVERY` model steps (forward and re-taped steps
-    counted apart), with the load average; ``forward_seconds`` holds the time of every untaped step, in order, and
-    ``events`` every step as ``(taped, seconds, end, picard, newton)`` (``end``: s since the start; both on
-    :data:`CLOCK`, the manager's step clock here), also appended
-    to the CSV ``path`` as they come (flushed: a stopped run keeps its steps so far)."""
+    counted apart), with the load average; ``events`` holds every step as ``(taped, seconds, end, picard, newton)``
+    (``end``: s since the start; both on :data:`CLOCK`, the manager's step clock here), also appended to the CSV
+    ``path`` as they come (flushed: a stopped run keeps its steps so far)."""
 
     COLUMNS = ("kind", "seconds", "end", "picard_iterations", "newton_iterations")
 
     def __init__(self, logger: logging.Logger = log, path: Path | None = None):
         self.log = logger
         self.forward = self.taped = 0
-        self.forward_seconds: list[float] = []
         self.events: list[tuple] = []
         self.start, self.start_wall = CLOCK(), time.perf_counter()
         self.handle = None
@@ -246,7 +245,6 @@ class Progress:
             self.taped += 1
         else:
             self.forward += 1
-            self.forward_seconds.append(seconds)
         event = (taped, seconds, CLOCK() - self.start, info.picard_iterations, info.newton_iterations)
         self.events.append(event)
         if self.handle is not None:
@@ -361,7 +359,7 @@ def run(out: Path, full: bool, size: str | None = None) -> dict:
     forecast = forecast_from_first_sweep(result["schedule"], result["platform"],
                                          result["forecast"].first_sweep_costs, calibration,
                                          clocks["measured_rest_cpu" if cpu else "measured_rest_wall"],
-                                         result["forecast"].recomputed_seconds)
+                                         result["forecast"].recomputed_seconds, result["forecast"].predictions)
     measured_on_clock = measured_cpu if cpu else measured
     ram = counters.to_dict()
     h = directions(model)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass
 
 from checkpointing.platform import Platform
@@ -133,7 +134,7 @@ def _stepped_and_parameters(model, controls, on_step, clock=None):
     parameters = tuple(control_function(model, c) for c in controls if c != "thickness")
     if on_step is None:
         return model, parameters
-    return ObservedModel(model, on_step, **({} if clock is None else {"clock": clock})), parameters
+    return ObservedModel(model, on_step, clock or time.perf_counter), parameters
 
 
 @dataclass

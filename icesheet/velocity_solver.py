@@ -429,6 +429,9 @@ class VelocitySolver:
         factorise_now = True
         try:
             while norm > opts.newton_tolerance:
+                if info.chord_iterations >= opts.max_iterations:  # stagnation at a ratio <= chord_rebuild
+                    raise ConvergenceError(f"chord iteration: relative residual {norm:.3e} after "
+                                           f"{info.chord_iterations} chord steps (max_iterations)")
                 newton_step = factorise_now  # the first step with a new factorisation is a Newton step
                 if factorise_now:
                     if info.chord_factorisations >= opts.newton_max_iterations:

@@ -48,7 +48,7 @@ from mpi4py import MPI
 
 from ..planners import plan
 from ..platform import INF, Level, Platform
-from ..simulator import Report, first_sweep_end, simulate, simulate_timeline
+from ..simulator import Report, first_sweep_end, first_sweep_split, simulate
 from .driver import gradient
 from .protocol import TimeLoop
 from .tiers import StateLayout
@@ -260,13 +260,10 @@ def forecast_rest(schedule, calibration: Calibration, first_sweep_costs, backwar
     forward = np.asarray(first_sweep_costs, dtype=float)
     steps = len(forward)
     backward = calibration.backward_costs_for(forward, backward_model)
-    end = first_sweep_end(schedule, steps)
 
     def split(forward_costs, backward_costs):
-        report, elapsed = simulate_timeline(schedule, platform, steps, forward_costs=forward_costs,
-                                            backward_costs=backward_costs)
-        first = float(elapsed[end - 1]) if end else 0.0
-        return first, report.makespan - first
+        return first_sweep_split(schedule, platform, steps, forward_costs=forward_costs,
+                                 backward_costs=backward_costs)
 
     first, rest = split(forward, backward)
     storage = split(np.zeros(steps), np.zeros(steps + 1))[1]

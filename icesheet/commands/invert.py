@@ -210,7 +210,11 @@ def prepare(args):
         if abs(when / dt - round(when / dt)) > 1e-9:
             raise InputError(f"observations = '{path}@{when:g}': the time must be a multiple of dt = {dt:g} yr")
     data = [read_observations(path, names) for path, _ in files]
-    steps = max(1, max(term_index(d.quantity, when, dt) for d, (_, when) in zip(data, files)))
+
+    def last_term(step: float) -> int:  # the state of the last observation, with model steps of ``step``
+        return max(term_index(d.quantity, when, step) for d, (_, when) in zip(data, files))
+
+    steps = max(1, last_term(dt))
     if "thickness" not in controls and all(d.quantity == "surface" and when == 0 for d, (_, when) in zip(data, files)):
         raise InputError(f"observations = {str(files[0][0])!r}: surface elevations of time 0 depend on the initial "
                          f"thickness only, not on {', '.join(controls)}; add --control thickness, or data of later "
@@ -249,8 +253,7 @@ def prepare(args):
             raise InputError(f"schedule = {args.schedule!r}: unknown; choose one of {', '.join(sorted(PLANNERS))}")
         storage = storage_platform(steps, args.platform, args.ram_slots, args.disk_dir)
         # the model's chain: known here for a given --substeps; for auto, run() checks it once the step is known
-        model_steps = steps if substeps is None else max(
-            term_index(d.quantity, when, dt / substeps) for d, (_, when) in zip(data, files))
+        model_steps = steps if substeps is None else last_term(dt / substeps)
         _check_schedule(args.schedule, model_steps, storage)
         platform = storage.to_dict()
         for k, directory in enumerate(args.disk_dir, start=1):
