@@ -9,15 +9,23 @@ in experiments/mismip_sensitivity.py.  Both gradients come from one run of the c
 tier of ``ram_slots`` and a disk tier of ``disk_slots`` checkpoints, planned on the platform calibrated on this
 machine (checkpointing.adjoint.calibration: ``uf``, ``ub`` from a store-all gradient of the first
 ``calibration_steps`` steps, ``w_k``, ``r_k`` measured on the tiers themselves, as ``icesheet gradient --calibrate``
-does, but on a prefix of the chain so that the calibration does not cost a whole store-all run).  The simulator's
-makespan of the schedule on that platform is the prediction the measured time of the run is compared with.
+does, but on a prefix of the chain so that the calibration does not cost a whole store-all run).
 
-The prefix cannot see how the steps' cost changes along the run (the Newton iterations grow as the grounding line
-retreats), so a second prediction is made during the run, when the first forward sweep reaches :math:`x_l`: the
-rest of the schedule (recomputations, backward steps, reads and writes) on the simulator, with the cost of every
+**The prediction before the run.**  The prefix cannot see how the steps' cost changes along the run (the Newton
+iterations grow as the grounding line retreats: a 1 km step costs 1.6 times as much on average over the 100 years
+as in the first 20 steps).  So before the calibration a **pilot** runs the whole chain forward, untaped, at
+``pilot_cell_size`` (a coarser mesh, from the 4 km steady state; :func:`pilot_costs`), and the simulator predicts
+the run's makespan with per-step costs (``Calibration.predict_chain``): forward costs the prefix's mean times the
+pilot's per-step costs relative to its own first ``calibration_steps`` (``drift_profile``), backward costs the
+prefix's mean with that of the last step (the adjoint of J alone) apart, and the calibrated tiers.  The schedule is
+planned on the chain's mean costs (``Calibration.platform(steps=..., profile=...)``).  Reported beside it: the same
+without the pilot, and the prefix's uniform platform as before (docs/mismip.md, "Why the predicted time missed").
+
+**The forecast before the reverse sweep.**  When the first forward sweep reaches :math:`x_l`, the rest of the
+schedule (recomputations, backward steps, reads and writes) is predicted on the simulator with the cost of every
 forward step as that sweep measured it and the calibrated backward and tier costs
 (checkpointing.adjoint.calibration, ``FirstSweepForecast``; :func:`forecast_from_first_sweep` recomputes it after a
-run from its per-step times).  The measured rest is compared with it.  Both predictions and what they are compared
+run from its per-step times).  The measured rest is compared with it.  All predictions and what they are compared
 with are in CPU seconds of this process (``CLOCK``): on a machine whose cores other jobs share, a step's CPU time
 changes far less with the load than its wall time (the wall times, the manager's per action kind, are reported
 beside them, with the CPU share of the first sweep and of the rest); on an idle machine the two agree.
@@ -34,7 +42,8 @@ states, so that about as many steps are recomputed as taken; ``1km``: 1 km, 1000
 2 km relaxed state (made first if ``DIR/relax/`` does not hold it) interpolated onto 1 km and relaxed 20 more years
 under Ice0 (``DIR/relax_1km/``), 10 RAM + 990 disk slots: a 1 km step costs 2-5 s, so every recomputed step would
 cost that again, and the disk (1.25 MB a state) holds every state while RAM holds 10 (71 minutes on one core of
-this machine, docs/mismip.md "Run 4").  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz
+this machine, docs/mismip.md "Run 4").  ``--steps N`` runs the first ``N`` steps of a size (same ``dt``, slots and
+pilot size).  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz
 representatives, with the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost,
 sizes, schedule, counts, measured and predicted times, peak RSS, state size), ``calibration.json`` (with the
 first sweep's step costs),
@@ -346,6 +355,19 @@ def state_megabytes(model) -> float:
     return model.mesh.comm.allreduce(local) / 1e6
 
 
+def size_for(name: str, steps: int | None = None) -> dict:
+    """The sizes named ``name`` (a key of :data:`SIZE_NAMES`), over their first ``steps`` steps if given; a
+    ValueError naming the value and what is allowed otherwise."""
+    if name not in SIZE_NAMES:
+        raise ValueError(f"size = {name!r}: choose one of {', '.join(SIZE_NAMES)}")
+    size = SIZES[SIZE_NAMES[name]]
+    if steps is None:
+        return size
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= size["steps"]:
+        raise ValueError(f"--steps = {steps!r}: must be an integer in 1..{size['steps']} for the size {name!r}")
+    return {**size, "steps": steps}
+
+
 def run(out: Path, full: bool, size: str | None = None, steps: int | None = None) -> dict:
     """The experiment at ``size`` (a key of :data:`SIZE_NAMES`; default ``"full"`` if ``full``, else
     ``"default"``), over the first ``steps`` steps of it if given (the same ``dt``, slots and pilot)."""
@@ -354,13 +376,7 @@ def run(out: Path, full: bool, size: str | None = None, steps: int | None = None
     from checkpointing.adjoint.calibration import drift_profile
 
     name = size or ("full" if full else "default")
-    if name not in SIZE_NAMES:
-        raise ValueError(f"size = {name!r}: choose one of {', '.join(SIZE_NAMES)}")
-    size = SIZES[SIZE_NAMES[name]]
-    if steps is not None:
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= size["steps"]:
-            raise ValueError(f"steps = {steps!r}: must be an integer in 1..{size['steps']} (the size {name!r})")
-        size = {**size, "steps": steps}
+    size = size_for(name, steps)
     load_start = os.getloadavg()
     tick = time.perf_counter()
     state, drift = initial_state(size, out)
@@ -463,11 +479,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.full and args.size not in (None, "full"):
         parser.error(f"--size = {args.size!r} with --full: --full is --size full; give one of them")
+    size = args.size or ("full" if args.full else "default")
+    try:
+        size_for(size, args.steps)
+    except ValueError as error:
+        parser.error(str(error))
     setup_logging()
     from icesheet.cli import import_firedrake
 
     import_firedrake()
-    size = args.size or ("full" if args.full else "default")
     options = {"size": size} if args.steps is None else {"size": size, "steps": args.steps}
     summary = run_one(sys.modules[__name__], args.out, size == "full", **options)
     return 0 if summary["headline_ok"] else 1
