@@ -46,7 +46,7 @@ this machine, docs/mismip.md "Run 4").  ``--steps N`` runs the first ``N`` steps
 pilot size).  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz
 representatives, with the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost,
 sizes, schedule, counts, measured and predicted times, peak RSS, state size), ``calibration.json`` (with the
-first sweep's step costs),
+first sweep's and the pilot's step costs),
 ``gradients.h5`` (the two fields), ``steps_live.csv`` (every model step as it ran, written as it goes) and
 ``step_costs.csv`` (:func:`step_costs`: the time of every untaped forward step, the first sweep's marked, and of
 every backward step, in order).
@@ -442,7 +442,8 @@ def run(out: Path, full: bool, size: str | None = None, steps: int | None = None
            "counts_match_simulator": not mismatches}
     write_csv(out / "flagship.csv", [row])
     (out / "calibration.json").write_text(json.dumps({**calibration.to_dict(), "initial_state": drift,
-                                                      "first_sweep_costs": result["forecast"].first_sweep_costs},
+                                                      "first_sweep_costs": result["forecast"].first_sweep_costs,
+                                                      "pilot_costs": pilot},
                                                      indent=1))
     with fd.CheckpointFile(str(out / "gradients.h5"), "w") as handle:
         handle.save_mesh(model.mesh)

@@ -31,12 +31,14 @@ costs the same in total) for planners such as H-Revolve; :meth:`Calibration.pred
 planner use the per-step costs.
 
 **A chain longer than the calibration.**  A calibration on a prefix of :math:`l_c` steps predicts a chain of
-:math:`l` steps (:meth:`Calibration.chain_costs`, :meth:`Calibration.predict_chain`) with :math:`u_{f,i} =
-\bar u_f \rho_i`, :math:`\bar u_f` the prefix's mean and :math:`\rho_i` a relative cost profile (1 by default;
-:func:`drift_profile` makes one from the step costs of a cheaper pilot run of the whole chain, e.g. the same
-scenario on a coarser mesh), and :math:`u_{b,i}` from :meth:`Calibration.backward_costs_for` (:math:`u_{b,l}`, the
-adjoint of :math:`J` alone, kept apart: averaged into a uniform :math:`u_b` it would weigh :math:`1/(l_c+1)` of the
-backward sweep instead of :math:`1/(l+1)`, 5 % of :math:`u_b` for :math:`l_c = 20`).
+:math:`l` steps (:meth:`Calibration.chain_costs`, :meth:`Calibration.predict_chain`) with the measured
+:math:`u_{f,i}` for :math:`i < l_c` and :math:`u_{f,i} = \bar u_f \rho_i` after, :math:`\bar u_f` the mean of
+:math:`u_{f,1} .. u_{f,l_c-1}` (the first step apart: it starts from a velocity not solved on this mesh, and may
+cost several times the next ones) and :math:`\rho_i` a relative cost profile (1 by default; :func:`drift_profile`
+makes one from the step costs of a cheaper pilot run of the whole chain, e.g. the same scenario on a coarser mesh,
+relative to its steps :math:`1 .. l_c-1`), and :math:`u_{b,i}` from :meth:`Calibration.backward_costs_for`
+(:math:`u_{b,l}`, the adjoint of :math:`J` alone, kept apart: averaged into a uniform :math:`u_b` it would weigh
+:math:`1/(l_c+1)` of the backward sweep instead of :math:`1/(l+1)`, 5 % of :math:`u_b` for :math:`l_c = 20`).
 
 **Forecast from the first sweep.**  A calibration on a prefix of the chain (a store-all run of its first steps,
 cheaper than one of the whole chain) cannot see how the cost of a step changes further on (an ice model's Newton
@@ -115,11 +117,14 @@ class Calibration:
         return Platform(levels, uf=float(forward.mean()) if steps else self.uf, ub=float(backward.mean()), name=name)
 
     def chain_costs(self, steps: int, profile=None, backward_model: str = "constant") -> tuple:
-        """``(forward, backward)``: :math:`u_{f,i} = \\bar u_f \\rho_i` (``i < steps``; :math:`\\bar u_f` = ``uf``,
-        :math:`\\rho` = ``profile``, default all 1) and :math:`u_{b,0} .. u_{b,l}` from :meth:`backward_costs_for`:
+        """``(forward, backward)``: the calibrated :math:`u_{f,i}` for ``i < min(steps, l_c)``, then
+        :math:`u_{f,i} = \\bar u_f \\rho_i` (:math:`\\bar u_f`: the mean of the calibrated steps after the first,
+        :math:`\\rho` = ``profile``, default all 1), and :math:`u_{b,0} .. u_{b,l}` from :meth:`backward_costs_for`:
         the per-step costs this calibration predicts for a chain of ``steps`` steps (module docstring)."""
         rho = np.ones(steps) if profile is None else check_step_costs("profile", profile, steps)
-        forward = self.uf * rho
+        measured = np.asarray(self.forward_costs[:steps], dtype=float)
+        later = float(np.mean(self.forward_costs[1:] or self.forward_costs))
+        forward = np.concatenate((measured, later * rho[len(measured):]))
         return forward, self.backward_costs_for(forward, backward_model)
 
     def predict_chain(self, schedule, steps: int, profile=None, platform=None,
@@ -278,16 +283,17 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) 
 
 
 def drift_profile(pilot_costs, prefix_steps: int) -> np.ndarray:
-    """The relative cost profile :math:`\\rho_i = c_i / \\mathrm{mean}(c_0 .. c_{l_c - 1})` of a pilot run's
-    per-step costs ``pilot_costs`` (:math:`c_i`, the whole chain), relative to its first ``prefix_steps``
-    (:math:`l_c`, the calibrated prefix): with it :meth:`Calibration.chain_costs` carries the prefix's mean to the
-    whole chain, assuming that the step costs of the calibrated run change along the chain as the pilot's do."""
+    """The relative cost profile :math:`\\rho_i = c_i / \\mathrm{mean}(c_1 .. c_{l_c - 1})` of a pilot run's
+    per-step costs ``pilot_costs`` (:math:`c_i`, the whole chain), relative to its steps after the first within
+    ``prefix_steps`` (:math:`l_c`, the calibrated prefix; :math:`c_0` if :math:`l_c = 1`): with it
+    :meth:`Calibration.chain_costs` carries the prefix's mean to the rest of the chain, assuming that the step costs
+    of the calibrated run change along the chain as the pilot's do."""
     costs = check_step_costs("pilot_costs", pilot_costs, len(pilot_costs))
     if isinstance(prefix_steps, bool) or not isinstance(prefix_steps, int) or not 1 <= prefix_steps <= len(costs):
         raise ValueError(f"prefix_steps = {prefix_steps!r}: must be an integer in 1..{len(costs)} (the pilot's steps)")
-    base = costs[:prefix_steps].mean()
+    base = costs[1:prefix_steps].mean() if prefix_steps > 1 else costs[0]
     if base <= 0:
-        raise ValueError(f"pilot_costs[:{prefix_steps}] are all 0: no cost to relate the profile to")
+        raise ValueError(f"pilot_costs[1:{prefix_steps}] are all 0: no cost to relate the profile to")
     return costs / base
 
 
