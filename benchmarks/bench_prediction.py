@@ -20,7 +20,12 @@ Then the prediction before the run of ``experiments/mismip_flagship.py`` (``Cali
 pilot's ``drift_profile``) is applied to both calibrations, with the profile of the 4 km, 0.1-year convergence runs
 of ``data/mismip/convergence/runs/`` (CPU seconds per year spread over the year's 10 steps) as the pilot.
 
-Usage:  python benchmarks/bench_prediction.py     (seconds; no Firedrake model is built)
+Last, the runs measured with that prediction (``benchmarks/results/mismip_flagship_prediction/<run>/``, the small
+outputs of ``experiments/mismip_flagship.py``) are tabulated: the prediction before the run, without the pilot, the
+prefix's uniform platform as before, the forecast at x_l of the rest, and the backward step's cost in the run
+against the calibration's.
+
+Usage:  python benchmarks/bench_prediction.py [--markdown]     (seconds; no Firedrake model is built)
 Writes benchmarks/results/bench_prediction.{csv,json}.
 """
 from __future__ import annotations
@@ -92,7 +97,44 @@ def pilot_predictions(calibration, measured: float) -> dict:
     return rows
 
 
-def main() -> None:
+def measured_runs() -> list[dict]:
+    """One row per saved run of the new prediction (module docstring)."""
+    rows = []
+    for directory in sorted((RESULTS / "mismip_flagship_prediction").iterdir()):
+        row = read_rows(directory / "flagship.csv")[0]
+        calibration = json.loads((directory / "calibration.json").read_text())
+        steps = read_rows(directory / "step_costs.csv")
+        first = np.array([float(r["seconds"]) for r in steps if r["sweep"] == "first"])
+        backward = np.array([float(r["seconds"]) for r in steps if r["kind"] == "backward"])
+        prefix = len(calibration["forward_costs"])
+        value = {k: float(row[k]) for k in row if k not in ("size", "schedule", "clock", "counts_match_simulator")}
+        rows.append({
+            "run": directory.name, "cell_km": value["cell_size"] / 1e3, "steps": int(value["steps"]),
+            "forward_steps": int(value["forward_steps"]), "recomputed": int(value["recomputed_steps"]),
+            "pilot_km": value["pilot_cell_size"] / 1e3, "pilot_seconds": value["pilot_seconds"],
+            "pilot_drift": value["pilot_drift"], "run_drift": float(first.mean() / first[1:prefix].mean()),
+            "before_run": value["measured_over_predicted"], "no_pilot": value["measured_over_predicted_no_pilot"],
+            "prefix_uniform": value["measured_over_predicted_prefix"],
+            "rest_at_x_l": value["measured_over_predicted_rest"],
+            "whole_with_first_sweep": value["measured_over_predicted_first_sweep_costs"],
+            "measured_cpu": value["measured_cpu_makespan"], "predicted": value["predicted_makespan"],
+            "backward_run": float(backward.mean()),
+            "backward_calibrated": float(np.mean(calibration["backward_costs"][:-1])),
+            "cpu_over_wall_first_sweep": value["first_sweep_cpu_over_wall"],
+            "cpu_over_wall_rest": value["rest_cpu_over_wall"], "load_start": value["load_start"],
+            "load_end": value["load_end"], "pilot_profile_saved": "pilot_costs" in calibration})
+    return rows
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--markdown", action="store_true", help="print the measured runs as a markdown table")
+    args = parser.parse_args(argv)
+    from icesheet.cli import import_firedrake
+
+    import_firedrake()  # checkpointing.adjoint imports it: without PETSc seeing --markdown
     from checkpointing.adjoint.calibration import Calibration
 
     one = RESULTS / "mismip_flagship_1km"
@@ -129,12 +171,20 @@ def main() -> None:
                           "measured_over_predicted": p["measured_over_predicted"],
                           "prefix_measured_over_predicted": run["measured_over_predicted"],
                           **{f"ratio_{k}": v for k, v in run["ratios"].items()}})
+    measured = measured_runs()
+    keys = list(measured[0])
+    if args.markdown:
+        print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for row in measured:
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row.values()]
+        print(("| " + " | ".join(cells) + " |") if args.markdown else "  ".join(f"{k}={c}" for k, c in zip(keys, cells)))
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "bench_prediction.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    (RESULTS / "bench_prediction.json").write_text(json.dumps(runs, indent=1) + "\n")
+    (RESULTS / "bench_prediction.json").write_text(json.dumps({"records": runs, "measured_runs": measured}, indent=1)
+                                                  + "\n")
     print(f"written {RESULTS / 'bench_prediction.csv'} and {RESULTS / 'bench_prediction.json'}")
 
 
