@@ -9,15 +9,23 @@ in experiments/mismip_sensitivity.py.  Both gradients come from one run of the c
 tier of ``ram_slots`` and a disk tier of ``disk_slots`` checkpoints, planned on the platform calibrated on this
 machine (checkpointing.adjoint.calibration: ``uf``, ``ub`` from a store-all gradient of the first
 ``calibration_steps`` steps, ``w_k``, ``r_k`` measured on the tiers themselves, as ``icesheet gradient --calibrate``
-does, but on a prefix of the chain so that the calibration does not cost a whole store-all run).  The simulator's
-makespan of the schedule on that platform is the prediction the measured time of the run is compared with.
+does, but on a prefix of the chain so that the calibration does not cost a whole store-all run).
 
-The prefix cannot see how the steps' cost changes along the run (the Newton iterations grow as the grounding line
-retreats), so a second prediction is made during the run, when the first forward sweep reaches :math:`x_l`: the
-rest of the schedule (recomputations, backward steps, reads and writes) on the simulator, with the cost of every
+**The prediction before the run.**  The prefix cannot see how the steps' cost changes along the run (the Newton
+iterations grow as the grounding line retreats: a 1 km step costs 1.6 times as much on average over the 100 years
+as in the first 20 steps).  So before the calibration a **pilot** runs the whole chain forward, untaped, at
+``pilot_cell_size`` (a coarser mesh, from the 4 km steady state; :func:`pilot_costs`), and the simulator predicts
+the run's makespan with per-step costs (``Calibration.predict_chain``): forward costs the prefix's mean times the
+pilot's per-step costs relative to its own first ``calibration_steps`` (``drift_profile``), backward costs the
+prefix's mean with that of the last step (the adjoint of J alone) apart, and the calibrated tiers.  The schedule is
+planned on the chain's mean costs (``Calibration.platform(steps=..., profile=...)``).  Reported beside it: the same
+without the pilot, and the prefix's uniform platform as before (docs/mismip.md, "Why the predicted time missed").
+
+**The forecast before the reverse sweep.**  When the first forward sweep reaches :math:`x_l`, the rest of the
+schedule (recomputations, backward steps, reads and writes) is predicted on the simulator with the cost of every
 forward step as that sweep measured it and the calibrated backward and tier costs
 (checkpointing.adjoint.calibration, ``FirstSweepForecast``; :func:`forecast_from_first_sweep` recomputes it after a
-run from its per-step times).  The measured rest is compared with it.  Both predictions and what they are compared
+run from its per-step times).  The measured rest is compared with it.  All predictions and what they are compared
 with are in CPU seconds of this process (``CLOCK``): on a machine whose cores other jobs share, a step's CPU time
 changes far less with the load than its wall time (the wall times, the manager's per action kind, are reported
 beside them, with the CPU share of the first sweep and of the rest); on an idle machine the two agree.
@@ -34,10 +42,11 @@ states, so that about as many steps are recomputed as taken; ``1km``: 1 km, 1000
 2 km relaxed state (made first if ``DIR/relax/`` does not hold it) interpolated onto 1 km and relaxed 20 more years
 under Ice0 (``DIR/relax_1km/``), 10 RAM + 990 disk slots: a 1 km step costs 2-5 s, so every recomputed step would
 cost that again, and the disk (1.25 MB a state) holds every state while RAM holds 10 (71 minutes on one core of
-this machine, docs/mismip.md "Run 4").  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz
+this machine, docs/mismip.md "Run 4").  ``--steps N`` runs the first ``N`` steps of a size (same ``dt``, slots and
+pilot size).  Outputs: ``mismip_flagship.png`` (both sensitivities, L2 Riesz
 representatives, with the grounding line at the start and at the end), ``flagship.csv`` (one row: J, VAF lost,
 sizes, schedule, counts, measured and predicted times, peak RSS, state size), ``calibration.json`` (with the
-first sweep's step costs),
+first sweep's and the pilot's step costs),
 ``gradients.h5`` (the two fields), ``steps_live.csv`` (every model step as it ran, written as it goes) and
 ``step_costs.csv`` (:func:`step_costs`: the time of every untaped forward step, the first sweep's marked, and of
 every backward step, in order).
@@ -69,13 +78,14 @@ log = logging.getLogger(f"experiments.{NAME}")
 CONTROLS = ("melt", "friction")
 SIZES = {
     False: {"cell_size": 4000.0, "steps": 40, "dt": 0.5, "ram_slots": 4, "disk_slots": 8, "relax_years": 0.0,
-            "calibration_steps": 5},
+            "calibration_steps": 5, "pilot_cell_size": 8000.0},
     True: {"cell_size": 2000.0, "steps": 1000, "dt": 0.1, "ram_slots": 10, "disk_slots": 40, "relax_years": 200.0,
-           "calibration_steps": 20},
+           "calibration_steps": 20, "pilot_cell_size": 4000.0},
     # the 2 km relaxed state (SIZES[True], made first if absent) interpolated onto 1 km and relaxed 20 more years;
     # disk slots for every state: a 1 km step costs 2-5 s, so each recomputed step would add that (module docstring)
     "1km": {"cell_size": 1000.0, "steps": 1000, "dt": 0.1, "ram_slots": 10, "disk_slots": 990, "relax_years": 20.0,
-            "calibration_steps": 20, "start": True, "relax_dir": "relax_1km", "relax_log_every": 2.0},
+            "calibration_steps": 20, "start": True, "relax_dir": "relax_1km", "relax_log_every": 2.0,
+            "pilot_cell_size": 4000.0},
 }
 #: the sizes by the names of ``--size`` (``--full`` is ``--size full``)
 SIZE_NAMES = {"default": False, "full": True, "1km": "1km"}
@@ -93,6 +103,24 @@ def calibrate_prefix(model, tiers, dt: float, steps: int, clock=time.perf_counte
 
     return calibrate(time_loop(model, build_functional(model, "vaf", steps), [dt] * steps, CONTROLS), tiers,
                      clock=clock)
+
+
+def pilot_costs(cell_size: float, steps: int, dt: float, clock=time.perf_counter) -> list[float]:
+    """The time on ``clock`` of each of ``steps`` untaped steps of ``dt`` years of Ice1r at ``cell_size`` from the
+    4 km steady state (``SOURCE_STATE``): the pilot whose relative step costs
+    (checkpointing.adjoint.calibration.drift_profile) carry the calibration prefix to the whole chain (module
+    docstring).  One step of another model first, untimed, compiles the kernels."""
+    from firedrake.adjoint import stop_annotating
+
+    costs = []
+    with stop_annotating():
+        build("mismip_ice1r", cell_size, SOURCE_STATE).step(dt)
+        model = build("mismip_ice1r", cell_size, SOURCE_STATE)
+        for _ in range(steps):
+            start = clock()
+            model.step(dt)
+            costs.append(clock() - start)
+    return costs
 
 
 def initial_state(size: dict, out: Path) -> tuple[Path, dict]:
@@ -137,10 +165,13 @@ def relaxation_drift(log_path: Path) -> dict:
 
 
 def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: int, disk_dir: Path,
-                      calibration_steps: int, on_step=None, clock=time.perf_counter) -> dict:
+                      calibration_steps: int, on_step=None, clock=time.perf_counter, profile=None) -> dict:
     """J = VAF after ``steps`` steps of ``dt`` and dJ/df, dJ/dC through H-Revolve on a calibrated RAM + disk
-    platform (module docstring).  Returns the Gradient, the schedule, the calibration, the simulator's report on
-    the calibrated platform, the forecast made when the first sweep reached x_l (``FirstSweepForecast``, which
+    platform (module docstring).  Returns the Gradient, the schedule, the calibration, the platform (the chain's
+    mean costs, ``Calibration.platform(steps=..., profile=...)``), the predictions made before the run
+    (``predicted``: ``Calibration.predict_chain`` with the relative cost profile ``profile``, e.g. a pilot's
+    ``drift_profile``; ``predicted_flat``: the same without a profile; ``predicted_prefix``: the prefix's mean costs
+    on every step, as before), the forecast made when the first sweep reached x_l (``FirstSweepForecast``, which
     passes every step on to ``on_step``) and the thickness at the end of the run (captured when the manager
     evaluates j_l).  The calibration, the forecast and ``on_step`` read step times from ``clock``."""
     from firedrake.adjoint import stop_annotating
@@ -154,9 +185,11 @@ def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: 
 
     tiers = [RamTier(ram_slots, "ram"), DiskTier(disk_dir, disk_slots, "disk")]
     calibration = calibrate_prefix(model, tiers, dt, min(calibration_steps, steps), clock)
-    platform = calibration.platform()
+    platform = calibration.platform(steps=steps, profile=profile)
     schedule = plan("hrevolve", steps, platform)
-    predicted = simulate(schedule, platform, steps)
+    predicted = calibration.predict_chain(schedule, steps, profile, platform)
+    predictions = {"predicted": predicted, "predicted_flat": calibration.predict_chain(schedule, steps, None, platform),
+                   "predicted_prefix": simulate(schedule, calibration.platform(), steps)}
     functional = build_functional(model, "vaf", steps, "final")
     final = {}
 
@@ -170,7 +203,7 @@ def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: 
                                   announce=lambda predictions: announce_forecast(predictions, predicted))
     gradient = compute_gradient(model, vaf_at_end, [dt] * steps, CONTROLS, schedule=schedule, platform=platform,
                                 storage=tiers, on_step=forecast, clock=clock)
-    return {"gradient": gradient, "schedule": schedule, "calibration": calibration, "predicted": predicted,
+    return {"gradient": gradient, "schedule": schedule, "calibration": calibration, **predictions,
             "platform": platform, "forecast": forecast, "final_thickness": final["thickness"]}
 
 
@@ -322,22 +355,41 @@ def state_megabytes(model) -> float:
     return model.mesh.comm.allreduce(local) / 1e6
 
 
-def run(out: Path, full: bool, size: str | None = None) -> dict:
-    """The experiment at ``size`` (a key of :data:`SIZE_NAMES`; default ``"full"`` if ``full``, else
-    ``"default"``)."""
-    import firedrake as fd
-
-    name = size or ("full" if full else "default")
+def size_for(name: str, steps: int | None = None) -> dict:
+    """The sizes named ``name`` (a key of :data:`SIZE_NAMES`), over their first ``steps`` steps if given; a
+    ValueError naming the value and what is allowed otherwise."""
     if name not in SIZE_NAMES:
         raise ValueError(f"size = {name!r}: choose one of {', '.join(SIZE_NAMES)}")
     size = SIZES[SIZE_NAMES[name]]
+    if steps is None:
+        return size
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= size["steps"]:
+        raise ValueError(f"--steps = {steps!r}: must be an integer in 1..{size['steps']} for the size {name!r}")
+    return {**size, "steps": steps}
+
+
+def run(out: Path, full: bool, size: str | None = None, steps: int | None = None) -> dict:
+    """The experiment at ``size`` (a key of :data:`SIZE_NAMES`; default ``"full"`` if ``full``, else
+    ``"default"``), over the first ``steps`` steps of it if given (the same ``dt``, slots and pilot)."""
+    import firedrake as fd
+
+    from checkpointing.adjoint.calibration import drift_profile
+
+    name = size or ("full" if full else "default")
+    size = size_for(name, steps)
     load_start = os.getloadavg()
     tick = time.perf_counter()
     state, drift = initial_state(size, out)
     relax_seconds = time.perf_counter() - tick
+    steps, dt = size["steps"], size["dt"]
+    tick = CLOCK()
+    pilot = pilot_costs(size["pilot_cell_size"], steps, dt, CLOCK)
+    pilot_seconds = CLOCK() - tick
+    profile = drift_profile(pilot, min(size["calibration_steps"], steps))
+    log.info("pilot: %d steps at %g km in %.0f s of CPU time, mean step %.2f times that of its steps 1-%d",
+             steps, size["pilot_cell_size"] / 1e3, pilot_seconds, profile.mean(), size["calibration_steps"] - 1)
     model = build("mismip_ice1r", size["cell_size"], state)
     vaf_start = model.volume_above_flotation()
-    steps, dt = size["steps"], size["dt"]
     log.info("%g km, %d dofs, %d steps of %g yr, state %.2f MB; calibrating on %d steps", size["cell_size"] / 1e3,
              model.thickness.function_space().dim(), steps, dt, state_megabytes(model), size["calibration_steps"])
     tick = time.perf_counter()
@@ -345,7 +397,7 @@ def run(out: Path, full: bool, size: str | None = None) -> dict:
     progress = Progress(path=out / "steps_live.csv")
     try:
         result = flagship_gradient(model, steps, dt, size["ram_slots"], size["disk_slots"], disk_dir,
-                                   size["calibration_steps"], on_step=progress, clock=CLOCK)
+                                   size["calibration_steps"], on_step=progress, clock=CLOCK, profile=profile)
     finally:
         progress.close()
     total_seconds = time.perf_counter() - tick
@@ -354,13 +406,11 @@ def run(out: Path, full: bool, size: str | None = None) -> dict:
     counters = gradient.result.counters
     mismatches = counters.mismatches(predicted)
     measured, measured_cpu = sum(counters.wall_time.values()), gradient.result.cpu_time
-    cpu = CLOCK is time.process_time
     clocks = rest_clocks(result["forecast"], gradient.result)
     forecast = forecast_from_first_sweep(result["schedule"], result["platform"],
                                          result["forecast"].first_sweep_costs, calibration,
-                                         clocks["measured_rest_cpu" if cpu else "measured_rest_wall"],
-                                         result["forecast"].recomputed_seconds, result["forecast"].predictions)
-    measured_on_clock = measured_cpu if cpu else measured
+                                         clocks["measured_rest_cpu"], result["forecast"].recomputed_seconds,
+                                         result["forecast"].predictions)
     ram = counters.to_dict()
     h = directions(model)
     slopes = {c: float(gradient.derivative[c].dat.inner(h[c].dat)) for c in CONTROLS}
@@ -373,19 +423,27 @@ def run(out: Path, full: bool, size: str | None = None) -> dict:
            "ram_writes": ram["writes"][0], "ram_reads": ram["reads"][0], "disk_writes": ram["writes"][1],
            "disk_reads": ram["reads"][1], "peak_ram": ram["peak"][0], "peak_disk": ram["peak"][1],
            "uf": calibration.uf, "ub": calibration.ub, "disk_write": calibration.write_costs[1],
-           "disk_read": calibration.read_costs[1], "predicted_makespan": predicted.makespan,
-           "measured_makespan": measured, "measured_cpu_makespan": measured_cpu,
-           "clock": CLOCK.__name__, "measured_over_predicted": measured_on_clock / predicted.makespan,
-           "measured_wall_over_predicted": measured / predicted.makespan, **forecast, **clocks,
+           "disk_read": calibration.read_costs[1], "pilot_cell_size": size["pilot_cell_size"],
+           "pilot_seconds": pilot_seconds, "pilot_drift": float(profile.mean()),
+           "predicted_makespan": predicted.makespan, "measured_makespan": measured,
+           "measured_cpu_makespan": measured_cpu, "clock": CLOCK.__name__,
+           "measured_over_predicted": measured_cpu / predicted.makespan,
+           "measured_wall_over_predicted": measured / predicted.makespan,
+           "predicted_makespan_no_pilot": result["predicted_flat"].makespan,
+           "measured_over_predicted_no_pilot": measured_cpu / result["predicted_flat"].makespan,
+           "predicted_makespan_prefix": result["predicted_prefix"].makespan,
+           "measured_over_predicted_prefix": measured_cpu / result["predicted_prefix"].makespan,
+           **forecast, **clocks,
            "measured_over_predicted_first_sweep_costs":
-               measured_on_clock / forecast["predicted_makespan_first_sweep_costs"],
+               measured_cpu / forecast["predicted_makespan_first_sweep_costs"],
            "gradient_run_time": gradient.wall_time, "calibration_run_time": calibration.run_time,
            "total_seconds": total_seconds, "relax_seconds": relax_seconds, "peak_rss_mb": counters.peak_rss_mb,
            "state_mb": state_megabytes(model), "load_start": load_start[0], "load_end": os.getloadavg()[0],
            "counts_match_simulator": not mismatches}
     write_csv(out / "flagship.csv", [row])
     (out / "calibration.json").write_text(json.dumps({**calibration.to_dict(), "initial_state": drift,
-                                                      "first_sweep_costs": result["forecast"].first_sweep_costs},
+                                                      "first_sweep_costs": result["forecast"].first_sweep_costs,
+                                                      "pilot_costs": pilot},
                                                      indent=1))
     with fd.CheckpointFile(str(out / "gradients.h5"), "w") as handle:
         handle.save_mesh(model.mesh)
@@ -401,8 +459,9 @@ def run(out: Path, full: bool, size: str | None = None) -> dict:
                 f"{slopes['friction']:+.3e} m^3; H-Revolve on {size['ram_slots']} RAM + {size['disk_slots']} disk "
                 f"slots: {counters.forward_steps} forward steps ({row['recomputed_steps']} recomputed), "
                 f"{row['disk_writes']} disk writes, {counts_phrase(mismatches)}; {CLOCK.__name__} measured "
-                f"{measured_on_clock:.0f} s / predicted {predicted.makespan:.0f} s = "
-                f"{row['measured_over_predicted']:.2f} from the calibration prefix; after the first sweep ({row['first_sweep_seconds']:.0f} s) the rest "
+                f"{measured_cpu:.0f} s / predicted before the run {predicted.makespan:.0f} s = "
+                f"{row['measured_over_predicted']:.2f} (calibration prefix and {size['pilot_cell_size'] / 1e3:g} km "
+                f"pilot; prefix alone {row['measured_over_predicted_prefix']:.2f}); after the first sweep ({row['first_sweep_seconds']:.0f} s) the rest "
                 f"{row['measured_rest']:.0f} s / forecast at x_l {row['predicted_rest']:.0f} s = "
                 f"{row['measured_over_predicted_rest']:.2f}; "
                 f"peak RSS {counters.peak_rss_mb:.0f} MB, state {row['state_mb']:.2f} MB")
@@ -411,20 +470,27 @@ def run(out: Path, full: bool, size: str | None = None) -> dict:
 
 
 def main(argv=None) -> int:
-    """``python -m experiments.mismip_flagship --out DIR [--full | --size NAME]``: as every experiment
-    (experiments/harness.py), with ``--size`` naming one of :data:`SIZE_NAMES` (``--full`` = ``--size full``)."""
+    """``python -m experiments.mismip_flagship --out DIR [--full | --size NAME] [--steps N]``: as every experiment
+    (experiments/harness.py), with ``--size`` naming one of :data:`SIZE_NAMES` (``--full`` = ``--size full``) and
+    ``--steps`` the first ``N`` steps of that size (to measure the prediction on chains of several lengths)."""
     parser = parser_for(__doc__.strip().splitlines()[0])
     parser.add_argument("--size", choices=list(SIZE_NAMES),
                         help="default: 4 km, 40 steps; full (= --full): 2 km, 1000 steps; 1km: 1 km, 1000 steps")
+    parser.add_argument("--steps", type=int, help="only the first N steps of the size (same dt, slots, pilot)")
     args = parser.parse_args(argv)
     if args.full and args.size not in (None, "full"):
         parser.error(f"--size = {args.size!r} with --full: --full is --size full; give one of them")
+    size = args.size or ("full" if args.full else "default")
+    try:
+        size_for(size, args.steps)
+    except ValueError as error:
+        parser.error(str(error))
     setup_logging()
     from icesheet.cli import import_firedrake
 
     import_firedrake()
-    size = args.size or ("full" if args.full else "default")
-    summary = run_one(sys.modules[__name__], args.out, size == "full", size=size)
+    options = {"size": size} if args.steps is None else {"size": size, "steps": args.steps}
+    summary = run_one(sys.modules[__name__], args.out, size == "full", **options)
     return 0 if summary["headline_ok"] else 1
 
 

@@ -18,7 +18,10 @@ tape and evaluates the tape's adjoint), writing a checkpoint to level :math:`k` 
   costs matter: the number of Picard iterations, hence the cost, differs between steps (and a recomputed step
   repeats its iterations exactly).  A one-step store-all run first compiles the kernels of the forward and adjoint
   forms, so that compilation (seconds, once per process) is not counted as a step cost.
-- :math:`w_k`, :math:`r_k`: the median over ``repeats`` writes and reads of the state on tier ``k`` itself.
+- :math:`w_k`, :math:`r_k`: the median over ``repeats`` writes and reads of the state on tier ``k`` itself;
+  :math:`w_k` includes the discard of the checkpoint (deleting a disk file costs as much as writing it: 2.8 ms against
+  2.3 ms at 1 km, docs/mismip.md), since the cost model charges each checkpoint once, at its write, and every
+  checkpoint written is discarded once.
 
 Times are read from ``clock``: ``time.perf_counter`` (wall time, the default) or ``time.process_time`` (this
 process's CPU time, which other processes sharing the cores inflate less, though not at all only on an idle
@@ -26,6 +29,16 @@ machine).  Every number is the maximum over MPI ranks, so that all ranks build t
 schedule.  The calibrated :class:`~checkpointing.platform.Platform` has uniform costs (the means, so that a sweep
 costs the same in total) for planners such as H-Revolve; :meth:`Calibration.predict` and the ``"nonuniform"``
 planner use the per-step costs.
+
+**A chain longer than the calibration.**  A calibration on a prefix of :math:`l_c` steps predicts a chain of
+:math:`l` steps (:meth:`Calibration.chain_costs`, :meth:`Calibration.predict_chain`) with the measured
+:math:`u_{f,i}` for :math:`i < l_c` and :math:`u_{f,i} = \bar u_f \rho_i` after, :math:`\bar u_f` the mean of
+:math:`u_{f,1} .. u_{f,l_c-1}` (the first step apart: it starts from a velocity not solved on this mesh, and may
+cost several times the next ones) and :math:`\rho_i` a relative cost profile (1 by default; :func:`drift_profile`
+makes one from the step costs of a cheaper pilot run of the whole chain, e.g. the same scenario on a coarser mesh,
+relative to its steps :math:`1 .. l_c-1`), and :math:`u_{b,i}` from :meth:`Calibration.backward_costs_for`
+(:math:`u_{b,l}`, the adjoint of :math:`J` alone, kept apart: averaged into a uniform :math:`u_b` it would weigh
+:math:`1/(l_c+1)` of the backward sweep instead of :math:`1/(l+1)`, 5 % of :math:`u_b` for :math:`l_c = 20`).
 
 **Forecast from the first sweep.**  A calibration on a prefix of the chain (a store-all run of its first steps,
 cheaper than one of the whole chain) cannot see how the cost of a step changes further on (an ice model's Newton
@@ -48,13 +61,13 @@ from mpi4py import MPI
 
 from ..planners import plan
 from ..platform import INF, Level, Platform
-from ..simulator import Report, first_sweep_end, first_sweep_split, simulate
+from ..simulator import Report, check_step_costs, first_sweep_end, first_sweep_split, simulate
 from .driver import gradient
 from .protocol import TimeLoop
 from .tiers import StateLayout
 
 __all__ = ["Calibration", "calibrate", "measure_tier_costs", "ObservedModel", "forecast_rest", "FirstSweepForecast",
-           "BACKWARD_MODELS"]
+           "BACKWARD_MODELS", "drift_profile"]
 
 BACKWARD_MODELS = ("constant", "forward")  # how Calibration.backward_costs_for extends the calibrated ub_i
 
@@ -93,11 +106,34 @@ class Calibration:
     def ub(self) -> float:
         return float(np.mean(self.backward_costs))
 
-    def platform(self, name: str = "calibrated") -> Platform:
-        """The platform with the tiers' capacities, the measured ``w_k``, ``r_k`` and mean ``uf``, ``ub``."""
+    def platform(self, name: str = "calibrated", steps: int | None = None, profile=None) -> Platform:
+        """The platform with the tiers' capacities, the measured ``w_k``, ``r_k`` and mean ``uf``, ``ub``: of the
+        calibrated steps, or with ``steps`` the means of :meth:`chain_costs` for that chain (and ``profile``)."""
         levels = tuple(Level(c, w, r, n) for c, w, r, n in
                        zip(self.capacities, self.write_costs, self.read_costs, self.names))
-        return Platform(levels, uf=self.uf, ub=self.ub, name=name)
+        if steps is None:
+            return Platform(levels, uf=self.uf, ub=self.ub, name=name)
+        forward, backward = self.chain_costs(steps, profile)
+        return Platform(levels, uf=float(forward.mean()) if steps else self.uf, ub=float(backward.mean()), name=name)
+
+    def chain_costs(self, steps: int, profile=None, backward_model: str = "constant") -> tuple:
+        """``(forward, backward)``: the calibrated :math:`u_{f,i}` for ``i < min(steps, l_c)``, then
+        :math:`u_{f,i} = \\bar u_f \\rho_i` (:math:`\\bar u_f`: the mean of the calibrated steps after the first,
+        :math:`\\rho` = ``profile``, default all 1), and :math:`u_{b,0} .. u_{b,l}` from :meth:`backward_costs_for`:
+        the per-step costs this calibration predicts for a chain of ``steps`` steps (module docstring)."""
+        rho = np.ones(steps) if profile is None else check_step_costs("profile", profile, steps)
+        measured = np.asarray(self.forward_costs[:steps], dtype=float)
+        later = float(np.mean(self.forward_costs[1:] or self.forward_costs))
+        forward = np.concatenate((measured, later * rho[len(measured):]))
+        return forward, self.backward_costs_for(forward, backward_model)
+
+    def predict_chain(self, schedule, steps: int, profile=None, platform=None,
+                      backward_model: str = "constant") -> Report:
+        """The simulator's report for ``schedule`` on a chain of ``steps`` steps with :meth:`chain_costs` and the
+        calibrated tiers (``platform``: the one the schedule was planned on, by default :meth:`platform`)."""
+        forward, backward = self.chain_costs(steps, profile, backward_model)
+        return simulate(list(schedule), platform or self.platform(), steps, forward_costs=forward,
+                        backward_costs=backward)
 
     def plan(self, planner: str) -> list:
         """The schedule of ``planner`` (checkpointing.planners) on the calibrated platform; ``"nonuniform"`` is
@@ -158,8 +194,9 @@ def _max_over_ranks(comm, values):
 
 
 def measure_tier_costs(tier, arrays, comm, repeats: int = 5, clock=time.perf_counter) -> tuple[float, float]:
-    """``(w, r)``: the median wall time (s, maximum over ranks) of writing ``arrays`` (this rank's owned state
-    values) to ``tier`` and reading them back, over ``repeats`` trials.  A tier with capacity 0 costs nothing."""
+    """``(w, r)``: the median time on ``clock`` (s, maximum over ranks) of writing ``arrays`` (this rank's owned
+    state values) to ``tier`` and discarding them, and of reading them back, over ``repeats`` trials (``w``
+    includes the discard: module docstring).  A tier with capacity 0 costs nothing."""
     if tier.capacity < 1:
         return 0.0, 0.0
     writes, reads = [], []
@@ -173,7 +210,7 @@ def measure_tier_costs(tier, arrays, comm, repeats: int = 5, clock=time.perf_cou
             tier.read(0)
             end = clock()
             tier.discard(0)
-            writes.append(middle - start)
+            writes.append(middle - start + clock() - end)
             reads.append(end - middle)
     finally:
         tier.close()
@@ -243,6 +280,21 @@ def calibrate(loop: TimeLoop, tiers, repeats: int = 5, clock=time.perf_counter) 
                        run_time=comm.allreduce(elapsed, op=MPI.MAX),
                        run_overhead=comm.allreduce(overhead, op=MPI.MAX), clock=clock.__name__,
                        taped_forward_costs=tuple(_max_over_ranks(comm, taped_forward)), result=result)
+
+
+def drift_profile(pilot_costs, prefix_steps: int) -> np.ndarray:
+    """The relative cost profile :math:`\\rho_i = c_i / \\mathrm{mean}(c_1 .. c_{l_c - 1})` of a pilot run's
+    per-step costs ``pilot_costs`` (:math:`c_i`, the whole chain), relative to its steps after the first within
+    ``prefix_steps`` (:math:`l_c`, the calibrated prefix; :math:`c_0` if :math:`l_c = 1`): with it
+    :meth:`Calibration.chain_costs` carries the prefix's mean to the rest of the chain, assuming that the step costs
+    of the calibrated run change along the chain as the pilot's do."""
+    costs = check_step_costs("pilot_costs", pilot_costs, len(pilot_costs))
+    if isinstance(prefix_steps, bool) or not isinstance(prefix_steps, int) or not 1 <= prefix_steps <= len(costs):
+        raise ValueError(f"prefix_steps = {prefix_steps!r}: must be an integer in 1..{len(costs)} (the pilot's steps)")
+    base = costs[1:prefix_steps].mean() if prefix_steps > 1 else costs[0]
+    if base <= 0:
+        raise ValueError(f"pilot_costs[1:{prefix_steps}] are all 0: no cost to relate the profile to")
+    return costs / base
 
 
 def forecast_rest(schedule, calibration: Calibration, first_sweep_costs, backward_model: str = "constant",

@@ -149,3 +149,83 @@ def test_forecast_refuses_a_schedule_that_reads_before_the_first_sweep_ends():
                 Backward(1), Read(0, 0), Backward(0)]
     with pytest.raises(ValueError, match="before the first forward sweep reaches x2"):
         FirstSweepForecast(schedule, calibration, 2)
+
+
+def test_a_longer_chain_is_predicted_with_the_profile_and_its_own_backward_mean():
+    """Calibration.chain_costs / predict_chain / platform(steps=...) on a prefix of 3 steps carried to 8: forward
+    costs the measured ones, then the mean of the prefix's steps 1.. times rho; backward costs the prefix's mean
+    with u_b,l apart; recompute-all against its closed form
+    w + P_l + sum_{i=1}^{l-1} P_i + sum_i ub_i + l r (P_i: prefix sums of the forward costs); for store-all the
+    uniform platform of the chain (ub = (l mean + ub_l) / (l + 1)) predicts the same, the prefix's platform less."""
+    from checkpointing.planners import plan
+    from checkpointing.simulator import simulate
+
+    calibration = synthetic_calibration([0.3, 0.5, 0.4], [0.25, 0.3, 0.2, 0.01], capacities=(1,), write=(0.05,),
+                                        read=(0.02,))
+    rho = np.array([1.0, 1.2, 0.8, 1.5, 2.0, 1.7, 1.1, 0.9])
+    steps = len(rho)
+    forward, backward = calibration.chain_costs(steps, rho)
+    assert forward == pytest.approx([0.3, 0.5, 0.4, *(0.45 * rho[3:])])
+    assert backward == pytest.approx([0.25] * steps + [0.01])
+    schedule = plan("recompute-all", steps, calibration.platform())
+    prefix_sums = np.cumsum(forward)
+    closed = 0.05 + prefix_sums[-1] + prefix_sums[:steps - 1].sum() + backward.sum() + steps * 0.02
+    assert calibration.predict_chain(schedule, steps, rho).makespan == pytest.approx(closed)
+
+    chain = calibration.platform(steps=steps)
+    assert chain.uf == pytest.approx((1.2 + 5 * 0.45) / steps) and chain.ub == pytest.approx((steps * 0.25 + 0.01) / (steps + 1))
+    roomy = synthetic_calibration([0.3, 0.5, 0.4], [0.25, 0.3, 0.2, 0.01], capacities=(steps,), write=(0.05,),
+                                  read=(0.02,))
+    schedule = plan("store-all", steps, roomy.platform())
+    flat = roomy.predict_chain(schedule, steps)
+    assert simulate(schedule, roomy.platform(steps=steps), steps).makespan == pytest.approx(flat.makespan)
+    assert simulate(schedule, roomy.platform(), steps).makespan < flat.makespan - 0.1
+
+
+def test_drift_profile_is_relative_to_the_pilot_prefix():
+    from checkpointing.adjoint.calibration import drift_profile
+
+    pilot = np.array([0.2, 0.4, 0.3, 0.6, 0.9, 0.75])
+    assert drift_profile(pilot, 3) == pytest.approx(pilot / 0.35)  # steps 1..l_c-1: the first apart
+    assert drift_profile(pilot, 1) == pytest.approx(pilot / 0.2)
+    for bad in (0, 7, 2.0, True):
+        with pytest.raises(ValueError, match=f"prefix_steps = {bad!r}: must be an integer in 1..6"):
+            drift_profile(pilot, bad)
+    with pytest.raises(ValueError, match="are all 0"):
+        drift_profile([1.0, 0.0, 1.0], 2)
+
+
+class VirtualTier:
+    """A tier whose write, read and discard advance a virtual clock by known costs."""
+
+    capacity, name = 1, "virtual"
+
+    def __init__(self, clock, write, read, discard):
+        self.clock, self.costs = clock, {"write": write, "read": read, "discard": discard}
+
+    def open(self, layout, slots, comm):
+        pass
+
+    def close(self):
+        pass
+
+    def write(self, index, arrays):
+        self.clock.now += self.costs["write"]
+
+    def read(self, index):
+        self.clock.now += self.costs["read"]
+
+    def discard(self, index):
+        self.clock.now += self.costs["discard"]
+
+
+def test_tier_write_cost_includes_the_discard():
+    """Every checkpoint written is discarded once, and the cost model charges it once (w_k): w = write + discard."""
+    from mpi4py import MPI
+
+    from checkpointing.adjoint.calibration import measure_tier_costs
+
+    clock = VirtualClock()
+    tier = VirtualTier(clock, write=1.5e-3, read=1.0e-3, discard=2.5e-3)
+    write, read = measure_tier_costs(tier, [np.zeros(4)], MPI.COMM_WORLD, repeats=3, clock=clock)
+    assert write == pytest.approx(4.0e-3) and read == pytest.approx(1.0e-3)

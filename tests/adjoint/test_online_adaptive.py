@@ -105,3 +105,23 @@ def test_ice_online_gradient_with_stability_steps_is_the_store_all_gradient(tmp_
     counters = online.result.counters
     assert counters.mismatches(predicted) == [] and counters.forward_steps > l
     assert counters.writes[1] > 0 and counters.writes[0] == 0  # the online checkpointer used the disk level only
+
+
+def test_a_chain_that_never_ends_stops_after_max_steps_and_the_state_is_restored():
+    """A rule that always gives a step: run_online raises once the rule asks for step max_steps + 1, having run
+    exactly max_steps forward steps, and puts x_0 back."""
+    from checkpointing.adjoint import AdaptiveTimeLoop, CheckpointManager, RamTier
+    from checkpointing.platform import Level, Platform
+    from support.toymodel import NonlinearDiffusion, misfit_functional
+
+    model = NonlinearDiffusion(4)
+    initial = np.array(model.u.dat.data_ro)
+    stepped = []
+    step = model.step
+    model.step = lambda dt, **hint: (stepped.append(dt), step(dt, **hint))[1]
+    adaptive = AdaptiveTimeLoop(model, lambda index, state: 0.01, (model.source,),
+                                lambda l: misfit_functional(model, l))
+    with pytest.raises(ValueError, match="max_steps = 5: the adaptive chain did not end within it"):
+        CheckpointManager(adaptive, [RamTier(2)]).run_online(Platform((Level(2, name="ram"),)), max_steps=5)
+    assert len(stepped) == 5
+    assert np.array_equal(model.u.dat.data_ro, initial)

@@ -88,6 +88,8 @@ def test_gradient_command_reads_the_initial_state(flagship, tmp_path):
 @pytest.mark.parametrize("argv, words", [
     (["--size", "3km"], ["--size", "'3km'", "default", "full", "1km"]),
     (["--full", "--size", "1km"], ["--size", "'1km'", "--full"]),
+    (["--full", "--steps", "1001"], ["--steps", "1001", "1..1000", "'full'"]),
+    (["--steps", "0"], ["--steps", "0", "1..40", "'default'"]),
 ])
 def test_a_bad_size_gets_one_clear_line_before_any_run(tmp_path, capsys, argv, words):
     """``--size`` names one of the sizes; a wrong one (or one that contradicts ``--full``) stops the command with
