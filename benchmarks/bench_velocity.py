@@ -3,22 +3,30 @@ configured as icepack configures it.
 
 States: the ``marine_ice_stream`` scenario at each ``--cell-sizes`` (default 4, 2, 1 km) run for ``--steps`` steps
 (default 3) of ``dt = cell size / 1 km`` years (the scenario's 10 years is unstable at 2 km and finer) with the
-default strategy; the state after them (thickness h_n, velocity u_{n-1} of the previous step) is the start of every
-solve below: the warm-started velocity solve a time loop makes at every step.
+default strategy: state n = (thickness h_n, velocity u_{n-1} of the previous step); then one more step of the tight
+reference: state n + 1 = (h_{n+1}, u_n).  Every timed solve is the velocity solve at state n + 1, the warm-started
+solve a time loop makes at every step.  By default (*sequence* mode) each candidate first solves at state n,
+untimed, and the thickness h_{n+1} is written, so that the timed solve starts from the velocity the candidate
+converged to and with the factorisation its solve at state n left (``keep_factorisation``: a time loop's step, not
+the same state twice); ``--restart`` times every solve from the stored state n + 1 instead, as a solve after a
+restored checkpoint (the kept factorisation then not used).
 
-Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): the
-default (``picard-chord`` on one rank, ``picard-newton`` on several), every strategy with the default linear solver
-(CG preconditioned by a Cholesky factorisation that Newton builds at the first Jacobian of a solve and rebuilds only
-after a slow CG solve; the chord iteration solves with that factorisation directly), the seed's Picard loop and Newton
-with MUMPS LU, variants (chord rebuild threshold and Anderson depth, Newton without the forcing floor, switch
-threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation rebuilt every 3 Jacobians) and other Krylov solvers (CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
+Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md; the
+default, ``picard-chord`` on one rank and ``picard-newton`` on several, is labelled ``(default)``): every strategy
+with the default linear solver (CG preconditioned by a Cholesky factorisation that Newton builds at the first
+Jacobian of a solve or keeps from the previous one, and rebuilds after a slow CG solve; the chord iteration solves
+with that factorisation directly), the seed's Picard loop and Newton with MUMPS LU, variants (the factorisation not
+kept from one solve to the next, chord rebuild threshold and Anderson depth, Newton's rebuild threshold and forcing
+floor, switch threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation rebuilt every 3
+Jacobians, the chord with MUMPS's distributed Cholesky on several ranks) and other Krylov solvers (CG + GAMG, GMRES +
+ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
 configured as icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``,
 ``nleqerr`` line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference
 is the Picard loop finished by Newton to a relative residual of 1e-12.
 
 Each candidate first solves once untimed (kernels compiled, PETSc objects and symbolic factorisations set up, as in a
 time loop after its first step; its symbolic factorisations are counted, to show that the counter sees them); then
-``--repeats`` rounds, in each of which every candidate solves once from the same restored state (interleaved: the
+``--repeats`` rounds, in each of which every candidate makes its timed solve once (interleaved: the
 machine is shared and its load changes), give the wall time and the CPU time of this process per solve (the minimum;
 the medians are kept in the JSON; on a busy machine the CPU time is the steadier measure), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
 numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve (chord steps count as linear solves and
@@ -27,7 +35,7 @@ are also given apart), the final relative residual ||F(u)|| /
 that of ``snes-icepack`` on the same state in the same run, ``cpu_ratio_to_snes`` the same for CPU time.
 
 Usage:  python benchmarks/bench_velocity.py [--cell-sizes 4000 2000 1000] [--steps 3] [--repeats 3] [--quick]
-                                           [--candidates NAME ...] [--append]
+                                           [--candidates NAME ...] [--restart] [--append]
 Prints a table, writes benchmarks/results/bench_velocity.{csv,json} and docs/figures/solver_strategies.png;
 ``--append`` keeps the saved rows of other cell sizes (e.g. 1 km run with fewer candidates, separately).
 Under ``mpiexec -n R`` every solve is distributed over R ranks: times are the slowest rank's (wall and CPU; Open MPI's
@@ -59,12 +67,13 @@ CANDIDATES = {
     "picard-newton": {"strategy": "picard-newton"},
     "picard-newton not kept": {"strategy": "picard-newton", "keep_factorisation": False},
     "picard-newton rebuild 12": {"strategy": "picard-newton", "rebuild_iterations": 12},
-    "picard-newton rebuild 16": {"strategy": "picard-newton", "rebuild_iterations": 16},
     "picard-newton no forcing floor": {"strategy": "picard-newton", "forcing_floor": False},
     "picard-chord": {"strategy": "picard-chord"},
     "picard-chord not kept": {"strategy": "picard-chord", "keep_factorisation": False},
+    "picard-chord cg+cholesky": {"strategy": "picard-chord", "preconditioner": "cholesky"},
     "picard-chord rebuild 0.5": {"strategy": "picard-chord", "chord_rebuild": 0.5},
     "picard-chord rebuild 0.7": {"strategy": "picard-chord", "chord_rebuild": 0.7},
+    "picard-chord rebuild 0.8": {"strategy": "picard-chord", "chord_rebuild": 0.8},
     "picard-chord depth 10": {"strategy": "picard-chord", "chord_depth": 10},
     "picard-newton switch 1e-2": {"strategy": "picard-newton", "newton_switch": 1e-2},
     "picard-newton l2": {"strategy": "picard-newton", "line_search": "l2"},
