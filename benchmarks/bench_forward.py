@@ -43,8 +43,8 @@ LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
 #: numeric factorisations (rank 0's; one per subdomain and rank for the Schwarz preconditioner), thickness's included
 FACTORISATION_EVENTS = ("MatLUFactorNum", "MatCholFctrNum")
 COLUMNS = ("scenario", "variant", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step",
-           "picard_per_step", "newton_per_step", "chord_per_step", "factorisations_per_step", "assembly_per_step", "linear_per_step", "other_per_step",
-           "assembly_fraction", "linear_fraction")
+           "picard_per_step", "newton_per_step", "chord_per_step", "factorisations_per_step", "assembly_per_step",
+           "linear_per_step", "other_per_step", "assembly_fraction", "linear_fraction")
 
 
 def _event_times(names, comm) -> float:

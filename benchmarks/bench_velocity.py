@@ -93,9 +93,10 @@ CANDIDATES = {
 ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps"}
 REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
-COLUMNS = ("cell_size", "ranks", "dofs", "mode", "candidate", "default", "wall_per_solve", "ratio_to_snes", "cpu_per_solve",
-           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov", "symbolic_factorisations",
-           "numeric_factorisations", "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
+COLUMNS = ("cell_size", "ranks", "dofs", "mode", "candidate", "default", "wall_per_solve", "ratio_to_snes",
+           "cpu_per_solve", "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov",
+           "symbolic_factorisations", "numeric_factorisations", "symbolic_first_solve", "final_residual",
+           "difference_to_reference", "fallback", "load", "error")
 EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
           "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
 
@@ -247,7 +248,8 @@ def print_row(r: dict) -> None:
         print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['candidate']:<34} failed: {r['error']}", flush=True)
         return
     name = r["candidate"] + (" (default)" if r.get("default") else "")
-    print(f"{r['cell_size']:>7.0f} {r['ranks']}r {name:<34} {r['wall_per_solve']:>8.3f} s (cpu {r['cpu_per_solve']:.3f} s, "
+    print(f"{r['cell_size']:>7.0f} {r['ranks']}r {name:<34} {r['wall_per_solve']:>8.3f} s "
+          f"(cpu {r['cpu_per_solve']:.3f} s, "
           f"ratio {r.get('cpu_ratio_to_snes', float('nan')):.2f}) {r['linear_solves']:>4} solves "
           f"({r['picard']} Picard + {r['newton']} Newton + {r.get('chord', 0)} chord, {r['krylov']} Krylov) factorisations sym/num "
           f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
