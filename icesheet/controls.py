@@ -102,7 +102,8 @@ def time_loop(model, functional, timesteps, controls=None, on_step=None, clock=N
 
     The model's state is ``(thickness, velocity)``: the velocity is the next Picard initial guess, so a restored step
     repeats the original to its solver's tolerance (docs/model.md).  The velocity's part of the initial-state gradient
-    is zero in the fixed-point adjoint mode, where the converged velocity does not depend on the Picard initial guess."""
+    is zero in the fixed-point adjoint mode, where the converged velocity does not depend on the Picard initial
+    guess."""
     from checkpointing.adjoint import TimeLoop
 
     stepped, parameters = _stepped_and_parameters(model, controls, on_step, clock)

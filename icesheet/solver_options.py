@@ -120,8 +120,9 @@ class PicardOptions:
 
     ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode with an exact factorisation
     (:func:`exact_factorisation`: by default on one rank), ``DEFAULT_INEXACT_STRATEGY`` without (by default on
-    several ranks), and ``"picard"`` in the unrolled mode; ``newton_finish=None`` means a Newton finish of the ``"picard"``/``"anderson"`` strategies in the
-    fixed-point mode (where it is the taped solve), none in the unrolled mode.  ``tolerance``,
+    several ranks), and ``"picard"`` in the unrolled mode; ``newton_finish=None`` means a Newton finish of the
+    ``"picard"``/``"anderson"`` strategies in the fixed-point mode (where it is the taped solve), none in the unrolled
+    mode.  ``tolerance``,
     ``residual_tolerance`` and ``max_iterations`` stop the Picard loop; ``newton_switch`` ends the Picard phase of
     the ``*-newton`` strategies (relative residual).  ``linear_tolerance`` is the relative tolerance of Krylov
     solves in the Picard loop; Newton's Krylov solves stop at the Eisenstat-Walker forcing term (Eisenstat & Walker
