@@ -13,6 +13,10 @@ Firedrake kernel loop: residuals, Jacobians, interpolations, norms), ``linear`` 
 UFL/form-cache look-ups, vector operations, the reduced-space bookkeeping of the SIA variational inequality).
 
 Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick] [--scenarios NAME ...] [--append]
+                                          [--set KEY=VALUE ...]
+``--set`` changes a scenario parameter for every case (``--set 'solver.strategy="picard-chord"'``; rows are labelled
+by their ``variant``, ``default`` without); the factorisations per step are PETSc's numeric LU and Cholesky
+factorisations on rank 0 (the thickness solve's one included).
 The driver runs one worker per rank count under ``mpiexec -n R`` (a subprocess; each worker prints one JSON line per
 case; a case whose solve fails is reported with its error and the others still run), prints a table and writes
 benchmarks/results/bench_forward.{csv,json}.
@@ -36,9 +40,11 @@ CELL_SIZES = {"marine_ice_stream": (4000.0, 2000.0, 1000.0), "halfar_dome": (500
 QUICK_CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0), "halfar_dome": (50000.0, 25000.0)}
 ASSEMBLY_EVENTS = ("ParLoopExecute",)
 LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
-COLUMNS = ("scenario", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step", "picard_per_step",
-           "newton_per_step", "chord_per_step", "assembly_per_step", "linear_per_step", "other_per_step",
-           "assembly_fraction", "linear_fraction")
+#: numeric factorisations (rank 0's; one per subdomain and rank for the Schwarz preconditioner), thickness's included
+FACTORISATION_EVENTS = ("MatLUFactorNum", "MatCholFctrNum")
+COLUMNS = ("scenario", "variant", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step",
+           "picard_per_step", "newton_per_step", "chord_per_step", "factorisations_per_step", "assembly_per_step",
+           "linear_per_step", "other_per_step", "assembly_fraction", "linear_fraction")
 
 
 def _event_times(names, comm) -> float:
@@ -49,17 +55,41 @@ def _event_times(names, comm) -> float:
     return comm.allreduce(local, op=_mpi_max())
 
 
+def _event_counts(names) -> int:
+    """How often the PETSc log events ``names`` ran on this rank, summed."""
+    from firedrake.petsc import PETSc
+
+    return sum(PETSc.Log.Event(name).getPerfInfo()["count"] for name in names)
+
+
+def variant_name(overrides: dict) -> str:
+    """``"default"``, or the overrides as ``key=value`` pairs."""
+    return " ".join(f"{key}={value}" for key, value in overrides.items()) or "default"
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with a TOML value (``solver.strategy="picard-chord"``, ``solver.keep_factorisation=false``)."""
+    import tomllib
+
+    key, _, value = text.partition("=")
+    try:
+        return key.strip(), tomllib.loads(f"value = {value}")["value"]
+    except tomllib.TOMLDecodeError:
+        return key.strip(), value.strip()  # a bare word: a string
+
+
 def _mpi_max():
     from mpi4py import MPI
 
     return MPI.MAX
 
 
-def measure(scenario: str, cell_size: float, steps: int, warmup: int) -> dict:
-    """Time ``steps`` steps of the scenario's model at ``cell_size`` after ``warmup`` steps; one result row."""
+def measure(scenario: str, cell_size: float, steps: int, warmup: int, overrides: dict) -> dict:
+    """Time ``steps`` steps of the scenario's model at ``cell_size`` after ``warmup`` steps, with the scenario
+    parameters ``overrides`` (e.g. ``{"solver.strategy": "picard-chord"}``); one result row."""
     from icesheet.scenarios import build_model, scenario_parameters
 
-    parameters = scenario_parameters(scenario, overrides={"mesh.cell_size": cell_size})
+    parameters = scenario_parameters(scenario, overrides={"mesh.cell_size": cell_size, **overrides})
     dt = parameters["time"]["dt"]
     if scenario == "marine_ice_stream":
         dt = min(dt, cell_size / 1000.0)
@@ -69,6 +99,7 @@ def measure(scenario: str, cell_size: float, steps: int, warmup: int) -> dict:
     for _ in range(warmup):
         model.step(dt)
     assembly0, linear0 = _event_times(ASSEMBLY_EVENTS, comm), _event_times(LINEAR_EVENTS, comm)
+    factorisations0 = _event_counts(FACTORISATION_EVENTS)
     comm.barrier()
     start, cpu_start = time.perf_counter(), time.process_time()
     infos = [model.step(dt) for _ in range(steps)]
@@ -76,7 +107,10 @@ def measure(scenario: str, cell_size: float, steps: int, warmup: int) -> dict:
     cpu = comm.allreduce(time.process_time() - cpu_start, op=_mpi_max())
     assembly = _event_times(ASSEMBLY_EVENTS, comm) - assembly0
     linear = _event_times(LINEAR_EVENTS, comm) - linear0
-    return {"scenario": scenario, "ranks": comm.size, "cell_size": cell_size, "dofs": dofs, "steps": steps, "dt": dt,
+    factorisations = _event_counts(FACTORISATION_EVENTS) - factorisations0
+    return {"scenario": scenario, "variant": variant_name(overrides), "ranks": comm.size, "cell_size": cell_size,
+            "dofs": dofs, "steps": steps, "dt": dt,
+            "factorisations_per_step": factorisations / steps,
             "wall_per_step": wall / steps, "cpu_per_step": cpu / steps,
             "picard_per_step": sum(i.picard_iterations for i in infos) / steps,
             "newton_per_step": sum(i.newton_iterations for i in infos) / steps,
@@ -91,12 +125,14 @@ def worker(args) -> None:
 
     PETSc.Log.begin()
     sizes = QUICK_CELL_SIZES if args.quick else CELL_SIZES
+    overrides = dict(parse_override(text) for text in args.set)
     for scenario in args.scenarios:
         for cell_size in sizes[scenario]:
             try:
-                row = measure(scenario, cell_size, args.steps, args.warmup)
+                row = measure(scenario, cell_size, args.steps, args.warmup, overrides)
             except Exception as error:  # a case that fails (e.g. a diverged solve) is reported, not fatal
-                row = {"scenario": scenario, "ranks": PETSc.COMM_WORLD.size, "cell_size": cell_size,
+                row = {"scenario": scenario, "variant": variant_name(overrides), "ranks": PETSc.COMM_WORLD.size,
+                       "cell_size": cell_size,
                        "error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
             if PETSc.COMM_WORLD.rank == 0:
                 print(json.dumps(row), flush=True)
@@ -109,7 +145,8 @@ def run_workers(args) -> list[dict]:
     rows = []
     for ranks in args.ranks:
         command = [mpiexec, "-n", str(ranks), sys.executable, str(Path(__file__).resolve()), "--worker",
-                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--scenarios", *args.scenarios]
+                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--scenarios", *args.scenarios,
+                   *(f"--set={text}" for text in args.set)]
         if args.quick:
             command.append("--quick")
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
@@ -123,20 +160,22 @@ def run_workers(args) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     header = (f"{'scenario':<18} {'ranks':>5} {'cell (m)':>9} {'dofs':>7} {'s/step':>8} {'cpu s':>7} {'picard':>7} "
-              f"{'newton':>7} {'chord':>7} "
+              f"{'newton':>7} {'chord':>7} {'fact.':>6} "
               f"{'assembly':>9} {'linear':>8} {'other':>8} {'asm %':>6} {'lin %':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
         if "error" in r:
-            print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} failed: {r['error']}")
+            print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} failed: {r['error']}  "
+                  f"[{r.get('variant', 'default')}]")
             continue
         print(f"{r['scenario']:<18} {r['ranks']:>5} {r['cell_size']:>9.0f} {r['dofs']:>7} {r['wall_per_step']:>8.3f} "
               f"{r['cpu_per_step']:>7.3f} "
               f"{r['picard_per_step']:>7.1f} {r['newton_per_step']:>7.1f} {r.get('chord_per_step', 0):>7.1f} "
+              f"{r.get('factorisations_per_step', float('nan')):>6.1f} "
               f"{r['assembly_per_step']:>9.3f} "
               f"{r['linear_per_step']:>8.3f} {r['other_per_step']:>8.3f} {100 * r['assembly_fraction']:>6.1f} "
-              f"{100 * r['linear_fraction']:>6.1f}")
+              f"{100 * r['linear_fraction']:>6.1f}  [{r.get('variant', 'default')}]")
 
 
 def scaling_exponents(rows: list[dict]) -> list[dict]:
@@ -146,12 +185,12 @@ def scaling_exponents(rows: list[dict]) -> list[dict]:
     groups = {}
     for r in rows:
         if "error" not in r:
-            groups.setdefault((r["scenario"], r["ranks"]), []).append(r)
+            groups.setdefault((r["scenario"], r.get("variant", "default"), r["ranks"]), []).append(r)
     exponents = []
-    for (scenario, ranks), group in groups.items():
+    for (scenario, variant, ranks), group in groups.items():
         if len(group) > 1:
             log_dofs = np.log([r["dofs"] for r in group])
-            exponents.append({"scenario": scenario, "ranks": ranks, **{
+            exponents.append({"scenario": scenario, "variant": variant, "ranks": ranks, **{
                 part: float(np.polyfit(log_dofs, np.log([max(r[f"{part}_per_step"], 1e-9) for r in group]), 1)[0])
                 for part in ("wall", "assembly", "linear")}})
     return exponents
@@ -167,6 +206,9 @@ def main(argv=None) -> None:
     parser.add_argument("--append", action="store_true",
                         help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several "
                              "runs)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a scenario parameter for every case, e.g. solver.strategy=\"picard-chord\" (repeatable; "
+                             "the rows are labelled with them)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     for name in ("steps", "warmup"):
@@ -181,13 +223,16 @@ def main(argv=None) -> None:
     rows = run_workers(args)
     print_table(rows)
     if args.append and (RESULTS / "bench_forward.json").is_file():
-        ran = {(r["scenario"], r["ranks"]) for r in rows}
+        def case(r):
+            return r["scenario"], r.get("variant", "default"), r["ranks"]
+
+        ran = {case(r) for r in rows}
         saved = json.loads((RESULTS / "bench_forward.json").read_text())["rows"]
-        rows = [r for r in saved if (r["scenario"], r["ranks"]) not in ran] + rows
-        rows.sort(key=lambda r: (r["scenario"], r["ranks"], -r["cell_size"]))
+        rows = [r for r in saved if case(r) not in ran] + rows
+        rows.sort(key=lambda r: (r["scenario"], r.get("variant", "default"), r["ranks"], -r["cell_size"]))
     exponents = scaling_exponents(rows)
     for e in exponents:
-        print(f"{e['scenario']}, {e['ranks']} rank(s): seconds per step ~ dofs^{e['wall']:.2f} "
+        print(f"{e['scenario']} [{e['variant']}], {e['ranks']} rank(s): seconds per step ~ dofs^{e['wall']:.2f} "
               f"(assembly ~ dofs^{e['assembly']:.2f}, linear ~ dofs^{e['linear']:.2f})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / "bench_forward.csv", "w", newline="") as f:

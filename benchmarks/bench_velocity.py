@@ -3,22 +3,30 @@ configured as icepack configures it.
 
 States: the ``marine_ice_stream`` scenario at each ``--cell-sizes`` (default 4, 2, 1 km) run for ``--steps`` steps
 (default 3) of ``dt = cell size / 1 km`` years (the scenario's 10 years is unstable at 2 km and finer) with the
-default strategy; the state after them (thickness h_n, velocity u_{n-1} of the previous step) is the start of every
-solve below: the warm-started velocity solve a time loop makes at every step.
+default strategy: state n = (thickness h_n, velocity u_{n-1} of the previous step); then one more step of the tight
+reference: state n + 1 = (h_{n+1}, u_n).  Every timed solve is the velocity solve at state n + 1, the warm-started
+solve a time loop makes at every step.  By default (*sequence* mode) each candidate first solves at state n,
+untimed, and the thickness h_{n+1} is written, so that the timed solve starts from the velocity the candidate
+converged to and with the factorisation its solve at state n left (``keep_factorisation``: a time loop's step, not
+the same state twice); ``--restart`` times every solve from the stored state n + 1 instead, as a solve after a
+restored checkpoint (the kept factorisation then not used).
 
-Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md): the
-default (``picard-chord`` on one rank, ``picard-newton`` on several), every strategy with the default linear solver
-(CG preconditioned by a Cholesky factorisation that Newton builds at the first Jacobian of a solve and rebuilds only
-after a slow CG solve; the chord iteration solves with that factorisation directly), the seed's Picard loop and Newton
-with MUMPS LU, variants (chord rebuild threshold and Anderson depth, Newton without the forcing floor, switch
-threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation rebuilt every 3 Jacobians) and other Krylov solvers (CG + GAMG, GMRES + ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
+Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md; the
+default, ``picard-chord`` on one rank and ``picard-newton`` on several, is labelled ``(default)``): every strategy
+with the default linear solver (CG preconditioned by a Cholesky factorisation that Newton builds at the first
+Jacobian of a solve or keeps from the previous one, and rebuilds after a slow CG solve; the chord iteration solves
+with that factorisation directly), the seed's Picard loop and Newton with MUMPS LU, variants (the factorisation not
+kept from one solve to the next, chord rebuild threshold and Anderson depth, Newton's rebuild threshold and forcing
+floor, switch threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation rebuilt every 3
+Jacobians, the chord with MUMPS's distributed Cholesky on several ranks) and other Krylov solvers (CG + GAMG, GMRES +
+ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
 configured as icepack's flow solver by default (icepack/solvers/flow_solver.py, icepack/utilities.py: ``newtonls``,
 ``nleqerr`` line search, GMRES + LU by MUMPS; PETSc's default tolerances rtol 1e-8, stol 1e-8).  The tight reference
 is the Picard loop finished by Newton to a relative residual of 1e-12.
 
 Each candidate first solves once untimed (kernels compiled, PETSc objects and symbolic factorisations set up, as in a
 time loop after its first step; its symbolic factorisations are counted, to show that the counter sees them); then
-``--repeats`` rounds, in each of which every candidate solves once from the same restored state (interleaved: the
+``--repeats`` rounds, in each of which every candidate makes its timed solve once (interleaved: the
 machine is shared and its load changes), give the wall time and the CPU time of this process per solve (the minimum;
 the medians are kept in the JSON; on a busy machine the CPU time is the steadier measure), the linear solves (Picard + Newton iterations), Krylov iterations, symbolic and
 numeric factorisations (LU, Cholesky and ILU; PETSc log events) per solve (chord steps count as linear solves and
@@ -27,7 +35,7 @@ are also given apart), the final relative residual ||F(u)|| /
 that of ``snes-icepack`` on the same state in the same run, ``cpu_ratio_to_snes`` the same for CPU time.
 
 Usage:  python benchmarks/bench_velocity.py [--cell-sizes 4000 2000 1000] [--steps 3] [--repeats 3] [--quick]
-                                           [--candidates NAME ...] [--append]
+                                           [--candidates NAME ...] [--restart] [--append]
 Prints a table, writes benchmarks/results/bench_velocity.{csv,json} and docs/figures/solver_strategies.png;
 ``--append`` keeps the saved rows of other cell sizes (e.g. 1 km run with fewer candidates, separately).
 Under ``mpiexec -n R`` every solve is distributed over R ranks: times are the slowest rank's (wall and CPU; Open MPI's
@@ -43,6 +51,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,12 +64,16 @@ CANDIDATES = {
     "picard mumps (seed)": {"strategy": "picard", "linear_solver": "mumps"},
     "picard": {"strategy": "picard"},
     "anderson": {"strategy": "anderson"},
-    "default": {},
     "picard-newton": {"strategy": "picard-newton"},
+    "picard-newton not kept": {"strategy": "picard-newton", "keep_factorisation": False},
+    "picard-newton rebuild 12": {"strategy": "picard-newton", "rebuild_iterations": 12},
     "picard-newton no forcing floor": {"strategy": "picard-newton", "forcing_floor": False},
     "picard-chord": {"strategy": "picard-chord"},
+    "picard-chord not kept": {"strategy": "picard-chord", "keep_factorisation": False},
+    "picard-chord cg+cholesky": {"strategy": "picard-chord", "preconditioner": "cholesky"},
     "picard-chord rebuild 0.5": {"strategy": "picard-chord", "chord_rebuild": 0.5},
     "picard-chord rebuild 0.7": {"strategy": "picard-chord", "chord_rebuild": 0.7},
+    "picard-chord rebuild 0.8": {"strategy": "picard-chord", "chord_rebuild": 0.8},
     "picard-chord depth 10": {"strategy": "picard-chord", "chord_depth": 10},
     "picard-newton switch 1e-2": {"strategy": "picard-newton", "newton_switch": 1e-2},
     "picard-newton l2": {"strategy": "picard-newton", "line_search": "l2"},
@@ -80,9 +93,10 @@ CANDIDATES = {
 ICEPACK_SNES = {"snes_type": "newtonls", "snes_linesearch_type": "nleqerr", "ksp_type": "gmres", "pc_type": "lu",
                 "pc_factor_mat_solver_type": "mumps"}
 REFERENCE = {"strategy": "picard", "newton_finish": True, "newton_tolerance": 1e-12, "newton_max_iterations": 50}
-COLUMNS = ("cell_size", "ranks", "dofs", "candidate", "wall_per_solve", "ratio_to_snes", "cpu_per_solve",
-           "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov", "symbolic_factorisations",
-           "numeric_factorisations", "symbolic_first_solve", "final_residual", "difference_to_reference", "fallback", "load", "error")
+COLUMNS = ("cell_size", "ranks", "dofs", "mode", "candidate", "default", "wall_per_solve", "ratio_to_snes",
+           "cpu_per_solve", "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov",
+           "symbolic_factorisations", "numeric_factorisations", "symbolic_first_solve", "final_residual",
+           "difference_to_reference", "fallback", "load", "error")
 EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
           "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
 
@@ -94,8 +108,18 @@ def event_count(names: tuple[str, ...]) -> int:
     return sum(PETSc.Log.Event(name).getPerfInfo()["count"] for name in names)
 
 
-def make_state(cell_size: float, steps: int):
-    """The model after ``steps`` steps of ``cell_size / 1000`` years, and copies of its state arrays."""
+@dataclass
+class States:
+    """Copies of the state arrays (thickness, velocity) of two consecutive steps: ``previous`` = state n =
+    (h_n, u_{n-1}) and ``current`` = state n + 1 = (h_{n+1}, u_n), u_n the tight reference's velocity at state n."""
+
+    previous: tuple
+    current: tuple
+
+
+def make_states(cell_size: float, steps: int, reference_solver_for):
+    """The model after ``steps`` steps of ``cell_size / 1000`` years (state n), the state n + 1 after one more step
+    of the tight reference (``reference_solver_for(model)``) from there, and that reference solver."""
     from icesheet.scenarios import build_model, scenario_parameters
 
     parameters = scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size})
@@ -104,7 +128,11 @@ def make_state(cell_size: float, steps: int):
     for _ in range(steps):
         model.step(dt)
     # The state after a step holds u_{n-1}, the converged velocity at the previous thickness: the warm start.
-    return model, model.state_arrays(), dt
+    previous = model.state_arrays()
+    reference_solver = reference_solver_for(model)
+    reference_solver.solve()
+    model.thickness_solver.solve(dt)
+    return model, States(previous, model.state_arrays()), dt, reference_solver
 
 
 def velocity_solver(model, **options):
@@ -132,12 +160,20 @@ class IcepackNewton:
                                  krylov_iterations=snes.getLinearSolveIterations())
 
 
-def timed_solve(model, state, solver, reference, reference_solver) -> dict:
-    """One solve from ``state``: wall time, counts and accuracy.  The residual is measured by ``reference_solver``
-    (the same residual and scale for every candidate)."""
+def timed_solve(model, states, solver, reference, reference_solver, sequence: bool) -> dict:
+    """One solve at the state n + 1 of ``states`` (a States): wall time, counts and accuracy.  With ``sequence``
+    the solver first solves (untimed) at state n and the thickness h_{n+1} is then written, so that the timed solve
+    starts from the velocity it converged to at state n and with what it kept from there (a time loop's step);
+    otherwise it starts from the stored state n + 1 (the velocity of the reference at state n).  The residual is
+    measured by ``reference_solver`` (the same residual and scale for every candidate)."""
     import numpy as np
 
-    model.set_state_arrays(state)
+    if sequence:
+        model.set_state_arrays(states.previous)
+        solver.solve()
+        model.set_state_arrays((states.current[0], model.velocity.dat.data_ro.copy()))
+    else:
+        model.set_state_arrays(states.current)
     before = {key: event_count(names) for key, names in EVENTS.items()}
     start, cpu_start = time.perf_counter(), time.process_time()
     info = solver.solve()
@@ -160,13 +196,17 @@ def _mpi_max():
     return MPI.MAX
 
 
-def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) -> list[dict]:
+def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str], sequence: bool) -> list[dict]:
     """Every candidate on the state at ``cell_size``: a warm-up solve each, then ``repeats`` rounds in which every
-    candidate solves once (interleaved, so that a change of the machine's load hits all candidates alike)."""
-    model, state, dt = make_state(cell_size, steps)
+    candidate solves once (interleaved, so that a change of the machine's load hits all candidates alike);
+    ``sequence``: each timed solve after an untimed one at the previous step's state (:func:`timed_solve`)."""
+    from icesheet.solver_options import PicardOptions
+
+    model, states, dt, reference_solver = make_states(cell_size, steps, lambda m: velocity_solver(m, **REFERENCE))
     dofs = model.velocity_space.dim()
-    reference_solver = velocity_solver(model, **REFERENCE)
-    model.set_state_arrays(state)
+    ranks = model.mesh.comm.size
+    default = {"strategy": PicardOptions().resolved_strategy("fixed-point", ranks)}
+    model.set_state_arrays(states.current)
     reference_info = reference_solver.solve()
     reference = model.velocity.dat.data_ro.copy()
     print(f"# {cell_size:.0f} m, {dofs} velocity dofs, dt {dt:g} yr: reference {reference_info.picard_iterations} "
@@ -175,19 +215,19 @@ def run_size(cell_size: float, steps: int, repeats: int, candidates: list[str]) 
     rows, solvers, walls, cpus = {}, {}, {}, {}
     for name in candidates:
         options = CANDIDATES[name]
-        rows[name] = {"cell_size": cell_size, "ranks": model.mesh.comm.size, "dofs": dofs, "candidate": name,
-                      "dt": dt}
+        rows[name] = {"cell_size": cell_size, "ranks": ranks, "dofs": dofs, "candidate": name, "dt": dt,
+                      "default": options == default, "mode": "sequence" if sequence else "restart"}
         try:
             solvers[name] = (IcepackNewton(model, reference_solver) if options is None
                              else velocity_solver(model, **options))
-            warm_up = timed_solve(model, state, solvers[name], reference, reference_solver)
+            warm_up = timed_solve(model, states, solvers[name], reference, reference_solver, sequence)
             rows[name]["symbolic_first_solve"] = warm_up["symbolic_factorisations"]
             walls[name], cpus[name] = [], []
         except Exception as error:  # a candidate that fails is reported, not fatal
             rows[name]["error"] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
     for _ in range(repeats):
         for name in walls:
-            result = timed_solve(model, state, solvers[name], reference, reference_solver)
+            result = timed_solve(model, states, solvers[name], reference, reference_solver, sequence)
             walls[name].append(result.pop("wall"))
             cpus[name].append(result.pop("cpu"))
             rows[name].update(result, load=os.getloadavg()[0])
@@ -207,7 +247,9 @@ def print_row(r: dict) -> None:
     if "error" in r:
         print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['candidate']:<34} failed: {r['error']}", flush=True)
         return
-    print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['candidate']:<34} {r['wall_per_solve']:>8.3f} s (cpu {r['cpu_per_solve']:.3f} s, "
+    name = r["candidate"] + (" (default)" if r.get("default") else "")
+    print(f"{r['cell_size']:>7.0f} {r['ranks']}r {name:<34} {r['wall_per_solve']:>8.3f} s "
+          f"(cpu {r['cpu_per_solve']:.3f} s, "
           f"ratio {r.get('cpu_ratio_to_snes', float('nan')):.2f}) {r['linear_solves']:>4} solves "
           f"({r['picard']} Picard + {r['newton']} Newton + {r.get('chord', 0)} chord, {r['krylov']} Krylov) factorisations sym/num "
           f"{r['symbolic_factorisations']}/{r['numeric_factorisations']}  "
@@ -258,6 +300,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed solves per candidate (default 3)")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
     parser.add_argument("--quick", action="store_true", help="10 and 5 km cells, 1 repeat")
+    parser.add_argument("--restart", action="store_true",
+                        help="time every solve from the stored state n + 1, not after a solve at state n")
     parser.add_argument("--append", action="store_true",
                         help="keep the saved rows of the cell sizes not run now (one table from several runs)")
     args = parser.parse_args(argv)
@@ -277,11 +321,12 @@ def main(argv=None) -> None:
     load_before = os.getloadavg()
     rows = []
     for size in args.cell_sizes:
-        rows += run_size(size, args.steps, args.repeats, args.candidates)
+        rows += run_size(size, args.steps, args.repeats, args.candidates, sequence=not args.restart)
     load_after = os.getloadavg()
     if PETSc.COMM_WORLD.rank != 0:  # rank 0 alone reads and writes the saved table
         return
     runs = [{"ranks": PETSc.COMM_WORLD.size, "cell_sizes": args.cell_sizes, "candidates": args.candidates,
+             "mode": "restart" if args.restart else "sequence",
              "load_average_before": load_before, "load_average_after": load_after, "repeats": args.repeats,
              "steps": args.steps}]
     if args.append and (RESULTS / "bench_velocity.json").is_file():

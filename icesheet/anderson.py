@@ -34,29 +34,38 @@ class AndersonMixing:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the history (the next :meth:`mix` is a plain fixed-point step)."""
+        """Forget the history (the next :meth:`mix` is a plain fixed-point step) and release its arrays."""
         self._last_f = self._last_g = None
-        self._df: list[np.ndarray] = []
-        self._dg: list[np.ndarray] = []
+        self._df = self._dg = None  # (depth, n): the differences by slot (zeros where unused), allocated at the first
+        self._slots: list[int] = []  # the slots in use, oldest first
+        self._gram = np.zeros((self.depth, self.depth))  # inner products of the differences, by slot
 
     def _sum(self, value):
         return value if self.comm is None else self.comm.allreduce(value)
 
     def mix(self, u: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """The next iterate from the current one ``u`` and its image ``g = G(u)`` (flat arrays, not modified)."""
+        r"""The next iterate from the current one ``u`` and its image ``g = G(u)`` (flat arrays, not modified).
+
+        The Gram matrix :math:`\Delta F_k^T\Delta F_k` is updated, not rebuilt: a new difference costs its inner
+        products with the ones held (one row), summed over ranks together with :math:`\Delta F_k^T f_k`."""
         f = g - u
         if self._last_f is not None and self.depth > 0:
-            self._df.append(f - self._last_f)
-            self._dg.append(g - self._last_g)
-            if len(self._df) > self.depth:
-                del self._df[0], self._dg[0]
-        self._last_f, self._last_g = f.copy(), g.copy()
-        while self._df:
-            df = np.array(self._df)
-            gram = self._sum(df @ df.T)
-            rhs = self._sum(df @ f)
+            if self._df is None:
+                self._df, self._dg = np.zeros((self.depth, f.size)), np.zeros((self.depth, f.size))
+            slot = self._slots.pop(0) if len(self._slots) == self.depth else \
+                next(i for i in range(self.depth) if i not in self._slots)
+            np.subtract(f, self._last_f, out=self._df[slot])
+            np.subtract(g, self._last_g, out=self._dg[slot])
+            self._slots.append(slot)
+            products = self._sum(np.stack([self._df @ self._df[slot], self._df @ f]))
+            self._gram[slot, :] = self._gram[:, slot] = products[0]
+            rhs = products[1]
+        self._last_f, self._last_g = f, g.copy()
+        while self._slots:
+            gram = self._gram[np.ix_(self._slots, self._slots)]
             if np.linalg.cond(gram) <= self.max_condition:
-                gamma = np.linalg.solve(gram, rhs)
-                return g - np.array(self._dg).T @ gamma
-            del self._df[0], self._dg[0]
+                coefficients = np.zeros(self.depth)
+                coefficients[self._slots] = np.linalg.solve(gram, rhs[self._slots])
+                return g - coefficients @ self._dg
+            self._slots.pop(0)
         return g.copy()

@@ -101,8 +101,9 @@ def time_loop(model, functional, timesteps, controls=None, on_step=None, clock=N
     ``time.perf_counter``).
 
     The model's state is ``(thickness, velocity)``: the velocity is the next Picard initial guess, so a restored step
-    repeats its Picard iterations bit for bit (docs/model.md).  The velocity's part of the initial-state gradient is
-    zero in the fixed-point adjoint mode, where the converged velocity does not depend on the Picard initial guess."""
+    repeats the original to its solver's tolerance (docs/model.md).  The velocity's part of the initial-state gradient
+    is zero in the fixed-point adjoint mode, where the converged velocity does not depend on the Picard initial
+    guess."""
     from checkpointing.adjoint import TimeLoop
 
     stepped, parameters = _stepped_and_parameters(model, controls, on_step, clock)

@@ -8,11 +8,12 @@ One step of length :math:`\delta t` (years), as in the seed talk's algorithm:
    icesheet.thickness_solver), clamped at zero.
 
 The time-loop state (docs/model.md, section 1) is ``state = (thickness, velocity)``: the velocity is the next Picard
-initial guess, so restoring both repeats a step bit for bit.  ``step`` reads and overwrites these two Functions in
-place; ``step(dt, hint=...)``, the hint taken by ``retape_hint()`` on the state the step produces, re-runs a step
-whose result is known, skipping its Picard loop in the fixed-point adjoint mode (for re-taping by the checkpoint
-manager).  Control fields appear directly in the forms: ``friction`` (Weertman C, MPa m^-1/3 yr^1/3) or
-``log_friction`` (theta, C = exp(theta)), ``rate_factor`` (A, MPa^-3 yr^-1) or ``log_rate_factor``,
+initial guess, so restoring both repeats a step (bit for bit from a restored state; a step that continued the time
+loop with the velocity solver's kept factorisation, to the solve's tolerance: docs/solvers.md).  ``step`` reads and
+overwrites these two Functions in place; ``step(dt, hint=...)``, the hint taken by ``retape_hint()`` on the state the
+step produces, re-runs a step whose result is known, skipping its Picard loop in the fixed-point adjoint mode (for
+re-taping by the checkpoint manager).  Control fields appear directly in the forms: ``friction`` (Weertman C, MPa
+m^-1/3 yr^1/3) or ``log_friction`` (theta, C = exp(theta)), ``rate_factor`` (A, MPa^-3 yr^-1) or ``log_rate_factor``,
 ``accumulation`` (a, m/yr), ``melt_factor`` (f, dimensionless; only when the model has a sub-shelf melt term) and the
 initial thickness.  With a melt term :math:`m(h, b)` (icesheet.melt) the continuity equation's source is
 :math:`a - f\,m(h^n, b)`, the melt evaluated at the thickness at the start of the step, so the thickness update stays

@@ -47,7 +47,7 @@ def model_options(solver: dict, **overrides) -> dict:
     picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
                    "newton_tolerance", "newton_max_iterations", "line_search", "linear_solver", "preconditioner",
                    "linear_tolerance", "newton_linear_tolerance", "preconditioner_lag", "rebuild_iterations",
-                   "chord_rebuild", "chord_depth")
+                   "chord_rebuild", "chord_depth", "keep_factorisation")
     options = {"adjoint_mode": solver["adjoint_mode"],
                **({"supg_parameter": solver["supg_parameter"]} if "supg_parameter" in solver else {}),
                "friction_parameterisation": solver["friction_parameterisation"],

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_PARALLEL_STRATEGY",
+__all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_INEXACT_STRATEGY",
            "LINE_SEARCHES", "LINEAR_SOLVERS",
            "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
-           "resolved_preconditioner"]
+           "resolved_preconditioner", "exact_factorisation"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
@@ -63,6 +63,16 @@ def resolved_preconditioner(preconditioner: str, ranks: int) -> str:
     if preconditioner != "auto":
         return preconditioner
     return "cholesky" if ranks == 1 else "asm-cholesky"
+
+
+def exact_factorisation(linear_solver: str, preconditioner: str, ranks: int) -> bool:
+    """Whether the preconditioner of ``linear_solver`` (a direct solver's factorisation, or a Krylov method's
+    ``preconditioner``) applied to a vector is an exact solve with the matrix it was built from: a Cholesky or LU
+    factorisation of the whole matrix, which the subdomain factorisations are on one rank only."""
+    if linear_solver in ("cholesky", "mumps"):
+        return True
+    preconditioner = resolved_preconditioner(preconditioner, ranks)
+    return preconditioner in ("cholesky", "lu") or (preconditioner in _LOCAL_CHOLESKY and ranks == 1)
 
 
 def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: str = "cholesky",
@@ -94,11 +104,11 @@ def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: st
 
 ADJOINT_MODES = ("fixed-point", "unrolled")
 STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton", "picard-chord")
-#: the strategy of ``strategy=None`` in the fixed-point mode on one rank, and on several ranks, where the default
-#: preconditioner (additive Schwarz) is not an exact solve and the chord iteration fails (chosen by
-#: benchmarks/bench_velocity.py)
+#: the strategy of ``strategy=None`` in the fixed-point mode with an exact factorisation (one rank by default), and
+#: without one (several ranks by default: additive Schwarz, with which the chord iteration fails); chosen by
+#: benchmarks/bench_velocity.py
 DEFAULT_STRATEGY = "picard-chord"
-DEFAULT_PARALLEL_STRATEGY = "picard-newton"
+DEFAULT_INEXACT_STRATEGY = "picard-newton"
 LINE_SEARCHES = ("bt", "nleqerr", "l2", "cp", "basic")
 #: ``preconditioner_lag`` of the adaptive rule: rebuild when a Krylov solve slows down (PicardOptions)
 ADAPTIVE_LAG = 0
@@ -108,10 +118,11 @@ ADAPTIVE_LAG = 0
 class PicardOptions:
     """Options of the velocity solve (strategies: icesheet.velocity_solver, docs/solvers.md).
 
-    ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode on one rank
-    (``DEFAULT_PARALLEL_STRATEGY`` on several) and ``"picard"`` in the unrolled
-    mode; ``newton_finish=None`` means a Newton finish of the ``"picard"``/``"anderson"`` strategies in the
-    fixed-point mode (where it is the taped solve), none in the unrolled mode.  ``tolerance``,
+    ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode with an exact factorisation
+    (:func:`exact_factorisation`: by default on one rank), ``DEFAULT_INEXACT_STRATEGY`` without (by default on
+    several ranks), and ``"picard"`` in the unrolled mode; ``newton_finish=None`` means a Newton finish of the
+    ``"picard"``/``"anderson"`` strategies in the fixed-point mode (where it is the taped solve), none in the unrolled
+    mode.  ``tolerance``,
     ``residual_tolerance`` and ``max_iterations`` stop the Picard loop; ``newton_switch`` ends the Picard phase of
     the ``*-newton`` strategies (relative residual).  ``linear_tolerance`` is the relative tolerance of Krylov
     solves in the Picard loop; Newton's Krylov solves stop at the Eisenstat-Walker forcing term (Eisenstat & Walker
@@ -121,8 +132,11 @@ class PicardOptions:
     Jacobian of each solve and then, for a lag ``k >= 1``, only at every ``k``-th (PETSc's
     ``snes_lag_preconditioner``; 1 rebuilds it at every Jacobian); for ``0`` (``ADAPTIVE_LAG``) only after a Newton
     linear solve that needed more than ``rebuild_iterations`` Krylov
-    iterations or failed.  The rule restarts with each solve, so that a solve repeated from the same state gives
-    the same bits (the checkpointed recomputations of a gradient repeat the forward run's).  ``forcing_floor``: the
+    iterations or failed.  ``keep_factorisation``: a solve that continues the time loop the solver left (its warm
+    start is the velocity the previous solve converged to, bit for bit, and no adjoint solve came in between) starts
+    Newton's or the chord's iterations with the last factorisation of the previous solve instead of factorising at
+    its first Jacobian; a solve from a restored state factorises anew, so that it repeats its bits
+    (icesheet.velocity_solver, "Kept factorisation").  ``forcing_floor``: the
     forcing terms are at least ``newton_tolerance / (2 r_k)`` (Kelley 1995, eq. 6.20; no oversolving in the last
     Newton step).  ``chord_rebuild`` and ``chord_depth``: strategy ``"picard-chord"`` factorises a new Jacobian after
     a chord step whose residual ratio exceeds ``chord_rebuild``, and Anderson-mixes the chord iterates with depth
@@ -147,6 +161,7 @@ class PicardOptions:
     forcing_floor: bool = True
     chord_rebuild: float = 0.6
     chord_depth: int = 5
+    keep_factorisation: bool = True
 
     def __post_init__(self):
         for name, allowed in (("strategy", STRATEGIES), ("line_search", LINE_SEARCHES),
@@ -167,8 +182,9 @@ class PicardOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"solver {name} = {value!r}: must be an integer >= {minimum}")
-        if not isinstance(self.forcing_floor, bool):
-            raise ValueError(f"solver forcing_floor = {self.forcing_floor!r}: must be true or false")
+        for name in ("forcing_floor", "keep_factorisation"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"solver {name} = {getattr(self, name)!r}: must be true or false")
         if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton",
                                                              "picard-chord"):
             raise ValueError(f"newton_finish = off with strategy = {self.strategy!r}: that strategy ends with "
@@ -180,4 +196,5 @@ class PicardOptions:
             return self.strategy
         if adjoint_mode != "fixed-point":
             return "picard"
-        return DEFAULT_STRATEGY if ranks == 1 else DEFAULT_PARALLEL_STRATEGY
+        exact = exact_factorisation(self.linear_solver, self.preconditioner, ranks)
+        return DEFAULT_STRATEGY if exact else DEFAULT_INEXACT_STRATEGY

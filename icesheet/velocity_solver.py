@@ -15,16 +15,18 @@ docs/solvers.md compares them on the marine ice stream):
 ``"anderson"``
     The same loop with Anderson mixing of depth ``anderson_depth`` of the Picard iterates (Walker & Ni 2011, SIAM J.
     Numer. Anal. 49; icesheet.anderson); the change is the fixed-point residual :math:`\|G(u_k) - u_k\|/\|G(u_k)\|`.
-``"picard-newton"`` (the default on several ranks), ``"anderson-newton"``
+``"picard-newton"`` (the default without an exact factorisation: on several ranks), ``"anderson-newton"``
     Picard (or Anderson-Picard) iterations only until :math:`r_k \le` ``newton_switch``, i.e. into Newton's basin,
     then Newton's method to ``newton_tolerance`` (no Picard iteration when the initial guess is already there). If
     Newton fails there, the loop resumes to the full Picard tolerances and Newton is tried once more.
 ``"newton"``
     Newton's method from the initial guess.
-``"picard-chord"`` (the default on one rank)
+``"picard-chord"`` (the default with an exact factorisation: on one rank)
     Picard iterations until ``newton_switch`` as above, then Anderson-accelerated chord iterations: Newton steps
     with the factorisation of an earlier Jacobian, refactorised when the iteration slows down
     (:meth:`VelocitySolver._chord_solve`), to ``newton_tolerance``; Newton's method if a Newton step fails there.
+    The chord step needs an exact solve with that factorisation: a preconditioner that is not one (additive Schwarz
+    or block Jacobi on several ranks, multigrid, ILU) is refused.
 
 Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:`\|\tau_d\|`, with a line search
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
@@ -32,7 +34,7 @@ Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:
 only as accurate as the nonlinear residual needs.  Linear solvers (icesheet.solver_options; the operators are
 symmetric positive definite): by default CG preconditioned by a Cholesky factorisation of the Jacobian (on several
 ranks, one of each rank's overlapping subdomain: ``preconditioner = "auto"``) that Newton builds at the first Jacobian
-of each solve and keeps while CG converges in at most ``rebuild_iterations``
+of a solve (or keeps from the previous one: below) and keeps while CG converges in at most ``rebuild_iterations``
 iterations (``preconditioner_lag = 0``, the adaptive lag: a Newton-Krylov method whose linear solves are CG
 iterations with the factorisation of an earlier Jacobian; Kelley 2003, *Solving Nonlinear Equations with Newton's
 Method*, SIAM), so that a warm-started solve factorises once or twice instead of at every Newton
@@ -40,6 +42,15 @@ iteration; or a direct Cholesky or MUMPS LU solve of every system; or CG / GMRES
 ``preconditioner_lag`` Jacobians, GAMG (with the rigid-body modes as near-nullspace), ILU or ASM.  The Picard matrix
 and the Jacobian keep their sparsity pattern, so PETSc reuses each symbolic factorisation across iterations and steps
 and only refactors numerically.
+
+Kept factorisation (``keep_factorisation``, on by default; the adaptive lag and the chord).  In a time loop the
+Jacobian changes little from one step to the next, so the factorisation a solve used last is a good preconditioner
+(or chord operator) for the next one: a solve that continues the loop starts with it and factorises only when the
+iteration says it has gone stale (a slow CG solve, a slow chord step).  "Continues the loop" is tested, not assumed:
+the warm start must be, bit for bit, the velocity the previous solve converged to (a CRC-32 of each rank's values
+is kept, not the field), and no adjoint solve may have refactorised Newton's preconditioner since.  A solve from a
+restored state (a checkpoint, a repeated step) therefore factorises at its first Jacobian and repeats its bits, and a
+recomputed step differs from the forward run's, which continued the loop, only within the solve's tolerance.
 
 Adjoint modes.  ``"unrolled"`` tapes every Picard linear solve, as a classical AD tool would; it is defined for the
 ``"picard"`` strategy only (an Anderson step's mixing weights and a line search's step length depend on the iterates
@@ -64,6 +75,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import zlib
 from dataclasses import dataclass, field
 
 import firedrake
@@ -77,7 +89,7 @@ from pyadjoint.tape import annotate_tape
 from icesheet import physics
 from icesheet.anderson import AndersonMixing
 from icesheet.solver_options import (ADAPTIVE_LAG, ADJOINT_MODES, DEFAULT_STRATEGY, DIRECT_SOLVER, STRATEGIES,
-                                     PicardOptions, linear_solver_parameters)
+                                     PicardOptions, exact_factorisation, linear_solver_parameters)
 
 __all__ = ["PicardOptions", "PicardConvergenceError", "VelocitySolveInfo", "VelocitySolver", "ADJOINT_MODES",
            "STRATEGIES", "DEFAULT_STRATEGY", "DIRECT_SOLVER"]
@@ -102,6 +114,7 @@ class VelocitySolveInfo:
     newton_iterations: int = 0
     chord_iterations: int = 0
     chord_factorisations: int = 0
+    chord_damped_steps: int = 0
     krylov_iterations: int = 0
     fallback: bool = False
     final_residual: float = float("nan")
@@ -140,6 +153,12 @@ class VelocitySolver:
         if adjoint_mode == "unrolled" and self.strategy != "picard":
             raise ValueError(f"strategy = {self.strategy!r} with adjoint_mode = 'unrolled': the unrolled adjoint "
                              f"is defined for strategy 'picard' only (use adjoint_mode 'fixed-point')")
+        ranks = velocity.function_space().mesh().comm.size
+        if self.strategy == "picard-chord" and not exact_factorisation(options.linear_solver, options.preconditioner,
+                                                                       ranks):
+            raise ValueError(f"strategy = 'picard-chord' with linear_solver = {options.linear_solver!r}, "
+                             f"preconditioner = {options.preconditioner!r} on {ranks} ranks: the chord iteration "
+                             f"needs an exact factorisation ('cholesky' or 'lu'; the subdomain ones on one rank only)")
         self.velocity = velocity
         self.options = options
         self.adjoint_mode = adjoint_mode
@@ -224,12 +243,17 @@ class VelocitySolver:
         self._adjoint_kwargs = {"solver_parameters": adjoint_parameters}
         self._shared_factorisation = None
         self._adaptive_lag = adaptive
-        self._newton_norms: list[float] = []
-        self._forcing: list[float] = []
+        self._last_norm = self._last_forcing = float("nan")  # r_{k-1} and eta_{k-1} of the Newton solve under way
+        # The factorisation kept from the previous solve (module docstring, "Kept factorisation"): the fingerprint of
+        # the velocity that solve converged to, and whether this solve may still start with that factorisation.
+        self._keep = options.keep_factorisation and (adaptive or self.strategy == "picard-chord")
+        self._kept_velocity: int | None = None
+        self._use_kept = False
+        self._factorised = False
         self._newton_solver.snes.setUpdate(self._before_newton_iteration)
         if adaptive:
             # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
-            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes)
+            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes, on_prepare=self._forget_kept)
             krylov_only = {k: v for k, v in adjoint_parameters.items() if not k.startswith(("pc_", "sub_"))}
             self._adjoint_kwargs = {
                 "solver_parameters": {**krylov_only, "pc_type": "python",
@@ -272,34 +296,51 @@ class VelocitySolver:
           factorisation of an earlier Jacobian of this solve)."""
         opts = self.options
         residual = snes.getFunctionNorm()
-        if iteration == 0:
-            self._newton_norms.clear()
-            self._forcing.clear()
-        self._newton_norms.append(residual)
         ksp = snes.getKSP()
         if self._krylov:
             cap = opts.newton_linear_tolerance
             if iteration == 0:
                 eta = cap
             else:
-                eta = (residual / self._newton_norms[-2]) ** _EW_ALPHA
-                safeguard = self._forcing[-1] ** _EW_ALPHA
+                eta = (residual / self._last_norm) ** _EW_ALPHA
+                safeguard = self._last_forcing ** _EW_ALPHA
                 if safeguard > 0.1:
                     eta = max(eta, safeguard)
                 eta = min(eta, cap)
             if opts.forcing_floor:
                 eta = max(eta, 0.5 * opts.newton_tolerance / max(residual, np.finfo(float).tiny))
-            self._forcing.append(eta)
+            self._last_forcing = eta
             ksp.setTolerances(rtol=eta)
-        if self._adaptive_lag and (
-                iteration == 0 or ksp.getIterationNumber() > opts.rebuild_iterations
-                or ksp.getConvergedReason() < 0):
-            _set_lag_preconditioner(snes, -2)  # rebuild at the next Jacobian, then keep (-1)
+        self._last_norm = residual
+        if self._adaptive_lag:
+            if iteration == 0:
+                rebuild = not self._take_kept()
+            else:
+                rebuild = ksp.getIterationNumber() > opts.rebuild_iterations or ksp.getConvergedReason() < 0
+            if rebuild:
+                _set_lag_preconditioner(snes, -2)  # rebuild at the next Jacobian, then keep (-1)
+        self._factorised = True
 
     # -- norms -----------------------------------------------------------------------------------------------------
     def _norm(self, array) -> float:
         comm = self.velocity.function_space().mesh().comm
         return float(np.sqrt(comm.allreduce(float(np.sum(array * array)))))
+
+    def _fingerprint(self) -> int:
+        """A checksum of this rank's velocity values (CRC-32): equal on every rank to that of an earlier solve's
+        converged velocity iff the solver is continuing the time loop it left (no state restored since)."""
+        return zlib.crc32(np.ascontiguousarray(self.velocity.dat.data_ro))
+
+    def _forget_kept(self) -> None:
+        """The next solve builds its factorisation anew (called when the adjoint refactorises Newton's
+        preconditioner, and at the start of every solve until it has converged)."""
+        self._kept_velocity = None
+
+    def _take_kept(self) -> bool:
+        """Whether the first Jacobian of this solve's Newton or chord phase may use the kept factorisation (once per
+        solve: a Newton solve after a failed chord, or after the Picard fallback, builds its own)."""
+        use, self._use_kept = self._use_kept, False
+        return use
 
     def load_norm(self) -> float:
         r""":math:`\|\tau_d\|`: Euclidean norm of the assembled load (driving + front stress), Dirichlet rows
@@ -310,10 +351,17 @@ class VelocitySolver:
 
     def relative_residual(self) -> float:
         r""":math:`\|F(u)\| / \|\tau_d\|` at the current velocity, Dirichlet rows removed."""
-        with stop_annotating():
-            self._residual_assembler.assemble(tensor=self._residual_vector)
-            residual = self._norm(np.where(self._bc_mask, 0.0, self._residual_vector.dat.data_ro))
-        return residual / float(self.residual_scale)
+        return self._scaled_residual()[1]
+
+    def _scaled_residual(self, assemble: bool = True) -> tuple[np.ndarray, float]:
+        r"""This rank's entries of :math:`F(u)/\|\tau_d\|` (flat, Dirichlet rows zero) and their global norm, the
+        relative residual; ``assemble=False`` reuses the residual vector assembled last."""
+        if assemble:
+            with stop_annotating():
+                self._residual_assembler.assemble(tensor=self._residual_vector)
+        residual = np.where(self._bc_mask, 0.0, self._residual_vector.dat.data_ro).reshape(-1)
+        residual /= float(self.residual_scale)
+        return residual, self._norm(residual)
 
     # -- the solve -------------------------------------------------------------------------------------------------
     def solve(self, converged=None) -> VelocitySolveInfo:
@@ -330,6 +378,10 @@ class VelocitySolver:
             self.residual_scale.assign(max(self.load_norm(), np.finfo(float).tiny))
             if hinted:
                 self.velocity.dat.data_wo[...] = converged
+        comm = self.velocity.function_space().mesh().comm
+        kept = self._kept_velocity is not None and self._kept_velocity == self._fingerprint()
+        self._use_kept = bool(comm.allreduce(int(kept), op=_mpi_min()))
+        self._forget_kept()  # until this solve has converged
         info = VelocitySolveInfo(strategy=self.strategy, residuals=[self.relative_residual()])
         if self.adjoint_mode == "unrolled":
             self._picard_loop(info, to_switch=False)  # taped
@@ -342,6 +394,9 @@ class VelocitySolver:
                 self._tape_root(info)
         if not self.newton:  # (Newton and the chord iterations leave their last relative residual in info)
             info.final_residual = self.relative_residual()
+        self._use_kept = False
+        if self._keep and self._factorised:
+            self._kept_velocity = self._fingerprint()
         return info
 
     def _untaped_iterations(self, info: VelocitySolveInfo, hinted: bool) -> None:
@@ -408,25 +463,20 @@ class VelocitySolver:
         pc = self._newton_solver.snes.getKSP().getPC()
         rhs, step = jacobian.createVecs()
         shape = self.velocity.dat.data_ro.shape
-        scale = float(self.residual_scale)
 
         def factorise() -> None:
             ctx._assemble_jac(ctx._jac)  # at the current velocity (the solver's solution Function)
             pc.setOperators(jacobian, jacobian)
             pc.setReusePreconditioner(False)
             pc.setUp()
+            pc.setReusePreconditioner(True)  # SNES sets the flag again at its next Jacobian
             info.chord_factorisations += 1
+            self._factorised = True
             self._anderson_chord.reset()
 
-        def scaled_residual(assemble: bool = True) -> tuple[np.ndarray, float]:
-            if assemble:
-                self._residual_assembler.assemble(tensor=self._residual_vector)
-            residual = np.where(self._bc_mask, 0.0, self._residual_vector.dat.data_ro).reshape(-1) / scale
-            return residual, self._norm(residual)
-
         # The residual vector holds F at the current velocity: the last relative residual in info was assembled there.
-        residual, norm = scaled_residual(assemble=False)
-        factorise_now = True
+        residual, norm = self._scaled_residual(assemble=False)
+        factorise_now = not self._take_kept()
         try:
             while norm > opts.newton_tolerance:
                 if info.chord_iterations >= opts.max_iterations:  # stagnation at a ratio <= chord_rebuild
@@ -444,13 +494,14 @@ class VelocitySolver:
                 u = self.velocity.dat.data_ro.reshape(-1).copy()
                 self.velocity.dat.data_wo[...] = self._anderson_chord.mix(u, u + step.array_r).reshape(shape)
                 info.chord_iterations += 1
-                new_residual, new_norm = scaled_residual()
+                new_residual, new_norm = self._scaled_residual()
                 for damping in (0.5, 0.25) if newton_step else ():
                     if new_norm <= norm:
                         break
                     # A full Newton step (far from the root) that increased the residual: backtrack along it.
+                    info.chord_damped_steps += 1
                     self.velocity.dat.data_wo[...] = (u + damping * step.array_r).reshape(shape)
-                    new_residual, new_norm = scaled_residual()
+                    new_residual, new_norm = self._scaled_residual()
                 if new_norm > norm:
                     self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
                     if newton_step:
@@ -519,11 +570,13 @@ class SharedFactorisation:
     instead (an earlier iterate's or the neighbouring time step's Jacobian) took 12-16 CG iterations at 2 km, cost as
     much as the refactorisation, and left the gradient depending on the schedule at 6e-9 relative (which factorisation
     a backward step finds depends on the recomputations before it); refactorising keeps checkpointed gradients equal
-    to store-all's to round-off.  Newton rebuilds its preconditioner at the first Jacobian of every solve, so the
-    forward iterations never depend on what the adjoint left."""
+    to store-all's to round-off.  Every set-up calls ``on_prepare`` (the solver then forgets its kept
+    factorisation), so that the next forward solve factorises at its first Jacobian and never depends on what the
+    adjoint left."""
 
-    def __init__(self, snes):
+    def __init__(self, snes, on_prepare=None):
         self.snes = snes
+        self.on_prepare = on_prepare  #: called at every adjoint set-up (the solver forgets its kept factorisation)
         self.applications = 0  #: preconditioner applications since the last adjoint set-up (CG iterations + 1)
         self.refactorisations = 0  #: factorisations of an adjoint operator (a count for tests and benchmarks)
 
@@ -538,6 +591,8 @@ class SharedFactorisation:
         pc.setUp()
         self.refactorisations += 1
         self.applications = 0
+        if self.on_prepare is not None:
+            self.on_prepare()
 
     def apply(self, x, y) -> None:
         self.applications += 1
@@ -588,6 +643,12 @@ def _set_lag_preconditioner(snes, lag: int) -> None:
 def _petsc_library() -> ctypes.CDLL:
     """The petsc4py extension module as a shared library: the libpetsc it links holds PETSc's C functions."""
     return ctypes.CDLL(PETSc.__file__)
+
+
+def _mpi_min():
+    from mpi4py import MPI
+
+    return MPI.MIN
 
 
 def _dirichlet_mask(V, bcs):

@@ -65,8 +65,7 @@ def test_every_strategy_gives_the_default_fixed_point_gradient(options):
 
 def test_the_adjoint_solve_refactorises_newtons_preconditioner():
     # The default adjoint solve owns no factorisation: it copies its operator (the Jacobian at the root) into Newton's
-    # Jacobian matrix and refactorises Newton's preconditioner in place, then CG converges in one iteration.  Newton
-    # rebuilds at the first Jacobian of its next solve, so the forward step after an adjoint is the same as without.
+    # Jacobian matrix and refactorises Newton's preconditioner in place, then CG converges in one iteration.
     import firedrake
     from firedrake.adjoint import Control, ReducedFunctional, continue_annotation, pause_annotation
     from pyadjoint.tape import Tape, set_working_tape
@@ -78,7 +77,6 @@ def test_the_adjoint_solve_refactorises_newtons_preconditioner():
     model = build_model("marine_ice_stream", parameters, friction_parameterisation="log")
     shared = model.velocity_solver._shared_factorisation
     model.step(5.0)
-    start = model.state_arrays()
     continue_annotation()
     try:
         model.step(5.0)
@@ -91,7 +89,13 @@ def test_the_adjoint_solve_refactorises_newtons_preconditioner():
     assert shared.refactorisations == 2
     assert 1 <= shared.applications <= 2  # CG iterations + 1
     set_working_tape(Tape())
-    model.set_state_arrays(start)
-    model.step(5.0)
-    for a, b in zip(after, model.state_arrays()):
+    # The next step continues the time loop from the taped step's result, whose velocity the solver would otherwise
+    # continue with its kept factorisation; after the adjoint it factorises anew, as a new solver does, bit for bit.
+    steps = []
+    for _ in range(2):
+        model.set_state_arrays(after)
+        model.step(5.0)
+        steps.append(model.state_arrays())
+        model.reset_solvers()
+    for a, b in zip(*steps):
         assert np.array_equal(a, b)
