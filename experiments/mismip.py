@@ -456,6 +456,9 @@ def spinup_main(argv) -> int:
     parser.add_argument("--save-every", type=float, default=500.0, help="years between saves (default 500)")
     parser.add_argument("--log-every", type=float, default=20.0, help="years between rows of spinup.csv (20)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="Picard tolerance, no Newton finish (1e-4)")
+    parser.add_argument("--supg-parameter",
+                        help="the thickness update's SUPG parameter, 'steady' or 'transient' (default: "
+                             "mismip_ice0.toml's; the spin-ups before 29 Nov 2026 used 'transient', docs/mismip.md)")
     args = parser.parse_args(argv)
     for name in ("cell_size", "years", "courant", "dt_max", "save_every", "log_every", "tolerance"):
         value = getattr(args, name)
@@ -463,12 +466,20 @@ def spinup_main(argv) -> int:
             parser.error(f"--{name.replace('_', '-')} = {value!r}: must be a finite number > 0")
     if args.restart is not None and not args.restart.is_file():
         parser.error(f"--restart = {str(args.restart)!r}: no such file")
+    overrides = {"solver.supg_parameter": args.supg_parameter} if args.supg_parameter else None
+    from icesheet.errors import ScenarioError
+    from icesheet.scenarios import scenario_parameters
+
+    try:
+        scenario_parameters("mismip_ice0", overrides=overrides)
+    except ScenarioError as error:
+        parser.error(str(error))
     setup_logging()
     from icesheet.cli import import_firedrake
 
     import_firedrake()
     result = spin_up(args.cell_size, args.years, args.out, args.restart, args.courant, args.dt_max,
-                     args.save_every, args.log_every, args.tolerance)
+                     args.save_every, args.log_every, args.tolerance, overrides=overrides)
     log.info("spin-up done: %s", result)
     return 0
 

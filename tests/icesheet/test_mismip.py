@@ -193,3 +193,14 @@ def test_melt_control_on_a_scenario_without_melt_is_one_line(capsys, tmp_path):
                  "--steps", "1", "--mesh-size", "40000", "--out", str(tmp_path), "--no-progress"])
     assert code == 2
     assert "control = 'melt': this model has no such control" in capsys.readouterr().err
+
+
+def test_a_bad_supg_parameter_of_the_spin_up_is_one_line_before_any_run(capsys, tmp_path):
+    from experiments.mismip import spinup_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        spinup_main(["--out", str(tmp_path / "spinup"), "--supg-parameter", "upwind"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "solver.supg_parameter = 'upwind': allowed values are ('transient', 'steady')")
+    assert not (tmp_path / "spinup").exists()
