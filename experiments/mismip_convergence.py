@@ -14,8 +14,8 @@ lost and grounding line at 20, 30, 40, 60 and 100 years beside WAVI's (data/mism
 lost and grounding line against time, over the range of the MISMIP+ ensemble's Ice1r runs (Cornford et al. 2020,
 data/mismip/ensemble_cornford2020.json).  ``figure(saved_results(RUNS), OUT)`` redraws it from saved runs.
 
-Default: the MISMIP+ scenario as it is, 4 km, 40 years, steps of 2 and 0.5 years, both treatments (a few
-minutes).  ``--full``: the scenario as it is for 100 years, at 4 km with steps of 2, 0.5, 0.1 and 0.05 years and at
+Default: the MISMIP+ scenario as it is, 4 km, 40 years, steps of 0.5 and 0.1 years, both treatments (a few
+minutes; with 2-year steps the sub-element melt loses 17 % less in 40 years than with 0.5-year ones).  ``--full``: the scenario as it is for 100 years, at 4 km with steps of 2, 0.5, 0.1 and 0.05 years and at
 2 km with 0.5 and 0.1 years, both treatments; then the study as it was run before 29 Nov 2026, with the thickness
 update's transient SUPG parameter (``solver.supg_parameter = "transient"``, icesheet.transport) from the spin-up
 made with it (``data/mismip/ice0_4km_transient.h5``), each case pinning both (:func:`transient_grid`): 100 years at
@@ -141,7 +141,7 @@ def cases(full: bool) -> list[Case]:
     (steady SUPG parameter, from its spin-up) for both treatments, then, with ``full``, the study made with the
     transient SUPG parameter (:func:`transient_grid`)."""
     if not full:
-        return [Case(t, 4000.0, dt, 40.0) for dt in (2.0, 0.5) for t in TREATMENTS]
+        return [Case(t, 4000.0, dt, 40.0) for dt in (0.5, 0.1) for t in TREATMENTS]
     grid = [Case(t, 4000.0, dt, 100.0) for dt in (2.0, 0.5, 0.1) for t in TREATMENTS]
     # 2 km: the scenario's treatment first (a 2 km step costs about 4 times a 4 km one)
     grid += [Case(t, 2000.0, dt, 100.0) for t in ("sub-element", "no-partial") for dt in (0.5, 0.1)]
