@@ -222,12 +222,12 @@ def saved_time(path: Path) -> float:
 # -- spin-up -------------------------------------------------------------------------------------------------------
 def spin_up(cell_size: float, years: float, out: Path, restart: Path | None = None, courant: float = 1.0,
             dt_max: float = 20.0, save_every: float = 500.0, log_every: float = 20.0, tolerance: float = 1e-4,
-            dt_start: float = 0.25) -> dict:
+            dt_start: float = 0.25, overrides: dict | None = None) -> dict:
     """Run Ice0 for ``years`` (from ``restart`` if given) toward steady state; a row of ``spinup.csv`` every
     ``log_every`` years (``vaf_rate``: the VAF change per year since the previous row, ``dt``: the mean step over
-    it); see the module docstring."""
+    it); ``overrides``: other keys of ``mismip_ice0`` (``{"section.key": value}``); see the module docstring."""
     out.mkdir(parents=True, exist_ok=True)
-    model = build("mismip_ice0", cell_size, restart, tolerance)
+    model = build("mismip_ice0", cell_size, restart, tolerance, overrides)
     model.time = saved_time(restart) if restart else 0.0
     end, state = model.time + years, out / f"ice0_{cell_size / 1000:g}km.h5"
     log_path = out / "spinup.csv"
@@ -332,8 +332,9 @@ def figure_series(results: dict, out: Path) -> Path:
 
 def figure_spinup(out: Path) -> Path | None:
     """VAF and centreline grounding line against spin-up time from the logs saved in data/mismip
-    (``spinup_<cell>km.csv``, rows of :func:`spin_up`), with WAVI's Ice0 values as horizontal lines."""
-    logs = sorted(STATES.glob("spinup_*km.csv"), key=lambda p: -float(p.stem.split("_")[1][:-2]))
+    (``spinup_<cell>km.csv``, rows of :func:`spin_up`, and ``spinup_<cell>km_<parameter>.csv``, a restart with the
+    thickness update's SUPG parameter named), with WAVI's Ice0 values as horizontal lines."""
+    logs = sorted(STATES.glob("spinup_*km*.csv"), key=lambda p: (-float(p.stem.split("_")[1][:-2]), p.stem))
     if not logs:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(13, 4))
@@ -341,8 +342,9 @@ def figure_spinup(out: Path) -> Path | None:
         with open(path) as handle:
             rows = list(csv.DictReader(handle))
         t = [float(r["time"]) for r in rows]
-        axes[0].plot(t, [float(r["vaf"]) for r in rows], lw=1, label=f"ours {path.stem.split('_')[1]}")
-        axes[1].plot(t, [float(r["grounding_line"]) / 1e3 for r in rows], lw=1, label=f"ours {path.stem.split('_')[1]}")
+        label = "ours " + " ".join(path.stem.split("_")[1:])
+        axes[0].plot(t, [float(r["vaf"]) for r in rows], lw=1, label=label)
+        axes[1].plot(t, [float(r["grounding_line"]) / 1e3 for r in rows], lw=1, label=label)
     for peer, style in (("WAVI 1 km", ":"), ("WAVI 2 km", "--")):
         axes[0].axhline(PEER[peer]["ice0"]["vaf"][0], color="k", ls=style, lw=0.8, label=f"{peer} Ice0")
         axes[1].axhline(PEER[peer]["ice0"]["grounding_line"][0] / 1e3, color="k", ls=style, lw=0.8, label=peer)
@@ -454,6 +456,9 @@ def spinup_main(argv) -> int:
     parser.add_argument("--save-every", type=float, default=500.0, help="years between saves (default 500)")
     parser.add_argument("--log-every", type=float, default=20.0, help="years between rows of spinup.csv (20)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="Picard tolerance, no Newton finish (1e-4)")
+    parser.add_argument("--supg-parameter",
+                        help="the thickness update's SUPG parameter, 'steady' or 'transient' (default: "
+                             "mismip_ice0.toml's; the spin-ups before 29 Nov 2026 used 'transient', docs/mismip.md)")
     args = parser.parse_args(argv)
     for name in ("cell_size", "years", "courant", "dt_max", "save_every", "log_every", "tolerance"):
         value = getattr(args, name)
@@ -461,12 +466,20 @@ def spinup_main(argv) -> int:
             parser.error(f"--{name.replace('_', '-')} = {value!r}: must be a finite number > 0")
     if args.restart is not None and not args.restart.is_file():
         parser.error(f"--restart = {str(args.restart)!r}: no such file")
+    overrides = {"solver.supg_parameter": args.supg_parameter} if args.supg_parameter else None
+    from icesheet.errors import ScenarioError
+    from icesheet.scenarios import scenario_parameters
+
+    try:
+        scenario_parameters("mismip_ice0", overrides=overrides)
+    except ScenarioError as error:
+        parser.error(str(error))
     setup_logging()
     from icesheet.cli import import_firedrake
 
     import_firedrake()
     result = spin_up(args.cell_size, args.years, args.out, args.restart, args.courant, args.dt_max,
-                     args.save_every, args.log_every, args.tolerance)
+                     args.save_every, args.log_every, args.tolerance, overrides=overrides)
     log.info("spin-up done: %s", result)
     return 0
 

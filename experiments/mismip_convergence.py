@@ -1,6 +1,6 @@
 """MISMIP+ Ice1r in the time step and the mesh: VAF lost and grounding line for each treatment of the melt there.
 
-Ice1r (Asay-Davis et al. 2016, GMD 9, 2471; docs/mismip.md) from the 4 km steady state ``data/mismip/ice0_4km.h5``
+Ice1r (Asay-Davis et al. 2016, GMD 9, 2471; docs/mismip.md) from the 4 km Ice0 state ``data/mismip/ice0_4km.h5``
 (and, with ``--full``, from that state interpolated onto 2 km and relaxed under Ice0 as the flagship gradient does,
 experiments/mismip_flagship.py), run forward without taping for each case: a treatment of the melt in cells the
 grounding line crosses (icesheet.melt.GROUNDING_LINE_MELT: ``"sub-element"``, ``"no-partial"``), a cell size, and a
@@ -14,14 +14,18 @@ lost and grounding line at 20, 30, 40, 60 and 100 years beside WAVI's (data/mism
 lost and grounding line against time, over the range of the MISMIP+ ensemble's Ice1r runs (Cornford et al. 2020,
 data/mismip/ensemble_cornford2020.json).  ``figure(saved_results(RUNS), OUT)`` redraws it from saved runs.
 
-Default: 4 km, 40 years, steps of 2 and 0.5 years, both treatments (a few minutes).  ``--full``: 100 years at 4 km
-with steps of 2, 0.5, 0.1, 0.05 years and adaptive, 40 years at 4 km with steps of 0.025 years, 100 years at 2 km
-with 2, 0.5 and 0.1 years, a solver-tolerance probe (0.1-year steps for 30 years with the Newton tolerance 100
-times tighter) and two lag probes (:func:`lagged_stepper`: 0.05-year steps for 40 years with the velocity solved,
-or the melt evaluated, only every other step), and both treatments with the step-independent SUPG parameter of
-the thickness update (``solver.supg_parameter = "steady"``, icesheet.transport) at 4 km, 0.1- and 0.5-year steps,
-100 years (:func:`figure_supg` draws them against the default).  A case whose CSV is complete is
-read back instead of run again, so an interrupted ``--full`` run resumes where it stopped.
+Default: the MISMIP+ scenario as it is, 4 km, 40 years, steps of 0.5 and 0.1 years, both treatments (a few
+minutes; with 2-year steps the sub-element melt loses 17 % less in 40 years than with 0.5-year ones).  ``--full``: the scenario as it is for 100 years, at 4 km with steps of 2, 0.5, 0.1 and 0.05 years and at
+2 km with 0.5 and 0.1 years, both treatments; then the study as it was run before 29 Nov 2026, with the thickness
+update's transient SUPG parameter (``solver.supg_parameter = "transient"``, icesheet.transport) from the spin-up
+made with it (``data/mismip/ice0_4km_transient.h5``), each case pinning both (:func:`transient_grid`): 100 years at
+4 km with steps of 2, 0.5, 0.1, 0.05 years and adaptive, 40 years at 4 km with steps of 0.025 years, 100 years at
+2 km with 2, 0.5 and 0.1 years, a solver-tolerance probe (0.1-year steps for 30 years with the Newton tolerance 100
+times tighter), two lag probes (:func:`lagged_stepper`: 0.05-year steps for 40 years with the velocity solved, or
+the melt evaluated, only every other step), and both treatments with the steady SUPG parameter from the same start
+at 4 km, 0.1- and 0.5-year steps, 100 years (:func:`figure_supg` draws them against the transient one).  A case
+whose CSV is complete is read back instead of run again, so an interrupted ``--full`` run resumes where it stopped
+(data/mismip/convergence/runs holds every case's CSV).
 
 Headline check: the MISMIP+ scenarios' treatment (``physics.melt_at_grounding_line`` of mismip_ice1r.toml) loses,
 at the end, VAF within 10 % between the two shortest fixed steps run at 4 km.
@@ -44,18 +48,18 @@ from .mismip import PEER, PEER_TIMES, SSA_WEERTMAN, STATES, advance, build, diag
 NAME = "mismip_convergence"
 log = logging.getLogger(f"experiments.{NAME}")
 
-TREATMENTS = ("no-partial", "sub-element")  # icesheet.melt.GROUNDING_LINE_MELT, the candidate default first
+TREATMENTS = ("no-partial", "sub-element")  # icesheet.melt.GROUNDING_LINE_MELT
 REPORT_TIMES = (20.0, 30.0, 40.0, 60.0, 100.0)  # yr
 ADAPTIVE_FRACTION = 0.5  # of the stable step (icesheet.stability.AdaptiveTimesteps), as experiments/mismip_online
 TOLERANCE = 0.10  # the headline's relative change of the VAF lost between the two shortest fixed steps
 GL_MARK = 440e3  # m: the table gives the first year the centreline grounding line is upstream of it
-SOURCE_STATE = STATES / "ice0_4km.h5"
 RELAX_YEARS = 200.0  # the 2 km start: as experiments/mismip_flagship.py
 
 
 @dataclass(frozen=True)
 class Case:
-    """One forward run: ``dt`` in years or ``"adaptive"``; ``solver`` overrides of the scenario's keys."""
+    """One forward run: ``dt`` in years or ``"adaptive"``; ``solver`` overrides of the scenario's keys; ``spinup``
+    the 4 km state it starts from, a key of :data:`SPINUPS`."""
 
     treatment: str
     cell_size: float
@@ -64,6 +68,7 @@ class Case:
     solver: tuple = ()
     velocity_every: int = 1
     melt_every: int = 1
+    spinup: str = "steady"
 
     @property
     def tag(self) -> str:
@@ -71,6 +76,7 @@ class Case:
         extra = "".join(f"_{k.split('.')[-1]}{_value(v)}" for k, v in self.solver)
         extra += "".join(f"_{name}{k}" for name, k in (("velocity-every", self.velocity_every),
                                                         ("melt-every", self.melt_every)) if k > 1)
+        extra += f"_{self.spinup}-spinup" if self.spinup != "steady" else ""
         return f"{self.treatment}_{self.cell_size / 1000:g}km_{dt}_{self.years:g}yr{extra}"
 
     @property
@@ -83,39 +89,64 @@ class Case:
         extra = [f"{k.split('.')[-1]}={_value(v)}" for k, v in self.solver]
         extra += [f"{name} every {k} steps" for name, k in (("velocity", self.velocity_every),
                                                              ("melt", self.melt_every)) if k > 1]
+        extra += [f"{self.spinup} spin-up"] if self.spinup != "steady" else []
         return self.treatment + (f" ({', '.join(extra)})" if extra else "")
+
+    @property
+    def default_settings(self) -> bool:
+        """Whether the case runs the MISMIP+ scenario as it is (only the melt treatment and the step chosen)."""
+        return not self.solver and not self.lagged and self.spinup == "steady"
 
 
 def _value(value) -> str:
     return value if isinstance(value, str) else f"{value:g}"
 
 
-#: the thickness update with the step-independent SUPG parameter (icesheet.transport; docs/mismip.md, "Why Ice1r
-#: responds slowly")
+#: the thickness update's SUPG parameters (icesheet.transport; docs/mismip.md, "Why Ice1r responds slowly"): the
+#: step-independent one, the MISMIP+ default since 29 Nov 2026, and the one that shrinks with the step, the default
+#: before, pinned by the cases run with it
 STEADY_SUPG = (("solver.supg_parameter", "steady"),)
+TRANSIENT_SUPG = (("solver.supg_parameter", "transient"),)
+#: the 4 km Ice0 states a case can start from: the spin-up under the MISMIP+ scenario as it is, and the spin-up
+#: made with the transient SUPG parameter (the start of every run of this study before 29 Nov 2026)
+SPINUPS = {"steady": STATES / "ice0_4km.h5", "transient": STATES / "ice0_4km_transient.h5"}
+
+
+def transient_grid() -> list[Case]:
+    """The study as run with the transient SUPG parameter from its spin-up (before 29 Nov 2026; its runs are in
+    data/mismip/convergence/runs), in the order it was run, each case pinning those settings."""
+    def case(treatment, cell_size, dt, years, solver=TRANSIENT_SUPG, **lags) -> Case:
+        return Case(treatment, cell_size, dt, years, solver, spinup="transient", **lags)
+
+    grid = [case(t, 4000.0, dt, 100.0) for dt in (2.0, 0.5, 0.1, "adaptive", 0.05) for t in TREATMENTS]
+    # which lag of the 0.1-year step makes its difference from 0.05: the velocity's or the melt's
+    grid += [case("sub-element", 4000.0, 0.05, 40.0, velocity_every=2),
+             case("sub-element", 4000.0, 0.05, 40.0, melt_every=2)]
+    grid += [case("sub-element", 4000.0, 0.025, 40.0),
+             case("sub-element", 4000.0, 0.1, 30.0, TRANSIENT_SUPG + (("solver.newton_tolerance", 1e-12),))]
+    # 2 km: no-partial first (a 2 km step costs about 4 times a 4 km one)
+    grid += [case("no-partial", 2000.0, dt, 100.0) for dt in (0.5, 0.1, 2.0)]
+    grid += [case("no-partial", 2000.0, 0.05, 40.0), case("sub-element", 2000.0, 0.5, 100.0),
+             case("sub-element", 2000.0, 2.0, 100.0)]
+    grid += [case(t, 2000.0, "adaptive", 100.0) for t in TREATMENTS]
+    grid += [case("no-partial", 4000.0, 0.025, 40.0), case("sub-element", 2000.0, 0.1, 100.0)]
+    # the SUPG parameter that does not vanish with the step, from the same start
+    grid += [case(t, 4000.0, 0.1, 100.0, STEADY_SUPG) for t in TREATMENTS]
+    grid += [case(t, 4000.0, 0.5, 100.0, STEADY_SUPG) for t in TREATMENTS]
+    return grid
 
 
 def cases(full: bool) -> list[Case]:
-    """The grid, in the order of what it tells (a stopped run keeps the cases done; the lag probes are for the
-    sub-element treatment, whose dt dependence they explain)."""
+    """The grid, in the order of what it tells (a stopped run keeps the cases done): the MISMIP+ scenario as it is
+    (steady SUPG parameter, from its spin-up) for both treatments, then, with ``full``, the study made with the
+    transient SUPG parameter (:func:`transient_grid`)."""
     if not full:
-        return [Case(t, 4000.0, dt, 40.0) for dt in (2.0, 0.5) for t in TREATMENTS]
-    grid = [Case(t, 4000.0, dt, 100.0) for dt in (2.0, 0.5, 0.1, "adaptive", 0.05) for t in TREATMENTS]
-    # which lag of the 0.1-year step makes its difference from 0.05: the velocity's or the melt's
-    grid += [Case("sub-element", 4000.0, 0.05, 40.0, velocity_every=2),
-             Case("sub-element", 4000.0, 0.05, 40.0, melt_every=2)]
-    grid += [Case("sub-element", 4000.0, 0.025, 40.0),
-             Case("sub-element", 4000.0, 0.1, 30.0, (("solver.newton_tolerance", 1e-12),))]
-    # 2 km: the default treatment first (a 2 km step costs about 4 times a 4 km one)
-    grid += [Case("no-partial", 2000.0, dt, 100.0) for dt in (0.5, 0.1, 2.0)]
-    grid += [Case("no-partial", 2000.0, 0.05, 40.0), Case("sub-element", 2000.0, 0.5, 100.0),
-             Case("sub-element", 2000.0, 2.0, 100.0)]
-    grid += [Case(t, 2000.0, "adaptive", 100.0) for t in TREATMENTS]
-    grid += [Case("no-partial", 4000.0, 0.025, 40.0), Case("sub-element", 2000.0, 0.1, 100.0)]
-    # the SUPG parameter that does not vanish with the step: the response to the melt, and its step dependence
-    grid += [Case(t, 4000.0, 0.1, 100.0, STEADY_SUPG) for t in TREATMENTS]
-    grid += [Case(t, 4000.0, 0.5, 100.0, STEADY_SUPG) for t in TREATMENTS]
-    return grid
+        return [Case(t, 4000.0, dt, 40.0) for dt in (0.5, 0.1) for t in TREATMENTS]
+    grid = [Case(t, 4000.0, dt, 100.0) for dt in (2.0, 0.5, 0.1) for t in TREATMENTS]
+    # 2 km: the scenario's treatment first (a 2 km step costs about 4 times a 4 km one)
+    grid += [Case(t, 2000.0, dt, 100.0) for t in ("sub-element", "no-partial") for dt in (0.5, 0.1)]
+    grid += [Case(t, 4000.0, 0.05, 100.0) for t in TREATMENTS]
+    return grid + transient_grid()
 
 
 @dataclass
@@ -133,14 +164,19 @@ class YearTally:
     dts: list = field(default_factory=list)
 
 
-def initial_state(cell_size: float, out: Path) -> Path:
-    """The 4 km steady state, or at 2 km that state interpolated and relaxed (experiments/mismip_flagship.py)."""
-    if cell_size == 4000.0:
-        return SOURCE_STATE
+def initial_state(case: Case, out: Path) -> Path:
+    """The case's 4 km spin-up state, or at 2 km that state interpolated and relaxed under Ice0 with the case's
+    solver keys (experiments/mismip_flagship.py)."""
+    source = SPINUPS[case.spinup]
+    if case.cell_size == 4000.0:
+        return source
     from .mismip_flagship import initial_state as relaxed
 
-    state, drift = relaxed({"cell_size": cell_size, "relax_years": RELAX_YEARS}, out / f"relax_{cell_size / 1000:g}km")
-    log.info("start state at %g km: %s (%s)", cell_size / 1000, state, drift)
+    supg = tuple((k, v) for k, v in case.solver if k == "solver.supg_parameter")
+    suffix = f"_{case.spinup}-spinup" if case.spinup != "steady" else ""
+    size = {"cell_size": case.cell_size, "relax_years": RELAX_YEARS, "source": source, "overrides": dict(supg)}
+    state, drift = relaxed(size, out / f"relax_{case.cell_size / 1000:g}km{suffix}")
+    log.info("start state at %g km: %s (%s)", case.cell_size / 1000, state, drift)
     return state
 
 
@@ -160,7 +196,7 @@ def run_case(case: Case, out: Path, progress: bool = True) -> list[dict]:
         return rows
     path = out / "runs" / f"{case.tag}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = initial_state(case.cell_size, out)
+    state = initial_state(case, out)
     model = build("mismip_ice1r", case.cell_size, state, overrides={"physics.melt_at_grounding_line": case.treatment,
                                                                     **dict(case.solver)})
     model.time = 0.0
@@ -339,7 +375,8 @@ def markdown(rows: list[dict]) -> str:
 
 
 def figure(results: dict, out: Path) -> Path:
-    """VAF lost and centreline grounding line against time: one colour per time step, solid lines for
+    """VAF lost and centreline grounding line against time for the cases with the scenario's settings
+    (``Case.default_settings``): one colour per time step, solid lines for
     ``"no-partial"``, dashed for ``"sub-element"``, thick for 4 km and thin for 2 km; WAVI's as markers; grey bands:
     the range of the MISMIP+ ensemble's Ice1r runs, all members and those with SSA stresses and Weertman friction
     (:func:`ensemble_band`)."""
@@ -347,7 +384,7 @@ def figure(results: dict, out: Path) -> Path:
     steps = sorted({str(c.dt) for c in results}, key=lambda s: (s == "adaptive", -float(s) if s != "adaptive" else 0))
     colours = {s: f"C{i}" for i, s in enumerate(steps)}
     for case, rows in results.items():
-        if case.solver or case.lagged:
+        if not case.default_settings:
             continue
         t = [r["time"] for r in rows]
         style = {"color": colours[str(case.dt)], "ls": "-" if case.treatment == "no-partial" else "--",
@@ -367,19 +404,19 @@ def figure(results: dict, out: Path) -> Path:
 
 
 def figure_supg(results: dict, out: Path) -> Path:
-    """VAF lost and centreline grounding line against time at 4 km with 0.1-year steps, the default (transient) SUPG
-    parameter (thin) against the steady one (thick), solid for ``"no-partial"``, dashed for ``"sub-element"``, over the
-    grey bands of :func:`figure` (docs/mismip.md, "Why Ice1r responds slowly")."""
+    """VAF lost and centreline grounding line against time at 4 km with 0.1-year steps from the transient SUPG
+    parameter's spin-up, that parameter (thin) against the steady one (thick), solid for ``"no-partial"``, dashed for
+    ``"sub-element"``, over the grey bands of :func:`figure` (docs/mismip.md, "Why Ice1r responds slowly")."""
     fig, axes = plt.subplots(1, 2, figsize=(14, 5))
     for case, rows in results.items():
         if case.cell_size != 4000.0 or case.dt != 0.1 or case.lagged or case.years < 100 or (
-                case.solver and case.solver != STEADY_SUPG):
+                case.spinup != "transient" or case.solver not in (STEADY_SUPG, TRANSIENT_SUPG)):
             continue
         t = [r["time"] for r in rows]
         steady = case.solver == STEADY_SUPG
         style = {"color": "C1" if steady else "C0", "ls": "-" if case.treatment == "no-partial" else "--",
                  "lw": 2.0 if steady else 1.0}
-        label = f"{case.treatment}, {'steady' if steady else 'transient (default)'} SUPG parameter"
+        label = f"{case.treatment}, {'steady' if steady else 'transient'} SUPG parameter"
         axes[0].plot(t, [r["vaf_lost"] for r in rows], label=label, **style)
         axes[1].plot(t, [r["grounding_line"] / 1e3 for r in rows], **style)
     ensemble_axes(axes)
@@ -438,15 +475,15 @@ def run(out: Path, full: bool) -> dict:
     log.info("load average at the end: %.1f %.1f %.1f", *load_end)
     chosen = default_treatment()
     years = max(c.years for c in results)
-    fixed = sorted((c for c in results if c.treatment == chosen and c.cell_size == 4000.0 and not c.solver
-                    and not c.lagged and not isinstance(c.dt, str) and c.years == years), key=lambda c: c.dt)
+    fixed = sorted((c for c in results if c.treatment == chosen and c.cell_size == 4000.0 and c.default_settings
+                    and not isinstance(c.dt, str) and c.years == years), key=lambda c: c.dt)
     finest, next_finest = (results[c][-1]["vaf_lost"] for c in fixed[:2])
     change = abs(finest - next_finest) / abs(next_finest)
     headline = (f"{chosen} (the MISMIP+ default) at 4 km: VAF lost after {years:g} yr {next_finest:.3e} m^3 at dt "
                 f"{fixed[1].dt:g} yr, {finest:.3e} at dt {fixed[0].dt:g} yr ({change:.1%} apart; WAVI 1 and 2 km: "
                 f"{peer_at('WAVI 1 km', 'vaf', years):.3e}, {peer_at('WAVI 2 km', 'vaf', years):.3e}); "
                 + "; ".join(f"{c.treatment} dt {c.dt}: {results[c][-1]['vaf_lost']:.3e}" for c in results
-                            if c.cell_size == 4000.0 and not c.solver and not c.lagged and c.treatment != chosen
+                            if c.cell_size == 4000.0 and c.default_settings and c.treatment != chosen
                             and c.years == years))
     return {"headline": headline, "headline_ok": change <= TOLERANCE, "rows": rows,
             "load_average": [load_start[0], load_end[0]]}

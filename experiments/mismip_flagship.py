@@ -125,15 +125,17 @@ def pilot_costs(cell_size: float, steps: int, dt: float, clock=time.perf_counter
 
 def initial_state(size: dict, out: Path) -> tuple[Path, dict]:
     """The state Ice1r starts from and what is known of its drift under Ice0 (see the module docstring): ``size``'s
-    ``start`` (a key of :data:`SIZES`, default the 4 km steady state) relaxed ``relax_years`` at ``cell_size`` into
-    ``out / size["relax_dir"]`` (default ``relax``), or that state again if an earlier run made it."""
+    ``start`` (a key of :data:`SIZES`, default the 4 km steady state ``size["source"]``, default
+    :data:`SOURCE_STATE`) relaxed ``relax_years`` at ``cell_size`` (``mismip_ice0`` with ``size["overrides"]``, if
+    given) into ``out / size["relax_dir"]`` (default ``relax``), or that state again if an earlier run made it."""
+    source_state = size.get("source", SOURCE_STATE)
     if size["relax_years"] == 0:
         if size["cell_size"] != 4000.0:
             raise ValueError(f"cell_size = {size['cell_size']:g}: without relaxation only the 4 km state is steady")
-        return SOURCE_STATE, {"relax_years": 0.0, "source": str(SOURCE_STATE.relative_to(STATES.parent.parent))}
+        return source_state, {"relax_years": 0.0, "source": str(source_state.relative_to(STATES.parent.parent))}
     if size.get("start") is None:
-        source, source_drift = SOURCE_STATE, {}
-        source_name = str(SOURCE_STATE.relative_to(STATES.parent.parent))
+        source, source_drift = source_state, {}
+        source_name = str(source_state.relative_to(STATES.parent.parent))
     else:
         source, source_drift = initial_state(SIZES[size["start"]], out)
         source_name = str(source.relative_to(out.parent))
@@ -144,7 +146,8 @@ def initial_state(size: dict, out: Path) -> tuple[Path, dict]:
         shutil.rmtree(directory, ignore_errors=True)
         tick = time.perf_counter()
         spin_up(size["cell_size"], size["relax_years"], directory, restart=source,
-                save_every=size["relax_years"], log_every=size.get("relax_log_every", 10.0))
+                save_every=size["relax_years"], log_every=size.get("relax_log_every", 10.0),
+                overrides=size.get("overrides"))
         log.info("relaxed %g years under Ice0 at %g km in %.0f s", size["relax_years"], size["cell_size"] / 1e3,
                  time.perf_counter() - tick)
     drift = {"relax_years": size["relax_years"], "source": source_name, **relaxation_drift(directory / "spinup.csv")}

@@ -193,3 +193,31 @@ def test_melt_control_on_a_scenario_without_melt_is_one_line(capsys, tmp_path):
                  "--steps", "1", "--mesh-size", "40000", "--out", str(tmp_path), "--no-progress"])
     assert code == 2
     assert "control = 'melt': this model has no such control" in capsys.readouterr().err
+
+
+def test_a_bad_supg_parameter_of_the_spin_up_is_one_line_before_any_run(capsys, tmp_path):
+    from experiments.mismip import spinup_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        spinup_main(["--out", str(tmp_path / "spinup"), "--supg-parameter", "upwind"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "solver.supg_parameter = 'upwind': allowed values are ('transient', 'steady')")
+    assert not (tmp_path / "spinup").exists()
+
+
+def test_every_saved_convergence_run_is_a_case_of_the_study_that_pins_its_settings():
+    """data/mismip/convergence/runs holds one CSV per complete case of ``--full`` (so the study reads them back instead
+    of running them), and each case made before 29 Nov 2026 names the transient SUPG parameter and its spin-up."""
+    from pathlib import Path
+
+    from experiments.mismip_convergence import SPINUPS, cases, saved_results
+
+    runs = Path(__file__).resolve().parents[2] / "data" / "mismip" / "convergence" / "runs"
+    results = saved_results(runs)
+    assert {case.tag + ".csv" for case in results} == {path.name for path in runs.glob("*.csv")}
+    assert [case for case in cases(True) if case.default_settings and case not in results] == []
+    for case in results:
+        assert SPINUPS[case.spinup].is_file()
+        supg = dict(case.solver).get("solver.supg_parameter")
+        assert (supg is not None) == (case.spinup == "transient"), case.tag
