@@ -1,10 +1,11 @@
 """Where the flagship gradient's predicted time missed, and what the prediction before the run gives now.
 
-From the saved records of two flagship runs (docs/mismip.md, "Why the predicted time missed"): Run 4 at 1 km
-(``benchmarks/results/mismip_flagship_1km/``: its calibration, the time of every forward and backward step, the
-manager's time per action kind) and Run 3 at 2 km (``benchmarks/results/mismip_flagship_2km_run3/``: its
-calibration and its result row, which holds the prediction with the first sweep's measured step costs, but no
-per-step record).  Both runs planned H-Revolve on the platform of a 20-step calibration prefix and were measured in
+From the saved records of two flagship runs (docs/mismip.md, "Why the predicted time missed"): Run 4 at 1 km (made
+with the transient SUPG parameter, ``benchmarks/results/mismip_flagship_1km_transient/``: its calibration, the time
+of every forward and backward step, the manager's time per action kind) and Run 3 at 2 km
+(``benchmarks/results/mismip_flagship_2km_run3/``: its calibration and its result row, which holds the prediction
+with the first sweep's measured step costs, but no per-step record).
+Both runs planned H-Revolve on the platform of a 20-step calibration prefix and were measured in
 wall time.  The simulator's makespan of the run's schedule is recomputed with the costs replaced one part at a time
 by what the run measured, in this order (each ratio is the new makespan over the previous one; their product is
 measured / predicted):
@@ -42,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "data" / "mismip" / "convergence" / "runs"
-PILOTS = {"4 km no-partial": "no-partial_4km_dt0.1_100yr.csv",
-          "4 km no-partial, steady SUPG": "no-partial_4km_dt0.1_100yr_supg_parametersteady.csv"}
+PILOTS = {"4 km no-partial": "no-partial_4km_dt0.1_100yr_supg_parametertransient_transient-spinup.csv",
+          "4 km no-partial, steady SUPG": "no-partial_4km_dt0.1_100yr_supg_parametersteady_transient-spinup.csv"}
 STEPS = 1000
 PREFIX = 20
 
@@ -137,7 +138,7 @@ def main(argv=None) -> None:
     import_firedrake()  # checkpointing.adjoint imports it: without PETSc seeing --markdown
     from checkpointing.adjoint.calibration import Calibration
 
-    one = RESULTS / "mismip_flagship_1km"
+    one = RESULTS / "mismip_flagship_1km_transient"
     steps = read_rows(one / "step_costs.csv")
     first_sweep = np.array([float(r["seconds"]) for r in steps if r["sweep"] == "first"])
     backward = np.array([float(r["seconds"]) for r in steps if r["kind"] == "backward"])[::-1]  # B_0 .. B_{l-1}
