@@ -27,7 +27,7 @@ documented                                        run as
 ``python -m experiments.X --out D`` or            a copy of ``D`` from the document that ran it first in this test
 ``icesheet invert ... --out D`` again, in a       session (the same default-size experiment or inversion, run once)
 later document, word for word
-a command of a block that a transcript of docs/   nothing: the transcript runs it and compares its output
+a command of a block that a transcript (``$ ``)   nothing: the transcript runs it and compares its output
 shows with its output, word for word
 ``icesheet run|gradient|ensemble`` ``--steps N``  ``--steps 2``; without ``--steps``: ``--steps 2`` appended
 ``icesheet run|gradient|ensemble`` without        ``--mesh-size 40000`` appended (coarse mesh, m)
@@ -258,7 +258,7 @@ def _expand_assignments(commands: list[str]) -> list[str]:
     return expanded
 
 
-#: commands that a transcript of docs/ runs and whose output it compares
+#: commands that a transcript runs and whose output it compares
 TRANSCRIBED = {item["command"] for item in DOCUMENTED if item.get("output")}
 
 
