@@ -6,6 +6,9 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh &&
 OUT ?= out
 PYTEST_ARGS ?=
+# make test: one pytest worker per core (pytest-xdist), the tests of one file on one worker in their order
+# (tests/test_docs.py runs a document's blocks in order in one directory; module fixtures are built once)
+TEST_WORKERS ?= auto
 
 .PHONY: install run smoke test test-python test-firedrake test-mpi figures bench clean help
 
@@ -29,7 +32,7 @@ smoke: install
 	$(ENV) python -m experiments.smoke_taylor --out $(OUT)/smoke
 
 test: install
-	$(ENV) python -m pytest $(PYTEST_ARGS)
+	$(ENV) python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-python: install
 	$(ENV) python -m pytest -m "not firedrake" tests/checkpointing tests/experiments tests/test_install_script.py $(PYTEST_ARGS)

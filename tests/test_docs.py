@@ -22,10 +22,16 @@ documented                                        run as
                                                   hours; the default size of the same experiment is run where shown
 ``pytest -m mpi``                                 ``pytest -m mpi --collect-only -q`` in the repository: the marker
                                                   selects tests (running them is the test suite's job)
-``python -m experiments.X --out D`` again, in a  a copy of ``D`` from the document that ran it first in this test
-later document, word for word                     session (the same default-size experiment, run once)
-``icesheet run|gradient`` ``--steps N``           ``--steps 2``; without ``--steps``: ``--steps 2`` appended
-``icesheet run|gradient`` without ``--mesh-size``  ``--mesh-size 40000`` appended (coarse mesh, m)
+``NAME=value`` (a line of its own), then         ``value`` in place of ``$NAME`` in the block's later commands (as
+``$NAME``                                         the shell does), before the rules below
+``python -m experiments.X --out D`` or            a copy of ``D`` from the document that ran it first in this test
+``icesheet invert ... --out D`` again, in a       session (the same default-size experiment or inversion, run once)
+later document, word for word
+a command of a block that a transcript (``$ ``)   nothing: the transcript runs it and compares its output
+shows with its output, word for word
+``icesheet run|gradient|ensemble`` ``--steps N``  ``--steps 2``; without ``--steps``: ``--steps 2`` appended
+``icesheet run|gradient|ensemble`` without        ``--mesh-size 40000`` appended (coarse mesh, m)
+``--mesh-size``
 ``icesheet invert``                               ``--max-iterations 5 --max-solves 2`` appended where not given:
                                                   every path of the command (files, weight search, L-curve, TV,
                                                   resume, outputs) runs, on fewer iterations (a coarser mesh is no
@@ -36,7 +42,7 @@ later document, word for word                     session (the same default-size
 ================================================  =================================================================
 
 After an ``icesheet`` command the output directory it documents (``--out``, or the default ``out/run``,
-``out/gradient`` and ``output/invert``) must hold ``summary.json``.
+``out/gradient``, ``output/ensemble`` and ``output/invert``) must hold ``summary.json``.
 """
 from __future__ import annotations
 
@@ -57,9 +63,11 @@ SMALL_STEPS = "2"
 COARSE_MESH = "40000"
 FEW_ITERATIONS = {"--max-iterations": "5", "--max-solves": "2"}
 CONFIG = "[time]\ndt = 5.0\n"
-DEFAULT_OUT = {"run": "out/run", "gradient": "out/gradient", "invert": "output/invert"}
-#: default-size experiments already run in this session: the command, word for word -> the directory it ran in
-EXPERIMENTS_RUN: dict[str, Path] = {}
+DEFAULT_OUT = {"run": "out/run", "gradient": "out/gradient", "ensemble": "output/ensemble",
+               "invert": "output/invert"}
+#: default-size experiments and inversions already run in this session: the command's words (shlex.join) -> the
+#: directory it ran in
+ALREADY_RUN: dict[str, Path] = {}
 
 
 def fenced_blocks(path: Path) -> list[tuple[str, list[str], int]]:
@@ -136,9 +144,9 @@ def rewrite(command: str, tmp: Path) -> tuple[str, Path | None]:
         return f"make -n -C {shlex.quote(str(ROOT))} {words[1]}", None
     if words[:2] == ["python", "-m"] and "--full" in words:
         return f"cd {shlex.quote(str(ROOT))} && python -m {words[2]} --help", None
-    if _is_experiment(words) and EXPERIMENTS_RUN.get(command, tmp) != tmp:
+    if _is_reusable(words) and ALREADY_RUN.get(shlex.join(words), tmp) != tmp:
         out = words[words.index("--out") + 1]
-        source = shlex.quote(str(EXPERIMENTS_RUN[command] / out))
+        source = shlex.quote(str(ALREADY_RUN[shlex.join(words)] / out))
         return f"mkdir -p {shlex.quote(out)} && cp -r {source}/. {shlex.quote(out)}/", None
     if "pytest" in words and "-m" in words:
         return f"cd {shlex.quote(str(ROOT))} && {command} --collect-only -q", None
@@ -161,15 +169,17 @@ def rewrite(command: str, tmp: Path) -> tuple[str, Path | None]:
     return shlex.join(words), out
 
 
-def _is_experiment(words: list[str]) -> bool:
-    """A default-size experiment with an explicit output directory: ``python -m experiments.X --out D``."""
-    return (words[:2] == ["python", "-m"] and len(words) > 2 and words[2].startswith("experiments.")
-            and "--out" in words[:-1] and "--full" not in words)
+def _is_reusable(words: list[str]) -> bool:
+    """A default-size experiment or an inversion with an explicit output directory: ``python -m experiments.X --out
+    D`` or ``icesheet invert ... --out D``."""
+    experiment = words[:2] == ["python", "-m"] and len(words) > 2 and words[2].startswith("experiments.")
+    return ((experiment or words[:2] == ["icesheet", "invert"]) and "--out" in words[:-1] and "--full" not in words
+            and "--resume" not in words)
 
 
 def _environment() -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", MPLBACKEND="Agg")
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1", MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     return env
 
@@ -235,9 +245,27 @@ def _document_directory(item: dict, factory) -> Path:
     return _DOCUMENT_DIRECTORIES[document]
 
 
+def _expand_assignments(commands: list[str]) -> list[str]:
+    """``commands`` with ``$NAME`` (or ``${NAME}``) replaced by the value of an earlier plain ``NAME=value`` line."""
+    values, expanded = {}, []
+    for command in commands:
+        for name, value in values.items():
+            command = re.sub(rf"\$(?:{name}\b|\{{{name}\}})", lambda _: value, command)
+        assignment = re.fullmatch(r"(\w+)=(\S+)", command)
+        if assignment:
+            values[assignment.group(1)] = assignment.group(2)
+        expanded.append(command)
+    return expanded
+
+
+#: commands that a transcript runs and whose output it compares
+TRANSCRIBED = {item["command"] for item in DOCUMENTED if item.get("output")}
+
+
 def _run_block(item: dict, tmp: Path) -> None:
     """The commands of one block in order, in one shell (a later line may use what an earlier one set or wrote)."""
-    rewritten = [rewrite(command, tmp) for command in item["block"]]
+    commands = [c for c in _expand_assignments(item["block"]) if c not in TRANSCRIBED]
+    rewritten = [rewrite(command, tmp) for command in commands]
     script = "set -e\n" + "\n".join(command for command, _ in rewritten)
     proc = subprocess.run(["bash", "-c", script], cwd=tmp, env=_environment(), capture_output=True, text=True,
                           timeout=900)
@@ -246,9 +274,9 @@ def _run_block(item: dict, tmp: Path) -> None:
     for command, out in rewritten:
         if out is not None:
             assert (out / "summary.json").is_file(), f"{shown}`{command}`: no summary.json in {out}"
-    for command in item["block"]:
-        if _is_experiment(shlex.split(command)):
-            EXPERIMENTS_RUN.setdefault(command, tmp)
+    for words in map(shlex.split, commands):
+        if _is_reusable(words):
+            ALREADY_RUN.setdefault(shlex.join(words), tmp)
 
 
 # ---------------------------------------------------------------------------------------- files that do not exist
