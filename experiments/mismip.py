@@ -17,8 +17,8 @@ Two entry points:
   a JSON with the time) every ``--save-every`` years and at the end, logs VAF drift and grounding line to
   ``DIR/spinup.csv``.  A stopped run restarts from its last saved state.
 - ``python -m experiments.mismip --out DIR [--full]``: the three experiments from the spin-up state in
-  ``data/mismip/`` (default: 8 km; ``--full``: the finest saved, see :func:`sizes`), figures, tables and the final
-  state of each (``DIR/mismip/<experiment>_final.h5``).
+  ``data/mismip/`` (default: 4 km; ``--full``: 2, 4 and 8 km, those saved, see :func:`sizes`), figures, tables and
+  the final state of each (``DIR/mismip/<experiment>_final.h5``).
 
 Headline check: Ice0 stays steady (its centreline grounding line moves by less than one cell in 100 years) and Ice1r
 retreats (VAF falls, the grounding line moves upstream); the numbers beside the peer's are in the headline.

@@ -27,7 +27,8 @@ Petrov-Galerkin term (Brooks & Hughes 1982, CMAME 32) adds diffusion along flow 
 On MISMIP+ Ice1r the choice moves the grounding line's response to the melt by a factor of about two: with short
 steps the ``"transient"`` parameter leaves node-to-node oscillations of the thickness where the melt cuts the shelf
 next to the grounding line, grounded bumps that hold the grounding line back (docs/mismip.md, "Why Ice1r responds
-slowly"); the MISMIP+ scenarios use ``"steady"``.  Backward Euler with SUPG is unconditionally stable, so Courant numbers well above 1 are fine.
+slowly"); the MISMIP+ scenarios use ``"steady"``.  Backward Euler with SUPG is unconditionally stable, so Courant
+numbers well above 1 are fine.
 
 Conservation.  The constant function 1 is in the test space and the SUPG term vanishes for it
 (:math:`\nabla 1 = 0`), so :math:`\int h\,dx` changes exactly by :math:`\delta t(\int a\,dx - \text{boundary flux})`:
