@@ -252,7 +252,9 @@ class VelocitySolver:
         self._keep = options.keep_factorisation and (adaptive or self.strategy == "picard-chord")
         self._kept_velocity: int | None = None
         self._use_kept = False
-        self._factorised = False
+        # Whether a Newton iteration or a chord factorisation has run since construction (the preconditioner then holds
+        # a factorisation worth keeping; a solve with neither, e.g. plain Picard, leaves nothing to keep).
+        self._has_factorisation = False
         self._newton_solver.snes.setUpdate(self._before_newton_iteration)
         if adaptive:
             # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
@@ -322,7 +324,7 @@ class VelocitySolver:
                 rebuild = ksp.getIterationNumber() > opts.rebuild_iterations or ksp.getConvergedReason() < 0
             if rebuild:
                 _set_lag_preconditioner(snes, -2)  # rebuild at the next Jacobian, then keep (-1)
-        self._factorised = True
+        self._has_factorisation = True
 
     # -- norms -----------------------------------------------------------------------------------------------------
     def _norm(self, array) -> float:
@@ -401,7 +403,7 @@ class VelocitySolver:
         if not self.newton:  # (Newton and the chord iterations leave their last relative residual in info)
             info.final_residual = self.relative_residual()
         self._use_kept = False
-        if self._keep and self._factorised:
+        if self._keep and self._has_factorisation:
             self._kept_velocity = self._fingerprint()
         return info
 
@@ -477,7 +479,7 @@ class VelocitySolver:
             pc.setUp()
             pc.setReusePreconditioner(True)  # SNES sets the flag again at its next Jacobian
             info.chord_factorisations += 1
-            self._factorised = True
+            self._has_factorisation = True
             self._anderson_chord.reset()
 
         # The residual vector holds F at the current velocity: the last relative residual in info was assembled there.
