@@ -160,7 +160,7 @@ class VelocitySolver:
         if self.strategy == "picard-chord" and not exact_factorisation(options.linear_solver, options.preconditioner,
                                                                        ranks):
             raise ValueError(f"strategy = 'picard-chord' with linear_solver = {options.linear_solver!r}, "
-                             f"preconditioner = {options.preconditioner!r} on {ranks} ranks: the chord iteration "
+                             f"preconditioner = {options.preconditioner!r} on {ranks} rank(s): the chord iteration "
                              f"needs an exact factorisation ('cholesky' or 'lu'; the subdomain ones on one rank only)")
         self.velocity = velocity
         self.options = options
