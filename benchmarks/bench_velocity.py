@@ -56,6 +56,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.petsc_events import (NUMERIC_FACTORISATION_EVENTS, SYMBOLIC_FACTORISATION_EVENTS,  # noqa: E402
+                                     event_count)
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = ROOT / "docs" / "figures" / "solver_strategies.png"
 #: name -> PicardOptions keywords over the defaults (None: the PETSc SNES solve configured as icepack's); the
@@ -98,15 +100,8 @@ COLUMNS = ("cell_size", "ranks", "dofs", "mode", "candidate", "default", "wall_p
            "cpu_per_solve", "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov",
            "symbolic_factorisations", "numeric_factorisations", "symbolic_first_solve", "final_residual",
            "difference_to_reference", "fallback", "load", "error")
-EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
-          "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
-
-
-def event_count(names: tuple[str, ...]) -> int:
-    """How often the PETSc log events ``names`` ran, summed."""
-    from firedrake.petsc import PETSc
-
-    return sum(PETSc.Log.Event(name).getPerfInfo()["count"] for name in names)
+EVENTS = {"symbolic_factorisations": SYMBOLIC_FACTORISATION_EVENTS,
+          "numeric_factorisations": NUMERIC_FACTORISATION_EVENTS}
 
 
 @dataclass

@@ -85,6 +85,7 @@ import firedrake
 from firedrake.assemble import get_assembler
 from firedrake.exceptions import ConvergenceError
 from firedrake.petsc import PETSc
+from mpi4py import MPI
 import numpy as np
 from pyadjoint import stop_annotating
 from pyadjoint.tape import annotate_tape
@@ -384,7 +385,7 @@ class VelocitySolver:
         # takes part in the reduction, whatever its own answer.
         comm = self.velocity.function_space().mesh().comm
         kept = self._kept_velocity is not None and self._kept_velocity == self._fingerprint()
-        self._use_kept = bool(comm.allreduce(int(kept), op=_mpi_min()))
+        self._use_kept = bool(comm.allreduce(int(kept), op=MPI.MIN))
         self._forget_kept()  # until this solve has converged
         with stop_annotating():
             self.residual_scale.assign(max(self.load_norm(), np.finfo(float).tiny))
@@ -652,12 +653,6 @@ def _set_lag_preconditioner(snes, lag: int) -> None:
 def _petsc_library() -> ctypes.CDLL:
     """The petsc4py extension module as a shared library: the libpetsc it links holds PETSc's C functions."""
     return ctypes.CDLL(PETSc.__file__)
-
-
-def _mpi_min():
-    from mpi4py import MPI
-
-    return MPI.MIN
 
 
 def _dirichlet_mask(V, bcs):
