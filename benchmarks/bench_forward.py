@@ -34,14 +34,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.petsc_events import NUMERIC_FACTORISATION_EVENTS, event_count  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results"
 #: scenario -> target cell sizes (m); the shallow-stream domain is 640 km x 80 km, the SIA one 900 km x 900 km.
 CELL_SIZES = {"marine_ice_stream": (4000.0, 2000.0, 1000.0), "halfar_dome": (50000.0, 25000.0, 12500.0)}
 QUICK_CELL_SIZES = {"marine_ice_stream": (16000.0, 8000.0), "halfar_dome": (50000.0, 25000.0)}
 ASSEMBLY_EVENTS = ("ParLoopExecute",)
 LINEAR_EVENTS = ("KSPSolve", "PCSetUp")
-#: numeric factorisations (rank 0's; one per subdomain and rank for the Schwarz preconditioner), thickness's included
-FACTORISATION_EVENTS = ("MatLUFactorNum", "MatCholFctrNum")
 COLUMNS = ("scenario", "variant", "ranks", "cell_size", "dofs", "steps", "dt", "wall_per_step", "cpu_per_step",
            "picard_per_step", "newton_per_step", "chord_per_step", "factorisations_per_step", "assembly_per_step",
            "linear_per_step", "other_per_step", "assembly_fraction", "linear_fraction")
@@ -53,13 +53,6 @@ def _event_times(names, comm) -> float:
 
     local = sum(PETSc.Log.Event(name).getPerfInfo()["time"] for name in names)
     return comm.allreduce(local, op=_mpi_max())
-
-
-def _event_counts(names) -> int:
-    """How often the PETSc log events ``names`` ran on this rank, summed."""
-    from firedrake.petsc import PETSc
-
-    return sum(PETSc.Log.Event(name).getPerfInfo()["count"] for name in names)
 
 
 def variant_name(overrides: dict) -> str:
@@ -76,6 +69,14 @@ def parse_override(text: str) -> tuple[str, object]:
         return key.strip(), tomllib.loads(f"value = {value}")["value"]
     except tomllib.TOMLDecodeError:
         return key.strip(), value.strip()  # a bare word: a string
+
+
+def override_argument(text: str) -> str:
+    """``--set``'s argument, checked: ``KEY=VALUE`` (parsed by :func:`parse_override` in the workers)."""
+    key, equals, _ = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"--set {text}: expected KEY=VALUE")
+    return text
 
 
 def _mpi_max():
@@ -99,7 +100,7 @@ def measure(scenario: str, cell_size: float, steps: int, warmup: int, overrides:
     for _ in range(warmup):
         model.step(dt)
     assembly0, linear0 = _event_times(ASSEMBLY_EVENTS, comm), _event_times(LINEAR_EVENTS, comm)
-    factorisations0 = _event_counts(FACTORISATION_EVENTS)
+    factorisations0 = event_count(NUMERIC_FACTORISATION_EVENTS)  # rank 0's, the thickness solve's included
     comm.barrier()
     start, cpu_start = time.perf_counter(), time.process_time()
     infos = [model.step(dt) for _ in range(steps)]
@@ -107,7 +108,7 @@ def measure(scenario: str, cell_size: float, steps: int, warmup: int, overrides:
     cpu = comm.allreduce(time.process_time() - cpu_start, op=_mpi_max())
     assembly = _event_times(ASSEMBLY_EVENTS, comm) - assembly0
     linear = _event_times(LINEAR_EVENTS, comm) - linear0
-    factorisations = _event_counts(FACTORISATION_EVENTS) - factorisations0
+    factorisations = event_count(NUMERIC_FACTORISATION_EVENTS) - factorisations0
     return {"scenario": scenario, "variant": variant_name(overrides), "ranks": comm.size, "cell_size": cell_size,
             "dofs": dofs, "steps": steps, "dt": dt,
             "factorisations_per_step": factorisations / steps,
@@ -206,7 +207,7 @@ def main(argv=None) -> None:
     parser.add_argument("--append", action="store_true",
                         help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several "
                              "runs)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=override_argument,
                         help="a scenario parameter for every case, e.g. solver.strategy=\"picard-chord\" (repeatable; "
                              "the rows are labelled with them)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -56,10 +56,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.petsc_events import (NUMERIC_FACTORISATION_EVENTS, SYMBOLIC_FACTORISATION_EVENTS,  # noqa: E402
+                                     event_count)
 RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = ROOT / "docs" / "figures" / "solver_strategies.png"
-#: name -> PicardOptions keywords over the defaults ("default": the default strategy, on one rank "picard-chord",
-#: on several "picard-newton"; None: the PETSc SNES solve configured as icepack's)
+#: name -> PicardOptions keywords over the defaults (None: the PETSc SNES solve configured as icepack's); the
+#: candidate that is the resolved default strategy alone (``PicardOptions().resolved_strategy``: "picard-chord" with
+#: an exact factorisation, "picard-newton" otherwise) is marked in the ``default`` column
 CANDIDATES = {
     "picard mumps (seed)": {"strategy": "picard", "linear_solver": "mumps"},
     "picard": {"strategy": "picard"},
@@ -97,15 +100,8 @@ COLUMNS = ("cell_size", "ranks", "dofs", "mode", "candidate", "default", "wall_p
            "cpu_per_solve", "cpu_ratio_to_snes", "linear_solves", "picard", "newton", "chord", "krylov",
            "symbolic_factorisations", "numeric_factorisations", "symbolic_first_solve", "final_residual",
            "difference_to_reference", "fallback", "load", "error")
-EVENTS = {"symbolic_factorisations": ("MatLUFactorSym", "MatCholFctrSym"),
-          "numeric_factorisations": ("MatLUFactorNum", "MatCholFctrNum")}
-
-
-def event_count(names: tuple[str, ...]) -> int:
-    """How often the PETSc log events ``names`` ran, summed."""
-    from firedrake.petsc import PETSc
-
-    return sum(PETSc.Log.Event(name).getPerfInfo()["count"] for name in names)
+EVENTS = {"symbolic_factorisations": SYMBOLIC_FACTORISATION_EVENTS,
+          "numeric_factorisations": NUMERIC_FACTORISATION_EVENTS}
 
 
 @dataclass
@@ -331,11 +327,13 @@ def main(argv=None) -> None:
              "steps": args.steps}]
     if args.append and (RESULTS / "bench_velocity.json").is_file():
         saved = json.loads((RESULTS / "bench_velocity.json").read_text())
-        ranks = PETSc.COMM_WORLD.size
-        rows = [r for r in saved["rows"]
-                if r["cell_size"] not in args.cell_sizes or r.get("ranks", 1) != ranks] + rows
+        ranks, mode = PETSc.COMM_WORLD.size, runs[0]["mode"]
+        # A row is replaced by this run's row of the same (cell size, ranks, mode); rows of older tables without a
+        # mode were sequence runs.
+        rows = [r for r in saved["rows"] if r["cell_size"] not in args.cell_sizes or r.get("ranks", 1) != ranks
+                or r.get("mode", "sequence") != mode] + rows
         runs = saved.get("runs", []) + runs
-        rows.sort(key=lambda r: (r.get("ranks", 1), -r["cell_size"]))
+        rows.sort(key=lambda r: (r.get("ranks", 1), r.get("mode", "sequence"), -r["cell_size"]))
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} ({os.cpu_count()} CPUs, shared "
           "machine: ratios from one run are comparable, absolute times move with the load)")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -476,6 +476,7 @@ def _set_columns(function, columns) -> None:
 
 def _grid_on_vertices(data, field, mesh) -> MeshObservations:
     import firedrake as fd
+    from mpi4py import MPI
 
     V = fd.VectorFunctionSpace(mesh, "CG", 1)
     xy = fd.Function(V).interpolate(fd.SpatialCoordinate(mesh)).dat.data_ro
@@ -488,8 +489,8 @@ def _grid_on_vertices(data, field, mesh) -> MeshObservations:
     comm = mesh.comm
     count = int(comm.allreduce(int(np.count_nonzero(valid))))
     if count == 0:
-        low = [comm.allreduce(float(xy[:, k].min()), op=_mpi_min()) for k in range(2)]
-        high = [-comm.allreduce(-float(xy[:, k].max()), op=_mpi_min()) for k in range(2)]
+        low = [comm.allreduce(float(xy[:, k].min()), op=MPI.MIN) for k in range(2)]
+        high = [comm.allreduce(float(xy[:, k].max()), op=MPI.MAX) for k in range(2)]
         raise ObservationFileError(data.path, "x, y", f"the grid's data, x in [{data.x[0]:g}, {data.x[-1]:g}] m, "
                                    f"y in [{data.y[0]:g}, {data.y[-1]:g}] m, reach no vertex of the mesh "
                                    f"(x in [{low[0]:g}, {high[0]:g}], y in [{low[1]:g}, {high[1]:g}])")
@@ -547,9 +548,3 @@ def misfit_per_observation(observations):
         term = o.chi_squared()
         value = term if value is None else value + term
     return value / total
-
-
-def _mpi_min():
-    from mpi4py import MPI
-
-    return MPI.MIN

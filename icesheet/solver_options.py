@@ -185,6 +185,11 @@ class PicardOptions:
         for name in ("forcing_floor", "keep_factorisation"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"solver {name} = {getattr(self, name)!r}: must be true or false")
+        if self.strategy == "picard-chord" and not exact_factorisation(self.linear_solver, self.preconditioner, 1):
+            raise ValueError(f"strategy = 'picard-chord' with linear_solver = {self.linear_solver!r}, preconditioner = "
+                             f"{self.preconditioner!r}: the chord iteration needs an exact factorisation; allowed: "
+                             f"linear_solver 'cholesky' or 'mumps', or preconditioner 'cholesky' or 'lu' (any ranks), "
+                             f"'auto', {_LOCAL_CHOLESKY[0]!r} or {_LOCAL_CHOLESKY[1]!r} (one rank)")
         if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton",
                                                              "picard-chord"):
             raise ValueError(f"newton_finish = off with strategy = {self.strategy!r}: that strategy ends with "

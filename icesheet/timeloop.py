@@ -52,18 +52,14 @@ def check_field(name: str, function, minimum: float | None = None, strict: bool 
         raise InvalidFieldError(f"{name}{where}: {bad} values are NaN or infinite; it must be finite everywhere")
     if minimum is None:
         return
+    from mpi4py import MPI  # (here: this module imports no MPI at load)
+
     local_min = float(values.min()) if values.size else math.inf
-    lowest = comm.allreduce(local_min, op=_mpi_min())
+    lowest = comm.allreduce(local_min, op=MPI.MIN)
     if lowest < minimum or (strict and lowest <= minimum):
         relation = ">" if strict else ">="
         raise InvalidFieldError(f"{name}{where}: minimum value {lowest:g}; it must be {relation} {minimum:g} "
                                 "everywhere")
-
-
-def _mpi_min():
-    from mpi4py import MPI
-
-    return MPI.MIN
 
 
 def run_steps(model, n_steps: int, dt: float, progress: bool = True, on_step=None, stable: bool = True,

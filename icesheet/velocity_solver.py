@@ -48,9 +48,12 @@ Jacobian changes little from one step to the next, so the factorisation a solve 
 (or chord operator) for the next one: a solve that continues the loop starts with it and factorises only when the
 iteration says it has gone stale (a slow CG solve, a slow chord step).  "Continues the loop" is tested, not assumed:
 the warm start must be, bit for bit, the velocity the previous solve converged to (a CRC-32 of each rank's values
-is kept, not the field), and no adjoint solve may have refactorised Newton's preconditioner since.  A solve from a
-restored state (a checkpoint, a repeated step) therefore factorises at its first Jacobian and repeats its bits, and a
-recomputed step differs from the forward run's, which continued the loop, only within the solve's tolerance.
+is kept, not the field; tested before a re-taping hint overwrites it), and no adjoint solve may have refactorised
+Newton's preconditioner since.  Restoring the bits of the last converged velocity therefore counts as continuing the
+loop; a solve from any other restored state (a checkpoint, a repeated step) factorises at its first Jacobian and
+repeats its bits.  A recomputed step can thus differ from the forward run's, which continued the loop, but only
+within the solve's tolerance, and so can a checkpointed gradient from the store-all one (not to round-off:
+tests/adjoint/test_ice_manager.py asserts Revolve's gradient equal to store-all's to 1e-10 relative).
 
 Adjoint modes.  ``"unrolled"`` tapes every Picard linear solve, as a classical AD tool would; it is defined for the
 ``"picard"`` strategy only (an Anderson step's mixing weights and a line search's step length depend on the iterates
@@ -82,6 +85,7 @@ import firedrake
 from firedrake.assemble import get_assembler
 from firedrake.exceptions import ConvergenceError
 from firedrake.petsc import PETSc
+from mpi4py import MPI
 import numpy as np
 from pyadjoint import stop_annotating
 from pyadjoint.tape import annotate_tape
@@ -157,7 +161,7 @@ class VelocitySolver:
         if self.strategy == "picard-chord" and not exact_factorisation(options.linear_solver, options.preconditioner,
                                                                        ranks):
             raise ValueError(f"strategy = 'picard-chord' with linear_solver = {options.linear_solver!r}, "
-                             f"preconditioner = {options.preconditioner!r} on {ranks} ranks: the chord iteration "
+                             f"preconditioner = {options.preconditioner!r} on {ranks} rank(s): the chord iteration "
                              f"needs an exact factorisation ('cholesky' or 'lu'; the subdomain ones on one rank only)")
         self.velocity = velocity
         self.options = options
@@ -249,7 +253,9 @@ class VelocitySolver:
         self._keep = options.keep_factorisation and (adaptive or self.strategy == "picard-chord")
         self._kept_velocity: int | None = None
         self._use_kept = False
-        self._factorised = False
+        # Whether a Newton iteration or a chord factorisation has run since construction (the preconditioner then holds
+        # a factorisation worth keeping; a solve with neither, e.g. plain Picard, leaves nothing to keep).
+        self._has_factorisation = False
         self._newton_solver.snes.setUpdate(self._before_newton_iteration)
         if adaptive:
             # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
@@ -319,7 +325,7 @@ class VelocitySolver:
                 rebuild = ksp.getIterationNumber() > opts.rebuild_iterations or ksp.getConvergedReason() < 0
             if rebuild:
                 _set_lag_preconditioner(snes, -2)  # rebuild at the next Jacobian, then keep (-1)
-        self._factorised = True
+        self._has_factorisation = True
 
     # -- norms -----------------------------------------------------------------------------------------------------
     def _norm(self, array) -> float:
@@ -327,8 +333,9 @@ class VelocitySolver:
         return float(np.sqrt(comm.allreduce(float(np.sum(array * array)))))
 
     def _fingerprint(self) -> int:
-        """A checksum of this rank's velocity values (CRC-32): equal on every rank to that of an earlier solve's
-        converged velocity iff the solver is continuing the time loop it left (no state restored since)."""
+        """A checksum of this rank's velocity values (CRC-32): the solver continues the time loop it left if the warm
+        start has the bits of the last converged velocity on every rank (restoring those bits counts as continuing:
+        tests/icesheet/test_adjoint_modes.py relies on it)."""
         return zlib.crc32(np.ascontiguousarray(self.velocity.dat.data_ro))
 
     def _forget_kept(self) -> None:
@@ -374,14 +381,16 @@ class VelocitySolver:
         if hinted and np.shape(converged) != self.velocity.dat.data_ro.shape:
             raise ValueError(f"converged: shape {np.shape(converged)}; the owned velocity values have shape "
                              f"{self.velocity.dat.data_ro.shape}")
+        # The warm start is tested before a hint overwrites it (module docstring, "Kept factorisation"); every rank
+        # takes part in the reduction, whatever its own answer.
+        comm = self.velocity.function_space().mesh().comm
+        kept = self._kept_velocity is not None and self._kept_velocity == self._fingerprint()
+        self._use_kept = bool(comm.allreduce(int(kept), op=MPI.MIN))
+        self._forget_kept()  # until this solve has converged
         with stop_annotating():
             self.residual_scale.assign(max(self.load_norm(), np.finfo(float).tiny))
             if hinted:
                 self.velocity.dat.data_wo[...] = converged
-        comm = self.velocity.function_space().mesh().comm
-        kept = self._kept_velocity is not None and self._kept_velocity == self._fingerprint()
-        self._use_kept = bool(comm.allreduce(int(kept), op=_mpi_min()))
-        self._forget_kept()  # until this solve has converged
         info = VelocitySolveInfo(strategy=self.strategy, residuals=[self.relative_residual()])
         if self.adjoint_mode == "unrolled":
             self._picard_loop(info, to_switch=False)  # taped
@@ -395,7 +404,7 @@ class VelocitySolver:
         if not self.newton:  # (Newton and the chord iterations leave their last relative residual in info)
             info.final_residual = self.relative_residual()
         self._use_kept = False
-        if self._keep and self._factorised:
+        if self._keep and self._has_factorisation:
             self._kept_velocity = self._fingerprint()
         return info
 
@@ -471,7 +480,7 @@ class VelocitySolver:
             pc.setUp()
             pc.setReusePreconditioner(True)  # SNES sets the flag again at its next Jacobian
             info.chord_factorisations += 1
-            self._factorised = True
+            self._has_factorisation = True
             self._anderson_chord.reset()
 
         # The residual vector holds F at the current velocity: the last relative residual in info was assembled there.
@@ -569,10 +578,11 @@ class SharedFactorisation:
     tolerance of 1e-12 with it (one iteration).  Preconditioning the adjoint with the factorisation Newton last built
     instead (an earlier iterate's or the neighbouring time step's Jacobian) took 12-16 CG iterations at 2 km, cost as
     much as the refactorisation, and left the gradient depending on the schedule at 6e-9 relative (which factorisation
-    a backward step finds depends on the recomputations before it); refactorising keeps checkpointed gradients equal
-    to store-all's to round-off.  Every set-up calls ``on_prepare`` (the solver then forgets its kept
-    factorisation), so that the next forward solve factorises at its first Jacobian and never depends on what the
-    adjoint left."""
+    a backward step finds depends on the recomputations before it); refactorising removes that dependence from the
+    adjoint solve (checkpointed gradients still differ from store-all's within the forward solve's tolerance, where a
+    recomputed step factorised afresh: module docstring, "Kept factorisation").  Every set-up calls ``on_prepare``
+    (the solver then forgets its kept factorisation), so that the next forward solve factorises at its first Jacobian
+    and never depends on what the adjoint left."""
 
     def __init__(self, snes, on_prepare=None):
         self.snes = snes
@@ -643,12 +653,6 @@ def _set_lag_preconditioner(snes, lag: int) -> None:
 def _petsc_library() -> ctypes.CDLL:
     """The petsc4py extension module as a shared library: the libpetsc it links holds PETSc's C functions."""
     return ctypes.CDLL(PETSc.__file__)
-
-
-def _mpi_min():
-    from mpi4py import MPI
-
-    return MPI.MIN
 
 
 def _dirichlet_mask(V, bcs):

@@ -67,3 +67,53 @@ def test_depth_must_be_a_nonnegative_integer(depth):
 
     with pytest.raises(ValueError, match="anderson depth"):
         AndersonMixing(depth)
+
+
+def reference_anderson(depth, max_condition, m, b, iterations):
+    """AA(depth) from the formula (Walker & Ni 2011, Algorithm AA): gamma_k = argmin ||f_k - dF_k gamma|| over the
+    last ``depth`` differences (a dense least-squares solve, no Gram matrix kept), u_{k+1} = G(u_k) - dG_k gamma_k,
+    the oldest difference dropped for good while cond(dF_k^T dF_k) > max_condition.  Returns the iterates and, per
+    iteration, how many differences were used and whether one was dropped."""
+    u = np.zeros_like(b)
+    df, dg, last = [], [], None
+    iterates, used, dropped = [], [], []
+    for _ in range(iterations):
+        g = m @ u + b
+        f = g - u
+        if last is not None:
+            df.append(f - last[0])
+            dg.append(g - last[1])
+            del df[:-depth], dg[:-depth]
+        last = (f, g)
+        drop = False
+        while df and np.linalg.cond(np.column_stack(df).T @ np.column_stack(df)) > max_condition:
+            del df[0], dg[0]
+            drop = True
+        if df:
+            gamma, *_ = np.linalg.lstsq(np.column_stack(df), f, rcond=None)
+            u = g - np.column_stack(dg) @ gamma
+        else:
+            u = g
+        iterates.append(u)
+        used.append(len(df))
+        dropped.append(drop)
+    return iterates, used, dropped
+
+
+def test_the_ring_buffer_wraps_drops_and_reuses_slots_as_the_formula_says():
+    # Depth 2 over 14 iterations wraps the slots several times, and max_condition = 10 drops differences, after which
+    # the freed slot is filled again: the incremental Gram matrix must give the iterates of the formula.
+    from icesheet.anderson import AndersonMixing
+
+    depth, max_condition, iterations = 2, 10.0, 14
+    m, b, _ = linear_problem(n=6, contraction=0.95, seed=2)
+    expected, used, dropped = reference_anderson(depth, max_condition, m, b, iterations)
+    assert any(dropped[:-2]), dropped  # a drop, then iterations after it
+    drop = dropped.index(True)
+    assert max(used[drop + 1:]) == depth, used  # the freed slot was reused
+    assert used.count(depth) >= 3, used  # full windows: the ring buffer wrapped
+    mixing = AndersonMixing(depth, max_condition=max_condition)
+    u = np.zeros_like(b)
+    for k, want in enumerate(expected):
+        u = mixing.mix(u, m @ u + b)
+        assert np.linalg.norm(u - want) <= 1e-12 * np.linalg.norm(want), (k, used, dropped)
