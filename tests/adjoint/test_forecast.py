@@ -191,8 +191,14 @@ def test_drift_profile_is_relative_to_the_pilot_prefix():
     for bad in (0, 7, 2.0, True):
         with pytest.raises(ValueError, match=f"prefix_steps = {bad!r}: must be an integer in 1..6"):
             drift_profile(pilot, bad)
-    with pytest.raises(ValueError, match="are all 0"):
+    assert drift_profile(pilot, np.int64(3)) == pytest.approx(pilot / 0.35)
+    with pytest.raises(ValueError, match=r"pilot_costs\[1:2\] are all 0"):
         drift_profile([1.0, 0.0, 1.0], 2)
+    with pytest.raises(ValueError, match=r"pilot_costs\[0\] is 0"):  # l_c = 1: the slice actually used
+        drift_profile([0.0, 1.0], 1)
+    for bad in (None, 3.0):
+        with pytest.raises(ValueError, match=f"pilot_costs = {bad!r}: must be a sequence"):
+            drift_profile(bad, 1)
 
 
 class VirtualTier:
