@@ -388,9 +388,11 @@ def run(out: Path, full: bool, size: str | None = None, steps: int | None = None
     tick = CLOCK()
     pilot = pilot_costs(size["pilot_cell_size"], steps, dt, CLOCK)
     pilot_seconds = CLOCK() - tick
-    profile = drift_profile(pilot, min(size["calibration_steps"], steps))
-    log.info("pilot: %d steps at %g km in %.0f s of CPU time, mean step %.2f times that of its steps 1-%d",
-             steps, size["pilot_cell_size"] / 1e3, pilot_seconds, profile.mean(), size["calibration_steps"] - 1)
+    prefix = min(size["calibration_steps"], steps)
+    profile = drift_profile(pilot, prefix)
+    log.info("pilot: %d steps at %g km in %.0f s of CPU time, mean step %.2f times that of its %s",
+             steps, size["pilot_cell_size"] / 1e3, pilot_seconds, profile.mean(),
+             f"steps 1-{prefix - 1}" if prefix > 1 else "step 0")
     model = build("mismip_ice1r", size["cell_size"], state)
     vaf_start = model.volume_above_flotation()
     log.info("%g km, %d dofs, %d steps of %g yr, state %.2f MB; calibrating on %d steps", size["cell_size"] / 1e3,
