@@ -23,8 +23,8 @@ of ``data/mismip/convergence/runs/`` (CPU seconds per year spread over the year'
 
 Last, the runs measured with that prediction (``benchmarks/results/mismip_flagship_prediction/<run>/``, the small
 outputs of ``experiments/mismip_flagship.py``) are tabulated: the prediction before the run, without the pilot, the
-prefix's uniform platform as before, the forecast at x_l of the rest, and the backward step's cost in the run
-against the calibration's.
+same schedule re-costed on the prefix's uniform platform, the forecast at x_l of the rest, and the backward step's
+cost in the run against the calibration's.
 
 Usage:  python benchmarks/bench_prediction.py [--markdown]     (seconds; no Firedrake model is built)
 Writes benchmarks/results/bench_prediction.{csv,json}.
