@@ -23,8 +23,8 @@ of ``data/mismip/convergence/runs/`` (CPU seconds per year spread over the year'
 
 Last, the runs measured with that prediction (``benchmarks/results/mismip_flagship_prediction/<run>/``, the small
 outputs of ``experiments/mismip_flagship.py``) are tabulated: the prediction before the run, without the pilot, the
-prefix's uniform platform as before, the forecast at x_l of the rest, and the backward step's cost in the run
-against the calibration's.
+same schedule re-costed on the prefix's uniform platform, the forecast at x_l of the rest, and the backward step's
+cost in the run against the calibration's.
 
 Usage:  python benchmarks/bench_prediction.py [--markdown]     (seconds; no Firedrake model is built)
 Writes benchmarks/results/bench_prediction.{csv,json}.
@@ -100,6 +100,8 @@ def pilot_predictions(calibration, measured: float) -> dict:
 
 def measured_runs() -> list[dict]:
     """One row per saved run of the new prediction (module docstring)."""
+    from checkpointing.adjoint.calibration import prefix_mean
+
     rows = []
     for directory in sorted((RESULTS / "mismip_flagship_prediction").iterdir()):
         row = read_rows(directory / "flagship.csv")[0]
@@ -113,7 +115,7 @@ def measured_runs() -> list[dict]:
             "run": directory.name, "cell_km": value["cell_size"] / 1e3, "steps": int(value["steps"]),
             "forward_steps": int(value["forward_steps"]), "recomputed": int(value["recomputed_steps"]),
             "pilot_km": value["pilot_cell_size"] / 1e3, "pilot_seconds": value["pilot_seconds"],
-            "pilot_drift": value["pilot_drift"], "run_drift": float(first.mean() / first[1:prefix].mean()),
+            "pilot_drift": value["pilot_drift"], "run_drift": float(first.mean() / prefix_mean(first, prefix)),
             "before_run": value["measured_over_predicted"], "no_pilot": value["measured_over_predicted_no_pilot"],
             "prefix_uniform": value["measured_over_predicted_prefix"],
             "rest_at_x_l": value["measured_over_predicted_rest"],

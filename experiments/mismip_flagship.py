@@ -19,7 +19,8 @@ the run's makespan with per-step costs (``Calibration.predict_chain``): forward 
 pilot's per-step costs relative to its own first ``calibration_steps`` (``drift_profile``), backward costs the
 prefix's mean with that of the last step (the adjoint of J alone) apart, and the calibrated tiers.  The schedule is
 planned on the chain's mean costs (``Calibration.platform(steps=..., profile=...)``).  Reported beside it: the same
-without the pilot, and the prefix's uniform platform as before (docs/mismip.md, "Why the predicted time missed").
+without the pilot, and the same schedule re-costed on the prefix's uniform platform (docs/mismip.md, "Why the
+predicted time missed").
 
 **The forecast before the reverse sweep.**  When the first forward sweep reaches :math:`x_l`, the rest of the
 schedule (recomputations, backward steps, reads and writes) is predicted on the simulator with the cost of every
@@ -173,10 +174,10 @@ def flagship_gradient(model, steps: int, dt: float, ram_slots: int, disk_slots: 
     platform (module docstring).  Returns the Gradient, the schedule, the calibration, the platform (the chain's
     mean costs, ``Calibration.platform(steps=..., profile=...)``), the predictions made before the run
     (``predicted``: ``Calibration.predict_chain`` with the relative cost profile ``profile``, e.g. a pilot's
-    ``drift_profile``; ``predicted_flat``: the same without a profile; ``predicted_prefix``: the prefix's mean costs
-    on every step, as before), the forecast made when the first sweep reached x_l (``FirstSweepForecast``, which
-    passes every step on to ``on_step``) and the thickness at the end of the run (captured when the manager
-    evaluates j_l).  The calibration, the forecast and ``on_step`` read step times from ``clock``."""
+    ``drift_profile``; ``predicted_flat``: the same without a profile; ``predicted_prefix``: the same schedule with
+    the prefix's mean costs on every step, not the old plan), the forecast made when the first sweep reached x_l
+    (``FirstSweepForecast``, which passes every step on to ``on_step``) and the thickness at the end of the run
+    (captured when the manager evaluates j_l).  The calibration, the forecast and ``on_step`` read step times from ``clock``."""
     from firedrake.adjoint import stop_annotating
 
     from checkpointing.adjoint import DiskTier, RamTier
@@ -388,9 +389,11 @@ def run(out: Path, full: bool, size: str | None = None, steps: int | None = None
     tick = CLOCK()
     pilot = pilot_costs(size["pilot_cell_size"], steps, dt, CLOCK)
     pilot_seconds = CLOCK() - tick
-    profile = drift_profile(pilot, min(size["calibration_steps"], steps))
-    log.info("pilot: %d steps at %g km in %.0f s of CPU time, mean step %.2f times that of its steps 1-%d",
-             steps, size["pilot_cell_size"] / 1e3, pilot_seconds, profile.mean(), size["calibration_steps"] - 1)
+    prefix = min(size["calibration_steps"], steps)
+    profile = drift_profile(pilot, prefix)
+    log.info("pilot: %d steps at %g km in %.0f s of CPU time, mean step %.2f times that of its %s",
+             steps, size["pilot_cell_size"] / 1e3, pilot_seconds, profile.mean(),
+             f"steps 1-{prefix - 1}" if prefix > 1 else "step 0")
     model = build("mismip_ice1r", size["cell_size"], state)
     vaf_start = model.volume_above_flotation()
     log.info("%g km, %d dofs, %d steps of %g yr, state %.2f MB; calibrating on %d steps", size["cell_size"] / 1e3,

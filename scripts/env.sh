@@ -6,7 +6,7 @@ export PETSC_DIR=$ICESHEET_CACHE/petsc-3.26.0
 export PETSC_ARCH=arch-firedrake-default
 export OMP_NUM_THREADS=1
 # Debian's CHOLMOD (SuiteSparse 5) asks for 4 OpenMP threads in its supernodal factorisation whatever
-# OMP_NUM_THREADS says; the thread limit caps that team at 1 (docs/solvers.md, "Pinning matters").
+# OMP_NUM_THREADS says; the thread limit caps that team at 1 (docs/solvers.md, "Pinning mattered on this machine").
 export OMP_THREAD_LIMIT=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Two ranks on a two-core machine: allow oversubscription so that mpiexec -n 2 works inside CI sandboxes too.

@@ -7,6 +7,8 @@ costs (closed form); on the manager's toy model with a virtual clock (every step
 forecast is made after exactly the first ``l`` untaped steps and before any backward step, and the recomputation
 it predicts is exactly what the run then spends in untaped steps.
 """
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -156,7 +158,8 @@ def test_a_longer_chain_is_predicted_with_the_profile_and_its_own_backward_mean(
     costs the measured ones, then the mean of the prefix's steps 1.. times rho; backward costs the prefix's mean
     with u_b,l apart; recompute-all against its closed form
     w + P_l + sum_{i=1}^{l-1} P_i + sum_i ub_i + l r (P_i: prefix sums of the forward costs); for store-all the
-    uniform platform of the chain (ub = (l mean + ub_l) / (l + 1)) predicts the same, the prefix's platform less."""
+    uniform platform of the chain (ub = (l mean + ub_l) / (l + 1)) predicts the same, the prefix's platform less;
+    the chain's uniform u_f with the profile, a chain of 2 < l_c steps and ndarray costs against hand values."""
     from checkpointing.planners import plan
     from checkpointing.simulator import simulate
 
@@ -174,6 +177,20 @@ def test_a_longer_chain_is_predicted_with_the_profile_and_its_own_backward_mean(
 
     chain = calibration.platform(steps=steps)
     assert chain.uf == pytest.approx((1.2 + 5 * 0.45) / steps) and chain.ub == pytest.approx((steps * 0.25 + 0.01) / (steps + 1))
+    # with the profile: u_f = (u_f,0 + u_f,1 + u_f,2 + 0.45 (rho_3 + .. + rho_7)) / 8, u_b unchanged (constant model)
+    drifting = calibration.platform(steps=steps, profile=rho)
+    assert drifting.uf == pytest.approx((0.3 + 0.5 + 0.4 + 0.45 * (1.5 + 2.0 + 1.7 + 1.1 + 0.9)) / steps)
+    assert drifting.ub == pytest.approx(chain.ub)
+    # a chain shorter than the prefix: its first 2 measured u_f, u_b,0 = u_b,1 = mean(0.25, 0.3, 0.2), u_b,2 = 0.01
+    short_forward, short_backward = calibration.chain_costs(2)
+    assert short_forward == pytest.approx([0.3, 0.5]) and short_backward == pytest.approx([0.25, 0.25, 0.01])
+    with pytest.raises(ValueError, match="steps = -1: the chain length must be an integer >= 0"):
+        calibration.chain_costs(-1)
+    as_arrays = dataclasses.replace(calibration, forward_costs=np.array(calibration.forward_costs),
+                                    backward_costs=np.array(calibration.backward_costs))
+    array_forward, array_backward = as_arrays.chain_costs(steps, rho)  # ndarray costs: the same hand values
+    assert array_forward == pytest.approx([0.3, 0.5, 0.4, *(0.45 * rho[3:])])
+    assert array_backward == pytest.approx([0.25] * steps + [0.01])
     roomy = synthetic_calibration([0.3, 0.5, 0.4], [0.25, 0.3, 0.2, 0.01], capacities=(steps,), write=(0.05,),
                                   read=(0.02,))
     schedule = plan("store-all", steps, roomy.platform())
@@ -191,8 +208,14 @@ def test_drift_profile_is_relative_to_the_pilot_prefix():
     for bad in (0, 7, 2.0, True):
         with pytest.raises(ValueError, match=f"prefix_steps = {bad!r}: must be an integer in 1..6"):
             drift_profile(pilot, bad)
-    with pytest.raises(ValueError, match="are all 0"):
+    assert drift_profile(pilot, np.int64(3)) == pytest.approx(pilot / 0.35)
+    with pytest.raises(ValueError, match=r"pilot_costs\[1:2\] are all 0"):
         drift_profile([1.0, 0.0, 1.0], 2)
+    with pytest.raises(ValueError, match=r"pilot_costs\[0\] is 0"):  # l_c = 1: the slice actually used
+        drift_profile([0.0, 1.0], 1)
+    for bad in (None, 3.0):
+        with pytest.raises(ValueError, match=f"pilot_costs = {bad!r}: must be a sequence"):
+            drift_profile(bad, 1)
 
 
 class VirtualTier:
