@@ -261,11 +261,12 @@ def rest_clocks(forecast, result) -> dict:
 
 class Progress:
     """``on_step`` for the manager: a log line every :data:`LOG_EVERY` model steps (forward and re-taped steps
-    counted apart), with the load average; ``events`` holds every step as ``(taped, seconds, end, picard, newton)``
+    counted apart), with the load average; ``events`` holds every step as ``(taped, seconds, end, picard, newton,
+    chord)`` (the velocity solves' iterations)
     (``end``: s since the start; both on :data:`CLOCK`, the manager's step clock here), also appended to the CSV
     ``path`` as they come (flushed: a stopped run keeps its steps so far)."""
 
-    COLUMNS = ("kind", "seconds", "end", "picard_iterations", "newton_iterations")
+    COLUMNS = ("kind", "seconds", "end", "picard_iterations", "newton_iterations", "chord_iterations")
 
     def __init__(self, logger: logging.Logger = log, path: Path | None = None):
         self.log = logger
@@ -282,17 +283,18 @@ class Progress:
             self.taped += 1
         else:
             self.forward += 1
-        event = (taped, seconds, CLOCK() - self.start, info.picard_iterations, info.newton_iterations)
+        event = (taped, seconds, CLOCK() - self.start, info.picard_iterations, info.newton_iterations,
+                 info.chord_iterations)
         self.events.append(event)
         if self.handle is not None:
             self.handle.write(f"{'re-taped' if taped else 'forward'},{seconds:.4f},{event[2]:.3f},{event[3]},"
-                              f"{event[4]}\n")
+                              f"{event[4]},{event[5]}\n")
             self.handle.flush()
         done = self.forward + self.taped
         if done % LOG_EVERY == 0:
-            self.log.info("model steps %d (forward %d, re-taped %d), last %.2f s (%d Picard + %d Newton), %.0f s "
+            self.log.info("model steps %d (forward %d, re-taped %d), last %.2f s (%d Picard + %d Newton + %d chord), %.0f s "
                           "elapsed, load %.1f", done, self.forward, self.taped, seconds,
-                     info.picard_iterations, info.newton_iterations, time.perf_counter() - self.start_wall,
+                     info.picard_iterations, info.newton_iterations, info.chord_iterations, time.perf_counter() - self.start_wall,
                      os.getloadavg()[0])
 
     def close(self) -> None:
@@ -309,16 +311,17 @@ def step_costs(events, end: float, steps: int) -> list[dict]:
     and the adjoint solve, plus the few milliseconds of the read that follows (B_l, the adjoint of J alone, has no
     step and is not listed; B_0's time runs to ``end`` and includes the manager's closing garbage collection)."""
     rows, forward = [], 0
-    for k, (taped, seconds, finish, picard, newton) in enumerate(events):
+    for k, (taped, seconds, finish, picard, newton, chord) in enumerate(events):
         if not taped:
             rows.append({"kind": "forward", "sweep": "first" if forward < steps else "recomputed", "seconds": seconds,
-                         "retape_seconds": "", "picard_iterations": picard, "newton_iterations": newton})
+                         "retape_seconds": "", "picard_iterations": picard, "newton_iterations": newton,
+                         "chord_iterations": chord})
             forward += 1
             continue
         begin = finish - seconds
         following = events[k + 1][2] - events[k + 1][1] if k + 1 < len(events) else end
         rows.append({"kind": "backward", "sweep": "", "seconds": following - begin, "retape_seconds": seconds,
-                     "picard_iterations": picard, "newton_iterations": newton})
+                     "picard_iterations": picard, "newton_iterations": newton, "chord_iterations": chord})
     return rows
 
 

@@ -116,7 +116,7 @@ def test_step_costs_recover_every_step_of_a_known_timeline():
     def step(taped, seconds, adjoint=0.0, gap=0.0):
         nonlocal clock
         clock += seconds
-        events.append((taped, seconds, clock, 1, 2))
+        events.append((taped, seconds, clock, 1, 2, 3))
         clock += adjoint + gap
 
     for seconds in (1.0, 2.0, 3.0):
@@ -130,3 +130,4 @@ def test_step_costs_recover_every_step_of_a_known_timeline():
         ("backward", ""), ("forward", "recomputed"), ("backward", ""), ("backward", "")]
     assert [r["seconds"] for r in rows] == pytest.approx([1.0, 2.0, 3.0, 2.25, 4.0, 2.0, 2.25])
     assert [r["retape_seconds"] for r in rows if r["kind"] == "backward"] == [0.5, 0.5, 0.5]
+    assert {(r["picard_iterations"], r["newton_iterations"], r["chord_iterations"]) for r in rows} == {(1, 2, 3)}
