@@ -153,11 +153,11 @@ class VelocitySolver:
                  grounding_width=None):
         if adjoint_mode not in ADJOINT_MODES:
             raise ValueError(f"adjoint_mode = {adjoint_mode!r}: allowed values are {ADJOINT_MODES}")
-        self.strategy = options.resolved_strategy(adjoint_mode, ranks=velocity.function_space().mesh().comm.size)
+        ranks = velocity.function_space().mesh().comm.size
+        self.strategy = options.resolved_strategy(adjoint_mode, ranks=ranks)
         if adjoint_mode == "unrolled" and self.strategy != "picard":
             raise ValueError(f"strategy = {self.strategy!r} with adjoint_mode = 'unrolled': the unrolled adjoint "
                              f"is defined for strategy 'picard' only (use adjoint_mode 'fixed-point')")
-        ranks = velocity.function_space().mesh().comm.size
         if self.strategy == "picard-chord" and not exact_factorisation(options.linear_solver, options.preconditioner,
                                                                        ranks):
             raise ValueError(f"strategy = 'picard-chord' with linear_solver = {options.linear_solver!r}, "
@@ -215,8 +215,8 @@ class VelocitySolver:
 
         krylov = options.linear_solver in ("cg", "gmres")
         cholmod = PETSc.Sys.hasExternalPackage("cholmod")
-        package = {"cholesky_package": "cholmod" if cholmod and V.mesh().comm.size == 1 else "mumps",
-                   "local_cholesky_package": "cholmod" if cholmod else "petsc", "ranks": V.mesh().comm.size}
+        package = {"cholesky_package": "cholmod" if cholmod and ranks == 1 else "mumps",
+                   "local_cholesky_package": "cholmod" if cholmod else "petsc", "ranks": ranks}
         linear = linear_solver_parameters(options.linear_solver, options.preconditioner, options.linear_tolerance,
                                           **package)
         adjoint_parameters = {**linear, "ksp_rtol": 1.0e-12} if krylov else linear
