@@ -24,6 +24,7 @@ from .nonuniform import nonuniform_schedule
 from .online import online_schedule
 from .platform import INF, Level, Platform
 from .revolve import revolve_schedule
+from .simulator import check_steps
 
 __all__ = ["PLANNERS", "plan", "optimal_makespan", "ScheduleDoesNotFit", "store_all", "recompute_all", "revolve",
            "hrevolve", "disk_revolve"]
@@ -106,12 +107,6 @@ PLANNERS = {
 }
 
 
-def _check_steps(steps) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps = {steps!r}: the chain length l must be an integer >= 0")
-    return int(steps)
-
-
 def plan(name: str, steps: int, platform: Platform, **opts) -> list:
     """Plan a schedule with the planner ``name`` (a key of :data:`PLANNERS`)."""
     if name not in PLANNERS:
@@ -122,4 +117,4 @@ def plan(name: str, steps: int, platform: Platform, **opts) -> list:
     unknown = sorted(set(opts) - set(allowed))
     if unknown:
         raise ValueError(f"options {unknown}: planner {name!r} takes {allowed or 'no options'}")
-    return PLANNERS[name](_check_steps(steps), platform, **opts)
+    return PLANNERS[name](check_steps(steps), platform, **opts)

@@ -31,7 +31,7 @@ import numpy as np
 from .actions import Advance, Backward, Discard, Read, Write
 from .platform import Platform
 
-__all__ = ["simulate", "simulate_timeline", "first_sweep_end", "first_sweep_split", "rest_makespan", "Report", "InvalidScheduleError",
+__all__ = ["check_steps", "simulate", "simulate_timeline", "first_sweep_end", "first_sweep_split", "rest_makespan", "Report", "InvalidScheduleError",
            "StorageLevels", "check_step_costs"]
 
 
@@ -65,7 +65,8 @@ def check_step_costs(name: str, costs, length: int) -> np.ndarray:
     return arr
 
 
-def _check_steps(steps) -> int:
+def check_steps(steps) -> int:
+    """``steps`` (the chain length l) as an int; one line naming the value unless it is an integer >= 0."""
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps = {steps!r}: the chain length must be an integer >= 0")
     return int(steps)
@@ -149,7 +150,7 @@ def simulate_timeline(schedule, platform: Platform, steps: int, *, forward_costs
                       backward_costs=None) -> tuple[Report, np.ndarray]:
     """:func:`simulate`, and ``elapsed``: ``elapsed[k]`` is the cost of ``schedule[:k + 1]`` (so
     ``elapsed[-1]`` is the makespan)."""
-    l = _check_steps(steps)
+    l = check_steps(steps)
     fwd = None if forward_costs is None else check_step_costs("forward_costs", forward_costs, l)
     bwd = None if backward_costs is None else check_step_costs("backward_costs", backward_costs, l + 1)
     fwd_prefix = None if fwd is None else np.concatenate(([0.0], np.cumsum(fwd)))
@@ -201,7 +202,7 @@ def first_sweep_end(schedule, steps: int) -> int:
     ``x_l`` (``l = steps``; 0 for ``l = 0``).  Raises ``ValueError`` if the schedule reads a checkpoint or runs a
     backward step before: then the forward steps it has run when it first reads are not ``F_0 .. F_{l-1}`` once
     each.  (Every offline planner here and the online checkpointer advance to ``x_l`` first.)"""
-    l = _check_steps(steps)
+    l = check_steps(steps)
     if l == 0:
         return 0
     for pos, action in enumerate(schedule):

@@ -61,7 +61,7 @@ from mpi4py import MPI
 
 from ..planners import plan
 from ..platform import INF, Level, Platform
-from ..simulator import Report, _check_steps, check_step_costs, first_sweep_end, first_sweep_split, simulate
+from ..simulator import Report, check_steps, check_step_costs, first_sweep_end, first_sweep_split, simulate
 from .driver import gradient
 from .protocol import TimeLoop
 from .tiers import StateLayout
@@ -129,7 +129,7 @@ class Calibration:
         :math:`u_{f,i} = \\bar u_f \\rho_i` (:math:`\\bar u_f`: :func:`prefix_mean` of the calibrated steps,
         :math:`\\rho` = ``profile``, default all 1), and :math:`u_{b,0} .. u_{b,l}` from :meth:`backward_costs_for`:
         the per-step costs this calibration predicts for a chain of ``steps`` steps (module docstring)."""
-        steps = _check_steps(steps)
+        steps = check_steps(steps)
         if self.steps < 1:
             raise ValueError("calibration has no forward steps: it cannot predict a chain")
         rho = np.ones(steps) if profile is None else check_step_costs("profile", profile, steps)
