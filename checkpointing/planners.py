@@ -14,8 +14,6 @@ from __future__ import annotations
 import inspect
 import math
 
-import numpy as np
-
 from .actions import Advance, Backward, Discard, Read, Write
 from .emit import ScheduleDoesNotFit, recompute_all_actions
 from .heuristics import one_d_revolve, periodic_disk_revolve
