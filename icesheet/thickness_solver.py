@@ -113,7 +113,8 @@ def _drop_unfinished_solve(tape_length: int) -> None:
     propagate from and its recomputation would run the failed solver again.  The block is the tape's last one (the
     attempt taped nothing after it) and the retry tapes a block of its own with the same dependencies, so removing it
     leaves the tape as if only the retry had run (the dependencies' bookkeeping it did, saving their values and
-    marking them as used in this time step, the retry does again).  pyadjoint has no call to remove a block: the
+    marking them as used in this time step, the retry does again), but for the assignment of the start that
+    preceded the attempt and that the retry repeats: a block whose output nothing uses.  pyadjoint has no call to remove a block: the
     tape's ``TimeStepSequence`` is a list of the blocks plus a list of time steps, each a list of its blocks, and the
     block leaves both (the sequence forbids ``del`` but not ``pop``)."""
     blocks = get_working_tape().get_blocks()
