@@ -12,11 +12,13 @@ split of the time given by PETSc's log events (the slowest rank, MPI max): ``ass
 Firedrake kernel loop: residuals, Jacobians, interpolations, norms), ``linear`` = KSPSolve + PCSetUp (factorisations and triangular solves), ``other`` = the rest (Python,
 UFL/form-cache look-ups, vector operations, the reduced-space bookkeeping of the SIA variational inequality).
 
-Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick] [--scenarios NAME ...] [--append]
-                                          [--set KEY=VALUE ...]
+Usage:  python benchmarks/bench_forward.py [--ranks 1 2] [--steps 3] [--quick | --cell-sizes M ...]
+                                          [--scenarios NAME ...] [--append] [--set KEY=VALUE ...]
 ``--set`` changes a scenario parameter for every case (``--set 'solver.strategy="picard-chord"'``; rows are labelled
-by their ``variant``, ``default`` without); the factorisations per step are PETSc's numeric LU and Cholesky
-factorisations on rank 0 (the thickness solve's one included).
+by their ``variant``, ``default`` without; the thickness update's MUMPS against the default GMRES + ILU(0):
+``--set 'solver.thickness_linear_solver="mumps"' --append``, docs/solvers.md); the factorisations per step are PETSc's
+numeric LU and Cholesky factorisations on rank 0 (the thickness solve's included: its ILU(0) counts as one, PETSc
+logs it as a numeric LU factorisation).
 The driver runs one worker per rank count under ``mpiexec -n R`` (a subprocess; each worker prints one JSON line per
 case; a case whose solve fails is reported with its error and the others still run), prints a table and writes
 benchmarks/results/bench_forward.{csv,json}.
@@ -126,6 +128,8 @@ def worker(args) -> None:
 
     PETSc.Log.begin()
     sizes = QUICK_CELL_SIZES if args.quick else CELL_SIZES
+    if args.cell_sizes:
+        sizes = {scenario: tuple(args.cell_sizes) for scenario in args.scenarios}
     overrides = dict(parse_override(text) for text in args.set)
     for scenario in args.scenarios:
         for cell_size in sizes[scenario]:
@@ -150,6 +154,8 @@ def run_workers(args) -> list[dict]:
                    *(f"--set={text}" for text in args.set)]
         if args.quick:
             command.append("--quick")
+        if args.cell_sizes:
+            command += ["--cell-sizes", *map(str, args.cell_sizes)]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
         if proc.returncode != 0:
@@ -204,6 +210,8 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before (default 1)")
     parser.add_argument("--scenarios", nargs="+", default=list(CELL_SIZES), choices=list(CELL_SIZES))
     parser.add_argument("--quick", action="store_true", help="the two coarsest sizes only")
+    parser.add_argument("--cell-sizes", type=float, nargs="+", metavar="M",
+                        help="these cell sizes (m) instead of the scenario's (e.g. --cell-sizes 4000 2000)")
     parser.add_argument("--append", action="store_true",
                         help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several "
                              "runs)")

@@ -265,7 +265,8 @@ def lagged_stepper(model, case: Case):
     frozen = fd.Function(model.thickness_space, name="melt_thickness")
     melt_rate = ufl.replace(model.melt_rate, {model.thickness: frozen})
     model.thickness_solver = ThicknessSolver(model.thickness, model.velocity, model.accumulation - melt_rate,
-                                             model.inflow_thickness, supg=model.supg_parameter)
+                                             model.inflow_thickness, supg=model.supg_parameter,
+                                             linear_solver=model.thickness_linear_solver)
     count = [0]
 
     def step(dt: float) -> list:

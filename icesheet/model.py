@@ -34,6 +34,7 @@ from pyadjoint import stop_annotating
 from icesheet import constants, physics
 from icesheet.errors import InvalidFieldError
 from icesheet.melt import GROUNDING_LINE_MELT, FloatingCells, no_partial_melt, sub_element_melt
+from icesheet.solver_options import THICKNESS_LINEAR_SOLVERS
 from icesheet.thickness_solver import ThicknessSolver
 from icesheet.timeloop import StepInfo, check_field, run_steps
 from icesheet.transport import SUPG_PARAMETERS
@@ -68,7 +69,9 @@ class IceModel:
     (grounded area and mask) and the sub-shelf melt keep the sharp indicator.  ``melt_at_grounding_line``: how the
     melt treats cells the grounding line crosses, ``"sub-element"`` (default) or ``"no-partial"`` (no melt in a cell
     with a grounded vertex; icesheet.melt, after Seroussi & Morlighem 2018).  ``supg_parameter``: the thickness
-    update's SUPG parameter, ``"transient"`` (default) or ``"steady"`` (icesheet.transport).
+    update's SUPG parameter, ``"transient"`` (default) or ``"steady"`` (icesheet.transport);
+    ``thickness_linear_solver`` its linear solver, ``"gmres-ilu"`` (default) or ``"mumps"``
+    (icesheet.thickness_solver, icesheet.solver_options.THICKNESS_LINEAR_SOLVERS).
     """
 
     def __init__(self, mesh, *, thickness, bed, friction, rate_factor, accumulation, inflow_velocity,
@@ -77,10 +80,12 @@ class IceModel:
                  friction_parameterisation: str = "linear",
                  rate_factor_parameterisation: str = "linear", adjoint_mode: str = "fixed-point",
                  picard: PicardOptions = PicardOptions(), grounding_width: float | None = None,
-                 melt_at_grounding_line: str = GROUNDING_LINE_MELT[0], supg_parameter: str = SUPG_PARAMETERS[0]):
+                 melt_at_grounding_line: str = GROUNDING_LINE_MELT[0], supg_parameter: str = SUPG_PARAMETERS[0],
+                 thickness_linear_solver: str = THICKNESS_LINEAR_SOLVERS[0]):
         for name, value, allowed in (("friction_parameterisation", friction_parameterisation, PARAMETERISATIONS),
                                      ("melt_at_grounding_line", melt_at_grounding_line, GROUNDING_LINE_MELT),
                                      ("supg_parameter", supg_parameter, SUPG_PARAMETERS),
+                                     ("thickness_linear_solver", thickness_linear_solver, THICKNESS_LINEAR_SOLVERS),
                                      ("rate_factor_parameterisation", rate_factor_parameterisation,
                                       PARAMETERISATIONS),
                                      ("adjoint_mode", adjoint_mode, ADJOINT_MODES)):
@@ -96,6 +101,7 @@ class IceModel:
         self.water_density = water_density
         self.adjoint_mode = adjoint_mode
         self.supg_parameter = supg_parameter
+        self.thickness_linear_solver = thickness_linear_solver
         self.grounding_width = None if grounding_width is None else float(grounding_width)
         self.time = 0.0
         Q = firedrake.FunctionSpace(mesh, "CG", degree)
@@ -237,7 +243,8 @@ class IceModel:
         picard = self.velocity_solver.options if picard is None else picard
         self.velocity_solver = VelocitySolver.for_model(self, picard, self.adjoint_mode)
         self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
-                                                self.inflow_thickness, supg=self.supg_parameter)
+                                                self.inflow_thickness, supg=self.supg_parameter,
+                                                linear_solver=self.thickness_linear_solver)
 
     def retape_hint(self):
         """A copy of this rank's velocity values: on a state ``x_{i+1}`` produced by a step, the velocity that step

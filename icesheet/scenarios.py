@@ -15,7 +15,8 @@ import tomllib
 from pathlib import Path
 
 from icesheet.errors import ScenarioError
-from icesheet.solver_options import LINE_SEARCHES, LINEAR_SOLVERS, PRECONDITIONERS, STRATEGIES
+from icesheet.solver_options import (LINE_SEARCHES, LINEAR_SOLVERS, PRECONDITIONERS, STRATEGIES,
+                                     THICKNESS_LINEAR_SOLVERS)
 
 __all__ = ["SCENARIOS", "DEFAULT_SCENARIO", "SCENARIO_DIR", "ScenarioError", "scenario_parameters",
            "build_model", "apply_override", "check_state_file"]
@@ -55,7 +56,7 @@ _POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations", "rebuild_i
 _NONNEGATIVE_INT = {"steps", "anderson_depth", "preconditioner_lag", "chord_depth"}
 _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto", "on", "off"),
             "strategy": ("auto",) + STRATEGIES, "line_search": LINE_SEARCHES, "linear_solver": LINEAR_SOLVERS,
-            "preconditioner": PRECONDITIONERS,
+            "preconditioner": PRECONDITIONERS, "thickness_linear_solver": THICKNESS_LINEAR_SOLVERS,
             "friction_parameterisation": ("linear", "log"),
             "rate_factor_parameterisation": ("linear", "log"),
             "grounded_indicator": ("sharp", "smooth"),

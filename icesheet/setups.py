@@ -40,8 +40,9 @@ def rectangle_mesh(mesh_parameters: dict, cells_across: int | None = None):
 
 
 def model_options(solver: dict, **overrides) -> dict:
-    """IceModel keyword options from a ``[solver]`` table (``supg_parameter`` optional: the thickness update's SUPG
-    parameter, icesheet.transport); ``overrides`` (IceModel keywords) take precedence."""
+    """IceModel keyword options from a ``[solver]`` table (optional: ``supg_parameter``, the thickness update's SUPG
+    parameter, icesheet.transport, and ``thickness_linear_solver``, its linear solver, icesheet.thickness_solver);
+    ``overrides`` (IceModel keywords) take precedence."""
     newton = {"auto": None, "on": True, "off": False}[solver["newton_finish"]]
     strategy = None if solver["strategy"] == "auto" else solver["strategy"]
     picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
@@ -49,7 +50,7 @@ def model_options(solver: dict, **overrides) -> dict:
                    "linear_tolerance", "newton_linear_tolerance", "preconditioner_lag", "rebuild_iterations",
                    "chord_rebuild", "chord_depth", "keep_factorisation")
     options = {"adjoint_mode": solver["adjoint_mode"],
-               **({"supg_parameter": solver["supg_parameter"]} if "supg_parameter" in solver else {}),
+               **{key: solver[key] for key in ("supg_parameter", "thickness_linear_solver") if key in solver},
                "friction_parameterisation": solver["friction_parameterisation"],
                "rate_factor_parameterisation": solver["rate_factor_parameterisation"],
                "picard": PicardOptions(strategy=strategy, newton_finish=newton,

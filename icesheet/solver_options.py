@@ -27,6 +27,12 @@ action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they adm
     case of the above);
   - ``"ilu"``: ILU(0) on each rank's block (block Jacobi; plain ILU on one rank);
   - ``"asm"``: additive Schwarz with overlap 1 and ILU(0) on the subdomains.
+
+The thickness update (icesheet.thickness_solver) solves one linear system per step, :math:`(M + \delta t\,A)h = b`
+(mass matrix plus advection, with SUPG): not symmetric, but dominated by the mass matrix at the Courant numbers the
+model runs at, so a Krylov method with an incomplete factorisation converges in a few iterations.  Its choices,
+:data:`THICKNESS_LINEAR_SOLVERS`: ``"gmres-ilu"`` (the default, :data:`ITERATIVE_THICKNESS_SOLVER`) or ``"mumps"``
+(:data:`DIRECT_SOLVER`, a new LU factorisation every step; the seed's choice).
 """
 from __future__ import annotations
 
@@ -37,9 +43,29 @@ import numpy as np
 __all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_INEXACT_STRATEGY",
            "LINE_SEARCHES", "LINEAR_SOLVERS",
            "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
-           "resolved_preconditioner", "exact_factorisation"]
+           "resolved_preconditioner", "exact_factorisation", "THICKNESS_LINEAR_SOLVERS",
+           "ITERATIVE_THICKNESS_SOLVER", "thickness_solver_parameters"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+#: GMRES (restart 30), right-preconditioned by ILU(0) on each rank's diagonal block (block Jacobi; Saad 2003,
+#: *Iterative Methods for Sparse Linear Systems*, SIAM, sections 6.5, 9.3.2 and 10.3).  Right preconditioning makes
+#: the tested norm that of the true residual.  Firedrake solves for the correction from the initial guess (the current
+#: thickness), so ``ksp_rtol`` is relative to the residual of the current thickness: the step's tendency, not the
+#: thickness.  ``ksp_atol`` 0: a fixed absolute floor would carry units (m^3/yr per node) that change with the cell
+#: size and the time step; a zero residual (a steady state to the last bit) stops at iteration 0 anyway.  Chosen by
+#: benchmarks/bench_thickness.py (docs/solvers.md, "Thickness solve"); ``ksp_max_it`` bounds a stagnating solve, after
+#: which icesheet.thickness_solver falls back to ``DIRECT_SOLVER``.
+ITERATIVE_THICKNESS_SOLVER = {"ksp_type": "gmres", "ksp_pc_side": "right", "pc_type": "bjacobi", "sub_pc_type": "ilu",
+                              "ksp_rtol": 1.0e-12, "ksp_atol": 0.0, "ksp_max_it": 200}
+#: the thickness update's linear solvers (the first is the default)
+THICKNESS_LINEAR_SOLVERS = ("gmres-ilu", "mumps")
+
+
+def thickness_solver_parameters(name: str) -> dict:
+    """PETSc options of the thickness update's linear solver ``name`` (one of :data:`THICKNESS_LINEAR_SOLVERS`)."""
+    if name not in THICKNESS_LINEAR_SOLVERS:
+        raise ValueError(f"thickness_linear_solver = {name!r}: allowed values are {THICKNESS_LINEAR_SOLVERS}")
+    return dict(ITERATIVE_THICKNESS_SOLVER if name == "gmres-ilu" else DIRECT_SOLVER)
 
 LINEAR_SOLVERS = ("cholesky", "mumps", "cg", "gmres")
 
