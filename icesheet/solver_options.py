@@ -43,7 +43,7 @@ import numpy as np
 __all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_INEXACT_STRATEGY",
            "LINE_SEARCHES", "LINEAR_SOLVERS",
            "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
-           "resolved_preconditioner", "exact_factorisation", "THICKNESS_LINEAR_SOLVERS",
+           "resolved_preconditioner", "exact_factorisation", "chord_operator", "THICKNESS_LINEAR_SOLVERS",
            "ITERATIVE_THICKNESS_SOLVER", "thickness_solver_parameters"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
@@ -99,6 +99,16 @@ def exact_factorisation(linear_solver: str, preconditioner: str, ranks: int) -> 
         return True
     preconditioner = resolved_preconditioner(preconditioner, ranks)
     return preconditioner in ("cholesky", "lu") or (preconditioner in _LOCAL_CHOLESKY and ranks == 1)
+
+
+def chord_operator(linear_solver: str, preconditioner: str) -> bool:
+    """Whether strategy ``"picard-chord"`` accepts the preconditioner of ``linear_solver`` as its chord operator on any
+    rank count: a factorisation of the whole matrix (:func:`exact_factorisation`) or one per rank of its subdomain
+    (``"asm-cholesky"``, ``"bjacobi-cholesky"``: exact on one rank, an inexact Schwarz operator on several; the chord
+    iteration then converges with its own rule, icesheet.velocity_solver).  Multigrid and incomplete factorisations
+    (``"gamg"``, ``"ilu"``, ``"asm"``) are refused: the chord did not converge with them (docs/solvers.md)."""
+    return (linear_solver in ("cholesky", "mumps")
+            or preconditioner in ("auto", "cholesky", "lu") + _LOCAL_CHOLESKY)
 
 
 def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: str = "cholesky",
@@ -187,6 +197,8 @@ class PicardOptions:
     forcing_floor: bool = True
     chord_rebuild: float = 0.6
     chord_depth: int = 5
+    chord_rebuild_inexact: float = 1.0
+    chord_depth_inexact: int = 5
     keep_factorisation: bool = True
 
     def __post_init__(self):
@@ -196,26 +208,28 @@ class PicardOptions:
             if value not in allowed and not (name == "strategy" and value is None):
                 raise ValueError(f"{name} = {value!r}: allowed values are {allowed}")
         for name in ("tolerance", "residual_tolerance", "newton_switch", "newton_tolerance", "linear_tolerance",
-                     "newton_linear_tolerance", "chord_rebuild"):
+                     "newton_linear_tolerance", "chord_rebuild", "chord_rebuild_inexact"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise ValueError(f"solver {name} = {value!r}: must be a finite number > 0")
-        if self.chord_rebuild > 1:
-            raise ValueError(f"solver chord_rebuild = {self.chord_rebuild!r}: must be <= 1 (the residual ratio of a "
-                             f"chord step above which the Jacobian is factorised anew)")
+        for name in ("chord_rebuild", "chord_rebuild_inexact"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"solver {name} = {getattr(self, name)!r}: must be <= 1 (the residual ratio of a "
+                                 f"chord step above which the Jacobian is factorised anew)")
         for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
-                              ("chord_depth", 0), ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
+                              ("chord_depth", 0), ("chord_depth_inexact", 0), ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"solver {name} = {value!r}: must be an integer >= {minimum}")
         for name in ("forcing_floor", "keep_factorisation"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"solver {name} = {getattr(self, name)!r}: must be true or false")
-        if self.strategy == "picard-chord" and not exact_factorisation(self.linear_solver, self.preconditioner, 1):
+        if self.strategy == "picard-chord" and not chord_operator(self.linear_solver, self.preconditioner):
             raise ValueError(f"strategy = 'picard-chord' with linear_solver = {self.linear_solver!r}, preconditioner = "
-                             f"{self.preconditioner!r}: the chord iteration needs an exact factorisation; allowed: "
-                             f"linear_solver 'cholesky' or 'mumps', or preconditioner 'cholesky' or 'lu' (any ranks), "
-                             f"'auto', {_LOCAL_CHOLESKY[0]!r} or {_LOCAL_CHOLESKY[1]!r} (one rank)")
+                             f"{self.preconditioner!r}: the chord iteration needs a Cholesky or LU factorisation, of "
+                             f"the whole matrix or of each rank's subdomain; allowed: linear_solver 'cholesky' or "
+                             f"'mumps', or preconditioner 'auto', 'cholesky', 'lu', {_LOCAL_CHOLESKY[0]!r} or "
+                             f"{_LOCAL_CHOLESKY[1]!r}")
         if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton",
                                                              "picard-chord"):
             raise ValueError(f"newton_finish = off with strategy = {self.strategy!r}: that strategy ends with "

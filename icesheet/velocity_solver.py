@@ -158,11 +158,11 @@ class VelocitySolver:
         if adjoint_mode == "unrolled" and self.strategy != "picard":
             raise ValueError(f"strategy = {self.strategy!r} with adjoint_mode = 'unrolled': the unrolled adjoint "
                              f"is defined for strategy 'picard' only (use adjoint_mode 'fixed-point')")
-        if self.strategy == "picard-chord" and not exact_factorisation(options.linear_solver, options.preconditioner,
-                                                                       ranks):
-            raise ValueError(f"strategy = 'picard-chord' with linear_solver = {options.linear_solver!r}, "
-                             f"preconditioner = {options.preconditioner!r} on {ranks} rank(s): the chord iteration "
-                             f"needs an exact factorisation ('cholesky' or 'lu'; the subdomain ones on one rank only)")
+        # The chord's operator: an exact factorisation, or (several ranks, subdomain factorisations) a Schwarz one,
+        # with its own refactorisation threshold and Anderson depth (VelocitySolver._chord_solve).
+        self._chord_exact = exact_factorisation(options.linear_solver, options.preconditioner, ranks)
+        self._chord_rebuild, chord_depth = ((options.chord_rebuild, options.chord_depth) if self._chord_exact
+                                            else (options.chord_rebuild_inexact, options.chord_depth_inexact))
         self.velocity = velocity
         self.options = options
         self.adjoint_mode = adjoint_mode
@@ -221,7 +221,7 @@ class VelocitySolver:
                                           **package)
         adjoint_parameters = {**linear, "ksp_rtol": 1.0e-12} if krylov else linear
         self._anderson = AndersonMixing(options.anderson_depth, comm=V.mesh().comm)
-        self._anderson_chord = AndersonMixing(options.chord_depth, comm=V.mesh().comm)
+        self._anderson_chord = AndersonMixing(chord_depth, comm=V.mesh().comm)
 
         picard_problem = firedrake.LinearVariationalProblem(operator(trial, self.iterate), load, velocity, self.bcs)
         near_nullspace = rigid_body_modes(V) if krylov and options.preconditioner == "gamg" else None
@@ -477,7 +477,10 @@ class VelocitySolver:
             ctx._assemble_jac(ctx._jac)  # at the current velocity (the solver's solution Function)
             pc.setOperators(jacobian, jacobian)
             pc.setReusePreconditioner(False)
-            pc.setUp()
+            # With the solver's options in PETSc's database: a Schwarz or block-Jacobi preconditioner set up here for
+            # the first time reads its subdomain solver (sub_pc_type ...) from it, else it would factorise by ILU(0).
+            with self._newton_solver.inserted_options():
+                pc.setUp()
             pc.setReusePreconditioner(True)  # SNES sets the flag again at its next Jacobian
             info.chord_factorisations += 1
             self._has_factorisation = True
@@ -485,13 +488,16 @@ class VelocitySolver:
 
         # The residual vector holds F at the current velocity: the last relative residual in info was assembled there.
         residual, norm = self._scaled_residual(assemble=False)
+        start_norm = norm
+        exact = self._chord_exact
         factorise_now = not self._take_kept()
         try:
             while norm > opts.newton_tolerance:
-                if info.chord_iterations >= opts.max_iterations:  # stagnation at a ratio <= chord_rebuild
+                if info.chord_iterations >= opts.max_iterations:  # stagnation at a ratio <= the rebuild threshold
                     raise ConvergenceError(f"chord iteration: relative residual {norm:.3e} after "
                                            f"{info.chord_iterations} chord steps (max_iterations)")
-                newton_step = factorise_now  # the first step with a new factorisation is a Newton step
+                fresh = factorise_now  # the first step with a new operator: a Newton step if the operator is exact
+                newton_step = fresh and exact
                 if factorise_now:
                     if info.chord_factorisations >= opts.newton_max_iterations:
                         raise ConvergenceError(f"chord iteration: relative residual {norm:.3e} after "
@@ -511,14 +517,21 @@ class VelocitySolver:
                     info.chord_damped_steps += 1
                     self.velocity.dat.data_wo[...] = (u + damping * step.array_r).reshape(shape)
                     new_residual, new_norm = self._scaled_residual()
-                if new_norm > norm:
+                # A Schwarz operator's first step is kept while the residual stays below the chord's initial one:
+                # rebuilding at the same iterate would repeat it, and the mixing needs it.
+                kept_increase = fresh and not exact and new_norm <= start_norm
+                if new_norm > norm and not kept_increase:
                     self.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
                     if newton_step:
                         raise ConvergenceError(f"chord iteration: a damped Newton step increased the relative "
                                                f"residual from {norm:.3e} to {new_norm:.3e}")
+                    if fresh:
+                        raise ConvergenceError(f"chord iteration: the first step with a new Schwarz operator "
+                                               f"increased the relative residual from {norm:.3e} to {new_norm:.3e}, "
+                                               f"above the chord's initial {start_norm:.3e}")
                     factorise_now = True
                     continue
-                factorise_now = new_norm > opts.chord_rebuild * norm
+                factorise_now = new_norm > self._chord_rebuild * norm and not kept_increase
                 residual, norm = new_residual, new_norm
                 info.residuals.append(norm)
             info.final_residual = norm
