@@ -37,7 +37,7 @@ SCENARIO_DIR = importlib.resources.files("icesheet") / "data" / "scenarios"  # a
 # Constraints on parameters, by key name (any section); keys not listed must only be finite when numeric.
 _POSITIVE = {"dt", "length", "width", "cell_size", "rate_factor", "temperature", "tolerance", "residual_tolerance",
              "newton_tolerance", "newton_switch", "linear_tolerance", "newton_linear_tolerance", "chord_rebuild",
-             "water_density",
+             "chord_rebuild_inexact", "water_density",
              "ice_density", "rheology_si", "inflow_speed", "water_column_scale", "grounding_width"}
 _NONNEGATIVE = {"friction", "front_speed_guess", "rate", "melt_factor"}
 #: upper bounds by key name, with the reason given in the message
@@ -47,13 +47,14 @@ _AT_MOST = {
     "inflow_speed": (1.0e5, "m/yr, faster than any glacier (the fastest flow about 2e4 m/yr)"),
     "front_speed_guess": (1.0e5, "m/yr, faster than any glacier (the fastest flow about 2e4 m/yr)"),
     "chord_rebuild": (1.0, "the residual ratio of a chord step above which the Jacobian is factorised anew"),
+    "chord_rebuild_inexact": (1.0, "the residual ratio of a chord step above which the Jacobian is factorised anew"),
 }
 #: a structured mesh needs at least this many cells along each side the scenario resolves
 MIN_CELLS_ACROSS = 2
 #: at most this many triangles: the direct (LU) solvers' memory grows faster than linearly with the cell count
 MAX_CELLS = 1_000_000
 _POSITIVE_INT = {"degree", "max_iterations", "newton_max_iterations", "rebuild_iterations"}
-_NONNEGATIVE_INT = {"steps", "anderson_depth", "preconditioner_lag", "chord_depth"}
+_NONNEGATIVE_INT = {"steps", "anderson_depth", "preconditioner_lag", "chord_depth", "chord_depth_inexact"}
 _CHOICES = {"adjoint_mode": ("fixed-point", "unrolled"), "newton_finish": ("auto", "on", "off"),
             "strategy": ("auto",) + STRATEGIES, "line_search": LINE_SEARCHES, "linear_solver": LINEAR_SOLVERS,
             "preconditioner": PRECONDITIONERS, "thickness_linear_solver": THICKNESS_LINEAR_SOLVERS,

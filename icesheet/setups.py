@@ -48,7 +48,8 @@ def model_options(solver: dict, **overrides) -> dict:
     picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
                    "newton_tolerance", "newton_max_iterations", "line_search", "linear_solver", "preconditioner",
                    "linear_tolerance", "newton_linear_tolerance", "preconditioner_lag", "rebuild_iterations",
-                   "chord_rebuild", "chord_depth", "keep_factorisation")
+                   "chord_rebuild", "chord_depth", "chord_rebuild_inexact", "chord_depth_inexact",
+                   "keep_factorisation")
     options = {"adjoint_mode": solver["adjoint_mode"],
                **{key: solver[key] for key in ("supg_parameter", "thickness_linear_solver") if key in solver},
                "friction_parameterisation": solver["friction_parameterisation"],

@@ -198,7 +198,7 @@ class PicardOptions:
     chord_rebuild: float = 0.6
     chord_depth: int = 5
     chord_rebuild_inexact: float = 1.0
-    chord_depth_inexact: int = 5
+    chord_depth_inexact: int = 10
     keep_factorisation: bool = True
 
     def __post_init__(self):

@@ -303,7 +303,9 @@ def test_unrolled_mode_refuses_strategies_it_cannot_tape():
     ("solver.rebuild_iterations", 0, "solver.rebuild_iterations = 0: must be > 0"),
     ("solver.newton_linear_tolerance", 0.0, "solver.newton_linear_tolerance = 0.0: must be > 0"),
     ("solver.chord_rebuild", 1.5, "solver.chord_rebuild = 1.5: must be <= 1"),
-    ("solver.chord_depth", -1, "solver.chord_depth = -1: must be >= 0")])
+    ("solver.chord_depth", -1, "solver.chord_depth = -1: must be >= 0"),
+    ("solver.chord_rebuild_inexact", 1.5, "solver.chord_rebuild_inexact = 1.5: must be <= 1"),
+    ("solver.chord_depth_inexact", -1, "solver.chord_depth_inexact = -1: must be >= 0")])
 def test_solver_table_values_are_checked_before_any_work(key, value, message):
     from icesheet.scenarios import ScenarioError, scenario_parameters
 
@@ -385,14 +387,28 @@ def test_the_chord_falls_back_to_newton_and_converges(options, reason):
 
 
 @pytest.mark.parametrize("preconditioner", ["gamg", "ilu", "asm"])
-def test_the_chord_refuses_an_inexact_preconditioner_in_the_options(preconditioner):
-    # Inexact on every rank count: refused when the options are made, before any mesh or solver.
-    from icesheet.solver_options import PicardOptions
+def test_the_chord_refuses_multigrid_and_incomplete_factorisations_in_the_options(preconditioner):
+    # No factorisation of the matrix or of its subdomains, on any rank count: refused when the options are made,
+    # before any mesh or solver.
+    from icesheet.solver_options import PicardOptions, chord_operator
 
+    assert not chord_operator("cg", preconditioner)
     with pytest.raises(ValueError, match=f"strategy = 'picard-chord' with linear_solver = 'cg', preconditioner = "
-                                         f"'{preconditioner}': the chord iteration needs an exact factorisation; "
-                                         f"allowed: "):
+                                         f"'{preconditioner}': the chord iteration needs a Cholesky or LU "
+                                         f"factorisation, of the whole matrix or of each rank's subdomain; allowed: "):
         PicardOptions(strategy="picard-chord", preconditioner=preconditioner)
+
+
+@pytest.mark.parametrize(("linear_solver", "preconditioner"), [
+    ("cg", "auto"), ("cg", "cholesky"), ("gmres", "lu"), ("cg", "asm-cholesky"), ("cg", "bjacobi-cholesky"),
+    ("cholesky", "gamg"), ("mumps", "ilu")])
+def test_the_chord_accepts_factorisations_of_the_matrix_or_of_its_subdomains(linear_solver, preconditioner):
+    # Subdomain factorisations are accepted on every rank count (a Schwarz operator on several: the chord's own rule).
+    from icesheet.solver_options import PicardOptions, chord_operator
+
+    assert chord_operator(linear_solver, preconditioner)
+    assert PicardOptions(strategy="picard-chord", linear_solver=linear_solver,
+                         preconditioner=preconditioner).strategy == "picard-chord"
 
 
 @pytest.mark.parametrize(("linear_solver", "preconditioner", "ranks", "exact", "strategy"), [
