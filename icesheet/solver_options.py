@@ -22,7 +22,8 @@ action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they adm
   - ``"asm-cholesky"``: additive Schwarz (Smith, Bjørstad & Gropp 1996, *Domain Decomposition*, Cambridge UP), one
     subdomain per rank grown by ``ASM_OVERLAP`` layers of the matrix graph, each factorised by a serial Cholesky
     (CHOLMOD) on its rank; the symmetric variant (``pc_asm_type basic``), so that CG applies.  Lagged like
-    ``"cholesky"``.  On one rank the subdomain is the whole mesh and this is the Cholesky factorisation of the Jacobian;
+    ``"cholesky"``, and the chord operator of ``"picard-chord"`` on several ranks (:func:`chord_operator`).  On one
+    rank the subdomain is the whole mesh and this is the Cholesky factorisation of the Jacobian;
   - ``"bjacobi-cholesky"``: block Jacobi, each rank's diagonal block factorised by a serial Cholesky (the overlap-0
     case of the above);
   - ``"ilu"``: ILU(0) on each rank's block (block Jacobi; plain ILU on one rank);
@@ -43,7 +44,7 @@ import numpy as np
 __all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_INEXACT_STRATEGY",
            "LINE_SEARCHES", "LINEAR_SOLVERS",
            "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
-           "resolved_preconditioner", "exact_factorisation", "chord_operator", "THICKNESS_LINEAR_SOLVERS",
+           "resolved_preconditioner", "exact_factorisation", "chord_operator", "default_chord", "THICKNESS_LINEAR_SOLVERS",
            "ITERATIVE_THICKNESS_SOLVER", "thickness_solver_parameters"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
@@ -111,6 +112,15 @@ def chord_operator(linear_solver: str, preconditioner: str) -> bool:
             or preconditioner in ("auto", "cholesky", "lu") + _LOCAL_CHOLESKY)
 
 
+def default_chord(linear_solver: str, preconditioner: str, ranks: int) -> bool:
+    """Whether ``strategy = "auto"`` is ``"picard-chord"``: with an exact factorisation and with additive Schwarz on
+    Cholesky-factorised subdomains (``"asm-cholesky"``, the default on several ranks), where the chord was faster than
+    Newton's method (docs/solvers.md); not with block Jacobi, whose chord fell back to Newton at 4 km, nor where the
+    chord is refused (:func:`chord_operator`)."""
+    return (exact_factorisation(linear_solver, preconditioner, ranks)
+            or resolved_preconditioner(preconditioner, ranks) == "asm-cholesky")
+
+
 def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: str = "cholesky",
                              rtol: float = 1.0e-6, cholesky_package: str = "mumps",
                              local_cholesky_package: str = "petsc", ranks: int = 1) -> dict:
@@ -140,9 +150,10 @@ def linear_solver_parameters(linear_solver: str = "cholesky", preconditioner: st
 
 ADJOINT_MODES = ("fixed-point", "unrolled")
 STRATEGIES = ("picard", "anderson", "picard-newton", "anderson-newton", "newton", "picard-chord")
-#: the strategy of ``strategy=None`` in the fixed-point mode with an exact factorisation (one rank by default), and
-#: without one (several ranks by default: additive Schwarz, with which the chord iteration fails); chosen by
-#: benchmarks/bench_velocity.py
+#: the strategy of ``strategy=None`` in the fixed-point mode with a factorisation the chord iteration is fast with (an
+#: exact one, or ``"asm-cholesky"``: the defaults on one and on several ranks; :func:`default_chord`), and with any
+#: other preconditioner (block Jacobi, multigrid, ILU); chosen by benchmarks/bench_velocity.py and
+#: benchmarks/bench_forward.py (docs/solvers.md)
 DEFAULT_STRATEGY = "picard-chord"
 DEFAULT_INEXACT_STRATEGY = "picard-newton"
 LINE_SEARCHES = ("bt", "nleqerr", "l2", "cp", "basic")
@@ -154,9 +165,9 @@ ADAPTIVE_LAG = 0
 class PicardOptions:
     """Options of the velocity solve (strategies: icesheet.velocity_solver, docs/solvers.md).
 
-    ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode with an exact factorisation
-    (:func:`exact_factorisation`: by default on one rank), ``DEFAULT_INEXACT_STRATEGY`` without (by default on
-    several ranks), and ``"picard"`` in the unrolled mode; ``newton_finish=None`` means a Newton finish of the
+    ``strategy=None`` means ``DEFAULT_STRATEGY`` in the fixed-point adjoint mode with an exact factorisation or
+    ``"asm-cholesky"`` (:func:`default_chord`: the defaults on any rank count), ``DEFAULT_INEXACT_STRATEGY`` with
+    another preconditioner, and ``"picard"`` in the unrolled mode; ``newton_finish=None`` means a Newton finish of the
     ``"picard"``/``"anderson"`` strategies in the fixed-point mode (where it is the taped solve), none in the unrolled
     mode.  ``tolerance``,
     ``residual_tolerance`` and ``max_iterations`` stop the Picard loop; ``newton_switch`` ends the Picard phase of
@@ -174,9 +185,12 @@ class PicardOptions:
     its first Jacobian; a solve from a restored state factorises anew, so that it repeats its bits
     (icesheet.velocity_solver, "Kept factorisation").  ``forcing_floor``: the
     forcing terms are at least ``newton_tolerance / (2 r_k)`` (Kelley 1995, eq. 6.20; no oversolving in the last
-    Newton step).  ``chord_rebuild`` and ``chord_depth``: strategy ``"picard-chord"`` factorises a new Jacobian after
-    a chord step whose residual ratio exceeds ``chord_rebuild``, and Anderson-mixes the chord iterates with depth
-    ``chord_depth`` (icesheet.velocity_solver, docs/solvers.md)."""
+    Newton step).  ``chord_rebuild`` and ``chord_depth``: strategy ``"picard-chord"`` with an exact factorisation
+    (:func:`exact_factorisation`) factorises a new Jacobian after a chord step whose residual ratio exceeds
+    ``chord_rebuild``, and Anderson-mixes the chord iterates with depth ``chord_depth``; ``chord_rebuild_inexact`` and
+    ``chord_depth_inexact`` are the same with a Schwarz operator (``"asm-cholesky"``, ``"bjacobi-cholesky"`` on
+    several ranks), where a step that increases the residual also rebuilds it and 1 means only that
+    (icesheet.velocity_solver, docs/solvers.md)."""
 
     strategy: str | None = None
     tolerance: float = 1.0e-6
@@ -241,5 +255,5 @@ class PicardOptions:
             return self.strategy
         if adjoint_mode != "fixed-point":
             return "picard"
-        exact = exact_factorisation(self.linear_solver, self.preconditioner, ranks)
-        return DEFAULT_STRATEGY if exact else DEFAULT_INEXACT_STRATEGY
+        chord = default_chord(self.linear_solver, self.preconditioner, ranks)
+        return DEFAULT_STRATEGY if chord else DEFAULT_INEXACT_STRATEGY

@@ -15,18 +15,21 @@ docs/solvers.md compares them on the marine ice stream):
 ``"anderson"``
     The same loop with Anderson mixing of depth ``anderson_depth`` of the Picard iterates (Walker & Ni 2011, SIAM J.
     Numer. Anal. 49; icesheet.anderson); the change is the fixed-point residual :math:`\|G(u_k) - u_k\|/\|G(u_k)\|`.
-``"picard-newton"`` (the default without an exact factorisation: on several ranks), ``"anderson-newton"``
+``"picard-newton"`` (the default with block Jacobi, multigrid or ILU preconditioners), ``"anderson-newton"``
     Picard (or Anderson-Picard) iterations only until :math:`r_k \le` ``newton_switch``, i.e. into Newton's basin,
     then Newton's method to ``newton_tolerance`` (no Picard iteration when the initial guess is already there). If
     Newton fails there, the loop resumes to the full Picard tolerances and Newton is tried once more.
 ``"newton"``
     Newton's method from the initial guess.
-``"picard-chord"`` (the default with an exact factorisation: on one rank)
-    Picard iterations until ``newton_switch`` as above, then Anderson-accelerated chord iterations: Newton steps
-    with the factorisation of an earlier Jacobian, refactorised when the iteration slows down
-    (:meth:`VelocitySolver._chord_solve`), to ``newton_tolerance``; Newton's method if a Newton step fails there.
-    The chord step needs an exact solve with that factorisation: a preconditioner that is not one (additive Schwarz
-    or block Jacobi on several ranks, multigrid, ILU) is refused.
+``"picard-chord"`` (the default, on one rank and on several: ``solver_options.default_chord``)
+    Picard iterations until ``newton_switch`` as above, then Anderson-accelerated chord iterations
+    :math:`u \leftarrow u - P^{-1}F(u)`, :math:`P` a factorisation of an earlier Jacobian, refactorised when the
+    iteration slows down (:meth:`VelocitySolver._chord_solve`), to ``newton_tolerance``; Newton's method if the
+    chord gives up.  :math:`P` is Newton's preconditioner: an exact factorisation (one rank by default; its chord
+    steps are Newton steps with an old Jacobian), or on several ranks additive Schwarz or block Jacobi with a
+    Cholesky factorisation of each rank's subdomain (``asm-cholesky``, ``bjacobi-cholesky``; Smith, Bjørstad &
+    Gropp 1996, *Domain Decomposition*, Cambridge UP), an inexact operator with its own rule
+    (``chord_rebuild_inexact``, ``chord_depth_inexact``).  Multigrid and ILU preconditioners are refused.
 
 Newton's method is PETSc's ``newtonls`` (SNES) on the residual divided by :math:`\|\tau_d\|`, with a line search
 (``line_search``, backtracking ``"bt"`` by default) and, with a Krylov linear solver, Eisenstat-Walker forcing terms
@@ -455,17 +458,31 @@ class VelocitySolver:
     def _chord_solve(self, info: VelocitySolveInfo) -> None:
         r"""Anderson-accelerated chord iterations from the current velocity to ``newton_tolerance`` (untaped).
 
-        The chord map :math:`G(u) = u - J(u_j)^{-1} F(u)` keeps the factorisation of the Jacobian at an earlier
-        iterate :math:`u_j` (Newton's preconditioner, built in place: one triangular-solve pair and one residual per
-        iteration, no Jacobian); its iterates are Anderson-mixed with depth ``chord_depth`` (Walker & Ni 2011; the
-        chord method and its Anderson acceleration: Kelley 2018, Acta Numerica 27, sections 2 and 5).  The Jacobian is
-        assembled and factorised again at the current iterate, and the mixing restarted, when a step reduces the
-        relative residual by less than the factor ``chord_rebuild``; a step that increases it is undone first.  The
-        first step with a new factorisation is a Newton step; if it increases the residual it is halved twice.
-        Raises ConvergenceError, at the last accepted iterate, when that fails too or after
-        ``newton_max_iterations`` factorisations; the caller then runs Newton's method with its line search from
-        there.  Expects the residual vector to hold the residual at the current velocity (as every caller leaves
-        it)."""
+        The chord map :math:`G(u) = u - P^{-1} F(u)` keeps the operator :math:`P` built from the Jacobian at an
+        earlier iterate :math:`u_j` (Newton's preconditioner, built in place: one application and one residual per
+        iteration, no Jacobian); its iterates are Anderson-mixed (Walker & Ni 2011; the chord method and its Anderson
+        acceleration: Kelley 2018, Acta Numerica 27, sections 2 and 5).  On the linear part the mixing is GMRES on
+        :math:`P^{-1}J` (Walker & Ni 2011, Theorem 2.2), which converges for any :math:`P` that is not too far from
+        :math:`J`; the rules differ with what :math:`P` is.
+
+        *Exact* (a Cholesky or LU factorisation of :math:`J(u_j)`; depth ``chord_depth``): the Jacobian is assembled
+        and factorised again at the current iterate, and the mixing restarted, when a step reduces the relative
+        residual by less than the factor ``chord_rebuild``; a step that increases it is undone first.  The first step
+        with a new factorisation is a Newton step; if it increases the residual it is halved twice.
+
+        *Schwarz* (additive Schwarz or block Jacobi with a factorisation of each rank's subdomain, on several ranks;
+        depth ``chord_depth_inexact``): :math:`P^{-1}J` is not close to the identity even at :math:`u_j` (basic
+        additive Schwarz with two overlapping subdomains: eigenvalues in (0, 2]; Smith, Bjørstad & Gropp 1996), so
+        slow steps and increases of :math:`\|F\|` come from the decomposition, not from a stale Jacobian.  The operator is rebuilt
+        (and the mixing restarted) after a step that increases the residual, undone first, and after a step whose
+        ratio exceeds ``chord_rebuild_inexact`` (1 by default: never for a slow step).  The first step with a new
+        operator is not a Newton step: it is kept even if it increases the residual (rebuilding at the same iterate
+        would repeat it), as long as the residual stays below the one the chord started from.
+
+        Raises ConvergenceError, at the last accepted iterate, when the first step with a new operator fails (a
+        damped Newton step that increases the residual; a Schwarz step above the chord's initial residual), after ``newton_max_iterations`` factorisations or after ``max_iterations`` chord steps; the caller then runs
+        Newton's method with its line search from there.  Expects the residual vector to hold the residual at the
+        current velocity (as every caller leaves it)."""
         opts = self.options
         ctx = self._newton_solver._ctx
         jacobian = ctx._jac.petscmat

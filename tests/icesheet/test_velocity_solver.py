@@ -413,13 +413,14 @@ def test_the_chord_accepts_factorisations_of_the_matrix_or_of_its_subdomains(lin
 
 @pytest.mark.parametrize(("linear_solver", "preconditioner", "ranks", "exact", "strategy"), [
     ("cg", "auto", 1, True, "picard-chord"),
-    ("cg", "auto", 2, False, "picard-newton"),  # auto is asm-cholesky on several ranks: subdomain solves
+    ("cg", "auto", 2, False, "picard-chord"),  # auto is asm-cholesky on several ranks: the Schwarz chord
     ("cg", "cholesky", 2, True, "picard-chord"),
     ("cg", "lu", 2, True, "picard-chord"),
     ("gmres", "lu", 3, True, "picard-chord"),
     ("cg", "asm-cholesky", 1, True, "picard-chord"),  # one subdomain: the whole matrix
-    ("cg", "asm-cholesky", 2, False, "picard-newton"),
-    ("cg", "bjacobi-cholesky", 2, False, "picard-newton"),
+    ("cg", "asm-cholesky", 2, False, "picard-chord"),
+    ("gmres", "asm-cholesky", 3, False, "picard-chord"),
+    ("cg", "bjacobi-cholesky", 2, False, "picard-newton"),  # allowed for the chord, not its default
     ("cg", "gamg", 1, False, "picard-newton"),
     ("cg", "ilu", 2, False, "picard-newton"),
     ("cg", "asm", 1, False, "picard-newton"),

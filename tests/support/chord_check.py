@@ -1,8 +1,8 @@
-"""Warm-started velocity solves of ``picard-chord`` on the ranks it runs on, against the tight reference.
+"""Warm-started velocity solves of the default strategy on the ranks it runs on, against the tight reference.
 
 ``mpiexec -n 2 python -m support.chord_check`` (tests/ on PYTHONPATH) runs the marine ice stream at 20 km for a cold
-step and 4 warm-started steps of 5 years with ``picard-chord`` and the default preconditioner (on 2 ranks additive
-Schwarz with a Cholesky factorisation per rank: the inexact chord operator), then solves the last state again with the
+step and 4 warm-started steps of 5 years with the default solver options (``picard-chord``; on 2 ranks with additive
+Schwarz and a Cholesky factorisation per rank: the inexact chord operator), then solves the last state again with the
 tight reference (the seed's Picard loop finished by Newton to 1e-12, another algorithm on the same equations) and
 prints on rank 0 one JSON line: the preconditioner, whether the chord operator is exact, per warm step the chord steps,
 Jacobian factorisations, Picard and Newton iterations and the final relative residual, the relative difference of the
@@ -24,8 +24,7 @@ def chord_counts(steps: int = 4, cell_size: float = 20e3, dt: float = 5.0) -> di
     from icesheet.velocity_solver import PicardOptions, VelocitySolver
 
     model = build_model("marine_ice_stream",
-                        scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size}),
-                        picard=PicardOptions(strategy="picard-chord"))
+                        scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size}))
     # Velocity factorisations: PETSc's Cholesky events of this rank (one per factorisation of its subdomain; the
     # thickness update factorises by ILU, another event).
     PETSc.Log.begin()
