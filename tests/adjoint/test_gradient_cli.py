@@ -147,13 +147,24 @@ def test_calibrate_runs_the_optimal_schedule_of_the_calibrated_platform(runs):
 
 
 @pytest.mark.mpi
-def test_two_ranks_give_the_serial_gradient(runs, config, tmp_path, mpi_run):
-    """The same command on 2 MPI ranks (disk checkpoints written per rank): the same J, counts and gradient."""
+def test_two_ranks_give_the_serial_gradient(tmp_path, mpi_run):
+    """The same command on 2 MPI ranks (disk checkpoints written per rank): the same J, counts and gradient.
+
+    Both with the velocity solves converged to a relative residual of 1e-12 instead of 1e-10, so that the comparison
+    is of the parallel arithmetic, not of where two solvers stop: the default chord iteration has an exact
+    factorisation on one rank and additive Schwarz on two (docs/solvers.md), and at 1e-10 the two gradients' first
+    moment in y differed by 1.6e-10 relative (8e-12 at 1e-12)."""
     import firedrake as fd
 
+    from icesheet.cli import main
+
+    config = tmp_path / "tight.toml"
+    config.write_text(CONFIG + "newton_tolerance = 1e-12\n")
     storage = ("--ram-slots", "1", "disk")
-    serial_out, serial = runs("hrevolve", *storage)
-    parallel = mpi_run("icesheet", *cli_arguments(config, "hrevolve", storage, tmp_path), "--json")
+    serial_out = tmp_path / "serial"
+    assert main(cli_arguments(config, "hrevolve", storage, serial_out)) == 0
+    serial = json.loads((serial_out / "summary.json").read_text())
+    parallel = mpi_run("icesheet", *cli_arguments(config, "hrevolve", storage, tmp_path / "parallel"), "--json")
     assert parallel["ranks"] == 2
     assert parallel["value"] == pytest.approx(serial["value"], rel=1e-10)
     for name in COUNTS:
@@ -167,7 +178,7 @@ def test_two_ranks_give_the_serial_gradient(runs, config, tmp_path, mpi_run):
         x, y = fd.SpatialCoordinate(mesh)
         return [fd.norm(g)] + [fd.assemble(g * w * fd.dx) for w in (1.0, x / 1e5, y / 1e4)]
 
-    assert moments(tmp_path) == pytest.approx(moments(serial_out), rel=1e-10)
+    assert moments(tmp_path / "parallel") == pytest.approx(moments(serial_out), rel=1e-10)
 
 
 BAD_INPUT = [
