@@ -23,10 +23,10 @@ def test_the_chord_with_a_schwarz_operator_converges_on_two_ranks(mpi_run):
     # On 2 ranks picard-chord's operator is additive Schwarz with a Cholesky factorisation per rank (not an exact
     # solve); its Anderson-mixed chord iteration still ends every warm solve at the Newton tolerance by itself, at the
     # root the tight reference (Picard + Newton to 1e-12) finds and that one rank finds with its exact factorisation.
-    from support.chord_check import chord_counts
+    from support.parallel_check import chord_counts
 
     serial = chord_counts()
-    parallel = mpi_run("support.chord_check")
+    parallel = mpi_run("support.parallel_check", "--chord")
     assert parallel["ranks"] == 2 and parallel["strategy"] == serial["strategy"] == "picard-chord"
     assert serial["exact"] and not parallel["exact"] and parallel["preconditioner"] == "asm"
     assert all(r <= 1e-10 for r in parallel["final_residual"]), parallel

@@ -1,8 +1,9 @@
-"""Run a few steps of a small scenario and print a JSON line of volumes and norms (for the 1-vs-2-rank test).
+"""Run a few steps of a small scenario and print a JSON line of volumes and norms (for the 1-vs-2-rank tests).
 
 ``mpiexec -n 2 python -m support.parallel_check --steps 3`` (tests/ on PYTHONPATH) prints, on rank 0, the volume and VAF after each step,
 the L2 norms of the final thickness and velocity, and the Picard iterations per step; the same numbers computed
-serially must agree to round-off (up to the direct solver's parallel ordering).
+serially must agree to round-off (up to the direct solver's parallel ordering).  With ``--chord``, what
+:func:`chord_counts` returns instead.
 """
 from __future__ import annotations
 
@@ -27,16 +28,65 @@ def fingerprint(scenario: str = "marine_ice_stream", steps: int = 3, cell_size: 
             "velocity_norm": float(firedrake.assemble(inner(model.velocity, model.velocity) * dx)) ** 0.5}
 
 
+def chord_counts(steps: int = 4, cell_size: float = 20e3, dt: float = 5.0) -> dict:
+    """The marine ice stream at ``cell_size`` for a cold step and ``steps`` warm-started steps of ``dt`` years with the
+    default solver options (``picard-chord``; on 2 ranks with additive Schwarz and a Cholesky factorisation per rank:
+    the inexact chord operator); then the last solve's state solved again by the tight reference (the seed's Picard
+    loop finished by Newton to 1e-12, another algorithm on the same equations).  Returns the preconditioner, whether
+    the chord operator is exact, per warm step the chord steps, velocity factorisations, Picard and Newton iterations
+    and the final relative residual, the relative difference of the last velocity to the reference, and the L2 norm
+    of that velocity."""
+    import firedrake
+    import numpy as np
+    from firedrake import dx, inner
+    from firedrake.petsc import PETSc
+
+    from icesheet.scenarios import build_model, scenario_parameters
+    from icesheet.velocity_solver import PicardOptions, VelocitySolver
+
+    model = build_model("marine_ice_stream",
+                        scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size}))
+    # Velocity factorisations: PETSc's Cholesky events of this rank (one per factorisation of its subdomain; the
+    # thickness update factorises by ILU, another event).
+    PETSc.Log.begin()
+    cholesky = PETSc.Log.Event("MatCholFctrNum")
+    model.step(dt)  # the cold step
+    infos, factorisations = [], []
+    for _ in range(steps):
+        last_state = model.state_arrays()
+        before = cholesky.getPerfInfo()["count"]
+        infos.append(model.step(dt))
+        factorisations.append(cholesky.getPerfInfo()["count"] - before)
+    comm = model.mesh.comm
+    solved = model.velocity.dat.data_ro.copy()
+    velocity_norm = float(firedrake.assemble(inner(model.velocity, model.velocity) * dx)) ** 0.5
+    # The last solve's state again (its thickness and warm start), solved by the tight reference.
+    model.set_state_arrays(last_state)
+    reference = VelocitySolver.for_model(model, PicardOptions(strategy="picard", newton_finish=True,
+                                                              newton_tolerance=1e-12, newton_max_iterations=50))
+    reference.solve()
+    u = model.velocity.dat.data_ro
+    difference, size = (np.sqrt(comm.allreduce(float(np.sum(a * a)))) for a in (solved - u, u))
+    solver = model.velocity_solver
+    return {"ranks": comm.size, "strategy": solver.strategy, "exact": solver._chord_exact,
+            "preconditioner": solver._newton_solver.snes.getKSP().getPC().getType(),
+            "chord": [i.chord_iterations for i in infos], "factorisations": factorisations,
+            "picard": [i.picard_iterations for i in infos], "newton": [i.newton_iterations for i in infos],
+            "final_residual": [i.final_residual for i in infos],
+            "difference_to_reference": float(difference / size), "velocity_norm": velocity_norm}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scenario", default="marine_ice_stream")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cell-size", type=float, default=40e3)
+    parser.add_argument("--chord", action="store_true", help="print chord_counts() (default arguments) instead")
     args = parser.parse_args()
     from icesheet.cli import import_firedrake
 
     import_firedrake()
-    result = fingerprint(args.scenario, args.steps, args.cell_size)
+    result = chord_counts() if args.chord else fingerprint(args.scenario, args.steps, args.cell_size)
     from mpi4py import MPI
 
     if MPI.COMM_WORLD.rank == 0:
