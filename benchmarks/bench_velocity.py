@@ -12,11 +12,12 @@ the same state twice); ``--restart`` times every solve from the stored state n +
 restored checkpoint (the kept factorisation then not used).
 
 Candidates, each its own VelocitySolver on the model's fields (icesheet.velocity_solver, docs/solvers.md; the
-default, ``picard-chord`` on one rank and ``picard-newton`` on several, is labelled ``(default)``): every strategy
+default, ``picard-chord`` on any rank count, is labelled ``(default)``): every strategy
 with the default linear solver (CG preconditioned by a Cholesky factorisation that Newton builds at the first
 Jacobian of a solve or keeps from the previous one, and rebuilds after a slow CG solve; the chord iteration solves
 with that factorisation directly), the seed's Picard loop and Newton with MUMPS LU, variants (the factorisation not
-kept from one solve to the next, chord rebuild threshold and Anderson depth, Newton's rebuild threshold and forcing
+kept from one solve to the next, chord rebuild threshold and Anderson depth (``inexact``: those of the chord with
+additive Schwarz on several ranks), Newton's rebuild threshold and forcing
 floor, switch threshold, line search, a direct Cholesky solve of every Jacobian, the factorisation rebuilt every 3
 Jacobians, the chord with MUMPS's distributed Cholesky on several ranks) and other Krylov solvers (CG + GAMG, GMRES +
 ILU / ASM), plus ``snes-icepack``: one PETSc SNES solve of the same residual F(u) = 0
@@ -62,7 +63,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 FIGURE = ROOT / "docs" / "figures" / "solver_strategies.png"
 #: name -> PicardOptions keywords over the defaults (None: the PETSc SNES solve configured as icepack's); the
 #: candidate that is the resolved default strategy alone (``PicardOptions().resolved_strategy``: "picard-chord" with
-#: an exact factorisation, "picard-newton" otherwise) is marked in the ``default`` column
+#: the default preconditioner on any rank count) is marked in the ``default`` column
 CANDIDATES = {
     "picard mumps (seed)": {"strategy": "picard", "linear_solver": "mumps"},
     "picard": {"strategy": "picard"},

@@ -44,8 +44,8 @@ import numpy as np
 __all__ = ["PicardOptions", "ADJOINT_MODES", "STRATEGIES", "DEFAULT_STRATEGY", "DEFAULT_INEXACT_STRATEGY",
            "LINE_SEARCHES", "LINEAR_SOLVERS",
            "PRECONDITIONERS", "DIRECT_SOLVER", "ADAPTIVE_LAG", "ASM_OVERLAP", "linear_solver_parameters",
-           "resolved_preconditioner", "exact_factorisation", "chord_operator", "default_chord", "THICKNESS_LINEAR_SOLVERS",
-           "ITERATIVE_THICKNESS_SOLVER", "thickness_solver_parameters"]
+           "resolved_preconditioner", "exact_factorisation", "chord_operator", "default_chord",
+           "THICKNESS_LINEAR_SOLVERS", "ITERATIVE_THICKNESS_SOLVER", "thickness_solver_parameters"]
 
 DIRECT_SOLVER = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 #: GMRES (restart 30), right-preconditioned by ILU(0) on each rank's diagonal block (block Jacobi; Saad 2003,
@@ -231,7 +231,8 @@ class PicardOptions:
                 raise ValueError(f"solver {name} = {getattr(self, name)!r}: must be <= 1 (the residual ratio of a "
                                  f"chord step above which the Jacobian is factorised anew)")
         for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
-                              ("chord_depth", 0), ("chord_depth_inexact", 0), ("preconditioner_lag", 0), ("rebuild_iterations", 1)):
+                              ("chord_depth", 0), ("chord_depth_inexact", 0), ("preconditioner_lag", 0),
+                              ("rebuild_iterations", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"solver {name} = {value!r}: must be an integer >= {minimum}")

@@ -473,14 +473,15 @@ class VelocitySolver:
         *Schwarz* (additive Schwarz or block Jacobi with a factorisation of each rank's subdomain, on several ranks;
         depth ``chord_depth_inexact``): :math:`P^{-1}J` is not close to the identity even at :math:`u_j` (basic
         additive Schwarz with two overlapping subdomains: eigenvalues in (0, 2]; Smith, Bjørstad & Gropp 1996), so
-        slow steps and increases of :math:`\|F\|` come from the decomposition, not from a stale Jacobian.  The operator is rebuilt
-        (and the mixing restarted) after a step that increases the residual, undone first, and after a step whose
-        ratio exceeds ``chord_rebuild_inexact`` (1 by default: never for a slow step).  The first step with a new
-        operator is not a Newton step: it is kept even if it increases the residual (rebuilding at the same iterate
-        would repeat it), as long as the residual stays below the one the chord started from.
+        slow steps and increases of :math:`\|F\|` come from the decomposition, not from a stale Jacobian.  The
+        operator is rebuilt (and the mixing restarted) after a step that increases the residual, undone first, and
+        after a step whose ratio exceeds ``chord_rebuild_inexact`` (1 by default: never for a slow step).  The first
+        step with a new operator is not a Newton step: it is kept even if it increases the residual (rebuilding at the
+        same iterate would repeat it), as long as the residual stays below the one the chord started from.
 
         Raises ConvergenceError, at the last accepted iterate, when the first step with a new operator fails (a
-        damped Newton step that increases the residual; a Schwarz step above the chord's initial residual), after ``newton_max_iterations`` factorisations or after ``max_iterations`` chord steps; the caller then runs
+        damped Newton step that increases the residual; a Schwarz step above the chord's initial residual), after
+        ``newton_max_iterations`` factorisations or after ``max_iterations`` chord steps; the caller then runs
         Newton's method with its line search from there.  Expects the residual vector to hold the residual at the
         current velocity (as every caller leaves it)."""
         opts = self.options
