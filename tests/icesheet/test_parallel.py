@@ -37,3 +37,8 @@ def test_the_chord_with_a_schwarz_operator_converges_on_two_ranks(mpi_run):
     # 4 to 1 km: docs/solvers.md): a Schwarz operator needs more chord steps than an exact one, few factorisations.
     assert all(steps <= 40 for steps in parallel["chord"]), parallel
     assert all(count <= 4 for count in parallel["factorisations"]), parallel
+    # A chord that gives up (max_iterations = 3 steps) hands over to Newton's method, with the same Schwarz
+    # preconditioner, which converges to the same root.
+    fallback = parallel["fallback"]
+    assert fallback["chord"] == 3 and fallback["newton"] >= 1 and fallback["final_residual"] <= 1e-10, fallback
+    assert fallback["difference_to_reference"] <= 1e-8, fallback
