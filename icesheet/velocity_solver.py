@@ -79,6 +79,7 @@ The solvers, their forms, assemblers and the iterate Function are built once and
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import zlib
@@ -262,7 +263,8 @@ class VelocitySolver:
         self._newton_solver.snes.setUpdate(self._before_newton_iteration)
         if adaptive:
             # The taped adjoint solve (module docstring) by CG preconditioned with Newton's own factorisation.
-            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes, on_prepare=self._forget_kept)
+            self._shared_factorisation = SharedFactorisation(self._newton_solver.snes, on_prepare=self._forget_kept,
+                                                             options=self._newton_solver.inserted_options)
             krylov_only = {k: v for k, v in adjoint_parameters.items() if not k.startswith(("pc_", "sub_"))}
             self._adjoint_kwargs = {
                 "solver_parameters": {**krylov_only, "pc_type": "python",
@@ -613,11 +615,14 @@ class SharedFactorisation:
     adjoint solve (checkpointed gradients still differ from store-all's within the forward solve's tolerance, where a
     recomputed step factorised afresh: module docstring, "Kept factorisation").  Every set-up calls ``on_prepare``
     (the solver then forgets its kept factorisation), so that the next forward solve factorises at its first Jacobian
-    and never depends on what the adjoint left."""
+    and never depends on what the adjoint left.  ``options``: a context manager that puts Newton's PETSc options in
+    the database (the solver's ``inserted_options``), under which the preconditioner is set up: a Schwarz
+    preconditioner set up there for the first time reads its subdomain solver from them."""
 
-    def __init__(self, snes, on_prepare=None):
+    def __init__(self, snes, on_prepare=None, options=contextlib.nullcontext):
         self.snes = snes
         self.on_prepare = on_prepare  #: called at every adjoint set-up (the solver forgets its kept factorisation)
+        self.options = options
         self.applications = 0  #: preconditioner applications since the last adjoint set-up (CG iterations + 1)
         self.refactorisations = 0  #: factorisations of an adjoint operator (a count for tests and benchmarks)
 
@@ -629,7 +634,8 @@ class SharedFactorisation:
         ksp.setOperators(jacobian, jacobian)
         pc = ksp.getPC()
         pc.setReusePreconditioner(False)  # SNES sets the flag again at its next Jacobian
-        pc.setUp()
+        with self.options():
+            pc.setUp()
         self.refactorisations += 1
         self.applications = 0
         if self.on_prepare is not None:
