@@ -4,7 +4,7 @@ are checked before Firedrake loads).
 ``PicardOptions`` holds the strategy of the velocity solve and its tolerances (icesheet.velocity_solver explains
 each strategy; docs/solvers.md compares them).  Linear solvers are PETSc option dictionaries.  The Picard operator
 and the Newton Jacobian of the SSA are symmetric positive definite (the SSA velocity minimises a strictly convex
-action; Schoof 2006, Math. Models Methods Appl. Sci. 16), so besides LU they admit Cholesky and conjugate gradients:
+action; Schoof 2006, J. Fluid Mech. 556), so besides LU they admit Cholesky and conjugate gradients:
 
 - ``"cholesky"``: sparse direct Cholesky factorisation, by CHOLMOD (SuiteSparse; Chen et al. 2008, ACM Trans. Math.
   Softw. 35) on one rank and by MUMPS on several (CHOLMOD is serial);

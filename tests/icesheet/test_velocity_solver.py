@@ -1,6 +1,6 @@
 """The Picard solver converges on every scenario to a velocity that satisfies the SSA as an independent oracle
 writes it: the Euler-Lagrange equation of the SSA action functional (icepack's formulation; Schoof 2006,
-Math. Models Methods Appl. Sci.), differentiated by UFL rather than written out by hand."""
+J. Fluid Mech. 556), differentiated by UFL rather than written out by hand."""
 import numpy as np
 import pytest
 
