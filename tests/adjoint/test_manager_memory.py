@@ -9,9 +9,12 @@ would raise the peak, not after it, where ``close()`` may have hidden it), with 
 - the live Firedrake Functions and Cofunctions, PETSc Vecs and Mats, pyadjoint Blocks, BlockVariables and Tapes
   (``gc.get_objects``): each a constant independent of l;
 - the bytes Python allocated and still holds (``tracemalloc``: every numpy array, hence every state's values):
-  for l = 100 at most what the schedule's own, longer list of actions holds more, plus 0.05 states per step over
-  the 75 extra steps (8.7 kB; measured 29 Nov 2026: 2.5 kB at l = 100; at l = 60 0.3-2.6 kB against 4 kB, too
-  close to the noise for a test), above l = 25.
+  for l = 100 at most what the schedule's own, longer list of actions holds more (the planner's list and the
+  manager's copy of it), plus 0.1 states per step over the 75 extra steps (17 kB), above l = 25.  The traced bytes
+  at Backward(0) move by up to 4.5 kB between identical runs (29 Nov 2026: 64.8-69.3 kB at l = 25, 89.3-91.9 kB at
+  l = 100, three runs each, in one process), so the excess over the schedule measured 4.7-10.8 kB in three pairs
+  of runs; the earlier allowance of 0.05 states per step (8.7 kB) failed once in a CI run at 10.3 kB.  A leak of
+  one state per step would add 173 kB.
 
 Each count would fail on a manager that kept the backward steps' tapes, their Cofunction seeds or one state per
 step (checked by hand when this test was written: keeping every tape raises the Block count by ~1 per step).
@@ -75,10 +78,11 @@ def measure_last_backward_step(steps: int) -> tuple[Counter, int, int]:
     try:
         before = tracemalloc.get_traced_memory()[0]
         schedule = list(plan("revolve", steps, platform))
+        held = list(schedule)  # the run holds the planner's list and the manager's copy of it (manager.run)
         schedule_bytes = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    del schedule
+    del schedule, held
     gradient(TimeLoop(model, [DT] * 2, loop.controls, misfit_functional(model, 2)), "store-all")  # warm caches
     # pytest keeps every captured log record and line of output in memory, a harness cost that grows with the
     # chain's actions: the traced run logs nothing (measured: 6 kB more at l = 60 than at l = 25 with it)
@@ -103,7 +107,7 @@ def test_what_is_alive_at_the_last_backward_step_does_not_grow_with_the_chain():
     assert all(abs(change) <= 2 for change in grown.values()), (
         f"live objects at Backward(0), l = {LONG} minus l = {SHORT}: {grown}")
     state_bytes = (CELLS + 1) ** 2 * 8
-    slack = 0.05 * state_bytes * (LONG - SHORT)  # bytes: 0.05 states per extra step
+    slack = 0.1 * state_bytes * (LONG - SHORT)  # bytes: 0.1 states per extra step (module docstring)
     assert long_traced - short_traced <= long_schedule - short_schedule + slack, (
         f"Python-allocated memory at Backward(0): {long_traced} B at l = {LONG} against {short_traced} B at "
         f"l = {SHORT}, {(long_traced - short_traced) / (LONG - SHORT) / state_bytes:.3f} states per step (the "
