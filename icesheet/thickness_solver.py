@@ -50,7 +50,9 @@ class ThicknessSolver:
         self.thickness = thickness
         self.thickness_old = firedrake.Function(Q, name="thickness_old")
         self.thickness_new = firedrake.Function(Q, name="thickness_unclamped")
-        self.timestep = firedrake.Constant(1.0)
+        # dt as a Function in the real space, not a Constant: pyadjoint replays a taped Constant at its current
+        # value, so a tape of steps of different lengths was replayed with the last step's dt at every step
+        self.timestep = firedrake.Function(firedrake.FunctionSpace(Q.mesh(), "R", 0), name="timestep").assign(1.0)
         degree = Q.ufl_element().degree()
         dx = firedrake.dx(metadata={"quadrature_degree": 3 * degree + 1})
         ds = firedrake.ds(metadata={"quadrature_degree": 3 * degree + 1})
