@@ -209,12 +209,13 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per case (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps before (default 1)")
     parser.add_argument("--scenarios", nargs="+", default=list(CELL_SIZES), choices=list(CELL_SIZES))
-    parser.add_argument("--quick", action="store_true", help="the two coarsest sizes only")
-    parser.add_argument("--cell-sizes", type=float, nargs="+", metavar="M",
-                        help="these cell sizes (m) instead of the scenario's (e.g. --cell-sizes 4000 2000)")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true", help="the two coarsest sizes only")
+    sizes.add_argument("--cell-sizes", type=float, nargs="+", metavar="M",
+                       help="these cell sizes (m) instead of the scenario's (e.g. --cell-sizes 4000 2000)")
     parser.add_argument("--append", action="store_true",
-                        help="keep the saved rows of the (scenario, ranks) cases not run now (one table from several "
-                             "runs)")
+                        help="keep the saved rows of the (scenario, variant, ranks, cell size) cases not run now (one "
+                             "table from several runs)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", type=override_argument,
                         help="a scenario parameter for every case, e.g. solver.strategy=\"picard-chord\" (repeatable; "
                              "the rows are labelled with them)")
@@ -233,7 +234,7 @@ def main(argv=None) -> None:
     print_table(rows)
     if args.append and (RESULTS / "bench_forward.json").is_file():
         def case(r):
-            return r["scenario"], r.get("variant", "default"), r["ranks"]
+            return r["scenario"], r.get("variant", "default"), r["ranks"], float(r["cell_size"])
 
         ran = {case(r) for r in rows}
         saved = json.loads((RESULTS / "bench_forward.json").read_text())["rows"]

@@ -181,8 +181,9 @@ def _reset_linear_solvers(model) -> None:
     """Drop the factorisations of the model's solvers (PETSc KSP reset), so that a retry after a failed solve sets
     them up again instead of reusing a failed one."""
     for solver in (model.velocity_solver._picard_solver, model.velocity_solver._newton_solver,
-                   model.thickness_solver._solver):
-        solver.snes.getKSP().reset()
+                   model.thickness_solver._solver, model.thickness_solver._direct):  # _direct: its MUMPS fall-back
+        if solver is not None:
+            solver.snes.getKSP().reset()
 
 
 def build(scenario: str, cell_size: float, state: Path | None = None, tolerance: float | None = None,

@@ -10,15 +10,18 @@ Linear solver.  By default GMRES with ILU(0) (icesheet.solver_options.ITERATIVE_
 current thickness; ``"mumps"`` factorises the matrix anew every step (docs/solvers.md, "Thickness solve").  pyadjoint
 solves the adjoint of each taped solve with the options of the solver that taped it.  Fall-back: a Krylov solve that
 fails (Firedrake's ``ConvergenceError``: too many iterations, a breakdown, a zero pivot of the ILU; e.g. at Courant
-numbers far above 1, or at an optimiser's absurd trial thickness) is repeated with MUMPS's LU, and this solver uses
-MUMPS for the rest of its life (``fallbacks`` counts them; one warning line is logged).
+numbers far above 1, or at an optimiser's absurd trial thickness) is repeated with MUMPS's LU, by a direct solver built
+on the same problem at the first fall-back; the next solve is a Krylov solve again (``fallbacks`` counts the
+fall-backs; one warning line is logged per fall-back).  The fall-back is per solve so that a step's result is a
+function of the state and ``dt`` alone, not of the solver's history: a step recomputed from a checkpoint gives the same
+bits whether or not another step fell back in between, and a failing step falls back the same way when repeated.
 """
 from __future__ import annotations
 
 import logging
 
 import firedrake
-from firedrake.adjoint_utils.blocks import NonlinearVariationalSolveBlock
+from firedrake.adjoint_utils.blocks import FunctionAssignBlock, NonlinearVariationalSolveBlock
 from firedrake.exceptions import ConvergenceError
 from firedrake.petsc import PETSc
 from pyadjoint import stop_annotating
@@ -40,7 +43,7 @@ class ThicknessSolver:
     melt, icesheet.model); ``supg`` names the SUPG parameter (icesheet.transport.SUPG_PARAMETERS);
     ``linear_solver`` one of icesheet.solver_options.THICKNESS_LINEAR_SOLVERS, or a PETSc options dictionary
     (benchmarks/bench_thickness.py compares variants).  ``fallbacks``: the Krylov solves that failed and were
-    repeated with MUMPS (module docstring)."""
+    repeated with MUMPS, each one solve only (module docstring)."""
 
     def __init__(self, thickness, velocity, accumulation, inflow_thickness, supg: str = SUPG_PARAMETERS[0],
                  linear_solver: str | dict = THICKNESS_LINEAR_SOLVERS[0]):
@@ -50,7 +53,9 @@ class ThicknessSolver:
         self.thickness = thickness
         self.thickness_old = firedrake.Function(Q, name="thickness_old")
         self.thickness_new = firedrake.Function(Q, name="thickness_unclamped")
-        self.timestep = firedrake.Constant(1.0)
+        # dt as a Function in the real space, not a Constant: pyadjoint replays a taped Constant at its current
+        # value, so a tape of steps of different lengths was replayed with the last step's dt at every step
+        self.timestep = firedrake.Function(firedrake.FunctionSpace(Q.mesh(), "R", 0), name="timestep").assign(1.0)
         degree = Q.ufl_element().degree()
         dx = firedrake.dx(metadata={"quadrature_degree": 3 * degree + 1})
         ds = firedrake.ds(metadata={"quadrature_degree": 3 * degree + 1})
@@ -59,15 +64,17 @@ class ThicknessSolver:
         self._problem = firedrake.LinearVariationalProblem(firedrake.lhs(form), firedrake.rhs(form),
                                                            self.thickness_new)
         self._solver = firedrake.LinearVariationalSolver(self._problem, solver_parameters=parameters)
-        self.iterative = parameters.get("ksp_type") != "preonly"
+        self._direct = None  # MUMPS on the same problem, built at the first fall-back
+        self.iterative = parameters.get("ksp_type", "preonly") != "preonly"
         self.fallbacks = 0
+        self._fell_back = False
         self._clamp = firedrake.max_value(self.thickness_new, 0.0)
         self._clamped_volume_form = (self.thickness - self.thickness_new) * firedrake.dx
 
     @property
     def iterations(self) -> int:
-        """The Krylov iterations of the last solve (0 for MUMPS's)."""
-        return self._solver.snes.getKSP().getIterationNumber() if self.iterative else 0
+        """The Krylov iterations of the last solve (0 for MUMPS's, also when the last solve fell back to it)."""
+        return self._solver.snes.getKSP().getIterationNumber() if self.iterative and not self._fell_back else 0
 
     def solve(self, dt: float) -> float:
         """One step of length ``dt`` years; returns the volume (m^3) added by the clamp h = max(h, 0)."""
@@ -80,48 +87,56 @@ class ThicknessSolver:
 
     def _linear_solve(self) -> None:
         # The linear solve computes a correction to the value it starts from: start from the state, so that a
-        # repeated step gives the same bits (a Krylov method's iterates depend on the start).
-        self.thickness_new.assign(self.thickness)
+        # repeated step gives the same bits (a Krylov method's iterates depend on the start).  The tape's length is
+        # read before the start's assignment, so that a failed attempt's assignment leaves the tape with its solve.
         tape_length = len(get_working_tape().get_blocks()) if annotate_tape() else None
+        self.thickness_new.assign(self.thickness)
+        self._fell_back = False
         try:
             self._solver.solve()
         except ConvergenceError:
             if not self.iterative:
                 raise
             self._fall_back(tape_length)
-            self._linear_solve()  # again from the start (the failed solve left its last iterate in thickness_new)
+            self.thickness_new.assign(self.thickness)  # the failed solve left its last iterate in thickness_new
+            self._direct.solve()
 
     def _fall_back(self, tape_length: int | None) -> None:
-        """After a failed Krylov solve: log it, drop its unfinished block from the tape, and switch to MUMPS."""
+        """After a failed Krylov solve: log it, drop its start's assignment and its unfinished block from the tape,
+        and build the MUMPS solver of this one solve if this is the first fall-back."""
         ksp = self._solver.snes.getKSP()
         reason = ksp.getConvergedReason()
         self.fallbacks += 1
-        logger.warning("thickness solve: %s + %s failed (%s after %d iterations); repeating it with MUMPS's LU, "
-                       "which this thickness solver uses from now on", ksp.getType(), ksp.getPC().getType(),
-                       _KSP_REASONS.get(reason, reason), ksp.getIterationNumber())
+        self._fell_back = True
+        logger.warning("thickness solve: %s + %s failed (%s after %d iterations); repeating it with MUMPS's LU",
+                       ksp.getType(), ksp.getPC().getType(), _KSP_REASONS.get(reason, reason),
+                       ksp.getIterationNumber())
         if tape_length is not None:
             _drop_unfinished_solve(tape_length)
-        self._solver = firedrake.LinearVariationalSolver(self._problem, solver_parameters=dict(DIRECT_SOLVER))
-        self.iterative = False
+        if self._direct is None:
+            self._direct = firedrake.LinearVariationalSolver(self._problem, solver_parameters=dict(DIRECT_SOLVER))
 
 
 def _drop_unfinished_solve(tape_length: int) -> None:
-    """Remove the block of a failed annotated solve from the working tape, which held ``tape_length`` blocks before
-    the attempt.  Firedrake's annotated ``NonlinearVariationalSolver.solve``
+    """Remove a failed annotated solve, and the assignment of its start, from the working tape, which held
+    ``tape_length`` blocks before them.  Firedrake's annotated ``NonlinearVariationalSolver.solve``
     (firedrake/adjoint_utils/variational_solver.py) adds its solve block to the tape before solving and gives it its
-    output only after, so a solve that raised leaves a block without output: its adjoint would have nothing to
-    propagate from and its recomputation would run the failed solver again.  The block is the tape's last one (the
-    attempt taped nothing after it) and the retry tapes a block of its own with the same dependencies, so removing it
-    leaves the tape as if only the retry had run (the dependencies' bookkeeping it did, saving their values and
-    marking them as used in this time step, the retry does again), but for the assignment of the start that
-    preceded the attempt and that the retry repeats: a block whose output nothing uses.  pyadjoint has no call to remove a block: the
-    tape's ``TimeStepSequence`` is a list of the blocks plus a list of time steps, each a list of its blocks, and the
-    block leaves both (the sequence forbids ``del`` but not ``pop``)."""
+    output only after, so a solve that raised leaves a block without output, and the assignment of its start leaves a
+    block whose output nothing uses.  Neither changes a replay or a gradient (pyadjoint's ``Block.recompute`` and
+    ``Block.evaluate_adj`` skip a block without outputs, and nothing reads the orphan assignment's output), but they
+    would make the tape hold blocks that no solve of the model produced: the retry tapes both again (the assignment,
+    then a solve block of its own with the same dependencies), so removing them leaves the tape as if only the retry
+    had run, one assignment and one solve block per thickness solve.  Only that exact tail is removed (an assignment
+    of a Function, then a solve block without output, both the last blocks of the current time step); any other tail
+    is left as it is.  pyadjoint has no call to remove a block: the tape's ``TimeStepSequence`` is a list of the
+    blocks plus a list of time steps, each a list of its blocks, and a block leaves both (the sequence forbids ``del``
+    but not ``pop``)."""
     blocks = get_working_tape().get_blocks()
-    if len(blocks) != tape_length + 1:
-        return  # the attempt taped nothing (it failed before the block was added) or more than its solve
-    block = blocks[-1]
-    if not isinstance(block, NonlinearVariationalSolveBlock) or block.get_outputs() or blocks.steps[-1][-1] is not block:
-        return
-    blocks.pop()
-    blocks.steps[-1].pop()
+    tail = blocks[tape_length:]
+    if not (len(tail) == 2 and isinstance(tail[0], FunctionAssignBlock)
+            and isinstance(tail[1], NonlinearVariationalSolveBlock) and not tail[1].get_outputs()
+            and blocks.steps[-1][-2:] == tail):
+        return  # the attempt taped something else (e.g. it failed before its block was added): leave the tape
+    for _ in tail:
+        blocks.pop()
+        blocks.steps[-1].pop()
