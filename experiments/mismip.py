@@ -170,20 +170,14 @@ def advance(model, dt: float, min_dt: float = 1e-3):
     except (PicardConvergenceError, ConvergenceError, FloatingPointError) as error:
         model.set_state_arrays(saved)
         model.time = time_before
-        _reset_linear_solvers(model)
+        # New solvers: a failed factorisation can leave PETSc's in a state where every later solve fails, and the
+        # velocity solver would otherwise keep using the factorisation of the failed attempt (its warm start, the
+        # restored velocity, is the one it converged to last).
+        model.reset_solvers()
         if dt / 2 < min_dt:
             raise RuntimeError(f"t = {model.time:g} yr: step failed down to dt = {dt:g} yr: {error}") from error
         log.warning("t = %.2f yr: step of %.3g yr failed (%s); two steps of %.3g yr", model.time, dt, error, dt / 2)
         return advance(model, dt / 2, min_dt) + advance(model, dt / 2, min_dt)
-
-
-def _reset_linear_solvers(model) -> None:
-    """Drop the factorisations of the model's solvers (PETSc KSP reset), so that a retry after a failed solve sets
-    them up again instead of reusing a failed one."""
-    for solver in (model.velocity_solver._picard_solver, model.velocity_solver._newton_solver,
-                   model.thickness_solver._solver, model.thickness_solver._direct):  # _direct: its MUMPS fall-back
-        if solver is not None:
-            solver.snes.getKSP().reset()
 
 
 def build(scenario: str, cell_size: float, state: Path | None = None, tolerance: float | None = None,

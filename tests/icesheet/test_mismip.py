@@ -222,3 +222,34 @@ def test_every_saved_convergence_run_is_a_case_of_the_study_that_pins_its_settin
         assert SPINUPS[case.spinup].is_file()
         supg = dict(case.solver).get("solver.supg_parameter")
         assert (supg is not None) == (case.spinup == "transient"), case.tag
+
+
+@pytest.mark.firedrake
+def test_a_failed_step_is_retried_as_two_half_steps_on_new_solvers():
+    """experiments.mismip.advance: a step whose thickness solve fails is undone and taken as two steps of dt / 2 on
+    new solvers (IceModel.reset_solvers); the result is that of two half steps taken directly from the same state,
+    to the solves' tolerance."""
+    import numpy as np
+    from firedrake.exceptions import ConvergenceError
+
+    from experiments.mismip import advance, build
+
+    model, reference = build("mismip_ice0", 40000.0), build("mismip_ice0", 40000.0)
+    for m in (model, reference):
+        m.step(2.0)
+    reference.step(1.0)
+    reference.step(1.0)
+    solve = model.thickness_solver.solve
+
+    def fail_once(dt):
+        model.thickness_solver.solve = solve
+        raise ConvergenceError("thickness solve: forced failure")
+
+    model.thickness_solver.solve = fail_once
+    old_solvers = (model.velocity_solver, model.thickness_solver)
+    infos = advance(model, 2.0)
+    assert [info.dt for info in infos] == [1.0, 1.0]
+    assert model.velocity_solver is not old_solvers[0] and model.thickness_solver is not old_solvers[1]
+    assert model.time == pytest.approx(reference.time)
+    h, h_ref = model.thickness.dat.data_ro, reference.thickness.dat.data_ro
+    assert np.linalg.norm(h - h_ref) <= 1e-8 * np.linalg.norm(h_ref)
