@@ -90,7 +90,10 @@ class SIAModel:
         check_field("accumulation", self.accumulation)
         check_field("rate_factor", self.rate_factor, minimum=0.0, strict=True)
         self.thickness_previous = fd.Function(space, name="thickness_previous")
-        self._timestep = fd.Constant(1.0)
+        # dt as a Function in the real space, not a Constant: pyadjoint replays a taped Constant at its current
+        # value, so a tape of steps of different lengths would replay every step with the last dt
+        # (tests/icesheet/test_tape_replay.py)
+        self._timestep = fd.Function(fd.FunctionSpace(space.mesh(), "R", 0), name="timestep").assign(1.0)
         self.coefficient = flux_coefficient(self.rate_factor, density, gravity, self.glen_exponent)
         residual = sia_mass_balance(self.thickness, self.thickness_previous, self.bed, self.accumulation,
                                     self.coefficient, self.glen_exponent, self._timestep, fd.TestFunction(space))
