@@ -2,18 +2,20 @@
 fast the Anderson-accelerated chord iteration converges with each (issue 9: why two ranks are not 1.6 times faster
 than one at 1 km; docs/solvers.md, "Whole steps on 1 and 2 ranks").
 
-A chord step of the one-rank default (``picard-chord``, icesheet/velocity_solver.py) costs one residual assembly and
-one application of a factorisation of an earlier Jacobian (a triangular-solve pair), so the application is what a
-second rank would have to make cheaper.  The state: the marine ice stream after ``--steps`` steps of ``cell size /
-1 km`` years at ``--cell-size`` (state n), then the thickness of one more step (state n + 1, warm start u_n).  For
-each operator ``P`` available on the rank count: its numeric factorisation of the Jacobian at the warm start (wall
-time, the slowest rank), one application ``P^-1 b`` (the minimum over ``--repeats`` rounds of 10), whether it is an
-exact solve (``||J P^-1 b - b|| / ||b||``), and the chord iteration ``u <- u - P^-1 F(u)`` Anderson-mixed with the
-default depth (``PicardOptions.chord_depth``; icesheet/anderson.py) from the warm start, factorised there and again
-by the default solve's rule (``chord_rebuild``: after a step that reduces the residual by less than that factor):
-relative residuals step by step, steps and factorisations to ``newton_tolerance`` (or the last residual after
-``--max-steps``) and the wall time; an inexact operator also with a rebuild factor of 1 (refactorised only after a
-step that increases the residual), since it converges slowly by its nature, not because its Jacobian went stale.  Also the Jacobian and the residual assembly.
+A chord step of the default velocity solve (``picard-chord`` on every rank count, icesheet/velocity_solver.py)
+costs one residual assembly and one application of an operator built from an earlier Jacobian (on one rank a
+Cholesky factorisation: a triangular-solve pair; on several additive Schwarz), so the application is what a second
+rank would have to make cheaper.  The state: the marine ice stream after ``--steps`` steps of ``cell size / 1 km``
+years at ``--cell-size`` (state n), then the thickness of one more step (state n + 1, warm start u_n).  For each
+operator ``P`` available on the rank count: its numeric factorisation of the Jacobian at the warm start (wall time,
+the slowest rank), one application ``P^-1 b`` (the minimum over ``--repeats`` rounds of 10), whether it is an exact
+solve (``||J P^-1 b - b|| / ||b||`` below 1e-8), and the Anderson-mixed chord iteration ``u <- u - P^-1 F(u)`` from
+the warm start by the default solve's rules (:func:`chord`; icesheet/anderson.py): an exact operator with
+``PicardOptions.chord_rebuild`` and ``chord_depth``, an inexact one with ``chord_rebuild_inexact`` and
+``chord_depth_inexact`` and also with ``chord_rebuild`` (rebuilt after a slow step as well).  Reported: relative
+residuals step by step, steps and factorisations to ``newton_tolerance``, or how the chord ended (``stalled``: where
+the solver would hand over to Newton's method; ``factorisations``: after ``newton_max_iterations``; ``max-steps``:
+after ``--max-steps``), and the wall time.  Also the Jacobian and the residual assembly.
 
 Operators: on one rank ``cholesky`` (CHOLMOD, the default's); on several ranks ``cholesky`` (MUMPS's distributed
 Cholesky), ``lu-superlu_dist`` (SuperLU_dist), ``asm-cholesky`` (additive Schwarz, overlap ``ASM_OVERLAP``, CHOLMOD on
@@ -37,22 +39,26 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FIELDS = ("cell_size", "ranks", "dofs", "operator", "exact_error", "factorisation_wall", "apply_wall_ms",
-          "chord_rebuild", "chord_steps", "chord_factorisations", "chord_final_residual", "chord_wall", "jacobian_assembly_ms", "residual_assembly_ms", "load")
+          "chord_rebuild", "chord_depth", "chord_outcome", "chord_steps", "chord_factorisations", "chord_final_residual", "chord_wall", "jacobian_assembly_ms", "residual_assembly_ms", "load")
 
 
 def operators(ranks: int) -> dict[str, dict]:
-    """PETSc options of each operator available on ``ranks`` ranks (module docstring)."""
-    from icesheet.solver_options import ASM_OVERLAP
+    """PETSc options (``pc_``/``sub_`` keys) of each operator available on ``ranks`` ranks (module docstring): the
+    solver's own (icesheet.solver_options.linear_solver_parameters), with CHOLMOD on the subdomains."""
+    from icesheet.solver_options import linear_solver_parameters
 
-    subdomain = {"sub_pc_type": "cholesky", "sub_pc_factor_mat_solver_type": "cholmod"}
+    def pc(*args, **kwargs) -> dict:
+        return {key: value for key, value in linear_solver_parameters(*args, **kwargs).items()
+                if key.startswith(("pc_", "sub_"))}
+
     if ranks == 1:
-        return {"cholesky": {"pc_type": "cholesky", "pc_factor_mat_solver_type": "cholmod"}}
-    return {"cholesky": {"pc_type": "cholesky", "pc_factor_mat_solver_type": "mumps"},
+        return {"cholesky": pc("cholesky", cholesky_package="cholmod")}
+    schwarz = pc("cg", "asm-cholesky", local_cholesky_package="cholmod", ranks=ranks)
+    return {"cholesky": pc("cholesky", cholesky_package="mumps"),
             "lu-superlu_dist": {"pc_type": "lu", "pc_factor_mat_solver_type": "superlu_dist"},
-            "asm-cholesky": {"pc_type": "asm", "pc_asm_overlap": ASM_OVERLAP, "pc_asm_type": "basic", **subdomain},
-            "ras-cholesky": {"pc_type": "asm", "pc_asm_overlap": ASM_OVERLAP, "pc_asm_type": "restrict",
-                             **subdomain},
-            "bjacobi-cholesky": {"pc_type": "bjacobi", **subdomain}}
+            "asm-cholesky": schwarz,
+            "ras-cholesky": {**schwarz, "pc_asm_type": "restrict"},
+            "bjacobi-cholesky": pc("cg", "bjacobi-cholesky", local_cholesky_package="cholmod", ranks=ranks)}
 
 
 def timed(comm, function, repeats: int = 1) -> float:
@@ -116,17 +122,20 @@ def measure(cell_size: float, steps: int, repeats: int, max_steps: int) -> list[
         jacobian.mult(solution, check)
         check.axpy(-1.0, rhs)
         exact_error = check.norm() / rhs.norm()
-        # An inexact operator converges slowly by its nature, not because its Jacobian went stale: with it, the chord
-        # is also run refactorising only after a step that increases the residual (rebuild factor 1).
+        # An exact operator by the exact rule (chord_rebuild, chord_depth); an inexact one by the Schwarz rule with its
+        # threshold (chord_rebuild_inexact, chord_depth_inexact) and, for comparison, with the exact rule's threshold.
         exact = exact_error < 1e-8
-        for rebuild in (solver.options.chord_rebuild,) if exact else (solver.options.chord_rebuild, 1.0):
+        opts = solver.options
+        depth = opts.chord_depth if exact else opts.chord_depth_inexact
+        for rebuild in (opts.chord_rebuild,) if exact else (opts.chord_rebuild_inexact, opts.chord_rebuild):
             model.velocity.dat.data_wo[...] = warm_start
-            result = chord(model, pc, jacobian, AndersonMixing(solver.options.chord_depth, comm=comm), rebuild,
-                           tolerance, max_steps)
+            result = chord(model, pc, jacobian, exact, AndersonMixing(depth, comm=comm), rebuild, tolerance,
+                           max_steps)
             history = result["residuals"]
             rows.append({"cell_size": cell_size, "ranks": comm.size, "dofs": dofs, "operator": name,
                          "exact_error": exact_error, "factorisation_wall": factorisation, "apply_wall_ms": apply_ms,
-                         "chord_rebuild": rebuild, "chord_steps": result["steps"] if history[-1] <= tolerance else None,
+                         "chord_rebuild": rebuild, "chord_depth": depth, "chord_outcome": result["outcome"],
+                         "chord_steps": result["steps"] if result["outcome"] == "converged" else None,
                          "chord_factorisations": result["factorisations"], "chord_final_residual": history[-1],
                          "chord_wall": result["wall"], "chord_residuals": history,
                          "jacobian_assembly_ms": jacobian_ms, "residual_assembly_ms": residual_ms,
@@ -136,19 +145,25 @@ def measure(cell_size: float, steps: int, repeats: int, max_steps: int) -> list[
     return rows
 
 
-def chord(model, pc, jacobian, anderson, rebuild: float, tolerance: float, max_steps: int) -> dict:
-    """The Anderson-mixed chord iteration u <- u - P^-1 F(u) with the operator ``pc``, from the current velocity,
-    with the default solve's refactorisation rule (icesheet/velocity_solver.py, ``_chord_solve``): the Jacobian is
-    assembled and ``pc`` rebuilt at the current iterate, and the mixing restarted, after a step that reduces the
-    relative residual by less than the factor ``rebuild`` (a step that increases it is undone first); until the
-    relative residual is at most ``tolerance`` or after ``max_steps`` steps.  Returns the relative residuals (the
-    first: the warm start's), the factorisations (the one at the start included) and the slowest rank's wall time."""
+def chord(model, pc, jacobian, exact: bool, anderson, rebuild: float, tolerance: float, max_steps: int) -> dict:
+    """The Anderson-mixed chord iteration u <- u - P^-1 F(u) with the operator ``pc``, from the current velocity, by
+    the rules of the default solve (icesheet/velocity_solver.py, ``VelocitySolver._chord_solve``) with the
+    refactorisation threshold ``rebuild``.  ``pc`` is rebuilt from the Jacobian assembled at the current iterate, and
+    the mixing restarted, after a step that increases the relative residual (undone first) or reduces it by less than
+    the factor ``rebuild``.  The first step with a new operator: for an ``exact`` one a Newton step, halved twice if it
+    increases the residual, and the chord has stalled if it still does; for an inexact (Schwarz) one it is kept while
+    its residual stays at most the chord's starting one, and the chord has stalled above it.  Stops there (the solver
+    would hand over to Newton's method), at ``newton_max_iterations`` factorisations, at a relative residual of at
+    most ``tolerance`` or after ``max_steps`` steps.  Returns the relative residuals of the accepted iterates (the
+    first: the warm start's), the steps (undone ones included), the factorisations (the one at the start included),
+    the outcome (``converged``, ``stalled``, ``factorisations`` or ``max-steps``) and the slowest rank's wall time."""
     from mpi4py import MPI
 
     solver, comm = model.velocity_solver, model.mesh.comm
     context = solver._newton_solver._ctx
     shape = model.velocity.dat.data_ro.shape
     rhs, step = jacobian.createVecs()
+    max_factorisations = solver.options.newton_max_iterations
 
     def factorise():
         context._assemble_jac(context._jac)  # at the current velocity
@@ -158,41 +173,59 @@ def chord(model, pc, jacobian, anderson, rebuild: float, tolerance: float, max_s
 
     comm.barrier()
     start = time.perf_counter()
-    factorise()
-    factorisations, steps = 1, 0
+    factorisations, steps, outcome, fresh = 0, 0, "max-steps", True
     residual, norm = solver._scaled_residual()
-    history = [norm]
-    while norm > tolerance and steps < max_steps:
+    start_norm, history = norm, [norm]
+    while steps < max_steps:
+        if norm <= tolerance:
+            outcome = "converged"
+            break
+        if fresh:
+            if factorisations >= max_factorisations:
+                outcome = "factorisations"
+                break
+            factorise()
+            factorisations += 1
         rhs.array[:] = -residual
         pc.apply(rhs, step)
         u = model.velocity.dat.data_ro.reshape(-1).copy()
         model.velocity.dat.data_wo[...] = anderson.mix(u, u + step.array_r).reshape(shape)
         steps += 1
         new_residual, new_norm = solver._scaled_residual()
-        if new_norm > norm:  # undo, and refactorise where the iteration is
-            model.velocity.dat.data_wo[...] = u.reshape(shape)
-            factorise()
-            factorisations += 1
+        for damping in (0.5, 0.25) if fresh and exact else ():
+            if new_norm <= norm:
+                break
+            model.velocity.dat.data_wo[...] = (u + damping * step.array_r).reshape(shape)
+            new_residual, new_norm = solver._scaled_residual()
+        kept_increase = fresh and not exact and new_norm <= start_norm
+        if new_norm > norm and not kept_increase:
+            model.velocity.dat.data_wo[...] = u.reshape(shape)  # undo
+            if fresh:
+                outcome = "stalled"
+                break
+            fresh = True
             continue
-        if new_norm > rebuild * norm:
-            factorise()
-            factorisations += 1
+        fresh = new_norm > rebuild * norm and not kept_increase
         residual, norm = new_residual, new_norm
         history.append(norm)
+    else:
+        if norm <= tolerance:
+            outcome = "converged"
     wall = time.perf_counter() - start
     anderson.reset()
-    return {"residuals": history, "steps": steps, "factorisations": factorisations,
+    return {"residuals": history, "steps": steps, "factorisations": factorisations, "outcome": outcome,
             "wall": comm.allreduce(wall, op=MPI.MAX)}
 
 
 def print_row(r: dict) -> None:
     steps = (f"{r['chord_steps']} chord steps" if r["chord_steps"] is not None
-             else f"residual {r['chord_final_residual']:.1e} after --max-steps chord steps")
+             else f"{r['chord_outcome']}: residual {r['chord_final_residual']:.1e}")
     steps += f", {r['chord_factorisations']} factorisations,"
-    print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['operator']:<17} rebuild {r['chord_rebuild']:.1f} factorisation {r['factorisation_wall']:.3f} s  "
-          f"apply {r['apply_wall_ms']:6.1f} ms  exact to {r['exact_error']:.1e}  {steps} in {r['chord_wall']:.3f} s  "
-          f"(Jacobian {r['jacobian_assembly_ms']:.1f} ms, residual {r['residual_assembly_ms']:.1f} ms, "
-          f"load {r['load']:.2f})", flush=True)
+    print(f"{r['cell_size']:>7.0f} {r['ranks']}r {r['operator']:<17} rebuild {r['chord_rebuild']:.1f} depth "
+          f"{r['chord_depth']:>2} factorisation {r['factorisation_wall']:.3f} s  apply {r['apply_wall_ms']:6.1f} ms  "
+          f"exact to {r['exact_error']:.1e}  {steps} in {r['chord_wall']:.3f} s  (Jacobian "
+          f"{r['jacobian_assembly_ms']:.1f} ms, residual {r['residual_assembly_ms']:.1f} ms, load {r['load']:.2f})",
+          flush=True)
 
 
 def main(argv=None) -> None:

@@ -47,7 +47,7 @@ _AT_MOST = {
     "inflow_speed": (1.0e5, "m/yr, faster than any glacier (the fastest flow about 2e4 m/yr)"),
     "front_speed_guess": (1.0e5, "m/yr, faster than any glacier (the fastest flow about 2e4 m/yr)"),
     "chord_rebuild": (1.0, "the residual ratio of a chord step above which the Jacobian is factorised anew"),
-    "chord_rebuild_inexact": (1.0, "the residual ratio of a chord step above which the Jacobian is factorised anew"),
+    "chord_rebuild_inexact": (1.0, "the residual ratio of a chord step above which the Schwarz operator is rebuilt"),
 }
 #: a structured mesh needs at least this many cells along each side the scenario resolves
 MIN_CELLS_ACROSS = 2

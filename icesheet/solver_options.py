@@ -115,8 +115,8 @@ def chord_operator(linear_solver: str, preconditioner: str) -> bool:
 def default_chord(linear_solver: str, preconditioner: str, ranks: int) -> bool:
     """Whether ``strategy = "auto"`` is ``"picard-chord"``: with an exact factorisation and with additive Schwarz on
     Cholesky-factorised subdomains (``"asm-cholesky"``, the default on several ranks), where the chord was faster than
-    Newton's method (docs/solvers.md); not with block Jacobi, whose chord fell back to Newton at 4 km, nor where the
-    chord is refused (:func:`chord_operator`)."""
+    Newton's method (docs/solvers.md); not with block Jacobi, whose chord fell back to Newton at 4 and 2 km, nor where
+    the chord is refused (:func:`chord_operator`)."""
     return (exact_factorisation(linear_solver, preconditioner, ranks)
             or resolved_preconditioner(preconditioner, ranks) == "asm-cholesky")
 
@@ -228,8 +228,10 @@ class PicardOptions:
                 raise ValueError(f"solver {name} = {value!r}: must be a finite number > 0")
         for name in ("chord_rebuild", "chord_rebuild_inexact"):
             if getattr(self, name) > 1:
+                rebuilt = ("the Jacobian is factorised anew" if name == "chord_rebuild"
+                           else "the Schwarz operator is rebuilt")
                 raise ValueError(f"solver {name} = {getattr(self, name)!r}: must be <= 1 (the residual ratio of a "
-                                 f"chord step above which the Jacobian is factorised anew)")
+                                 f"chord step above which {rebuilt})")
         for name, minimum in (("max_iterations", 1), ("newton_max_iterations", 1), ("anderson_depth", 0),
                               ("chord_depth", 0), ("chord_depth_inexact", 0), ("preconditioner_lag", 0),
                               ("rebuild_iterations", 1)):

@@ -463,9 +463,11 @@ class VelocitySolver:
         The chord map :math:`G(u) = u - P^{-1} F(u)` keeps the operator :math:`P` built from the Jacobian at an
         earlier iterate :math:`u_j` (Newton's preconditioner, built in place: one application and one residual per
         iteration, no Jacobian); its iterates are Anderson-mixed (Walker & Ni 2011; the chord method and its Anderson
-        acceleration: Kelley 2018, Acta Numerica 27, sections 2 and 5).  On the linear part the mixing is GMRES on
-        :math:`P^{-1}J` (Walker & Ni 2011, Theorem 2.2), which converges for any :math:`P` that is not too far from
-        :math:`J`; the rules differ with what :math:`P` is.
+        acceleration: Kelley 2018, Acta Numerica 27, sections 2 and 5).  On the linear part the mixing with unlimited
+        depth is GMRES on :math:`P^{-1}J` (Walker & Ni 2011, Theorem 2.2), which converges for any :math:`P` that is
+        not too far from :math:`J`; at depth :math:`m` it is a windowed variant (a least-squares fit over the last
+        :math:`m` differences only, restarted at every new operator), for which the theorem gives no such guarantee.
+        The rules differ with what :math:`P` is.
 
         *Exact* (a Cholesky or LU factorisation of :math:`J(u_j)`; depth ``chord_depth``): the Jacobian is assembled
         and factorised again at the current iterate, and the mixing restarted, when a step reduces the relative

@@ -3,7 +3,7 @@
 ``mpiexec -n 2 python -m support.parallel_check --steps 3`` (tests/ on PYTHONPATH) prints, on rank 0, the volume and VAF after each step,
 the L2 norms of the final thickness and velocity, and the Picard iterations per step; the same numbers computed
 serially must agree to round-off (up to the direct solver's parallel ordering).  With ``--chord``, what
-:func:`chord_counts` returns instead.
+:func:`chord_counts` returns instead; with ``--schwarz-branches``, what :func:`schwarz_branches` returns.
 """
 from __future__ import annotations
 
@@ -87,17 +87,53 @@ def chord_counts(steps: int = 4, cell_size: float = 20e3, dt: float = 5.0) -> di
                          "difference_to_reference": distance(model.velocity.dat.data_ro)}}
 
 
+def schwarz_branches(cell_size: float = 20e3) -> dict:
+    """Cold velocity solves of the marine ice stream at ``cell_size`` (from the scenario's initial guess) by
+    ``picard-chord`` with the Picard phase ended early, so that the chord starts far from the root: ``kept_rise``
+    (``newton_switch`` 0.12, the Schwarz operator also rebuilt after a slow step: ``chord_rebuild_inexact`` 0.6) and
+    ``handover`` (``newton_switch`` 0.3).  Returns for each the chord steps, factorisations, Newton iterations, the
+    relative residuals of the chord phase (the first: the chord's start), the final relative residual and the
+    relative difference to the tight reference (the seed's Picard loop finished by Newton to 1e-12)."""
+    import numpy as np
+
+    from icesheet.scenarios import build_model, scenario_parameters
+    from icesheet.velocity_solver import PicardOptions, VelocitySolver
+
+    model = build_model("marine_ice_stream",
+                        scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size}))
+    comm, start = model.mesh.comm, model.state_arrays()
+    VelocitySolver.for_model(model, PicardOptions(strategy="picard", newton_finish=True, newton_tolerance=1e-12,
+                                                  newton_max_iterations=50)).solve()
+    reference = model.velocity.dat.data_ro.copy()
+    result = {"ranks": comm.size}
+    for name, options in (("kept_rise", {"newton_switch": 0.12, "chord_rebuild_inexact": 0.6}),
+                          ("handover", {"newton_switch": 0.3})):
+        model.set_state_arrays(start)
+        solver = VelocitySolver.for_model(model, PicardOptions(strategy="picard-chord", **options))
+        info = solver.solve()
+        difference, size = (np.sqrt(comm.allreduce(float(np.sum(a * a))))
+                            for a in (model.velocity.dat.data_ro - reference, reference))
+        result[name] = {"exact": solver._chord_exact, "chord": info.chord_iterations,
+                        "factorisations": info.chord_factorisations, "newton": info.newton_iterations,
+                        "chord_residuals": info.residuals[info.picard_iterations:],
+                        "final_residual": info.final_residual, "difference_to_reference": float(difference / size)}
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scenario", default="marine_ice_stream")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cell-size", type=float, default=40e3)
     parser.add_argument("--chord", action="store_true", help="print chord_counts() (default arguments) instead")
+    parser.add_argument("--schwarz-branches", action="store_true",
+                        help="print schwarz_branches() (default arguments) instead")
     args = parser.parse_args()
     from icesheet.cli import import_firedrake
 
     import_firedrake()
-    result = chord_counts() if args.chord else fingerprint(args.scenario, args.steps, args.cell_size)
+    result = (chord_counts() if args.chord else schwarz_branches() if args.schwarz_branches
+              else fingerprint(args.scenario, args.steps, args.cell_size))
     from mpi4py import MPI
 
     if MPI.COMM_WORLD.rank == 0:
