@@ -52,7 +52,6 @@ def measure(cell_size: float, steps: int, repeats: int, courant: list[float]) ->
     from mpi4py import MPI
 
     from icesheet.scenarios import build_model, scenario_parameters
-    from icesheet.thickness_solver import ThicknessSolver
 
     model = build_model("marine_ice_stream",
                         scenario_parameters("marine_ice_stream", overrides={"mesh.cell_size": cell_size}))
@@ -62,9 +61,7 @@ def measure(cell_size: float, steps: int, repeats: int, courant: list[float]) ->
     model.solve_velocity()
     start = model.thickness.dat.data_ro.copy()
     speed = comm.allreduce(float(np.sqrt(np.sum(model.velocity.dat.data_ro**2, axis=1)).max()), op=MPI.MAX)
-    solvers = {name: ThicknessSolver(model.thickness, model.velocity, model.accumulation, model.inflow_thickness,
-                                     supg=model.supg_parameter, linear_solver=parameters)
-               for name, parameters in candidates().items()}
+    solvers = {name: model.thickness_solver_for(linear_solver=parameters) for name, parameters in candidates().items()}
     rows = []
     for factor in courant:
         times = {name: [] for name in solvers}

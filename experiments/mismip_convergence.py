@@ -258,15 +258,12 @@ def lagged_stepper(model, case: Case):
     import firedrake as fd
     import ufl
 
-    from icesheet.thickness_solver import ThicknessSolver
 
     if model.floating_cells is not None:
         raise ValueError(f"{case.tag}: lagged steps are implemented for the sub-element treatment only")
     frozen = fd.Function(model.thickness_space, name="melt_thickness")
     melt_rate = ufl.replace(model.melt_rate, {model.thickness: frozen})
-    model.thickness_solver = ThicknessSolver(model.thickness, model.velocity, model.accumulation - melt_rate,
-                                             model.inflow_thickness, supg=model.supg_parameter,
-                                             linear_solver=model.thickness_linear_solver)
+    model.thickness_solver = model.thickness_solver_for(mass_balance=model.accumulation - melt_rate)
     count = [0]
 
     def step(dt: float) -> list:

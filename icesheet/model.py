@@ -242,9 +242,16 @@ class IceModel:
         solve fails (MUMPS: ``INFOG(1) = -3``); an optimiser that tries such points calls this before going on."""
         picard = self.velocity_solver.options if picard is None else picard
         self.velocity_solver = VelocitySolver.for_model(self, picard, self.adjoint_mode)
-        self.thickness_solver = ThicknessSolver(self.thickness, self.velocity, self._mass_balance,
-                                                self.inflow_thickness, supg=self.supg_parameter,
-                                                linear_solver=self.thickness_linear_solver)
+        self.thickness_solver = self.thickness_solver_for()
+
+    def thickness_solver_for(self, mass_balance=None, linear_solver=None) -> ThicknessSolver:
+        """A thickness solver on the model's fields, its inflow and SUPG parameter, with ``mass_balance`` (m/yr, a UFL
+        expression; by default the model's accumulation minus melt) and ``linear_solver`` (by default the model's
+        ``thickness_linear_solver``; a name or a PETSc options dictionary: icesheet.thickness_solver)."""
+        mass_balance = self._mass_balance if mass_balance is None else mass_balance
+        linear_solver = self.thickness_linear_solver if linear_solver is None else linear_solver
+        return ThicknessSolver(self.thickness, self.velocity, mass_balance, self.inflow_thickness,
+                               supg=self.supg_parameter, linear_solver=linear_solver)
 
     def retape_hint(self):
         """A copy of this rank's velocity values: on a state ``x_{i+1}`` produced by a step, the velocity that step

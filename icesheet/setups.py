@@ -7,6 +7,7 @@ the same boundary ids): 1 inflow (x = 0), 2 calving front (x = length), 3 and 4 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import firedrake
@@ -45,11 +46,9 @@ def model_options(solver: dict, **overrides) -> dict:
     ``overrides`` (IceModel keywords) take precedence."""
     newton = {"auto": None, "on": True, "off": False}[solver["newton_finish"]]
     strategy = None if solver["strategy"] == "auto" else solver["strategy"]
-    picard_keys = ("tolerance", "residual_tolerance", "max_iterations", "anderson_depth", "newton_switch",
-                   "newton_tolerance", "newton_max_iterations", "line_search", "linear_solver", "preconditioner",
-                   "linear_tolerance", "newton_linear_tolerance", "preconditioner_lag", "rebuild_iterations",
-                   "chord_rebuild", "chord_depth", "chord_rebuild_inexact", "chord_depth_inexact",
-                   "keep_factorisation")
+    # every PicardOptions field is a [solver] key, but for the two translated above and forcing_floor (Python only)
+    picard_keys = [f.name for f in dataclasses.fields(PicardOptions)
+                   if f.name not in ("strategy", "newton_finish", "forcing_floor")]
     options = {"adjoint_mode": solver["adjoint_mode"],
                **{key: solver[key] for key in ("supg_parameter", "thickness_linear_solver") if key in solver},
                "friction_parameterisation": solver["friction_parameterisation"],

@@ -29,7 +29,7 @@ from pyadjoint import annotate_tape, stop_annotating
 
 from icesheet import constants
 from icesheet.physics import flux_coefficient, sia_mass_balance, sia_velocity, thickness_above_flotation
-from icesheet.timeloop import StepInfo, check_field, run_steps
+from icesheet.timeloop import StepInfo, check_field, run_steps, timestep_function
 
 #: Newton with bounds (reduced-space active set), direct LU solves (MUMPS, so 1 and 2 ranks agree to round-off).
 SOLVER_PARAMETERS = {
@@ -90,10 +90,7 @@ class SIAModel:
         check_field("accumulation", self.accumulation)
         check_field("rate_factor", self.rate_factor, minimum=0.0, strict=True)
         self.thickness_previous = fd.Function(space, name="thickness_previous")
-        # dt as a Function in the real space, not a Constant: pyadjoint replays a taped Constant at its current
-        # value, so a tape of steps of different lengths would replay every step with the last dt
-        # (tests/icesheet/test_tape_replay.py)
-        self._timestep = fd.Function(fd.FunctionSpace(space.mesh(), "R", 0), name="timestep").assign(1.0)
+        self._timestep = timestep_function(space.mesh())
         self.coefficient = flux_coefficient(self.rate_factor, density, gravity, self.glen_exponent)
         residual = sia_mass_balance(self.thickness, self.thickness_previous, self.bed, self.accumulation,
                                     self.coefficient, self.glen_exponent, self._timestep, fd.TestFunction(space))

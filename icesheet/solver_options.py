@@ -80,7 +80,16 @@ _PRECONDITIONERS = {
 #: subdomain overlap of ``"asm-cholesky"`` (layers of the matrix graph; chosen by benchmarks/bench_velocity.py)
 ASM_OVERLAP = 2
 _LOCAL_CHOLESKY = ("asm-cholesky", "bjacobi-cholesky")
+#: the direct linear solvers (a factorisation of the whole matrix, applied exactly)
+_DIRECT = ("cholesky", "mumps")
+#: the Krylov preconditioners the chord iteration accepts as its operator (:func:`chord_operator`)
+_CHORD_PRECONDITIONERS = ("auto", "cholesky", "lu") + _LOCAL_CHOLESKY
 PRECONDITIONERS = ("auto",) + tuple(_PRECONDITIONERS) + _LOCAL_CHOLESKY
+
+
+def _either(names: tuple[str, ...]) -> str:
+    """``'a', 'b' or 'c'``: the allowed values of an error message."""
+    return ", ".join(map(repr, names[:-1])) + f" or {names[-1]!r}"
 
 
 def resolved_preconditioner(preconditioner: str, ranks: int) -> str:
@@ -96,7 +105,7 @@ def exact_factorisation(linear_solver: str, preconditioner: str, ranks: int) -> 
     """Whether the preconditioner of ``linear_solver`` (a direct solver's factorisation, or a Krylov method's
     ``preconditioner``) applied to a vector is an exact solve with the matrix it was built from: a Cholesky or LU
     factorisation of the whole matrix, which the subdomain factorisations are on one rank only."""
-    if linear_solver in ("cholesky", "mumps"):
+    if linear_solver in _DIRECT:
         return True
     preconditioner = resolved_preconditioner(preconditioner, ranks)
     return preconditioner in ("cholesky", "lu") or (preconditioner in _LOCAL_CHOLESKY and ranks == 1)
@@ -108,8 +117,7 @@ def chord_operator(linear_solver: str, preconditioner: str) -> bool:
     (``"asm-cholesky"``, ``"bjacobi-cholesky"``: exact on one rank, an inexact Schwarz operator on several; the chord
     iteration then converges with its own rule, icesheet.velocity_solver).  Multigrid and incomplete factorisations
     (``"gamg"``, ``"ilu"``, ``"asm"``) are refused: the chord did not converge with them (docs/solvers.md)."""
-    return (linear_solver in ("cholesky", "mumps")
-            or preconditioner in ("auto", "cholesky", "lu") + _LOCAL_CHOLESKY)
+    return linear_solver in _DIRECT or preconditioner in _CHORD_PRECONDITIONERS
 
 
 def default_chord(linear_solver: str, preconditioner: str, ranks: int) -> bool:
@@ -244,9 +252,8 @@ class PicardOptions:
         if self.strategy == "picard-chord" and not chord_operator(self.linear_solver, self.preconditioner):
             raise ValueError(f"strategy = 'picard-chord' with linear_solver = {self.linear_solver!r}, preconditioner = "
                              f"{self.preconditioner!r}: the chord iteration needs a Cholesky or LU factorisation, of "
-                             f"the whole matrix or of each rank's subdomain; allowed: linear_solver 'cholesky' or "
-                             f"'mumps', or preconditioner 'auto', 'cholesky', 'lu', {_LOCAL_CHOLESKY[0]!r} or "
-                             f"{_LOCAL_CHOLESKY[1]!r}")
+                             f"the whole matrix or of each rank's subdomain; allowed: linear_solver "
+                             f"{_either(_DIRECT)}, or preconditioner {_either(_CHORD_PRECONDITIONERS)}")
         if self.newton_finish is False and self.strategy in ("picard-newton", "anderson-newton", "newton",
                                                              "picard-chord"):
             raise ValueError(f"newton_finish = off with strategy = {self.strategy!r}: that strategy ends with "

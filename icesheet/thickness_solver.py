@@ -28,6 +28,7 @@ from pyadjoint import stop_annotating
 from pyadjoint.tape import annotate_tape, get_working_tape
 
 from icesheet.solver_options import DIRECT_SOLVER, THICKNESS_LINEAR_SOLVERS, thickness_solver_parameters
+from icesheet.timeloop import timestep_function
 from icesheet.transport import SUPG_PARAMETERS, continuity_residual
 
 __all__ = ["ThicknessSolver"]
@@ -53,9 +54,7 @@ class ThicknessSolver:
         self.thickness = thickness
         self.thickness_old = firedrake.Function(Q, name="thickness_old")
         self.thickness_new = firedrake.Function(Q, name="thickness_unclamped")
-        # dt as a Function in the real space, not a Constant: pyadjoint replays a taped Constant at its current
-        # value, so a tape of steps of different lengths was replayed with the last step's dt at every step
-        self.timestep = firedrake.Function(firedrake.FunctionSpace(Q.mesh(), "R", 0), name="timestep").assign(1.0)
+        self.timestep = timestep_function(Q.mesh())
         degree = Q.ufl_element().degree()
         dx = firedrake.dx(metadata={"quadrature_degree": 3 * degree + 1})
         ds = firedrake.ds(metadata={"quadrature_degree": 3 * degree + 1})

@@ -15,7 +15,7 @@ import numpy as np
 
 from icesheet.errors import InvalidFieldError
 
-__all__ = ["StepInfo", "check_field", "run_steps"]
+__all__ = ["StepInfo", "check_field", "run_steps", "timestep_function"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,15 @@ class StepInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def timestep_function(mesh):
+    """The time step (years) of a model's taped forms, as a Function in the real space of ``mesh``, not a Constant:
+    pyadjoint replays a taped Constant at its current value, so a tape of steps of different lengths would replay
+    every step with the last dt (tests/icesheet/test_tape_replay.py)."""
+    import firedrake
+
+    return firedrake.Function(firedrake.FunctionSpace(mesh, "R", 0), name="timestep").assign(1.0)
 
 
 def check_field(name: str, function, minimum: float | None = None, strict: bool = False, source: str = "") -> None:

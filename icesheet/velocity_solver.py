@@ -79,7 +79,6 @@ The solvers, their forms, assemblers and the iterate Function are built once and
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import zlib
@@ -388,9 +387,11 @@ class VelocitySolver:
                              f"{self.velocity.dat.data_ro.shape}")
         # The warm start is tested before a hint overwrites it (module docstring, "Kept factorisation"); every rank
         # takes part in the reduction, whatever its own answer.
-        comm = self.velocity.function_space().mesh().comm
-        kept = self._kept_velocity is not None and self._kept_velocity == self._fingerprint()
-        self._use_kept = bool(comm.allreduce(int(kept), op=MPI.MIN))
+        self._use_kept = False
+        if self._keep:  # (the same on every rank: the reduction stays matched)
+            comm = self.velocity.function_space().mesh().comm
+            kept = self._kept_velocity is not None and self._kept_velocity == self._fingerprint()
+            self._use_kept = bool(comm.allreduce(int(kept), op=MPI.MIN))
         self._forget_kept()  # until this solve has converged
         with stop_annotating():
             self.residual_scale.assign(max(self.load_norm(), np.finfo(float).tiny))
@@ -498,11 +499,7 @@ class VelocitySolver:
         def factorise() -> None:
             ctx._assemble_jac(ctx._jac)  # at the current velocity (the solver's solution Function)
             pc.setOperators(jacobian, jacobian)
-            pc.setReusePreconditioner(False)
-            # With the solver's options in PETSc's database: a Schwarz or block-Jacobi preconditioner set up here for
-            # the first time reads its subdomain solver (sub_pc_type ...) from it, else it would factorise by ILU(0).
-            with self._newton_solver.inserted_options():
-                pc.setUp()
+            _refactorise(pc, self._newton_solver.inserted_options)
             pc.setReusePreconditioner(True)  # SNES sets the flag again at its next Jacobian
             info.chord_factorisations += 1
             self._has_factorisation = True
@@ -621,7 +618,7 @@ class SharedFactorisation:
     the database (the solver's ``inserted_options``), under which the preconditioner is set up: a Schwarz
     preconditioner set up there for the first time reads its subdomain solver from them."""
 
-    def __init__(self, snes, on_prepare=None, options=contextlib.nullcontext):
+    def __init__(self, snes, on_prepare, options):
         self.snes = snes
         self.on_prepare = on_prepare  #: called at every adjoint set-up (the solver forgets its kept factorisation)
         self.options = options
@@ -634,14 +631,10 @@ class SharedFactorisation:
         operator.copy(jacobian, structure=PETSc.Mat.Structure.SAME_NONZERO_PATTERN)
         ksp = self.snes.getKSP()
         ksp.setOperators(jacobian, jacobian)
-        pc = ksp.getPC()
-        pc.setReusePreconditioner(False)  # SNES sets the flag again at its next Jacobian
-        with self.options():
-            pc.setUp()
+        _refactorise(ksp.getPC(), self.options)  # (SNES sets the reuse flag again at its next Jacobian)
         self.refactorisations += 1
         self.applications = 0
-        if self.on_prepare is not None:
-            self.on_prepare()
+        self.on_prepare()
 
     def apply(self, x, y) -> None:
         self.applications += 1
@@ -664,6 +657,16 @@ class SharedFactorisationPC(firedrake.PCBase):
 
     def applyTranspose(self, pc, x, y):  # the operator is symmetric
         self.shared.apply(x, y)
+
+
+def _refactorise(pc, options) -> None:
+    """Factorise ``pc`` anew from its operator (numerically; the symbolic factorisation is kept), with the solver's
+    PETSc options in the database (``options``, the solver's ``inserted_options``): a Schwarz or block-Jacobi
+    preconditioner set up for the first time reads its subdomain solver (``sub_pc_type``...) from them, else it would
+    factorise its subdomains by ILU(0)."""
+    pc.setReusePreconditioner(False)
+    with options():
+        pc.setUp()
 
 
 def rigid_body_modes(V):

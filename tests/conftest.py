@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from support import MPI_ENVIRONMENT
+
 TESTS = Path(__file__).resolve().parent
 
 
@@ -23,8 +25,7 @@ def run_mpi(module: str, *args: str, ranks: int = 2, timeout: float = 600) -> di
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         pytest.fail("mpiexec not found: Debian's openmpi-bin is needed (scripts/install.sh installs it)")
-    env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1",  # beside another pytest worker
+    env = dict(os.environ, **MPI_ENVIRONMENT,
                PYTHONPATH=os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.run([mpiexec, "-n", str(ranks), sys.executable, "-m", module, *args],
                           capture_output=True, text=True, timeout=timeout, env=env)

@@ -55,6 +55,8 @@ from pathlib import Path
 
 import pytest
 
+from support import MPI_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHELL_LANGUAGES = ("", "sh", "bash", "console")
@@ -178,8 +180,7 @@ def _is_reusable(words: list[str]) -> bool:
 
 
 def _environment() -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1", MPLBACKEND="Agg")
+    env = dict(os.environ, **MPI_ENVIRONMENT, MPLBACKEND="Agg")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     return env
 

@@ -299,7 +299,7 @@ def drift_profile(pilot_costs, prefix_steps: int) -> np.ndarray:
     ``prefix_steps`` (:math:`l_c`, the calibrated prefix; :math:`c_0` if :math:`l_c = 1`: :func:`prefix_mean`): with it
     :meth:`Calibration.chain_costs` carries the prefix's mean to the rest of the chain, assuming that the step costs
     of the calibrated run change along the chain as the pilot's do."""
-    if np.ndim(pilot_costs) != 1 or isinstance(pilot_costs, (str, bytes)):
+    if np.ndim(pilot_costs) != 1:  # (a string has ndim 0)
         raise ValueError(f"pilot_costs = {pilot_costs!r}: must be a sequence of the pilot's per-step costs")
     costs = check_step_costs("pilot_costs", pilot_costs, len(pilot_costs))
     if isinstance(prefix_steps, bool) or not isinstance(prefix_steps, (int, np.integer)) \

@@ -28,18 +28,11 @@ def _replayed_and_recorded(model, control, steps):
     return float(replayed), float(recorded)
 
 
-def test_the_shallow_stream_model_replays_steps_of_different_lengths():
+@pytest.mark.parametrize("scenario, cell_size, steps", [("marine_ice_stream", 20000.0, [2.0, 8.0]),
+                                                     ("halfar_dome", 100000.0, [25.0, 100.0])])
+def test_a_model_replays_steps_of_different_lengths(scenario, cell_size, steps):
     from icesheet.scenarios import build_model, scenario_parameters
 
-    model = build_model("marine_ice_stream", scenario_parameters("marine_ice_stream",
-                                                                 overrides={"mesh.cell_size": 20000.0}))
-    replayed, recorded = _replayed_and_recorded(model, model.accumulation, [2.0, 8.0])
-    assert replayed == pytest.approx(recorded, rel=1e-12)
-
-
-def test_the_shallow_ice_model_replays_steps_of_different_lengths():
-    from icesheet.scenarios import build_model, scenario_parameters
-
-    model = build_model("halfar_dome", scenario_parameters("halfar_dome", overrides={"mesh.cell_size": 100000.0}))
-    replayed, recorded = _replayed_and_recorded(model, model.accumulation, [25.0, 100.0])
+    model = build_model(scenario, scenario_parameters(scenario, overrides={"mesh.cell_size": cell_size}))
+    replayed, recorded = _replayed_and_recorded(model, model.accumulation, steps)
     assert replayed == pytest.approx(recorded, rel=1e-12)

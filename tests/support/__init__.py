@@ -6,3 +6,8 @@ planned schedule as one JSON line, with a fault injector for the corrupted-check
 pytest's path (``import support.toymodel``); :func:`conftest.run_mpi` puts it on the subprocesses' ``PYTHONPATH``
 (``python -m support.toy_gradient``).
 """
+
+#: the environment of an ``mpiexec`` run beside a pytest worker: one OpenMP thread, Open MPI allowed as root and
+#: oversubscribed, its ranks yielding the core while they wait (used by conftest.run_mpi and test_docs)
+MPI_ENVIRONMENT = {"OMP_NUM_THREADS": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+                   "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_mpi_yield_when_idle": "1"}
